@@ -1,0 +1,52 @@
+# dr-bootstrap — two commands do everything on a fresh machine:
+#   make drill   the main job end to end on a throwaway local cluster with a demo repo and key
+#   make test    unit + integration tests against a real local control plane
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+CLUSTER_DIR ?= .cluster
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help venv test test-unit control-plane cluster-up cluster-down drill bench fuzz clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(VENV)/.stamp: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e '.[test,bench]'
+	@touch $@
+
+venv: $(VENV)/.stamp ## create/update the virtualenv with the project and its test extras
+
+control-plane: ## build (or reuse) etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok
+	bash hack/control-plane.sh
+
+cluster-up: venv control-plane ## start a local cluster in $(CLUSTER_DIR); writes $(CLUSTER_DIR)/kubeconfig
+	$(PY) -m bootstrap.localcluster up --dir $(CLUSTER_DIR)
+
+cluster-down: venv ## stop the local cluster in $(CLUSTER_DIR) and remove its state
+	$(PY) -m bootstrap.localcluster down --dir $(CLUSTER_DIR)
+
+test: venv control-plane ## run every test (unit and real-cluster integration)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: venv ## run only the tests that need no cluster
+	$(PY) -m pytest -m 'not cluster' $(PYTEST_ARGS)
+
+drill: venv control-plane ## restore a demo repo onto a throwaway local cluster (or kind) and report the RTO
+	bash hack/drill-demo.sh
+
+bench: venv control-plane ## run benchmarks against sops and kubectl; writes bench/results.json
+	$(PY) -m bench
+
+fuzz: venv ## long fuzzing run of the SOPS parser and manifest loader (nightly)
+	FUZZ_EXAMPLES=20000 $(PY) -m pytest tests/fuzz -q
+
+clean: ## remove the virtualenv and local state (not the build cache)
+	rm -rf $(VENV) .cluster* .pytest_cache .hypothesis
