@@ -1,0 +1,49 @@
+"""`python -m bootstrap.localcluster up|down --dir DIR` (and the internal `kubelet-sim` sidecar)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+from .cluster import LocalCluster, LocalClusterError, find_bin_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bootstrap.localcluster")
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start a cluster in DIR; prints the kubeconfig path")
+    up.add_argument("--dir", type=Path, required=True)
+    up.add_argument("--nodes", type=int, default=1)
+    up.add_argument("--timeout", type=float, default=90.0)
+    up.add_argument("--bin-dir", type=Path, help="default: hack/control-plane.sh's cache dir")
+    down = sub.add_parser("down", help="stop the cluster in DIR and remove its state")
+    down.add_argument("--dir", type=Path, required=True)
+    sim = sub.add_parser("kubelet-sim", help="(internal) the simulated kubelet checks, run by `up`")
+    sim.add_argument("--kubeconfig", required=True)
+    args = parser.parse_args(argv)
+
+    try:
+        if args.command == "up":
+            started = time.monotonic()
+            cluster = LocalCluster(args.dir, args.bin_dir or find_bin_dir(), nodes=args.nodes)
+            cluster.start(timeout=args.timeout)
+            print(f"local cluster ready in {time.monotonic() - started:.1f}s at {cluster.server}", file=sys.stderr)
+            print(cluster.kubeconfig)
+        elif args.command == "down":
+            LocalCluster(args.dir).stop()
+        else:
+            from .kubelet_sim import run
+
+            logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+            run(args.kubeconfig)
+    except LocalClusterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,335 @@
+"""Start and stop a real local control plane: etcd, kube-apiserver, kube-controller-manager,
+kube-scheduler, kwok (simulated nodes and pods) and the simulated kubelet checks, all on 127.0.0.1.
+
+Everything a cluster owns lives under its directory: pki/, etcd/, logs/<name>.log, pids/<name>.pid,
+kwok.yaml and kubeconfig. Several clusters with different directories run side by side.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import pki as pki_mod
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BUILD_SCRIPT = REPO_ROOT / "hack" / "control-plane.sh"
+STAGES_DIR = REPO_ROOT / "hack" / "kwok"
+BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+#: start order; stop goes in reverse
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kubelet-sim")
+
+
+class LocalClusterError(RuntimeError):
+    """The local control plane cannot be built, started or stopped; the message names the component."""
+
+
+def find_bin_dir(*, build: bool = False) -> Path:
+    """The directory with the control-plane binaries: $DRB_CONTROL_PLANE_BIN, else hack/control-plane.sh's
+    versioned cache dir. With `build`, run the build script when the binaries are missing."""
+    args = ["bash", str(BUILD_SCRIPT)] + ([] if build else ["--print-bin-dir"])
+    result = subprocess.run(args, capture_output=True, text=True, check=False)
+    lines = result.stdout.strip().splitlines()
+    if result.returncode != 0 or not lines:
+        raise LocalClusterError(f"{BUILD_SCRIPT.name} failed (exit {result.returncode}): {result.stderr.strip()[-300:]}")
+    bin_dir = Path(lines[-1])
+    if not (bin_dir / ".complete").exists():
+        raise LocalClusterError(f"control-plane binaries not built in {bin_dir}: run `make control-plane`")
+    return bin_dir
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class Ports:
+    etcd_client: int
+    etcd_peer: int
+    apiserver: int
+    kwok: int
+
+    @classmethod
+    def pick(cls) -> Ports:
+        ports: set[int] = set()
+        while len(ports) < 4:
+            ports.add(free_port())
+        return cls(*sorted(ports))
+
+
+@dataclass
+class LocalCluster:
+    """A local control plane rooted at `dir`. Use as a context manager, or call start()/stop()."""
+
+    dir: Path
+    bin_dir: Path | None = None
+    nodes: int = 1
+    stages_dir: Path = STAGES_DIR
+    ports: Ports | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.dir = Path(self.dir).resolve()
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.dir / "kubeconfig"
+
+    @property
+    def server(self) -> str:
+        if self.ports is None:
+            raise LocalClusterError(f"cluster in {self.dir} is not started")
+        return f"https://127.0.0.1:{self.ports.apiserver}"
+
+    def __enter__(self) -> LocalCluster:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- start -------------------------------------------------------------------------------------
+
+    def start(self, timeout: float = 60.0) -> LocalCluster:
+        """Start every component and return once /readyz answers, the Nodes are Ready and the default
+        ServiceAccount exists. On failure, stop what was started and raise LocalClusterError."""
+        bin_dir = self.bin_dir or find_bin_dir()
+        if any(self._pid_files()):
+            raise LocalClusterError(f"a cluster is already running in {self.dir}: stop it first")
+        deadline = time.monotonic() + timeout
+        for sub in ("logs", "pids", "etcd"):
+            (self.dir / sub).mkdir(parents=True, exist_ok=True)
+        self.ports = Ports.pick()
+        pki = pki_mod.generate(self.dir / "pki")
+        self._write_kubeconfig(pki)
+        self._write_kwok_config()
+        try:
+            for name, argv in self._commands(bin_dir, pki).items():
+                self._spawn(name, argv)
+            self._wait("kube-apiserver /readyz", deadline, lambda: self._readyz(pki))
+            self._create_nodes()
+            self._wait("Nodes Ready", deadline, self._nodes_ready)
+            self._wait("default ServiceAccount", deadline, self._default_sa_exists)
+        except BaseException:
+            self.stop(keep_logs=True)
+            raise
+        return self
+
+    def _commands(self, b: Path, pki: pki_mod.Pki) -> dict[str, list[str]]:
+        p, d, kc = self.ports, self.dir, str(self.kubeconfig)
+        assert p is not None
+        etcd_url = f"http://127.0.0.1:{p.etcd_client}"
+        peer_url = f"http://127.0.0.1:{p.etcd_peer}"
+        return {
+            "etcd": [
+                f"{b}/etcd", "--name=node0", f"--data-dir={d}/etcd",
+                f"--listen-client-urls={etcd_url}", f"--advertise-client-urls={etcd_url}",
+                f"--listen-peer-urls={peer_url}", f"--initial-advertise-peer-urls={peer_url}",
+                f"--initial-cluster=node0={peer_url}", "--unsafe-no-fsync=true",
+                "--auto-compaction-retention=1", "--log-level=warn",
+            ],
+            "kube-apiserver": [
+                f"{b}/kube-apiserver", f"--etcd-servers={etcd_url}", "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1", "--endpoint-reconciler-type=none",
+                f"--secure-port={p.apiserver}", f"--tls-cert-file={pki.cert}", f"--tls-private-key-file={pki.key}",
+                f"--client-ca-file={pki.ca_cert}", "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                f"--service-account-key-file={pki.key}", f"--service-account-signing-key-file={pki.key}",
+                "--service-cluster-ip-range=10.0.0.0/24", "--authorization-mode=Node,RBAC", "--allow-privileged=true",
+                f"--cert-dir={d}/pki",
+            ],
+            "kube-controller-manager": [
+                f"{b}/kube-controller-manager", f"--kubeconfig={kc}", "--bind-address=127.0.0.1", "--secure-port=0",
+                f"--root-ca-file={pki.ca_cert}", f"--service-account-private-key-file={pki.key}",
+                "--leader-elect=false", "--controllers=*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle",
+            ],
+            "kube-scheduler": [
+                f"{b}/kube-scheduler", f"--kubeconfig={kc}", "--bind-address=127.0.0.1", "--secure-port=0",
+                "--leader-elect=false",
+            ],
+            "kwok": [
+                f"{b}/kwok", f"--kubeconfig={kc}", f"--config={d}/kwok.yaml", "--manage-all-nodes=true",
+                "--node-ip=127.0.0.1", f"--server-address=127.0.0.1:{p.kwok}", "--node-lease-duration-seconds=40",
+            ],
+            "kubelet-sim": [sys.executable, "-m", "bootstrap.localcluster", "kubelet-sim", f"--kubeconfig={kc}"],
+        }
+
+    def _spawn(self, name: str, argv: list[str]) -> None:
+        log = open(self.dir / "logs" / f"{name}.log", "ab")
+        try:
+            proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                cwd=self.dir, start_new_session=True, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+            )
+        finally:
+            log.close()
+        (self.dir / "pids" / f"{name}.pid").write_text(f"{proc.pid}\n")
+
+    def _write_kubeconfig(self, pki: pki_mod.Pki) -> None:
+        self.kubeconfig.write_text(
+            "apiVersion: v1\nkind: Config\n"
+            f"clusters:\n- name: local\n  cluster:\n    server: {self.server}\n    certificate-authority: {pki.ca_cert}\n"
+            f"users:\n- name: admin\n  user:\n    client-certificate: {pki.cert}\n    client-key: {pki.key}\n"
+            "contexts:\n- name: local\n  context:\n    cluster: local\n    user: admin\n"
+            "current-context: local\n"
+        )
+
+    def _write_kwok_config(self) -> None:
+        stages = sorted(p for p in self.stages_dir.glob("*.yaml"))
+        if not stages:
+            raise LocalClusterError(f"no kwok stages in {self.stages_dir}")
+        text = "\n---\n".join(p.read_text().strip() for p in stages)
+        (self.dir / "kwok.yaml").write_text(text + "\n")
+
+    # -- readiness ---------------------------------------------------------------------------------
+
+    def _wait(self, what: str, deadline: float, check: Callable[[], bool]) -> None:
+        while time.monotonic() < deadline:
+            self._assert_alive()
+            try:
+                if check():
+                    return
+            except Exception:
+                pass
+            time.sleep(0.2)
+        raise LocalClusterError(f"timed out waiting for {what} (logs: {self.dir / 'logs'})")
+
+    def _assert_alive(self) -> None:
+        for name, pid in self._pids():
+            if not _alive(pid):
+                tail = _tail(self.dir / "logs" / f"{name}.log")
+                raise LocalClusterError(f"{name} exited during start: {tail}")
+
+    def _readyz(self, pki: pki_mod.Pki) -> bool:
+        ctx = ssl.create_default_context(cafile=str(pki.ca_cert))
+        ctx.load_cert_chain(str(pki.cert), str(pki.key))
+        with urllib.request.urlopen(f"{self.server}/readyz", context=ctx, timeout=2) as r:
+            return r.status == 200
+
+    def api(self):  # -> kubernetes.client.ApiClient
+        """A kubernetes ApiClient for this cluster."""
+        from kubernetes import config
+
+        return config.new_client_from_config(config_file=str(self.kubeconfig))
+
+    def _create_nodes(self) -> None:
+        from kubernetes import client
+
+        with self.api() as api:
+            core = client.CoreV1Api(api)
+            for i in range(self.nodes):
+                body = {
+                    "apiVersion": "v1", "kind": "Node",
+                    "metadata": {
+                        "name": f"kwok-node-{i}",
+                        "annotations": {"kwok.x-k8s.io/node": "fake"},
+                        "labels": {"type": "kwok", "kubernetes.io/hostname": f"kwok-node-{i}", "kubernetes.io/os": "linux"},
+                    },
+                    "status": {"allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+                               "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"}},
+                }
+                core.create_node(body)
+
+    def _nodes_ready(self) -> bool:
+        from kubernetes import client
+
+        with self.api() as api:
+            nodes = client.CoreV1Api(api).list_node().items
+        ready = [n for n in nodes if any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or [])]
+        return len(ready) >= self.nodes
+
+    def _default_sa_exists(self) -> bool:
+        from kubernetes import client
+
+        with self.api() as api:
+            client.CoreV1Api(api).read_namespaced_service_account("default", "default")
+        return True
+
+    # -- stop --------------------------------------------------------------------------------------
+
+    def stop(self, *, keep_logs: bool = False, timeout: float = 15.0) -> None:
+        """TERM every component (reverse start order), KILL what is left after `timeout`, wait for all
+        to exit, then remove the cluster's state (all of `dir`, or all but logs/ with `keep_logs`)."""
+        pids = [(n, p) for n, p in reversed(self._pids()) if _alive(p) and _owned(p, self.dir)]
+        for _, pid in pids:
+            _signal(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while any(_alive(p) for _, p in pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for _, pid in pids:
+            if _alive(pid):
+                _signal(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while any(_alive(p) for _, p in pids) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        left = [f"{n}({p})" for n, p in pids if _alive(p)]
+        if left:
+            raise LocalClusterError(f"processes still running in {self.dir}: {', '.join(left)}")
+        self._remove_state(keep_logs)
+        self.ports = None
+
+    def _remove_state(self, keep_logs: bool) -> None:
+        import shutil
+
+        if not self.dir.exists():
+            return
+        if not keep_logs:
+            shutil.rmtree(self.dir)
+            return
+        for child in self.dir.iterdir():
+            if child.name != "logs":
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+
+    def _pid_files(self) -> Iterator[Path]:
+        pid_dir = self.dir / "pids"
+        return (pid_dir / f"{n}.pid" for n in COMPONENTS if (pid_dir / f"{n}.pid").exists())
+
+    def _pids(self) -> list[tuple[str, int]]:
+        return [(f.stem, int(f.read_text().strip())) for f in self._pid_files()]
+
+
+def _alive(pid: int) -> bool:
+    """True while `pid` exists and is not a zombie (we reap our own children)."""
+    try:
+        reaped, _ = os.waitpid(pid, os.WNOHANG)
+        if reaped == pid:
+            return False
+    except ChildProcessError:
+        pass  # not our child (e.g. started by `up` in another process)
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+
+
+def _owned(pid: int, directory: Path) -> bool:
+    """Guard against pid reuse: the process's command line names the cluster directory."""
+    try:
+        return str(directory) in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return False
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _tail(path: Path, lines: int = 3) -> str:
+    try:
+        return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])[-600:]
+    except OSError:
+        return "(no log)"

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok from Go modules only
+# into a versioned cache dir. Skips work when DIR/.complete exists. Last line of output: the bin dir.
+#
+#   hack/control-plane.sh                 build (or reuse) and print the bin dir
+#   hack/control-plane.sh --print-bin-dir print the bin dir without building
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=versions.env
+. "$HERE/versions.env"
+KUBE_VERSION=${KUBE_VERSION:?} ETCD_VERSION=${ETCD_VERSION:?} KWOK_VERSION=${KWOK_VERSION:?}
+
+BIN=${DRB_CONTROL_PLANE_BIN:-${XDG_CACHE_HOME:-$HOME/.cache}/dr-bootstrap/control-plane/kube-${KUBE_VERSION}_etcd-${ETCD_VERSION}_kwok-${KWOK_VERSION}}
+
+if [[ "${1:-}" == "--print-bin-dir" ]]; then echo "$BIN"; exit 0; fi
+if [[ $# -gt 0 ]]; then echo "usage: $0 [--print-bin-dir]" >&2; exit 2; fi
+if [[ -f "$BIN/.complete" ]]; then echo "cached: control plane binaries present" >&2; echo "$BIN"; exit 0; fi
+
+# Only Go modules, only through the module proxy: drop 'direct' (VCS fetches) from GOPROXY.
+GOPROXY=$(go env GOPROXY | tr ',|' '\n\n' | grep -vxE 'direct|off' | paste -sd, -)
+[[ -n "$GOPROXY" ]] || { echo "control-plane.sh: GOPROXY names no proxy" >&2; exit 3; }
+export GOPROXY GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS="-modcacherw -buildvcs=false"
+
+mkdir -p "$BIN"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/drb-cp-build.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+step() { printf '[control-plane] %s %s\n' "$(date +%T)" "$*" >&2; }
+START=$SECONDS
+
+# kube-*: k8s.io/kubernetes cannot be `go install`ed (replace directives), so build it as a dependency
+# of a throwaway module that maps every ./staging module to its published v0.Y.Z.
+step "kubernetes ${KUBE_VERSION}: resolving modules"
+mkdir "$WORK/k8s" && cd "$WORK/k8s"
+go mod init example.local/k8s-bins >/dev/null 2>&1
+STAGING="v0.${KUBE_VERSION#v1.}"
+UPSTREAM_MOD=$(go mod download -json "k8s.io/kubernetes@${KUBE_VERSION}" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p')
+[[ -f "$UPSTREAM_MOD" ]] || { echo "control-plane.sh: no go.mod for k8s.io/kubernetes@${KUBE_VERSION}" >&2; exit 3; }
+go mod edit -require="k8s.io/kubernetes@${KUBE_VERSION}"
+sed -n 's#^[[:space:]]*\(k8s\.io/[^[:space:]]*\)[[:space:]]*=>[[:space:]]*\./staging/.*#\1#p' "$UPSTREAM_MOD" |
+  while read -r m; do go mod edit -replace="${m}=${m}@${STAGING}"; done
+GODEBUG_LINE=$(sed -n 's/^godebug[[:space:]]\{1,\}\([a-z0-9]*=[^[:space:]]*\)[[:space:]]*$/\1/p' "$UPSTREAM_MOD" | head -1)
+[[ -n "$GODEBUG_LINE" ]] && go mod edit -godebug="$GODEBUG_LINE"
+MINOR=${KUBE_VERSION#v1.}; MINOR=${MINOR%%.*}
+LDF="-s -w"
+for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+  LDF+=" -X $p.gitVersion=${KUBE_VERSION} -X $p.gitMajor=1 -X $p.gitMinor=${MINOR} -X $p.gitTreeState=clean"
+  LDF+=" -X $p.gitCommit=0000000000000000000000000000000000000000 -X $p.buildDate=1970-01-01T00:00:00Z"
+done
+step "kubernetes ${KUBE_VERSION}: building kube-apiserver kube-controller-manager kube-scheduler"
+go build -mod=mod -trimpath -tags=selinux,notest,grpcnotrace -ldflags="$LDF" -o "$BIN/" \
+  k8s.io/kubernetes/cmd/kube-apiserver \
+  k8s.io/kubernetes/cmd/kube-controller-manager \
+  k8s.io/kubernetes/cmd/kube-scheduler
+
+# etcd: its server module also has replace directives; build it as a dependency in its own module.
+step "etcd ${ETCD_VERSION}: building"
+mkdir "$WORK/etcd" && cd "$WORK/etcd"
+go mod init example.local/etcd-bin >/dev/null 2>&1
+go mod edit -require="go.etcd.io/etcd/server/v3@${ETCD_VERSION}"
+go build -mod=mod -trimpath -ldflags="-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=${ETCD_VERSION}" \
+  -o "$BIN/etcd" go.etcd.io/etcd/server/v3
+
+# kwok: no replace directives upstream, plain go install works.
+step "kwok ${KWOK_VERSION}: building"
+GOBIN="$BIN" go install -trimpath -ldflags="-s -w" "sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}"
+
+"$BIN/kube-apiserver" --version >&2
+"$BIN/etcd" --version | head -1 >&2
+"$BIN/kwok" --version >&2 || true
+touch "$BIN/.complete"
+step "done in $((SECONDS - START))s"
+echo "$BIN"
