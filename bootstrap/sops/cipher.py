@@ -1,0 +1,56 @@
+"""AES-256-GCM values: `ENC[AES256_GCM,data:…,iv:…,tag:…,type:…]` with the key path as AAD."""
+
+from __future__ import annotations
+
+import binascii
+import re
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+_ENC = re.compile(r"ENC\[AES256_GCM,data:(.+),iv:(.+),tag:(.+),type:(.+)\]")
+
+
+class NotEncrypted(ValueError):
+    """The string is not in sops' ENC[…] format."""
+
+
+class AuthenticationFailed(ValueError):
+    """GCM refused the value: wrong key, wrong path (moved value) or tampered ciphertext."""
+
+
+def is_enc(value: str) -> bool:
+    return value.startswith("ENC[AES256_GCM,") and _ENC.match(value) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class ValueCipher:
+    """Opens sops values with one file's data key. `repr` never shows the key."""
+
+    _aead: AESGCM
+
+    @classmethod
+    def for_key(cls, data_key: bytes) -> "ValueCipher":
+        return cls(AESGCM(data_key))
+
+    def __repr__(self) -> str:
+        return "ValueCipher(<data key>)"
+
+    def open(self, value: str, aad: bytes) -> tuple[bytes, str]:
+        """Decrypt one ENC[…] string; returns (plaintext bytes, sops type)."""
+        m = _ENC.match(value)
+        if m is None:
+            raise NotEncrypted("not in sops' ENC[AES256_GCM,…] format")
+        data, iv, tag, type_ = m.groups()
+        try:
+            nonce = binascii.a2b_base64(iv)
+            sealed = binascii.a2b_base64(data) + binascii.a2b_base64(tag)
+        except binascii.Error:
+            raise NotEncrypted("bad base64 in ENC[…] value") from None
+        if not nonce:
+            raise NotEncrypted("empty IV in ENC[…] value")
+        try:
+            return self._aead.decrypt(nonce, sealed, aad), type_
+        except InvalidTag:
+            raise AuthenticationFailed("authentication failed") from None

@@ -1,0 +1,262 @@
+"""YAML: composed at node level (C parser) so anchors expand and merge keys stay `<<` keys, as in sops.
+
+Scalars are typed as go-yaml v3 does. PyYAML drops comments, which never matter for data or MAC;
+only for the comment-regex rules are comments recovered, with the pure-Python scanner.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime
+import re
+from typing import Any
+
+import yaml
+
+from bootstrap.errors import DecryptError
+from bootstrap.sops.tree import Comment, Timestamp, TreeMap, to_plain
+
+try:
+    _Loader = yaml.CBaseLoader
+    _Dumper = yaml.CSafeDumper
+except AttributeError:  # pragma: no cover - PyYAML without libyaml
+    _Loader = yaml.BaseLoader  # type: ignore[misc]
+    _Dumper = yaml.SafeDumper  # type: ignore[misc]
+
+_T = "tag:yaml.org,2002:"
+_STR, _BINARY = _T + "str", _T + "binary"
+_NULLS = frozenset(("~", "null", "Null", "NULL"))
+_BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
+_SPECIAL_FLOATS = {
+    **{s: float("inf") for s in (".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF")},
+    **{s: float("-inf") for s in ("-.inf", "-.Inf", "-.INF")},
+    **{s: float("nan") for s in (".nan", ".NaN", ".NAN")},
+}
+_FIRST = frozenset("0123456789+-.~nNtTfF")
+_YAML_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?\Z")
+_OCTAL = re.compile(r"[-+]?0[0-7]+\Z")
+_DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})\Z")
+_DATETIME = re.compile(
+    r"(\d{4})-(\d{1,2})-(\d{1,2})(?:[Tt](\d{1,2}):(\d{1,2}):(\d{1,2})(\.\d+)?(Z|[+-]\d{2}:\d{2})"
+    r"| (\d{1,2}):(\d{1,2}):(\d{1,2})(\.\d+)?)\Z"
+)
+
+
+def has_metadata(data: bytes) -> bool:
+    return re.search(rb"(?m)^sops:", data) is not None and b"mac:" in data
+
+
+def load(data: bytes, name: str, *, with_comments: bool = False) -> tuple[list[TreeMap], Any]:
+    """Parse every document; pull the `sops` block from the first, drop it from all."""
+    comments = None
+    try:
+        if with_comments:
+            roots, comments = _compose_with_comments(data)
+        else:
+            roots = list(yaml.compose_all(data, Loader=_Loader))
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise DecryptError(f"{name}: malformed YAML{where}: {_scrub(err.problem or err.context or '')}") from None
+    except (yaml.YAMLError, UnicodeDecodeError, ValueError):
+        raise DecryptError(f"{name}: malformed YAML (not valid UTF-8 or YAML)") from None
+    branches = []
+    for index, root in enumerate(roots):
+        if root is None or (isinstance(root, yaml.ScalarNode) and root.value == "" and root.style is None):
+            branches.append(TreeMap())
+            continue
+        if not isinstance(root, yaml.MappingNode):
+            raise DecryptError(f"{name}: YAML document {index + 1} is not a mapping")
+        branches.append(_Builder(name, index == 0, comments).mapping(root))
+    if not branches:
+        raise DecryptError(f"{name}: sops metadata not found (empty file)")
+    metadata = None
+    for index, branch in enumerate(branches):
+        found = [v for k, v in branch if k == "sops"]
+        if index == 0:
+            if len(found) > 1:
+                raise DecryptError(f"{name}: more than one sops metadata key in the first document")
+            metadata = found[0] if found else None
+        if found:
+            branch[:] = [(k, v) for k, v in branch if k != "sops"]
+    if metadata is None:
+        raise DecryptError(f"{name}: sops metadata not found")
+    return branches, to_plain(metadata)
+
+
+def _scrub(problem: str) -> str:
+    """Parser messages may quote input characters; never echo them."""
+    return re.sub(r"'[^']*'|\"[^\"]*\"", "…", problem)
+
+
+class _Builder:
+    def __init__(self, name: str, check_duplicates: bool, comments: dict | None):
+        self.name = name
+        self.check_duplicates = check_duplicates
+        self.comments = comments  # line -> comment texts, in order; consumed as nodes pass
+
+    def node(self, node: yaml.Node) -> Any:
+        if isinstance(node, yaml.ScalarNode):
+            return scalar(node, self.name)
+        if isinstance(node, yaml.MappingNode):
+            return self.mapping(node)
+        return self.sequence(node)
+
+    def _take_comments(self, line: int) -> list[Comment]:
+        if not self.comments:
+            return []
+        taken = [ln for ln in self.comments if ln < line]
+        return [Comment(text) for ln in sorted(taken) for text in self.comments.pop(ln)]
+
+    def mapping(self, node: yaml.MappingNode) -> TreeMap:
+        out = TreeMap()
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            for c in self._take_comments(key_node.start_mark.line):
+                out.append((c, None))
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise DecryptError(f"{self.name}: non-string key at line {key_node.start_mark.line + 1}")
+            key = key_node.value
+            if self.check_duplicates:
+                if key in seen:
+                    raise DecryptError(f"{self.name}: duplicate key at line {key_node.start_mark.line + 1}")
+                seen.add(key)
+            out.append((key, self.node(value_node)))
+        return out
+
+    def sequence(self, node: yaml.SequenceNode) -> list:
+        out: list = []
+        for item in node.value:
+            out.extend(self._take_comments(item.start_mark.line))
+            out.append(self.node(item))
+        return out
+
+
+def scalar(node: yaml.ScalarNode, name: str) -> Any:
+    """Type one scalar as go-yaml v3 does (quoted/block ⇒ string unless explicitly tagged)."""
+    value, tag = node.value, node.tag
+    if tag == _STR:
+        if node.style is not None or not value or value[0] not in _FIRST:
+            return value if (node.style is not None or value) else None
+        return _plain(value, name, node)
+    if tag == _BINARY:
+        try:
+            return base64.b64decode("".join(value.split()), validate=True).decode("utf-8", "surrogateescape")
+        except binascii.Error:
+            raise DecryptError(f"{name}: invalid !!binary at line {node.start_mark.line + 1}") from None
+    if tag in (_T + "int", _T + "float", _T + "bool", _T + "null", _T + "timestamp"):
+        return _plain(value, name, node)
+    return value  # custom tags are dropped, as sops does
+
+
+def _plain(value: str, name: str, node: yaml.Node) -> Any:
+    if value in _NULLS:
+        return None
+    if value in _BOOLS:
+        return _BOOLS[value]
+    if value in _SPECIAL_FLOATS:
+        return _SPECIAL_FLOATS[value]
+    first = value[0]
+    if first.isdigit():
+        ts = _timestamp(value)
+        if ts is not None:
+            return ts
+    if first in "+-.0123456789":
+        digits = value.replace("_", "")
+        try:
+            number = int(digits, 8) if _OCTAL.match(digits) else int(digits, 0)
+        except ValueError:
+            number = None
+        if number is not None:
+            if number >= 2**63 and number < 2**64:
+                raise DecryptError(f"{name}: integer out of int64 range at line {node.start_mark.line + 1}")
+            if -(2**63) <= number < 2**63:
+                return number
+            return float(number)
+        if _YAML_FLOAT.match(digits) or first == ".":
+            try:
+                return float(digits)
+            except ValueError:
+                return value
+    return value
+
+
+def _timestamp(value: str) -> Timestamp | None:
+    m = _DATE.match(value)
+    if m:
+        y, mo, d = (int(g) for g in m.groups())
+        return _ts(y, mo, d, 0, 0, 0, None, "Z")
+    m = _DATETIME.match(value)
+    if not m:
+        return None
+    g = m.groups()
+    if g[3] is not None:
+        return _ts(int(g[0]), int(g[1]), int(g[2]), int(g[3]), int(g[4]), int(g[5]), g[6], g[7])
+    return _ts(int(g[0]), int(g[1]), int(g[2]), int(g[8]), int(g[9]), int(g[10]), g[11], "Z")
+
+
+def _ts(y: int, mo: int, d: int, h: int, mi: int, s: int, frac: str | None, zone: str) -> Timestamp | None:
+    try:
+        datetime.datetime(y, mo, d, h, mi, s)
+    except ValueError:
+        return None
+    fraction = (frac or "")[:10].rstrip("0")
+    fraction = "" if fraction == "." else fraction
+    zone = "Z" if zone in ("Z", "+00:00", "-00:00") else zone
+    return Timestamp(f"{y:04d}-{mo:02d}-{d:02d}T{h:02d}:{mi:02d}:{s:02d}{fraction}{zone}")
+
+
+class _CommentLoader(yaml.BaseLoader):
+    """Pure-Python loader that records comments by line (used only for the comment-regex rules)."""
+
+    def __init__(self, stream: Any):
+        super().__init__(stream)
+        self.comments: dict[int, list[str]] = {}
+
+    def scan_to_next_token(self) -> None:  # PyYAML's own loop, recording the comments it skips
+        if self.index == 0 and self.peek() == "\ufeff":
+            self.forward()
+        while True:
+            while self.peek() == " ":
+                self.forward()
+            if self.peek() == "#":
+                line, chars = self.line, []
+                self.forward()
+                while self.peek() not in "\0\r\n\x85\u2028\u2029":
+                    chars.append(self.peek())
+                    self.forward()
+                self.comments.setdefault(line, []).append("".join(chars))
+            if self.scan_line_break():
+                if not self.flow_level:
+                    self.allow_simple_key = True
+            else:
+                return
+
+
+def _compose_with_comments(data: bytes) -> tuple[list, dict[int, list[str]]]:
+    loader = _CommentLoader(data)
+    try:
+        roots = []
+        while loader.check_node():
+            roots.append(loader.get_node())
+        return roots, loader.comments
+    finally:
+        loader.dispose()
+
+
+class _PlainDumper(_Dumper):  # type: ignore[misc, valid-type]
+    pass
+
+
+_PlainDumper.add_representer(Timestamp, lambda d, v: d.represent_scalar(_T + "timestamp", str(v)))
+_PlainDumper.add_representer(TreeMap, lambda d, v: d.represent_dict(to_plain(v)))
+
+
+def emit(branches: list[TreeMap]) -> bytes:
+    """YAML text of the documents (data as sops prints it; comments are not reproduced)."""
+    docs = [to_plain(b) for b in branches]
+    return yaml.dump_all(
+        docs, Dumper=_PlainDumper, sort_keys=False, allow_unicode=True, default_flow_style=False,
+        indent=4, width=1 << 30, encoding="utf-8",
+    )
