@@ -47,8 +47,8 @@ def has_metadata(data: bytes) -> bool:
     return re.search(rb"(?m)^sops:", data) is not None and b"mac:" in data
 
 
-def load(data: bytes, name: str, *, with_comments: bool = False) -> tuple[list[TreeMap], Any]:
-    """Parse every document; pull the `sops` block from the first, drop it from all."""
+def parse(data: bytes, name: str, *, with_comments: bool = False) -> list[TreeMap]:
+    """Every document as a tree, scalars typed as go-yaml v3 does (used for plain YAML too)."""
     comments = None
     try:
         if with_comments:
@@ -63,12 +63,18 @@ def load(data: bytes, name: str, *, with_comments: bool = False) -> tuple[list[T
         raise DecryptError(f"{name}: malformed YAML (not valid UTF-8 or YAML)") from None
     branches = []
     for index, root in enumerate(roots):
-        if root is None or (isinstance(root, yaml.ScalarNode) and root.value == "" and root.style is None):
+        if root is None or (isinstance(root, yaml.ScalarNode) and root.value == "" and not root.style):
             branches.append(TreeMap())
             continue
         if not isinstance(root, yaml.MappingNode):
             raise DecryptError(f"{name}: YAML document {index + 1} is not a mapping")
         branches.append(_Builder(name, index == 0, comments).mapping(root))
+    return branches
+
+
+def load(data: bytes, name: str, *, with_comments: bool = False) -> tuple[list[TreeMap], Any]:
+    """Parse every document; pull the `sops` block from the first, drop it from all."""
+    branches = parse(data, name, with_comments=with_comments)
     if not branches:
         raise DecryptError(f"{name}: sops metadata not found (empty file)")
     metadata = None
@@ -137,8 +143,10 @@ def scalar(node: yaml.ScalarNode, name: str) -> Any:
     """Type one scalar as go-yaml v3 does (quoted/block ⇒ string unless explicitly tagged)."""
     value, tag = node.value, node.tag
     if tag == _STR:
-        if node.style is not None or not value or value[0] not in _FIRST:
-            return value if (node.style is not None or value) else None
+        if node.style:  # quoted or block ('' / None mean plain, depending on the parser)
+            return value
+        if not value or value[0] not in _FIRST:
+            return value or None
         return _plain(value, name, node)
     if tag == _BINARY:
         try:

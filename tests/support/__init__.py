@@ -1,0 +1,1 @@
+"""Helpers shared by the test suites (keys, encryption with the real sops binary)."""
