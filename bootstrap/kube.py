@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from urllib.parse import quote, urlencode
 
 import urllib3
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_delay, wait_random_exponential
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_before_delay, wait_random_exponential
 
 from bootstrap.errors import ApplyError, UsageError
 from bootstrap.model import Manifest, ObjectRef
@@ -357,7 +357,7 @@ class Cluster:
         except (KubeApiError, TransportError) as exc:
             if not is_retryable(exc):
                 raise
-        for attempt in Retrying(stop=stop_after_delay(self.retry_deadline if deadline is None else deadline),
+        for attempt in Retrying(stop=stop_before_delay(self.retry_deadline if deadline is None else deadline),
                                 wait=_backoff, retry=retry_if_exception(is_retryable), reraise=True):
             with attempt:
                 return self.request(method, path, **kwargs)
@@ -378,7 +378,7 @@ class Cluster:
     def server_version(self) -> str:
         """gitVersion of the API server; the first contact, so an unreachable server fails here clearly."""
         try:
-            return str(self.call("GET", "/version", deadline=3.0).data.get("gitVersion", "unknown"))
+            return str(self.call("GET", "/version", deadline=min(3.0, self.retry_deadline)).data.get("gitVersion", "unknown"))
         except (KubeApiError, TransportError) as exc:
             raise self._fail("", exc, doing="reading the server version:") from None
 

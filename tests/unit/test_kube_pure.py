@@ -146,3 +146,64 @@ def test_judge_and_messages():
     assert line == "Deployment/n/web: pod web-1 container app: CrashLoopBackOff: back-off 10s"
     msg = timeout_message(30, [(ref, Health(Status.IN_PROGRESS, "Pod is pending"))])
     assert msg == "rollout not complete after 30s; 1 not ready: Pod/n/p (InProgress: Pod is pending)"
+
+
+# -- connection errors (no cluster needed) ------------------------------------------------------------
+
+KUBECONFIG = """apiVersion: v1
+kind: Config
+clusters:
+- name: c
+  cluster: {{server: "https://127.0.0.1:{port}", insecure-skip-tls-verify: true}}
+users:
+- name: u
+  user: {{token: not-a-real-token}}
+contexts:
+- name: ctx
+  context: {{cluster: c, user: u}}
+current-context: ctx
+"""
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unreachable_server_is_one_clear_apply_error(tmp_path):
+    from bootstrap.errors import ApplyError, ExitCode
+    from bootstrap.kube import Cluster
+
+    port = _closed_port()
+    path = tmp_path / "kubeconfig"
+    path.write_text(KUBECONFIG.format(port=port))
+    cluster = Cluster(str(path), retry_deadline=0.5)
+    with pytest.raises(ApplyError) as err:
+        cluster.server_version()
+    assert err.value.exit_code == ExitCode.APPLY
+    assert str(err.value) == (f"reading the server version: cannot reach the API server at https://127.0.0.1:{port}: "
+                              "connection refused")
+    with pytest.raises(ApplyError, match=r"API discovery: cannot reach the API server"):
+        cluster.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "n"}})
+
+
+def test_bad_kubeconfig_and_unknown_context_are_apply_errors(tmp_path, monkeypatch):
+    from bootstrap.errors import ApplyError
+    from bootstrap.kube import Cluster
+
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    with pytest.raises(ApplyError, match=r"kubeconfig .*/missing: file not found"):
+        Cluster(str(tmp_path / "missing"))
+    path = tmp_path / "kubeconfig"
+    path.write_text(KUBECONFIG.format(port=1))
+    with pytest.raises(ApplyError, match=r"context 'prod' not found \(available: ctx\)"):
+        Cluster(str(path), context="prod")
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    assert Cluster().host == "https://127.0.0.1:1"
+    garbage = tmp_path / "garbage"
+    garbage.write_text("clusters: [unterminated")
+    with pytest.raises(ApplyError, match=r"^kubeconfig .*/garbage: "):
+        Cluster(str(garbage))
