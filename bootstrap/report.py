@@ -143,7 +143,7 @@ class RunReport:
     seconds: float = 0.0
     phases: list[PhaseRecord] = field(default_factory=list)
     objects: list[ObjectRecord] = field(default_factory=list)
-    error: ReportError | None = None
+    error: ReportError | BootstrapError | None = None
     tool_version: str = ""
     server_version: str | None = None
     scrubber: Scrubber = field(default_factory=Scrubber, repr=False, compare=False)
@@ -237,11 +237,19 @@ def to_dict(report: RunReport) -> dict[str, Any]:
             }
             for o in report.objects
         ],
-        "error": {"exitCode": report.error.exit_code, "message": report.error.message} if report.error else None,
+        "error": error_fields(report.error),
         "toolVersion": report.tool_version,
         "serverVersion": report.server_version,
     }
     return _scrub_tree(doc, report.scrubber)
+
+
+def error_fields(error: ReportError | BootstrapError | None) -> dict[str, Any] | None:
+    """`{exitCode, message}` of a run error (the message includes a BootstrapError's hint), or None."""
+    if error is None:
+        return None
+    message = error.message if isinstance(error, ReportError) else str(error)
+    return {"exitCode": int(error.exit_code), "message": message}
 
 
 def write_json(report: RunReport, path: str | os.PathLike[str]) -> None:
@@ -283,8 +291,10 @@ def to_junit(report: RunReport) -> ET.Element:
     case = ET.SubElement(run, "testcase", classname="run", name=f"dr-bootstrap {report.command}", time=_secs(report.seconds))
     run_failed = report.result != "succeeded"
     if run_failed:
-        message = report.error.message if report.error else "run did not succeed"
-        failure = ET.SubElement(case, "failure", message=_xml(clean(message)), type=f"exit {report.error.exit_code}" if report.error else "failed")
+        error = error_fields(report.error)
+        message = error["message"] if error else "run did not succeed"
+        kind = f"exit {error['exitCode']}" if error else "failed"
+        failure = ET.SubElement(case, "failure", message=_xml(clean(message)), type=kind)
         failure.text = _xml(clean(message))
     run.set("failures", str(int(run_failed)))
     root.set("tests", str(total + 1))

@@ -251,3 +251,12 @@ def test_unwritable_destination_is_a_one_line_error_naming_the_path(tmp_path):
     with pytest.raises(BootstrapError, match=r"cannot write report .*missing-dir/report.json: No such file"):
         write_junit(sample(), target)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_error_may_be_the_bootstrap_error_itself():
+    report = RunReport("restore", started=T0)
+    report.error = RolloutError("Deployment/shop/api: CrashLoopBackOff", hint="check logs")
+    report.finish(now=at(1))
+    assert to_dict(report)["error"] == {"exitCode": 6, "message": "Deployment/shop/api: CrashLoopBackOff (hint: check logs)"}
+    failure = to_junit(report).find("testsuite[@name='run']/testcase/failure")
+    assert failure.get("type") == "exit 6"

@@ -1,0 +1,167 @@
+"""Live output and the closing summary, rendered to in-memory consoles."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from datetime import datetime, timedelta, timezone
+
+from rich.console import Console
+
+from bootstrap.errors import RolloutError
+from bootstrap.progress import HumanProgress, JsonProgress, Progress, QuietProgress, make_console, render_summary
+from bootstrap.report import ObjectRecord, PhaseRecord, RunReport, Scrubber
+
+SECRET = "s3cr3t-db-password"
+T0 = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def console(*, tty: bool = False, **kw) -> tuple[Console, io.StringIO]:
+    out = io.StringIO()
+    return Console(file=out, force_terminal=tty, width=100, highlight=False, soft_wrap=True, **kw), out
+
+
+def drive(progress: Progress, clock: FakeClock) -> None:
+    progress.phase_started("apps")
+    clock.now += 0.5
+    progress.object_applied(ObjectRecord("apps", "Deployment", "shop", "api", "created", "", 0.2, ""))
+    clock.now += 2.0
+    progress.object_status(ObjectRecord("apps", "Deployment", "shop", "api", "created", "Failed", 2.5,
+                                        f"CrashLoopBackOff: bad password {SECRET}\nsecond line"))
+    progress.note(f"restarted 1 consumer (token {SECRET})")
+    progress.phase_finished(PhaseRecord("apps", T0, T0 + timedelta(seconds=3), 3.04, "failed"))
+
+
+def test_human_progress_prints_one_plain_line_per_event():
+    con, out = console()
+    clock = FakeClock()
+    drive(HumanProgress(con, scrubber=Scrubber([SECRET]), clock=clock), clock)
+    lines = out.getvalue().splitlines()
+    assert lines == [
+        "    0.0s ==> phase apps",
+        "    0.5s [apps] created     Deployment/shop/api (0.2s)",
+        "    2.5s [apps] Failed      Deployment/shop/api (2.5s)  CrashLoopBackOff: bad password <redacted> second line",
+        "    2.5s restarted 1 consumer (token <redacted>)",
+        "    2.5s <== phase apps failed in 3.0s",
+    ]
+    assert "\x1b[" not in out.getvalue()  # not a terminal: no colour codes
+
+
+def test_human_progress_colours_only_on_a_terminal_and_respects_no_color():
+    con, out = console(tty=True)
+    clock = FakeClock()
+    drive(HumanProgress(con, clock=clock), clock)
+    assert "\x1b[" in out.getvalue()
+
+    out = io.StringIO()
+    plain = make_console(out, environ={"NO_COLOR": "1"})
+    plain.force_terminal = True  # even on a terminal
+    drive(HumanProgress(plain, clock=clock), clock)
+    text = out.getvalue()
+    assert "phase apps" in text
+    assert "\x1b[3" not in text and "\x1b[9" not in text  # no foreground colours
+
+
+def test_make_console_keeps_long_lines_whole_for_ci_logs():
+    out = io.StringIO()
+    con = make_console(out, environ={})
+    HumanProgress(con, clock=FakeClock()).note("x" * 300)
+    assert len(out.getvalue().splitlines()) == 1
+
+
+def test_markup_in_names_is_printed_literally():
+    con, out = console()
+    HumanProgress(con, clock=FakeClock()).object_applied(ObjectRecord("[bold]p", "Kind", "ns", "[red]name[/red]", "created"))
+    assert "[bold]p" in out.getvalue() and "[red]name[/red]" in out.getvalue()
+
+
+def test_json_progress_writes_one_scrubbed_object_per_line():
+    out, clock = io.StringIO(), FakeClock()
+    drive(JsonProgress(out, scrubber=Scrubber([SECRET]), clock=clock), clock)
+    events = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [e["event"] for e in events] == ["phaseStarted", "objectApplied", "objectStatus", "note", "phaseFinished"]
+    assert events[0] == {"event": "phaseStarted", "elapsed": 0.0, "phase": "apps"}
+    assert events[2] == {
+        "event": "objectStatus", "elapsed": 2.5, "phase": "apps", "kind": "Deployment", "namespace": "shop", "name": "api",
+        "action": "created", "status": "Failed", "seconds": 2.5, "message": "CrashLoopBackOff: bad password <redacted>\nsecond line",
+    }
+    assert events[4] == {"event": "phaseFinished", "elapsed": 2.5, "phase": "apps", "seconds": 3.04, "result": "failed"}
+    assert SECRET not in out.getvalue()
+
+
+def test_scrubber_can_be_set_once_values_are_known():
+    out = io.StringIO()
+    progress = JsonProgress(out, clock=FakeClock())
+    progress.scrubber = Scrubber([SECRET])
+    progress.note(SECRET)
+    assert json.loads(out.getvalue())["message"] == "<redacted>"
+
+
+def test_json_progress_lines_stay_whole_under_threads():
+    out = io.StringIO()
+    progress = JsonProgress(out)
+    rec = ObjectRecord("apps", "ConfigMap", "ns", "c" * 200, "created")
+    threads = [threading.Thread(target=lambda: [progress.object_applied(rec) for _ in range(50)]) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 400 and all(json.loads(line)["name"] == "c" * 200 for line in lines)
+
+
+def test_quiet_progress_prints_nothing(capsys):
+    drive(QuietProgress(), FakeClock())
+    assert capsys.readouterr() == ("", "")
+
+
+# ------------------------------------------------------------------------------------ summary
+
+
+def failed_report() -> RunReport:
+    report = RunReport("restore", started=T0, scrubber=Scrubber([SECRET]))
+    report.begin_phase("crds", T0)
+    report.add_object(ObjectRecord("crds", "CustomResourceDefinition", None, "widgets.acme.io", "created", "Current", 0.3))
+    report.end_phase("crds", "succeeded", T0 + timedelta(seconds=1.2))
+    report.begin_phase("apps", T0 + timedelta(seconds=1.2))
+    report.add_object(ObjectRecord("apps", "Deployment", "shop", "api", "created", "Failed", 9.0, f"CrashLoopBackOff {SECRET}"))
+    report.add_object(ObjectRecord("apps", "Secret", "shop", "db", "created", "Current", 0.1))
+    report.finish(error=RolloutError("rollout failed: Deployment/shop/api", hint=f"value {SECRET}"), now=T0 + timedelta(seconds=42.25))
+    return report
+
+
+def test_summary_shows_phases_failed_objects_and_the_total():
+    con, out = console()
+    render_summary(failed_report(), con)
+    text = out.getvalue()
+    assert SECRET not in text
+    phase_rows = [line.split() for line in text.splitlines() if line.strip().startswith(("crds", "apps"))]
+    assert ["crds", "1.2", "1", "succeeded"] in phase_rows
+    assert ["apps", "41.0", "2", "failed"] in phase_rows
+    failed_rows = [line for line in text.splitlines() if line.strip().startswith("Deployment/shop/api")]
+    assert len(failed_rows) == 1 and "Failed" in failed_rows[0] and "CrashLoopBackOff <redacted>" in failed_rows[0]
+    assert "Secret/shop/db" not in text  # only failed objects are listed
+    assert "total 42.2s (RTO)  result: failed" in text or "total 42.3s (RTO)  result: failed" in text
+    assert "error (exit 6): rollout failed: Deployment/shop/api (hint: value <redacted>)" in text
+
+
+def test_summary_of_a_clean_run_lists_no_failures():
+    report = RunReport("restore", started=T0)
+    report.begin_phase("apps", T0)
+    report.add_object(ObjectRecord("apps", "Deployment", "shop", "api", "created", "Current", 3.0, "rolled out"))
+    report.end_phase("apps", "succeeded", T0 + timedelta(seconds=3))
+    report.finish(now=T0 + timedelta(seconds=3))
+    con, out = console()
+    render_summary(report, con)
+    text = out.getvalue()
+    assert "failed objects" not in text and "error" not in text
+    assert "total 3.0s (RTO)  result: succeeded" in text
