@@ -118,7 +118,7 @@ def simple(keys: Keys) -> dict[str, bytes]:
                 b"plain_unencrypted: visible\n",
         "json": b'{"password": "hunter2", "user": "admin", "port": 5432}',
         "dotenv": b"PASSWORD=hunter2\nUSER=admin\n",
-        "other-yaml": b"apiVersion: v1\nkind: Secret\nstringData:\n  password: other\n",
+        "other-yaml": b"apiVersion: v1\nkind: Secret\nstringData:\n  password: 0ther-pw\n",
     }
     out = {}
     for label, text in texts.items():
