@@ -91,7 +91,7 @@ def _forms(value: str | bytes) -> set[str]:
 # ------------------------------------------------------------------------------------------ records
 
 
-@dataclass
+@dataclass(slots=True)
 class ObjectRecord:
     """One object's outcome in one phase. action: created|configured|unchanged|skipped|failed|dry-run."""
 
@@ -110,7 +110,7 @@ class ObjectRecord:
         return f"{self.kind}/{where}{self.name}"
 
 
-@dataclass
+@dataclass(slots=True)
 class PhaseRecord:
     """One phase's wall-clock span. result: succeeded|failed|skipped (None while it runs)."""
 
@@ -121,13 +121,13 @@ class PhaseRecord:
     result: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class ReportError:
     exit_code: int
     message: str
 
 
-@dataclass(repr=False)
+@dataclass(repr=False, slots=True)
 class RunReport:
     """One run of a command. `result` (succeeded|failed) is set by `finish`."""
 

@@ -260,3 +260,12 @@ def test_error_may_be_the_bootstrap_error_itself():
     assert to_dict(report)["error"] == {"exitCode": 6, "message": "Deployment/shop/api: CrashLoopBackOff (hint: check logs)"}
     failure = to_junit(report).find("testsuite[@name='run']/testcase/failure")
     assert failure.get("type") == "exit 6"
+
+
+def test_a_misspelt_attribute_fails_loudly_instead_of_leaving_the_scrubber_empty():
+    report = RunReport("restore", started=T0)
+    with pytest.raises(AttributeError):
+        report.scrub = Scrubber([PASSWORD])  # type: ignore[attr-defined]
+    report.scrubber = Scrubber([PASSWORD])
+    report.add_object(ObjectRecord("p", "Secret", "ns", "s", "failed", "", 0, PASSWORD))
+    assert PASSWORD not in json.dumps(to_dict(report))
