@@ -294,7 +294,7 @@ def current_pods(obj: Obj, pods: Sequence[Obj], replicasets: Sequence[Obj] = ())
         return [
             p
             for p in pods
-            if _owned_by(p, new_rs) or (_same_namespace(p, obj) and rs_hash and _labels(p).get("pod-template-hash") == rs_hash)
+            if (rs_hash and _labels(p).get("pod-template-hash") == rs_hash and _same_namespace(p, obj)) or _owned_by(p, new_rs)
         ]
     if kind == "StatefulSet":
         revision = (obj.get("status") or {}).get("updateRevision")
