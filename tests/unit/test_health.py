@@ -102,7 +102,8 @@ def pod(name, *, ns="shop", owner=None, labels=None, phase="Running", ready=Fals
     meta = {"name": name, "namespace": ns, "uid": f"{name}-uid", "labels": labels or {}, "creationTimestamp": "2026-11-27T11:50:00Z"}
     if owner:
         kind, oname, uid = owner
-        meta["ownerReferences"] = [{"apiVersion": "v1", "kind": kind, "name": oname, "uid": uid, "controller": True}]
+        api = "batch/v1" if kind == "Job" else "apps/v1"
+        meta["ownerReferences"] = [{"apiVersion": api, "kind": kind, "name": oname, "uid": uid, "controller": True, "blockOwnerDeletion": True}]
     return {
         "apiVersion": "v1",
         "kind": "Pod",
