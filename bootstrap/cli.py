@@ -44,6 +44,63 @@ def _root(
     """Rebuild a GitOps-managed Kubernetes cluster from its Git repository and one age key."""
 
 
+# -- decrypt / check (SOPS): imports stay inside the commands so `decrypt` starts fast ----------------
+
+
+@app.command("decrypt")
+def decrypt_command(
+    file: str = typer.Argument(..., help="SOPS-encrypted file."),
+    age_key_file: Optional[str] = typer.Option(
+        None, "--age-key-file", help="age identities file ('-' = stdin); default: sops' SOPS_AGE_* sources."
+    ),
+    input_type: Optional[str] = typer.Option(None, "--input-type", help="yaml|json|dotenv|ini|binary (default: by suffix)."),
+    output_type: Optional[str] = typer.Option(None, "--output-type", help="yaml|json|dotenv|ini|binary (default: input type)."),
+    ignore_mac: bool = typer.Option(False, "--ignore-mac", help="Do not verify the file MAC (prints a warning)."),
+) -> None:
+    """Print the plaintext of a SOPS file, as `sops decrypt` does (nothing else on stdout)."""
+    from bootstrap.sops.command import run_decrypt
+
+    run_decrypt(file, age_key_file, input_type, output_type, ignore_mac)
+
+
+def _decrypt_fast_path(argv: list[str]) -> bool:
+    """Run a plain `decrypt …` without building the typer app (its start-up dominates); False = not handled."""
+    if argv[:1] != ["decrypt"]:
+        return False
+    from bootstrap.sops.command import parse_decrypt_args, run_decrypt
+
+    options = parse_decrypt_args(argv[1:])
+    if options is None:
+        return False
+    run_decrypt(**options)
+    return True
+
+
+@app.command("check")
+def check_command(
+    paths: list[str] = typer.Argument(..., help="Files or directories (a GitOps checkout)."),
+    age_key_file: Optional[str] = typer.Option(
+        None, "--age-key-file", help="age identities file ('-' = stdin); default: sops' SOPS_AGE_* sources."
+    ),
+    output: str = typer.Option("table", "--output", help="table (humans) or json (machines)."),
+) -> None:
+    """Offline preflight: does every SOPS file open with the key and verify; are secrets or keys committed?"""
+    import json
+
+    from bootstrap.check import check_paths, render_table
+    from bootstrap.errors import UsageError
+    from bootstrap.keys import load_keyring
+
+    if output not in ("table", "json"):
+        raise UsageError(f"--output must be table or json, not {output!r}")
+    report = check_paths(paths, load_keyring(age_key_file))
+    if output == "json":
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        render_table(report)
+    raise typer.Exit(0 if report.ok else 1)
+
+
 def main() -> None:
     """Console entry point: run the app, turn every known failure into one line and an exit code.
 
@@ -51,7 +108,8 @@ def main() -> None:
     of an unexpected exception could carry data.
     """
     try:
-        app()
+        if not _decrypt_fast_path(sys.argv[1:]):
+            app()
     except BootstrapError as err:
         typer.echo(f"error: {err}", err=True)
         sys.exit(int(err.exit_code))

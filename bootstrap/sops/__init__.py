@@ -27,7 +27,7 @@ _STORES: dict[str, ModuleType] = {
 }
 _SUFFIXES = {".yaml": "yaml", ".yml": "yaml", ".json": "json", ".env": "dotenv", ".ini": "ini"}
 
-__all__ = ["FORMATS", "Decrypted", "decrypt", "detect_format", "file_recipients", "is_encrypted", "read_metadata"]
+__all__ = ["FORMATS", "Decrypted", "decrypt", "decrypt_path", "detect_format", "file_recipients", "is_encrypted", "read_metadata"]
 
 
 def detect_format(path: str, input_type: str | None = None) -> str:
@@ -111,6 +111,17 @@ def decrypt(data: bytes, keyring: "KeyRing", *, fmt: str, name: str, ignore_mac:
     if not ignore_mac:
         verify_mac(meta, cipher, hasher.hexdigest().upper(), name)
     return Decrypted(plain, fmt, name, meta, walker.warnings)
+
+
+def decrypt_path(path: str, keyring: "KeyRing", *, input_type: str | None = None, ignore_mac: bool = False) -> Decrypted:
+    """Read and decrypt one file (what `dr-bootstrap decrypt` does)."""
+    fmt = detect_format(path, input_type)
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as err:
+        raise UsageError(f"{path}: cannot read ({err.strerror or type(err).__name__})") from None
+    return decrypt(data, keyring, fmt=fmt, name=path, ignore_mac=ignore_mac)
 
 
 def _store(fmt: str) -> ModuleType:

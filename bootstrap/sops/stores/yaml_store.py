@@ -17,12 +17,18 @@ import yaml
 from bootstrap.errors import DecryptError
 from bootstrap.sops.tree import Comment, Timestamp, TreeMap, to_plain
 
-try:
-    _Loader = yaml.CBaseLoader
-    _Dumper = yaml.CSafeDumper
-except AttributeError:  # pragma: no cover - PyYAML without libyaml
-    _Loader = yaml.BaseLoader  # type: ignore[misc]
-    _Dumper = yaml.SafeDumper  # type: ignore[misc]
+_KIND_TAGS = {
+    yaml.ScalarNode: "tag:yaml.org,2002:str",
+    yaml.SequenceNode: "tag:yaml.org,2002:seq",
+    yaml.MappingNode: "tag:yaml.org,2002:map",
+}
+
+
+class _Loader(getattr(yaml, "CBaseLoader", yaml.BaseLoader)):  # type: ignore[misc]
+    """libyaml composer; untagged nodes get the default tag of their kind (no implicit typing here)."""
+
+    def resolve(self, kind: type, value: Any, implicit: Any) -> str:
+        return _KIND_TAGS[kind]
 
 _T = "tag:yaml.org,2002:"
 _STR, _BINARY = _T + "str", _T + "binary"
@@ -253,18 +259,8 @@ def _compose_with_comments(data: bytes) -> tuple[list, dict[int, list[str]]]:
         loader.dispose()
 
 
-class _PlainDumper(_Dumper):  # type: ignore[misc, valid-type]
-    pass
-
-
-_PlainDumper.add_representer(Timestamp, lambda d, v: d.represent_scalar(_T + "timestamp", str(v)))
-_PlainDumper.add_representer(TreeMap, lambda d, v: d.represent_dict(to_plain(v)))
-
-
 def emit(branches: list[TreeMap]) -> bytes:
     """YAML text of the documents (data as sops prints it; comments are not reproduced)."""
-    docs = [to_plain(b) for b in branches]
-    return yaml.dump_all(
-        docs, Dumper=_PlainDumper, sort_keys=False, allow_unicode=True, default_flow_style=False,
-        indent=4, width=1 << 30, encoding="utf-8",
-    )
+    from bootstrap.sops.stores.yaml_emit import dump_all
+
+    return dump_all([to_plain(b) for b in branches]).encode("utf-8", "surrogateescape")

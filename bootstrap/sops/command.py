@@ -1,0 +1,67 @@
+"""`dr-bootstrap decrypt`: the one implementation behind the typer command and its fast start-up path.
+
+Building the full typer app (it loads pydantic to coerce every option of every command) costs more than
+decrypting a large file, so `cli.main` parses a plain `decrypt …` invocation with this small argparse
+parser and calls `run_decrypt` directly. Anything it does not understand (help, bad flags) goes to typer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import BinaryIO, TextIO
+
+
+class _NotForUs(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise _NotForUs(message)
+
+
+def parse_decrypt_args(argv: list[str]) -> dict | None:
+    """Options of `decrypt` as keyword arguments for `run_decrypt`, or None to let typer handle argv."""
+    if any(a in ("-h", "--help") for a in argv):
+        return None
+    parser = _Parser(add_help=False, allow_abbrev=False)
+    parser.add_argument("file")
+    parser.add_argument("--age-key-file")
+    parser.add_argument("--input-type")
+    parser.add_argument("--output-type")
+    parser.add_argument("--ignore-mac", action="store_true")
+    try:
+        return vars(parser.parse_args(argv))
+    except _NotForUs:
+        return None
+
+
+def run_decrypt(
+    file: str,
+    age_key_file: str | None = None,
+    input_type: str | None = None,
+    output_type: str | None = None,
+    ignore_mac: bool = False,
+    *,
+    stdout: BinaryIO | None = None,
+    stderr: TextIO | None = None,
+) -> None:
+    """Decrypt `file` and write exactly its plaintext to stdout; warnings go to stderr."""
+    from bootstrap.keys import load_keyring
+    from bootstrap.sops import decrypt_path, detect_format
+
+    out = stdout or sys.stdout.buffer
+    err = stderr or sys.stderr
+    if output_type is not None:
+        detect_format(file, output_type)  # validates the name before any work
+    keyring = load_keyring(age_key_file)
+    for warning in keyring.warnings:
+        print(warning, file=err)
+    if ignore_mac:
+        print(f"warning: --ignore-mac: the MAC of {file} is NOT verified", file=err)
+    decrypted = decrypt_path(file, keyring, input_type=input_type, ignore_mac=ignore_mac)
+    for warning in decrypted.warnings:
+        print(f"warning: {warning}", file=err)
+    out.write(decrypted.render(output_type))
+    out.flush()
