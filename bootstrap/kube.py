@@ -18,8 +18,8 @@ import os
 import re
 import threading
 import time
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Mapping, Sequence
 from urllib.parse import quote, urlencode
@@ -618,27 +618,24 @@ def apply_wave(cluster: Cluster, manifests: Sequence[Manifest], *, concurrency: 
             raise ApplyError(f"{exc.message} [{m.source}]", hint=exc.hint) from None
 
     outcomes: list[ApplyOutcome | None] = [None] * len(manifests)
+    failures: dict[int, BaseException] = {}
     workers = max(1, min(concurrency, len(manifests)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="apply") as pool:
-        pending: dict[Future[ApplyOutcome], int] = {pool.submit(one, m): i for i, m in enumerate(manifests)}
-        failures: dict[int, BaseException] = {}
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_EXCEPTION)
-            for fut in done:
-                index = pending.pop(fut)
-                if fut.cancelled():
-                    continue
-                exc = fut.exception()
-                if exc is not None:
-                    failures[index] = exc
-                    continue
-                outcomes[index] = fut.result()
-                if on_result is not None:
-                    on_result(manifests[index], fut.result())
-            if failures:
-                for fut in list(pending):
-                    if fut.cancel():
-                        pending.pop(fut)
+        index = {pool.submit(one, m): i for i, m in enumerate(manifests)}
+        for fut in as_completed(index):
+            if fut.cancelled():
+                continue
+            i = index[fut]
+            exc = fut.exception()
+            if exc is not None:
+                if not failures:
+                    for other in index:
+                        other.cancel()  # only those not started yet; in-flight ones finish
+                failures[i] = exc
+                continue
+            outcomes[i] = fut.result()
+            if on_result is not None:
+                on_result(manifests[i], outcomes[i])
     if failures:
         raise failures[min(failures)]
     return [o for o in outcomes if o is not None]
