@@ -79,9 +79,16 @@ def load_keyring(
         identities=identities,
         recipients=tuple(r for p in parts for r in p.recipients),
         source=", ".join(p.source for p in parts),
-        material=Sensitive(texts[0] if len(texts) == 1 else b"\n".join(t.rstrip(b"\n") for t in texts) + b"\n"),
+        material=Sensitive(_join(texts)),
         warnings=tuple(w for p in parts for w in p.warnings),
     )
+
+
+def _join(texts: list[bytes]) -> bytes:
+    """One source: its exact bytes. Several: concatenated, one identity block per line group."""
+    if len(texts) <= 1:
+        return texts[0] if texts else b""
+    return b"\n".join(t.rstrip(b"\n") for t in texts) + b"\n"
 
 
 def _default_key_file(environ: Mapping[str, str]) -> Path:
