@@ -101,6 +101,173 @@ def check_command(
     raise typer.Exit(0 if report.ok else 1)
 
 
+# -- restore / plan / verify / drill ------------------------------------------------------------------
+
+_REPO = typer.Argument(..., help="Git URL (https, ssh, file://) or local path of the GitOps repository.")
+_KEY = typer.Option(
+    None, "--age-key-file", help="age identities file ('-' = stdin); default: SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, ..."
+)
+_REF = typer.Option(None, "--ref", help="Branch, tag or commit SHA to restore (default: the remote HEAD).")
+_PATH = typer.Option(".", "--path", help="Directory inside the repo holding the bootstrap set.")
+_PLAYBOOK = typer.Option(None, "--playbook", help="Playbook file (default: dr-bootstrap.yaml at --path, if any).")
+_KUBECONFIG = typer.Option(None, "--kubeconfig", help="Kubeconfig file (default: $KUBECONFIG, ~/.kube/config).")
+_CONTEXT = typer.Option(None, "--context", help="Kubeconfig context (default: the current context).")
+_KEY_SECRET = typer.Option("flux-system/sops-age", "--key-secret", help="NAMESPACE/NAME of the Secret the age key goes into.")
+_KEY_SECRET_KEY = typer.Option("age.agekey", "--key-secret-key", help="Data key in that Secret (Flux reads *.agekey).")
+_ANY_KEY = typer.Option(False, "--allow-any-key-name", help="Accept a --key-secret-key not ending in .agekey.")
+_TIMEOUT = typer.Option(600.0, "--timeout", help="Seconds to wait for gates and rollouts (per phase unless the playbook says).")
+_TOKEN_ENV = typer.Option("GIT_TOKEN", "--token-env", help="Environment variable holding an HTTPS token for the clone.")
+_SSH_KEY = typer.Option(None, "--ssh-key-file", help="SSH deploy key for ssh:// clones (host keys are checked).")
+_KNOWN_HOSTS = typer.Option(None, "--known-hosts-file", help="known_hosts file for --ssh-key-file clones.")
+_IGNORE_MAC = typer.Option(False, "--ignore-mac", help="Emergency only: do not verify SOPS MACs (prints a warning).")
+_COMMITTED = typer.Option(False, "--allow-committed-keys", help="Restore even if the repo contains an age private key.")
+_CONCURRENCY = typer.Option(16, "--concurrency", help="Objects applied at once within a wave.")
+_REPORT = typer.Option(None, "--report", help="Write a JSON report (phases, objects, timings) to this file.")
+_JUNIT = typer.Option(None, "--junit", help="Write a JUnit XML report to this file.")
+_OUTPUT = typer.Option("human", "--output", "-o", help="human (live progress) or json (the report on stdout).")
+
+
+@app.command("restore")
+def restore_command(
+    repo_url: str = _REPO,
+    age_key_file: Optional[str] = _KEY,
+    ref: Optional[str] = _REF,
+    path: str = _PATH,
+    playbook: Optional[str] = _PLAYBOOK,
+    kubeconfig: Optional[str] = _KUBECONFIG,
+    context: Optional[str] = _CONTEXT,
+    key_secret: str = _KEY_SECRET,
+    key_secret_key: str = _KEY_SECRET_KEY,
+    allow_any_key_name: bool = _ANY_KEY,
+    timeout: float = _TIMEOUT,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Server-side dry run: validate every write, persist nothing."),
+    recreate: bool = typer.Option(False, "--recreate", help="Delete and recreate objects whose immutable fields changed."),
+    restart_consumers: bool = typer.Option(
+        False, "--restart-consumers", help="Roll workloads already in the cluster that use a restored Secret."
+    ),
+    token_env: str = _TOKEN_ENV,
+    ssh_key_file: Optional[str] = _SSH_KEY,
+    known_hosts_file: Optional[str] = _KNOWN_HOSTS,
+    ignore_mac: bool = _IGNORE_MAC,
+    allow_committed_keys: bool = _COMMITTED,
+    concurrency: int = _CONCURRENCY,
+    report: Optional[str] = _REPORT,
+    junit: Optional[str] = _JUNIT,
+    output: str = _OUTPUT,
+) -> None:
+    """Restore a cluster: clone, install the age key Secret, decrypt and validate, apply in order, verify rollouts.
+
+    Everything is decrypted and validated before the first write: a bad key, a tampered file or an invalid
+    manifest exits 4 with nothing written. Safe to re-run: server-side apply converges.
+
+    Example: dr-bootstrap restore git@github.com:acme/fleet.git --ref v1.4.2 --path clusters/prod
+    --age-key-file ~/age.agekey --report restore.json --junit restore.xml
+    """
+    from bootstrap.runner import RestoreOptions, run_restore
+
+    run_restore(
+        RestoreOptions(
+            repo_url=repo_url, age_key_file=age_key_file, ref=ref, path=path, playbook=playbook,
+            kubeconfig=kubeconfig, context=context, key_secret=key_secret, key_secret_key=key_secret_key,
+            allow_any_key_name=allow_any_key_name, timeout=timeout, dry_run=dry_run, recreate=recreate,
+            restart_consumers=restart_consumers, token_env=token_env, ssh_key_file=ssh_key_file,
+            known_hosts_file=known_hosts_file, ignore_mac=ignore_mac, allow_committed_keys=allow_committed_keys,
+            concurrency=concurrency,
+        ),
+        report_path=report, junit_path=junit, output=output,
+    )
+
+
+@app.command("plan")
+def plan_command(
+    repo_url: str = _REPO,
+    age_key_file: Optional[str] = _KEY,
+    ref: Optional[str] = _REF,
+    path: str = _PATH,
+    playbook: Optional[str] = _PLAYBOOK,
+    kubeconfig: Optional[str] = _KUBECONFIG,
+    context: Optional[str] = _CONTEXT,
+    server_dry_run: bool = typer.Option(False, "--server-dry-run", help="Also have the API server validate every object."),
+    token_env: str = _TOKEN_ENV,
+    ssh_key_file: Optional[str] = _SSH_KEY,
+    known_hosts_file: Optional[str] = _KNOWN_HOSTS,
+    ignore_mac: bool = _IGNORE_MAC,
+    allow_committed_keys: bool = _COMMITTED,
+    report: Optional[str] = _REPORT,
+    output: str = _OUTPUT,
+) -> None:
+    """Print the ordered restore plan (phases, waves, objects) without writing to the cluster."""
+    from bootstrap.runner import RestoreOptions, run_plan
+
+    run_plan(
+        RestoreOptions(
+            repo_url=repo_url, age_key_file=age_key_file, ref=ref, path=path, playbook=playbook,
+            kubeconfig=kubeconfig, context=context, server_dry_run=server_dry_run, token_env=token_env,
+            ssh_key_file=ssh_key_file, known_hosts_file=known_hosts_file, ignore_mac=ignore_mac,
+            allow_committed_keys=allow_committed_keys,
+        ),
+        report_path=report, output=output,
+    )
+
+
+@app.command("verify")
+def verify_command(
+    kubeconfig: Optional[str] = _KUBECONFIG,
+    context: Optional[str] = _CONTEXT,
+    namespace: list[str] = typer.Option([], "--namespace", "-n", help="Namespace to verify (repeatable; default: all)."),
+    timeout: float = _TIMEOUT,
+    report: Optional[str] = _REPORT,
+    junit: Optional[str] = _JUNIT,
+    output: str = _OUTPUT,
+) -> None:
+    """Verify rollouts of Deployments, StatefulSets, DaemonSets and Jobs, failing fast with the cause."""
+    from bootstrap.runner import run_verify
+
+    run_verify(kubeconfig, context, namespace, timeout, report_path=report, junit_path=junit, output=output)
+
+
+@app.command("drill")
+def drill_command(
+    repo_url: str = _REPO,
+    age_key_file: Optional[str] = _KEY,
+    ref: Optional[str] = _REF,
+    path: str = _PATH,
+    playbook: Optional[str] = _PLAYBOOK,
+    cluster: str = typer.Option("local", "--cluster", help="local (built-in control plane), kind, or current (asks first)."),
+    kubeconfig: Optional[str] = _KUBECONFIG,
+    context: Optional[str] = _CONTEXT,
+    evidence: Optional[str] = typer.Option(None, "--evidence", help="Write the drill evidence (JSON) here, pass or fail."),
+    junit: Optional[str] = _JUNIT,
+    history: Optional[str] = typer.Option(None, "--history", help="Append to this history file; flags RTO regressions."),
+    inject: Optional[str] = typer.Option(
+        None, "--inject", help="Negative control: wrong-key, tampered-file, missing-crd, crashloop, missing-secret-key."
+    ),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before restoring into --cluster current."),
+    timeout: float = _TIMEOUT,
+    token_env: str = _TOKEN_ENV,
+    ssh_key_file: Optional[str] = _SSH_KEY,
+    known_hosts_file: Optional[str] = _KNOWN_HOSTS,
+    output: str = _OUTPUT,
+) -> None:
+    """Restore drill: create a throwaway cluster, restore into it, check, always tear down, leave evidence.
+
+    Exits 0 when the drill passes (with --inject: when the restore fails with the expected cause), else the
+    restore's exit code (1 for a negative control that did not fail as expected).
+    """
+    from bootstrap.drill import DrillOptions
+    from bootstrap.runner import RestoreOptions, run_drill
+
+    run_drill(
+        RestoreOptions(
+            repo_url=repo_url, age_key_file=age_key_file, ref=ref, path=path, playbook=playbook,
+            kubeconfig=kubeconfig, context=context, timeout=timeout, token_env=token_env,
+            ssh_key_file=ssh_key_file, known_hosts_file=known_hosts_file,
+        ),
+        DrillOptions(cluster=cluster, evidence=evidence, junit=junit, history=history, inject=inject, yes=yes),
+        output=output,
+    )
+
+
 def main() -> None:
     """Console entry point: run the app, turn every known failure into one line and an exit code.
 

@@ -1,0 +1,143 @@
+"""Runs a command's pipeline with its outputs: live progress, summary, JSON/JUnit reports, exit code.
+
+Reports are written whatever happens, so a failed 3 a.m. restore still leaves its evidence.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Callable
+
+import typer
+
+from bootstrap.errors import BootstrapError, UsageError
+from bootstrap.pipeline import RestoreOptions, finish, new_report  # noqa: F401  (RestoreOptions re-exported)
+from bootstrap.progress import HumanProgress, QuietProgress, make_console, render_summary
+from bootstrap.report import RunReport, to_dict, write_json, write_junit
+
+OUTPUTS = ("human", "json")
+
+
+def _progress(output: str):
+    if output not in OUTPUTS:
+        raise UsageError(f"--output {output!r}: expected human or json")
+    return HumanProgress(make_console(sys.stdout)) if output == "human" else QuietProgress()
+
+
+def _run(
+    report: RunReport,
+    body: Callable[[], None],
+    *,
+    output: str,
+    report_path: str | None,
+    junit_path: str | None,
+    summary: bool = True,
+) -> None:
+    """Run `body`, then close and write the report; raise the body's error after the reports are out."""
+    error: BootstrapError | None = None
+    try:
+        body()
+    except BootstrapError as err:
+        error = err
+    except KeyboardInterrupt:
+        error = BootstrapError("interrupted")
+        finish(report, error)
+        _write(report, report_path, junit_path)
+        raise
+    finish(report, error)
+    _write(report, report_path, junit_path)
+    if output == "json":
+        typer.echo(json.dumps(to_dict(report), indent=2))
+    elif summary:
+        render_summary(report, make_console(sys.stdout))
+    if error is not None:
+        raise error
+
+
+def _write(report: RunReport, report_path: str | None, junit_path: str | None) -> None:
+    if report_path:
+        write_json(report, report_path)
+    if junit_path:
+        write_junit(report, junit_path)
+
+
+def run_restore(opts: RestoreOptions, *, report_path: str | None, junit_path: str | None, output: str) -> None:
+    from bootstrap import pipeline
+
+    progress = _progress(output)
+    report = new_report("restore", opts)
+    _run(
+        report,
+        lambda: pipeline.restore(opts, progress, report),
+        output=output,
+        report_path=report_path,
+        junit_path=junit_path,
+    )
+
+
+def run_plan(opts: RestoreOptions, *, report_path: str | None, output: str) -> None:
+    from bootstrap import pipeline
+
+    progress = _progress(output)
+    report = new_report("plan", opts)
+    lines: list[str] = []
+
+    def body() -> None:
+        lines.extend(pipeline.plan_only(opts, progress, report))
+
+    _run(report, body, output=output, report_path=report_path, junit_path=None, summary=False)
+    if output == "human":
+        for line in lines:
+            typer.echo(line)
+
+
+def run_verify(
+    kubeconfig: str | None,
+    context: str | None,
+    namespaces: list[str],
+    timeout: float,
+    *,
+    report_path: str | None,
+    junit_path: str | None,
+    output: str,
+) -> None:
+    from bootstrap import pipeline
+
+    progress = _progress(output)
+    report = new_report("verify")
+    _run(
+        report,
+        lambda: pipeline.verify_only(kubeconfig, context, namespaces, timeout, progress, report),
+        output=output,
+        report_path=report_path,
+        junit_path=junit_path,
+    )
+
+
+def run_drill(opts: RestoreOptions, drill_opts, *, output: str) -> None:
+    from bootstrap import drill, pipeline
+
+    progress = _progress(output)
+    keyring = pipeline.load_key(opts, progress)
+    evidence = drill.run_drill(opts, drill_opts, progress, keyring, confirm=lambda q: typer.confirm(q, default=False))
+    data = evidence.to_dict()
+    if drill_opts.history:
+        from pathlib import Path
+
+        regression, since = drill.update_history(Path(drill_opts.history), data, drill.now())
+        data["rtoRegression"], data["secondsSinceLastGreen"] = regression, since
+    if drill_opts.evidence:
+        drill.write_evidence(drill_opts.evidence, data)
+    if drill_opts.junit and evidence.report is not None:
+        write_junit(evidence.report, drill_opts.junit)
+    if output == "json":
+        typer.echo(json.dumps(data, indent=2))
+    else:
+        console = make_console(sys.stdout)
+        if evidence.report is not None:
+            render_summary(evidence.report, console)
+        console.print(drill.verdict_line(data))
+    if evidence.verdict != "pass":
+        error = evidence.report.error if evidence.report else None
+        raise typer.Exit(error.exit_code if error and not data["inject"] else 1)
