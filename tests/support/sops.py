@@ -21,7 +21,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -31,12 +30,17 @@ import yaml
 _EXT = {"yaml": ".yaml", "json": ".json", "dotenv": ".env", "ini": ".ini", "binary": ".bin"}
 
 
-@dataclass(frozen=True)
 class AgeKey:
-    """A fresh age X25519 key pair. `identity` is the AGE-SECRET-KEY-1… text (keep it off argv)."""
+    """A fresh age X25519 key pair. `identity` is the AGE-SECRET-KEY-1… text (keep it off argv and logs)."""
 
-    identity: str = field(repr=False)
-    recipient: str
+    __slots__ = ("identity", "recipient")
+
+    def __init__(self, identity: str, recipient: str):
+        self.identity = identity
+        self.recipient = recipient
+
+    def __repr__(self) -> str:
+        return f"AgeKey(recipient={self.recipient!r})"
 
     @property
     def key_file_text(self) -> str:

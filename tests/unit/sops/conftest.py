@@ -17,13 +17,16 @@ from tests.support.sops import AgeKey, encrypt_bytes, new_age_key, sops_decrypt,
 from tests.unit.sops import samples
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Keys:
     one: AgeKey
     two: AgeKey
     three: AgeKey
     stranger: AgeKey
     dir: Path
+
+    def __repr__(self) -> str:
+        return "Keys(<test keys>)"
 
     def file(self, *keys: AgeKey) -> Path:
         name = "-".join(k.recipient[-8:] for k in keys) + ".agekey"
