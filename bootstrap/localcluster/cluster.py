@@ -151,7 +151,7 @@ class LocalCluster:
             "kube-controller-manager": [
                 f"{b}/kube-controller-manager", f"--kubeconfig={kc}", "--bind-address=127.0.0.1", "--secure-port=0",
                 f"--root-ca-file={pki.ca_cert}", f"--service-account-private-key-file={pki.key}",
-                "--leader-elect=false", "--controllers=*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle",
+                "--leader-elect=false",
             ],
             "kube-scheduler": [
                 f"{b}/kube-scheduler", f"--kubeconfig={kc}", "--bind-address=127.0.0.1", "--secure-port=0",
@@ -245,7 +245,11 @@ class LocalCluster:
 
         with self.api() as api:
             nodes = client.CoreV1Api(api).list_node().items
-        ready = [n for n in nodes if any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or [])]
+        ready = [
+            n for n in nodes
+            if any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or [])
+            and not any(t.key == "node.kubernetes.io/not-ready" for t in n.spec.taints or [])
+        ]
         return len(ready) >= self.nodes
 
     def _default_sa_exists(self) -> bool:
@@ -257,22 +261,18 @@ class LocalCluster:
 
     # -- stop --------------------------------------------------------------------------------------
 
-    def stop(self, *, keep_logs: bool = False, timeout: float = 15.0) -> None:
-        """TERM every component (reverse start order), KILL what is left after `timeout`, wait for all
-        to exit, then remove the cluster's state (all of `dir`, or all but logs/ with `keep_logs`)."""
-        pids = [(n, p) for n, p in reversed(self._pids()) if _alive(p) and _owned(p, self.dir)]
-        for _, pid in pids:
-            _signal(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while any(_alive(p) for _, p in pids) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        for _, pid in pids:
-            if _alive(pid):
-                _signal(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 5
-        while any(_alive(p) for _, p in pids) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        left = [f"{n}({p})" for n, p in pids if _alive(p)]
+    def stop(self, *, keep_logs: bool = False, grace: float = 5.0) -> None:
+        """Stop the components one by one in reverse start order (clients before the API server, the API
+        server before etcd, so each shuts down at once): TERM, KILL after `grace` seconds, wait. Then
+        remove the cluster's state (all of `dir`, or all but logs/ with `keep_logs`)."""
+        left = []
+        for name, pid in reversed(self._pids()):
+            if _alive(pid) and _owned(pid, self.dir):
+                _signal(pid, signal.SIGTERM)
+                if not _wait_gone(pid, grace):
+                    _signal(pid, signal.SIGKILL)
+                    if not _wait_gone(pid, 5.0):
+                        left.append(f"{name}({pid})")
         if left:
             raise LocalClusterError(f"processes still running in {self.dir}: {', '.join(left)}")
         self._remove_state(keep_logs)
@@ -311,6 +311,15 @@ def _alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except (FileNotFoundError, ProcessLookupError, IndexError):
         return False
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while _alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def _owned(pid: int, directory: Path) -> bool:

@@ -80,7 +80,7 @@ def generate(directory: Path, days: int = 30) -> Pki:
     pki.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     pki.key.touch(mode=0o600)
     pki.key.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption())
     )
     return pki
 

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# `make drill`: the main job end to end. Builds the demo GitOps repo (playbooks/examples/demo) with a
+# throwaway age key, then runs `dr-bootstrap drill` on a throwaway cluster — kind when a Docker engine
+# answers, else the project's local control plane — with reports, and always tears the cluster down.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+OUT=${OUT:-out/drill}
+mkdir -p "$OUT"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+chmod 700 "$work"
+
+"$PY" -m bootstrap.demo "$work" >/dev/null
+cluster=local
+if command -v kind >/dev/null 2>&1 && docker info >/dev/null 2>&1; then cluster=kind; fi
+echo "make drill: demo repo with a throwaway key, cluster: $cluster, evidence in $OUT/"
+"$PY" -m bootstrap drill "$work/repo" --age-key-file "$work/age.agekey" --cluster "$cluster" \
+  --evidence "$OUT/evidence.json" --junit "$OUT/junit.xml" --history "$OUT/history.json" "$@"
