@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator
 import yaml
 
 from bootstrap import __version__
-from bootstrap.errors import BootstrapError, ExitCode, UsageError
+from bootstrap.errors import ApplyError, BootstrapError, ExitCode, UsageError
 from bootstrap.report import RunReport, to_dict
 
 EVIDENCE_SCHEMA = 1
@@ -123,11 +123,17 @@ class Evidence:
 def throwaway_cluster(kind: str, opts: DrillOptions, workdir: Path, confirm: Callable[[str], bool]) -> Iterator[dict]:
     """Yields {"kind", "kubeconfig", "context"}; tears down whatever it created, also on errors and Ctrl-C."""
     if kind == "local":
-        from bootstrap.localcluster import LocalCluster, find_bin_dir
+        from bootstrap.localcluster import LocalCluster, LocalClusterError, find_bin_dir
 
-        cluster = LocalCluster(workdir / "cluster", find_bin_dir(build=False))
         try:
-            cluster.start()
+            cluster = LocalCluster(workdir / "cluster", find_bin_dir(build=False))
+        except LocalClusterError as err:
+            raise UsageError(f"--cluster local: {err}", hint="run `make control-plane` first") from None
+        try:
+            try:
+                cluster.start()
+            except LocalClusterError as err:
+                raise ApplyError(f"--cluster local: the local cluster did not start: {err}") from None
             yield {"kind": "local", "kubeconfig": str(cluster.kubeconfig), "context": None}
         finally:
             cluster.stop()
@@ -337,10 +343,14 @@ def run_drill(restore_opts, drill: DrillOptions, progress, keyring, confirm: Cal
                     pipeline.restore(opts, progress, report, keyring=restore_keyring)
                 except BootstrapError as err:
                     error = err
+                pipeline.finish(report, error)  # before the teardown: that is not part of the RTO
                 evidence.cluster["kubernetesVersion"] = report.server_version
+    except BootstrapError as err:  # the drill itself could not run (cluster, injection): still leave evidence
+        error = err
     finally:
         signal.signal(signal.SIGTERM, old_term)
-        pipeline.finish(report, error)
+        if report.finished is None:
+            pipeline.finish(report, error)
         evidence.report = report
     if injection:
         message = str(error or "").lower()
