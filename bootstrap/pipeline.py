@@ -151,6 +151,8 @@ def prepare(opts: RestoreOptions, run: Run, checkout, keyring, cluster) -> Prepa
     from bootstrap import sops
 
     root = checkout.resolve(opts.path)
+    if opts.ignore_mac:
+        run.progress.note("warning: --ignore-mac: SOPS MACs are NOT verified; an edited file would be applied")
     with run.phase("decrypt"):
         if not opts.allow_committed_keys:
             committed = find_committed_keys(checkout.root)
