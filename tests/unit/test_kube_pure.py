@@ -207,3 +207,53 @@ def test_bad_kubeconfig_and_unknown_context_are_apply_errors(tmp_path, monkeypat
     garbage.write_text("clusters: [unterminated")
     with pytest.raises(ApplyError, match=r"^kubeconfig .*/garbage: "):
         Cluster(str(garbage))
+
+
+def _scripted_cluster(tmp_path, script, **kwargs):
+    """A Cluster whose single-request transport replays `script` (errors are raised, others returned)."""
+    from bootstrap.kube import Cluster
+
+    path = tmp_path / "kubeconfig"
+    path.write_text(KUBECONFIG.format(port=_closed_port()))
+    cluster = Cluster(str(path), **kwargs)
+    calls = []
+
+    def request(method, path, **_):
+        calls.append(method)
+        step = script[min(len(calls), len(script)) - 1]
+        if isinstance(step, BaseException):
+            raise step
+        return step
+
+    cluster.request = request
+    return cluster, calls
+
+
+def test_call_retries_throttling_and_etcd_errors_then_succeeds(tmp_path):
+    from bootstrap.kube import Response
+
+    ok = Response(200, {"ok": True}, None)
+    throttled = KubeApiError(429, "TooManyRequests", "slow down", retry_after=0.05)
+    cluster, calls = _scripted_cluster(tmp_path, [throttled, api_error(500, "etcdserver: leader changed"), ok])
+    started = time_monotonic()
+    assert cluster.call("GET", "/x") is ok
+    assert len(calls) == 3 and time_monotonic() - started >= 0.05
+
+
+def test_call_does_not_retry_validation_errors_and_respects_the_deadline(tmp_path):
+    invalid = api_error(422, "spec.replicas: Invalid value: -1", "Invalid")
+    cluster, calls = _scripted_cluster(tmp_path, [invalid])
+    with pytest.raises(KubeApiError):
+        cluster.call("PATCH", "/x")
+    assert len(calls) == 1
+    cluster, calls = _scripted_cluster(tmp_path, [TransportError("connection reset")], retry_deadline=0.6)
+    started = time_monotonic()
+    with pytest.raises(TransportError):
+        cluster.call("PATCH", "/x")
+    assert len(calls) > 1 and time_monotonic() - started < 1.0
+
+
+def time_monotonic() -> float:
+    import time
+
+    return time.monotonic()
