@@ -146,6 +146,7 @@ class RunReport:
     error: ReportError | BootstrapError | None = None
     tool_version: str = ""
     server_version: str | None = None
+    signer: dict[str, str] | None = None  # {principal, fingerprint} when --verify-signatures verified the commit
     scrubber: Scrubber = field(default_factory=Scrubber, repr=False, compare=False)
 
     def __repr__(self) -> str:  # short, and free of messages (which are scrubbed only on output)
@@ -217,6 +218,7 @@ def to_dict(report: RunReport) -> dict[str, Any]:
         "path": report.path,
         "commit": report.commit,
         "keyRecipient": report.key_recipient,
+        "signer": report.signer,
         "started": _iso(report.started),
         "finished": _iso(report.finished),
         "seconds": round(report.seconds, 3),

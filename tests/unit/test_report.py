@@ -151,7 +151,7 @@ def test_json_document_has_the_contract_schema(tmp_path):
     write_json(sample(), out)
     doc = json.loads(out.read_text())
     assert set(doc) == {
-        "schemaVersion", "command", "result", "repo", "ref", "path", "commit", "keyRecipient", "started", "finished",
+        "schemaVersion", "command", "result", "repo", "ref", "path", "commit", "keyRecipient", "signer", "started", "finished",
         "seconds", "phases", "objects", "error", "toolVersion", "serverVersion",
     }
     assert doc["result"] == "failed" and doc["seconds"] == 20.0
