@@ -125,6 +125,10 @@ _CONCURRENCY = typer.Option(16, "--concurrency", help="Objects applied at once w
 _REPORT = typer.Option(None, "--report", help="Write a JSON report (phases, objects, timings) to this file.")
 _JUNIT = typer.Option(None, "--junit", help="Write a JUnit XML report to this file.")
 _OUTPUT = typer.Option("human", "--output", "-o", help="human (live progress) or json (the report on stdout).")
+_SIGNERS = typer.Option(
+    None, "--verify-signatures", metavar="ALLOWED_SIGNERS_FILE",
+    help="Refuse the commit unless SSH-signed by a key in this allowed signers file (ssh-keygen format).",
+)
 
 
 @app.command("restore")
@@ -148,6 +152,7 @@ def restore_command(
     token_env: str = _TOKEN_ENV,
     ssh_key_file: Optional[str] = _SSH_KEY,
     known_hosts_file: Optional[str] = _KNOWN_HOSTS,
+    verify_signatures: Optional[str] = _SIGNERS,
     ignore_mac: bool = _IGNORE_MAC,
     allow_committed_keys: bool = _COMMITTED,
     concurrency: int = _CONCURRENCY,
@@ -172,7 +177,7 @@ def restore_command(
             allow_any_key_name=allow_any_key_name, timeout=timeout, dry_run=dry_run, recreate=recreate,
             restart_consumers=restart_consumers, token_env=token_env, ssh_key_file=ssh_key_file,
             known_hosts_file=known_hosts_file, ignore_mac=ignore_mac, allow_committed_keys=allow_committed_keys,
-            concurrency=concurrency,
+            concurrency=concurrency, verify_signatures=verify_signatures,
         ),
         report_path=report, junit_path=junit, output=output,
     )
@@ -191,6 +196,7 @@ def plan_command(
     token_env: str = _TOKEN_ENV,
     ssh_key_file: Optional[str] = _SSH_KEY,
     known_hosts_file: Optional[str] = _KNOWN_HOSTS,
+    verify_signatures: Optional[str] = _SIGNERS,
     ignore_mac: bool = _IGNORE_MAC,
     allow_committed_keys: bool = _COMMITTED,
     report: Optional[str] = _REPORT,
@@ -204,7 +210,7 @@ def plan_command(
             repo_url=repo_url, age_key_file=age_key_file, ref=ref, path=path, playbook=playbook,
             kubeconfig=kubeconfig, context=context, server_dry_run=server_dry_run, token_env=token_env,
             ssh_key_file=ssh_key_file, known_hosts_file=known_hosts_file, ignore_mac=ignore_mac,
-            allow_committed_keys=allow_committed_keys,
+            allow_committed_keys=allow_committed_keys, verify_signatures=verify_signatures,
         ),
         report_path=report, output=output,
     )
@@ -247,6 +253,7 @@ def drill_command(
     token_env: str = _TOKEN_ENV,
     ssh_key_file: Optional[str] = _SSH_KEY,
     known_hosts_file: Optional[str] = _KNOWN_HOSTS,
+    verify_signatures: Optional[str] = _SIGNERS,
     output: str = _OUTPUT,
 ) -> None:
     """Restore drill: create a throwaway cluster, restore into it, check, always tear down, leave evidence.
@@ -261,7 +268,7 @@ def drill_command(
         RestoreOptions(
             repo_url=repo_url, age_key_file=age_key_file, ref=ref, path=path, playbook=playbook,
             kubeconfig=kubeconfig, context=context, timeout=timeout, token_env=token_env,
-            ssh_key_file=ssh_key_file, known_hosts_file=known_hosts_file,
+            ssh_key_file=ssh_key_file, known_hosts_file=known_hosts_file, verify_signatures=verify_signatures,
         ),
         DrillOptions(cluster=cluster, evidence=evidence, junit=junit, history=history, inject=inject, yes=yes),
         output=output,

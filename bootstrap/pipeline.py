@@ -51,6 +51,7 @@ class RestoreOptions:
     token_env: str = "GIT_TOKEN"
     ssh_key_file: str | None = None
     known_hosts_file: str | None = None
+    verify_signatures: str | None = None  # allowed signers file: the commit must carry a signature from it
 
     def key_secret_ref(self) -> tuple[str, str]:
         namespace, sep, name = self.key_secret.partition("/")
@@ -211,8 +212,10 @@ def check_key_secret_options(opts: RestoreOptions) -> tuple[str, str]:
 @contextmanager
 def prepared_run(opts: RestoreOptions, run: Run, keyring) -> Iterator[tuple[Prepared, object]]:
     """Clone, connect, decrypt, validate and plan; yields (prepared, cluster). Nothing is written."""
-    from bootstrap import kube, source
+    from bootstrap import kube, provenance, source
 
+    if opts.verify_signatures:
+        provenance.check_allowed_signers(opts.verify_signatures)
     with run.phase("clone"):
         checkout_cm = source.checkout(
             opts.repo_url,
@@ -226,6 +229,11 @@ def prepared_run(opts: RestoreOptions, run: Run, keyring) -> Iterator[tuple[Prep
         run.report.commit = checkout.commit
         run.report.repo = checkout.url
         run.progress.note(f"cloned {checkout.url} at {checkout.commit[:12]}")
+        if opts.verify_signatures:
+            with run.phase("verify-signature"):
+                signer = provenance.verify_commit(checkout.root, checkout.commit, opts.verify_signatures)
+            run.report.signer = signer.to_dict()
+            run.progress.note(f"commit {checkout.commit[:12]} signed by {signer}")
         cluster = kube.Cluster(opts.kubeconfig, opts.context, max_connections=max(16, opts.concurrency))
         run.report.server_version = cluster.server_version()
         prepared = prepare(opts, run, checkout, keyring, cluster)
