@@ -516,12 +516,11 @@ class Cluster:
             if field_name is None:
                 raise self._fail(ref, exc, sensitive=sensitive) from None
             what = f"field {field_name}" if field_name else "a field"
-            if dry_run:
-                return ApplyOutcome(ref, "dry-run", time.monotonic() - started,
-                                    f"would be recreated: {what} is immutable" if recreate else f"{what} is immutable")
             if not recreate:
                 raise ApplyError(f"{ref}: {what} is immutable and differs from the live object",
                                  hint="re-run with --recreate to delete and re-create it (its data is lost)") from None
+            if dry_run:
+                return ApplyOutcome(ref, "dry-run", time.monotonic() - started, f"would be recreated: {what} is immutable")
             self.delete(ref, wait=True, timeout=recreate_timeout)
             try:
                 resp = self.call("PATCH", path, query=query, body=data, content_type=APPLY_PATCH)

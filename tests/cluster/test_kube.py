@@ -146,6 +146,8 @@ def test_immutable_field_conflict_names_field_then_recreate_replaces(kube, ns):
         kube.apply(deployment("two"))
     assert str(err.value).startswith(f"Deployment/{ns}/web: field spec.selector is immutable")
     assert "--recreate" in str(err.value)
+    with pytest.raises(ApplyError, match="spec.selector is immutable"):
+        kube.apply(deployment("two"), dry_run=True)  # a dry run meets the same conflict
     assert kube.apply(deployment("two"), dry_run=True, recreate=True).message.startswith("would be recreated")
     outcome = kube.apply(deployment("two"), recreate=True)
     assert outcome.action == "created" and "spec.selector" in outcome.message
