@@ -27,6 +27,8 @@ STAGES_DIR = REPO_ROOT / "hack" / "kwok"
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 #: start order; stop goes in reverse
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kubelet-sim")
+#: everything a cluster writes into its directory
+STATE_ENTRIES = ("etcd", "logs", "pids", "pki", "kubeconfig", "kwok.yaml")
 
 
 class LocalClusterError(RuntimeError):
@@ -105,8 +107,9 @@ class LocalCluster:
         """Start every component and return once /readyz answers, the Nodes are Ready and the default
         ServiceAccount exists. On failure, stop what was started and raise LocalClusterError."""
         bin_dir = self.bin_dir or find_bin_dir()
-        if any(self._pid_files()):
+        if any(_alive(pid) and _owned(pid, self.dir) for _, pid in self._pids()):
             raise LocalClusterError(f"a cluster is already running in {self.dir}: stop it first")
+        self._remove_state(keep_logs=False)  # leftovers of a crashed run: start pristine
         deadline = time.monotonic() + timeout
         for sub in ("logs", "pids", "etcd"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
@@ -115,9 +118,14 @@ class LocalCluster:
         self._write_kubeconfig(pki)
         self._write_kwok_config()
         try:
-            for name, argv in self._commands(bin_dir, pki).items():
-                self._spawn(name, argv)
+            commands = self._commands(bin_dir, pki)
+            # Clients start once the API server is ready: kube-controller-manager gives up (exits) when
+            # the API server stays unhealthy for a few seconds, which a busy 2-core machine can cause.
+            for name in ("etcd", "kube-apiserver"):
+                self._spawn(name, commands.pop(name))
             self._wait("kube-apiserver /readyz", deadline, lambda: self._readyz(pki))
+            for name, argv in commands.items():
+                self._spawn(name, argv)
             self._create_nodes()
             self._wait("Nodes Ready", deadline, self._nodes_ready)
             self._wait("default ServiceAccount", deadline, self._default_sa_exists)
@@ -151,7 +159,7 @@ class LocalCluster:
             "kube-controller-manager": [
                 f"{b}/kube-controller-manager", f"--kubeconfig={kc}", "--bind-address=127.0.0.1", "--secure-port=0",
                 f"--root-ca-file={pki.ca_cert}", f"--service-account-private-key-file={pki.key}",
-                "--leader-elect=false",
+                "--leader-elect=false", "--node-monitor-period=1s",  # lifts the not-ready taint sooner
             ],
             "kube-scheduler": [
                 f"{b}/kube-scheduler", f"--kubeconfig={kc}", "--bind-address=127.0.0.1", "--secure-port=0",
@@ -279,16 +287,19 @@ class LocalCluster:
         self.ports = None
 
     def _remove_state(self, keep_logs: bool) -> None:
+        """Remove only what a cluster writes (never anything else in `dir`), then `dir` if empty."""
         import shutil
 
-        if not self.dir.exists():
-            return
-        if not keep_logs:
-            shutil.rmtree(self.dir)
-            return
-        for child in self.dir.iterdir():
-            if child.name != "logs":
-                shutil.rmtree(child) if child.is_dir() else child.unlink()
+        for entry in STATE_ENTRIES:
+            path = self.dir / entry
+            if keep_logs and entry == "logs":
+                continue
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+        if self.dir.is_dir() and not any(self.dir.iterdir()):
+            self.dir.rmdir()
 
     def _pid_files(self) -> Iterator[Path]:
         pid_dir = self.dir / "pids"

@@ -220,6 +220,16 @@ def test_missing_key_is_a_config_error_naming_secret_and_key(api, ns):
     assert status.state.waiting.message == f"couldn't find key k in Secret {ns}/x"
 
 
+def test_missing_volume_secret_keeps_the_pod_container_creating(api, ns):
+    dep = deployment("vol", volumeMounts=[{"name": "tls", "mountPath": "/tls"}])
+    dep["spec"]["template"]["spec"]["volumes"] = [{"name": "tls", "secret": {"secretName": "tls"}}]
+    client.AppsV1Api(api).create_namespaced_deployment(ns, dep)
+    status = wait_for("ContainerCreating", lambda: first_waiting(api, ns, "vol", {"ContainerCreating"}))
+    assert status.ready is False and pods(api, ns, "vol")[0].status.phase == "Pending"
+    client.CoreV1Api(api).create_namespaced_secret(ns, {"metadata": {"name": "tls"}, "stringData": {"tls.crt": "x"}})
+    wait_for("available after the Secret appears", lambda: (client.AppsV1Api(api).read_namespaced_deployment("vol", ns).status.available_replicas or 0) == 1)
+
+
 def test_failing_job_pod_fails_the_job(api, ns):
     client.BatchV1Api(api).create_namespaced_job(ns, job("broken", {"dr-bootstrap.io/simulate": "fail"}))
     wait_for("Job Failed", lambda: job_condition(api, ns, "broken", "Failed"), timeout=45)
