@@ -24,6 +24,20 @@ def is_enc(value: str) -> bool:
     return value.startswith("ENC[AES256_GCM,") and _ENC.match(value) is not None
 
 
+def _fields(value: str) -> tuple[str, str, str, str]:
+    """(data, iv, tag, type) of an ENC[…] string; a plain split first (base64 has no commas)."""
+    if value.startswith("ENC[AES256_GCM,data:") and value.endswith("]"):
+        parts = value[20:-1].split(",")
+        if len(parts) == 4 and parts[1][:3] == "iv:" and parts[2][:4] == "tag:" and parts[3][:5] == "type:":
+            fields = (parts[0], parts[1][3:], parts[2][4:], parts[3][5:])
+            if all(fields):
+                return fields
+    m = _ENC.match(value)  # sops' own, more tolerant pattern (e.g. trailing junk after "]")
+    if m is None:
+        raise NotEncrypted("not in sops' ENC[AES256_GCM,…] format")
+    return m.group(1), m.group(2), m.group(3), m.group(4)
+
+
 @dataclass(frozen=True, slots=True)
 class ValueCipher:
     """Opens sops values with one file's data key. `repr` never shows the key."""
@@ -39,10 +53,7 @@ class ValueCipher:
 
     def open(self, value: str, aad: bytes) -> tuple[bytes, str]:
         """Decrypt one ENC[…] string; returns (plaintext bytes, sops type)."""
-        m = _ENC.match(value)
-        if m is None:
-            raise NotEncrypted("not in sops' ENC[AES256_GCM,…] format")
-        data, iv, tag, type_ = m.groups()
+        data, iv, tag, type_ = _fields(value)
         try:
             nonce = binascii.a2b_base64(iv)
             sealed = binascii.a2b_base64(data) + binascii.a2b_base64(tag)

@@ -129,56 +129,53 @@ def _ini_text(value: Any) -> str:
 
 def emit(branches: list[TreeMap]) -> bytes:
     """Plain INI exactly as go-ini's `WriteTo` (pretty format) prints it."""
-    sections: list[tuple[str, str, list[list[Any]]]] = [(DEFAULT, "", [])]
+    # section name -> [section comment, {key: [value text, key comment]}]; DEFAULT always first
+    sections: dict[str, list] = {DEFAULT: ["", {}]}
     for section, items in branches[0]:
         if type(section) is Comment:
             continue
         if not isinstance(items, TreeMap):
             raise DecryptError(f"cannot write the value of '{section}' as an INI section")
-        entry = next((s for s in sections if s[0] == section), None)
-        if entry is None:
-            entry = (section, "", [])
-            sections.append(entry)
-        keys = entry[2]
-        start = 0
-        comment = entry[1]
-        if items and type(items[0][0]) is Comment:
-            comment, start = items[0][0].text, 1
-        sections[sections.index(entry)] = entry = (section, comment, keys)
-        for key, value in items[start:]:
+        entry = sections.setdefault(section, ["", {}])
+        keys: dict[str, list[str]] = entry[1]
+        last: str | None = None
+        for index, (key, value) in enumerate(items):
             if type(key) is Comment:
-                if keys:
-                    keys[-1][2] = key.text
+                if index == 0:
+                    entry[0] = key.text
+                elif last is not None:
+                    keys[last][1] = key.text
                 continue
-            existing = next((k for k in keys if k[0] == key), None)
-            if existing:
-                existing[1] = _ini_text(value)
-            else:
-                keys.append([key, _ini_text(value), ""])
+            keys.setdefault(key, ["", ""])[0] = _ini_text(value)
+            last = key
     out: list[str] = []
-    last = len(sections) - 1
-    for i, (section, comment, keys) in enumerate(sections):
+    final = len(sections) - 1
+    for i, (section, (comment, keys)) in enumerate(sections.items()):
         if comment:
             out.extend(line + "\n" for line in _comment_lines(comment, trim=False))
         if i > 0 or section.upper() != DEFAULT:
             out.append(f"[{section}]\n")
         elif not keys:
             continue
-        names = [_quote_key(k[0]) for k in keys]
-        align = max((len(n) for n in names), default=0)
-        for name, (_, value, key_comment) in zip(names, keys):
+        names = {key: _quote_key(key) for key in keys}
+        align = max((len(n) for n in names.values()), default=0)
+        for key, (value, key_comment) in keys.items():
             if key_comment:
                 out.extend(line + "\n" for line in _comment_lines(key_comment, trim=True))
-            if "\n" in value or "`" in value:
-                value = f'"""{value}"""'
-            elif "#" in value or ";" in value:
-                value = f"`{value}`"
-            elif value.strip() != value:
-                value = f'"{value}"'
-            out.append(f"{name}{' ' * (align - len(name))} = {value}\n")
-        if i != last:
+            out.append(f"{names[key]}{' ' * (align - len(names[key]))} = {_quote_value(value)}\n")
+        if i != final:
             out.append("\n")
     return "".join(out).encode("utf-8")
+
+
+def _quote_value(value: str) -> str:
+    if "\n" in value or "`" in value:
+        return f'"""{value}"""'
+    if "#" in value or ";" in value:
+        return f"`{value}`"
+    if value.strip() != value:
+        return f'"{value}"'
+    return value
 
 
 def _quote_key(key: str) -> str:
