@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "up":
             started = time.monotonic()
-            cluster = LocalCluster(args.dir, args.bin_dir or find_bin_dir(), nodes=args.nodes)
+            cluster = LocalCluster(args.dir, args.bin_dir or find_bin_dir(), nodes=args.nodes, tied_to_parent=False)
             cluster.start(timeout=args.timeout)
             print(f"local cluster ready in {time.monotonic() - started:.1f}s at {cluster.server}", file=sys.stderr)
             print(cluster.kubeconfig)

@@ -73,12 +73,17 @@ class Ports:
 
 @dataclass
 class LocalCluster:
-    """A local control plane rooted at `dir`. Use as a context manager, or call start()/stop()."""
+    """A local control plane rooted at `dir`. Use as a context manager, or call start()/stop().
+
+    With `tied_to_parent` (the default) the components die with the thread that started them, so a
+    crashed test run leaves nothing behind; call start() from a long-lived thread."""
 
     dir: Path
     bin_dir: Path | None = None
     nodes: int = 1
     stages_dir: Path = STAGES_DIR
+    #: kill the components when the process that started them dies (False for `up`, which detaches)
+    tied_to_parent: bool = True
     ports: Ports | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
@@ -178,6 +183,7 @@ class LocalCluster:
             proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 cwd=self.dir, start_new_session=True, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+                preexec_fn=_die_with_parent if self.tied_to_parent else None,
             )
         finally:
             log.close()
@@ -322,6 +328,14 @@ def _alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except (FileNotFoundError, ProcessLookupError, IndexError):
         return False
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: the kernel sends SIGKILL when the parent dies (Linux prctl)."""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _wait_gone(pid: int, timeout: float) -> bool:

@@ -268,3 +268,29 @@ def test_cli_up_and_down_leave_no_process_behind(tmp_path, control_plane_bin):
     alive = [name for name, pid in pids.items() if Path(f"/proc/{pid}").exists() and b"cli-cluster" in Path(f"/proc/{pid}/cmdline").read_bytes()]
     assert alive == []
     assert not directory.exists()
+
+
+def test_components_die_with_the_process_that_started_them(tmp_path, control_plane_bin):
+    script = (
+        "import os, sys\n"
+        "from pathlib import Path\n"
+        "from bootstrap.localcluster import LocalCluster\n"
+        "c = LocalCluster(Path(sys.argv[1]), Path(sys.argv[2])); c.start(timeout=120)\n"
+        "print(' '.join(p.read_text().strip() for p in (c.dir / 'pids').glob('*.pid')), flush=True)\n"
+        "os._exit(0)  # crash: no stop()\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    directory = tmp_path / "orphan"
+    run = subprocess.run([sys.executable, "-c", script, str(directory), str(control_plane_bin)],
+                         capture_output=True, text=True, timeout=150, env=env)
+    assert run.returncode == 0, run.stderr[-2000:]
+    pids = [int(p) for p in run.stdout.split()]
+    assert len(pids) == 6
+
+    def survivors() -> list[int]:
+        return [p for p in pids if Path(f"/proc/{p}").exists() and str(directory).encode() in Path(f"/proc/{p}/cmdline").read_bytes()]
+
+    deadline = time.monotonic() + 10
+    while survivors() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert survivors() == []
