@@ -24,6 +24,7 @@ from bootstrap.report import ObjectRecord, PhaseRecord, RunReport, Scrubber
 
 COMMITTED_KEY = re.compile(rb"AGE-SECRET-KEY-1[0-9A-Z]{20,}")
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "Pod"}
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # the API server sets it on every Namespace
 
 
 @dataclass
@@ -128,6 +129,22 @@ def secret_values(manifests: list[Manifest]) -> set[str]:
     return values
 
 
+def with_namespace_name_label(manifests: list[Manifest]) -> list[Manifest]:
+    """Namespaces as applied: with the `kubernetes.io/metadata.name` label the API server sets anyway.
+
+    A bare Namespace gives server-side apply no field to own, so the server keeps no managedFields entry
+    for us: the next apply writes a `before-first-apply` entry and no re-run can report `unchanged`.
+    """
+    out = []
+    for m in manifests:
+        labels = m.labels
+        if m.ref.kind == "Namespace" and m.ref.api_version == "v1" and NAMESPACE_NAME_LABEL not in labels:
+            metadata = {**m.body["metadata"], "labels": {**labels, NAMESPACE_NAME_LABEL: m.ref.name}}
+            m = Manifest(ref=m.ref, body={**m.body, "metadata": metadata}, source=m.source, encrypted=m.encrypted)
+        out.append(m)
+    return out
+
+
 def find_committed_keys(root: Path) -> list[str]:
     """Repo-relative files holding age private key text (never followed through symlinks)."""
     hits = []
@@ -168,6 +185,7 @@ def prepare(opts: RestoreOptions, run: Run, checkout, keyring, cluster) -> Prepa
             return sops.decrypt(data, keyring, fmt=fmt, name=rel, ignore_mac=opts.ignore_mac).documents
 
         loaded = mf.load_manifests(root, decrypt=decrypt, is_encrypted=sops.is_encrypted)
+        loaded.manifests = with_namespace_name_label(loaded.manifests)
         run.progress.note(
             f"loaded {len(loaded.manifests)} objects from {root.relative_to(checkout.root) or '.'} "
             f"({len(loaded.encrypted_files)} encrypted file(s) decrypted, {len(loaded.skipped)} skipped)"
