@@ -304,16 +304,18 @@ def restore(opts: RestoreOptions, progress: Progress, report: RunReport, *, keyr
             with run.phase(f"{phase.name}: apply"):
                 for wave in phase.waves:
                     progress.note(f"wave {wave.index} ({wave.label}): {len(wave.manifests)} object(s)")
+                    if opts.dry_run:
+                        dry_run_wave(cluster, run, f"{phase.name}: apply", wave.manifests,
+                                     concurrency=opts.concurrency, recreate=opts.recreate)
+                        continue
                     kube.apply_wave(
                         cluster,
-                        _dry_run_able(cluster, wave.manifests) if opts.dry_run else wave.manifests,
+                        wave.manifests,
                         concurrency=opts.concurrency,
-                        dry_run=opts.dry_run,
                         recreate=opts.recreate,
                         on_result=lambda m, o, phase=phase: _on_applied(run, f"{phase.name}: apply", o),
                     )
-                    if not opts.dry_run:
-                        wait_gates(cluster, wave.manifests, timeout=opts.timeout, on_wait=progress.note)
+                    wait_gates(cluster, wave.manifests, timeout=opts.timeout, on_wait=progress.note)
                     restored_secrets += [m.ref for m in wave.manifests if m.ref.kind == "Secret"]
             if opts.dry_run or not phase.verify.rollouts:
                 continue
@@ -363,9 +365,38 @@ def wait_gates(cluster, manifests: list[Manifest], *, timeout: float, on_wait) -
         )
 
 
-def _dry_run_able(cluster, manifests: list[Manifest]) -> list[Manifest]:
-    """In a dry run, custom resources whose CRD is not installed yet cannot be checked by the server."""
-    return [m for m in manifests if cluster.is_namespaced(m.ref.api_version, m.ref.kind) is not None]
+def dry_run_wave(cluster, run: Run, phase: str, manifests: list[Manifest], *, concurrency: int,
+                 recreate: bool = False) -> None:
+    """Server-side dry run of one wave. The server can only check an object whose kind it knows and whose
+    namespace exists: the others (custom resources of CRDs this restore installs, members of namespaces it
+    creates) are recorded as `skipped` with the reason, never silently dropped."""
+    from bootstrap import kube
+
+    exists: dict[str, bool] = {}
+
+    def unchecked(m: Manifest) -> str | None:
+        namespaced = cluster.is_namespaced(m.ref.api_version, m.ref.kind)
+        if namespaced is None:
+            return f"not checked: the server does not know {m.ref.kind} ({m.ref.api_version}) before its CRD is applied"
+        if namespaced and m.ref.namespace:
+            if m.ref.namespace not in exists:
+                exists[m.ref.namespace] = cluster.get(ObjectRef("v1", "Namespace", None, m.ref.namespace)) is not None
+            if not exists[m.ref.namespace]:
+                return f"not checked: Namespace/{m.ref.namespace} does not exist before the restore creates it"
+        return None
+
+    checkable = []
+    for m in manifests:
+        reason = unchecked(m)
+        if reason is None:
+            checkable.append(m)
+            continue
+        rec = ObjectRecord(phase=phase, kind=m.ref.kind, namespace=m.ref.namespace or "", name=m.ref.name,
+                           action="skipped", status="", seconds=0.0, message=reason)
+        run.record(rec)
+        run.progress.object_applied(rec)
+    kube.apply_wave(cluster, checkable, concurrency=concurrency, dry_run=True, recreate=recreate,
+                    on_result=lambda m, o: _on_applied(run, phase, o))
 
 
 def _on_applied(run: Run, phase: str, outcome) -> None:
@@ -424,7 +455,6 @@ def plan_only(opts: RestoreOptions, progress: Progress, report: RunReport) -> li
 
     Returns the rendered plan lines.
     """
-    from bootstrap import kube
     from bootstrap.plan import render_plan
 
     run = Run(report, progress)
@@ -437,13 +467,7 @@ def plan_only(opts: RestoreOptions, progress: Progress, report: RunReport) -> li
             with run.phase("server-dry-run"):
                 for phase in prepared.plan.phases:
                     for wave in phase.waves:
-                        kube.apply_wave(
-                            cluster,
-                            _dry_run_able(cluster, wave.manifests),
-                            concurrency=opts.concurrency,
-                            dry_run=True,
-                            on_result=lambda m, o, phase=phase: _on_applied(run, phase.name, o),
-                        )
+                        dry_run_wave(cluster, run, "server-dry-run", wave.manifests, concurrency=opts.concurrency)
     report.result = "succeeded"
     return lines
 
