@@ -364,6 +364,14 @@ def pod_failure(pod: Obj, *, now: datetime | None = None) -> PodFailure | None:
                 container = cs.get("name")
                 label = reason if kind == "container" else f"{reason} (init)"
                 return PodFailure(name, container, label, _one_line(message), hint)
+    if st.get("phase") == "Failed":  # a pod that ran to a failed end (a Job's): its first non-zero exit
+        for field in ("initContainerStatuses", "containerStatuses"):
+            for cs in st.get(field) or ():
+                term = (cs.get("state") or {}).get("terminated") or {}
+                if term.get("exitCode"):
+                    container, reason = cs.get("name"), term.get("reason") or "Error"
+                    hint = f"check `kubectl logs -n {_namespace_of(pod)} {name} -c {container}`"
+                    return PodFailure(name, container, reason, f"exited with code {term['exitCode']}", hint)
     return None
 
 

@@ -492,3 +492,19 @@ def test_secret_use_is_found_in_every_pod_carrying_kind():
         assert consumes_secret({"kind": kind, "spec": {"template": {"spec": spec}}}, "s"), kind
     assert consumes_secret(pod_, "s") and consumes_secret(cron, "s")
     assert consumed_secret_keys({"kind": "ConfigMap", "data": {"s": "x"}}) == set()
+
+
+def test_failed_job_names_the_pod_and_exit_code():
+    job = {"apiVersion": "batch/v1", "kind": "Job",
+           "metadata": {"name": "m", "namespace": "d", "generation": 1, "uid": "u1"}, "spec": {},
+           "status": {"failed": 1, "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+                                                   "message": "Job has reached the specified backoff limit"}]}}
+    pod = {"metadata": {"name": "m-abc", "namespace": "d", "labels": {"batch.kubernetes.io/job-name": "m"},
+                        "ownerReferences": [{"kind": "Job", "name": "m", "uid": "u1", "controller": True}]},
+           "status": {"phase": "Failed",
+                      "containerStatuses": [{"name": "main", "state": {"terminated": {"exitCode": 3, "reason": "Error"}}}]}}
+    health = assess(job, pods=[pod])
+    assert health.status is Status.FAILED
+    assert health.failure is not None
+    assert (health.failure.pod, health.failure.container) == ("m-abc", "main")
+    assert "exited with code 3" in health.message
