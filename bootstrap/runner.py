@@ -62,6 +62,14 @@ def _write(report: RunReport, report_path: str | None, junit_path: str | None) -
         write_junit(report, junit_path)
 
 
+def _confirm(question: str) -> bool:
+    """Ask on stderr (stdout may carry the JSON report); no answer (closed stdin, CI) is a no."""
+    try:
+        return typer.confirm(question, default=False, err=True)
+    except typer.Abort:
+        return False
+
+
 def run_restore(opts: RestoreOptions, *, report_path: str | None, junit_path: str | None, output: str) -> None:
     from bootstrap import pipeline
 
@@ -120,7 +128,7 @@ def run_drill(opts: RestoreOptions, drill_opts, *, output: str) -> None:
 
     progress = _progress(output)
     keyring = pipeline.load_key(opts, progress)
-    evidence = drill.run_drill(opts, drill_opts, progress, keyring, confirm=lambda q: typer.confirm(q, default=False))
+    evidence = drill.run_drill(opts, drill_opts, progress, keyring, confirm=_confirm)
     data = evidence.to_dict()
     if drill_opts.history:
         from pathlib import Path
