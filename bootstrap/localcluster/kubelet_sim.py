@@ -2,7 +2,7 @@
 
 kwok only writes pod status; it does not look at images, Secrets or ConfigMaps. This module decides, per
 pod, what a real kubelet would report (mount a volume, pull images, build each container's environment)
-and records the verdict as pod annotations that the kwok stages in hack/kwok/ turn into pod status:
+and records the verdict as pod annotations that the kwok stages in hack/kwok/ turn into pod status (plus the kubelet's Warning event):
 
     dr-bootstrap.io/kubelet             admitted | crashloop | image-pull | config-error | volume-missing | fail
     dr-bootstrap.io/kubelet-container   the failing container
@@ -160,6 +160,33 @@ def _pull_failure(container: dict[str, Any], *, not_found: bool) -> Verdict:
     return Verdict("image-pull", container["name"], message, f'Back-off pulling image "{ref}": ErrImagePull: {message}')
 
 
+def kubelet_event(pod: dict[str, Any], verdict: Verdict, now: str) -> dict[str, Any] | None:
+    """The Warning event a kubelet records for this verdict (None for admitted pods)."""
+    meta = pod["metadata"]
+    reason_message = {
+        "config-error": ("Failed", f"Error: {verdict.message}"),
+        "image-pull": ("Failed", verdict.message),
+        "volume-missing": ("FailedMount", verdict.message),
+        "crashloop": ("BackOff", f"Back-off restarting failed container {verdict.container} in pod "
+                                 f"{meta['name']}_{meta['namespace']}({meta.get('uid', '')})"),
+        "fail": ("Failed", f"Error: container {verdict.container} exited with code 1"),
+    }.get(verdict.outcome)
+    if reason_message is None:
+        return None
+    reason, message = reason_message
+    field_path = f"spec.containers{{{verdict.container}}}" if verdict.outcome != "volume-missing" else None
+    return {
+        "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+        "involvedObject": {
+            "apiVersion": "v1", "kind": "Pod", "name": meta["name"], "namespace": meta["namespace"],
+            "uid": meta.get("uid"), **({"fieldPath": field_path} if field_path else {}),
+        },
+        "type": "Warning", "reason": reason, "message": message,
+        "source": {"component": "kubelet", "host": pod.get("spec", {}).get("nodeName", "")},
+        "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+    }
+
+
 def pending_decision(pod: dict[str, Any]) -> bool:
     """Whether the simulated kubelet still has to (re)decide this pod."""
     meta = pod.get("metadata", {})
@@ -200,6 +227,9 @@ def _sweep(api: Any) -> None:
         try:
             api.patch_namespaced_pod(meta["name"], meta["namespace"], body)
             log.info("kubelet-sim: %s/%s -> %s", meta["namespace"], meta["name"], verdict.outcome)
+            event = kubelet_event(pod, verdict, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+            if event:
+                api.create_namespaced_event(meta["namespace"], event)
         except Exception as exc:  # deleted meanwhile, or a conflict: the next sweep sees the truth
             log.info("kubelet-sim: patch %s/%s failed: %s", meta["namespace"], meta["name"], type(exc).__name__)
 

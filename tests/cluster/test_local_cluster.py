@@ -218,6 +218,11 @@ def test_missing_key_is_a_config_error_naming_secret_and_key(api, ns):
     client.AppsV1Api(api).create_namespaced_deployment(ns, deployment("key", env=secret_env("x", "k")))
     status = wait_for("CreateContainerConfigError", lambda: first_waiting(api, ns, "key", {"CreateContainerConfigError"}))
     assert status.state.waiting.message == f"couldn't find key k in Secret {ns}/x"
+    pod = pods(api, ns, "key")[0].metadata.name
+    events = wait_for("kubelet event", lambda: [
+        e for e in client.CoreV1Api(api).list_namespaced_event(ns).items
+        if e.involved_object.name == pod and e.source.component == "kubelet"])
+    assert (events[0].type, events[0].reason, events[0].message) == ("Warning", "Failed", f"Error: couldn't find key k in Secret {ns}/x")
 
 
 def test_missing_volume_secret_keeps_the_pod_container_creating(api, ns):

@@ -103,3 +103,18 @@ def test_only_undecided_or_retryable_pods_are_revisited():
     gone = pod(c())
     gone["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
     assert not pending_decision(gone)
+
+
+def test_failures_get_the_kubelets_warning_event_and_admitted_pods_none():
+    from bootstrap.localcluster.kubelet_sim import kubelet_event
+
+    p = pod(c(env=[{"name": "X", "valueFrom": {"secretKeyRef": {"name": "nope", "key": "k"}}}]))
+    p["metadata"]["uid"] = "u1"
+    event = kubelet_event(p, decide(p, lookup), "2026-01-01T00:00:00Z")
+    assert (event["type"], event["reason"], event["message"]) == ("Warning", "Failed", 'Error: secret "nope" not found')
+    assert event["involvedObject"] == {"apiVersion": "v1", "kind": "Pod", "name": "p", "namespace": "apps",
+                                       "uid": "u1", "fieldPath": "spec.containers{app}"}
+    assert event["source"]["component"] == "kubelet"
+    crash = kubelet_event(p, decide(pod(c(), annotations={SIMULATE: "crashloop"}), lookup), "t")
+    assert crash["reason"] == "BackOff" and crash["message"] == "Back-off restarting failed container app in pod p_apps(u1)"
+    assert kubelet_event(p, decide(pod(c()), lookup), "t") is None
