@@ -110,7 +110,16 @@ class LocalCluster:
 
     def start(self, timeout: float = 60.0) -> LocalCluster:
         """Start every component and return once /readyz answers, the Nodes are Ready and the default
-        ServiceAccount exists. On failure, stop what was started and raise LocalClusterError."""
+        ServiceAccount exists. On failure, stop what was started and raise LocalClusterError. A port
+        taken between picking and binding (another cluster starting) is retried once with new ports."""
+        try:
+            return self._start(timeout)
+        except LocalClusterError as exc:
+            if "address already in use" not in str(exc):
+                raise
+            return self._start(timeout)
+
+    def _start(self, timeout: float) -> LocalCluster:
         bin_dir = self.bin_dir or find_bin_dir()
         if any(_alive(pid) and _owned(pid, self.dir) for _, pid in self._pids()):
             raise LocalClusterError(f"a cluster is already running in {self.dir}: stop it first")
