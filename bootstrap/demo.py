@@ -62,7 +62,7 @@ def build(dest: Path, source: Path = DEMO) -> DemoRepo:
     env.update(XDG_CONFIG_HOME=str(dest / "no-config"), HOME=str(dest))
     sops = sops_binary()
     for path in sorted(repo.rglob("*")):
-        if path.is_file() and path.name.endswith(ENCRYPTED_SUFFIXES):
+        if path.is_file() and path.name != ".sops.yaml" and path.name.endswith(ENCRYPTED_SUFFIXES):
             rel = str(path.relative_to(repo))
             subprocess.run([sops, "encrypt", "--in-place", rel], cwd=repo, env=env, check=True, capture_output=True)
     git = ["git", "-c", "user.name=dr-bootstrap demo", "-c", "user.email=demo@example.invalid"]
