@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -27,6 +28,7 @@ from bootstrap.errors import ApplyError, BootstrapError, ExitCode, UsageError
 from bootstrap.report import RunReport, to_dict
 
 EVIDENCE_SCHEMA = 1
+EDITABLE_NAME = re.compile(r"^(\s+name: )(?!ENC\[)(\S+)$", re.MULTILINE)  # sops writes block-style YAML
 HISTORY_WINDOW = 5  # green runs the RTO is compared with
 REGRESSION_FACTOR = 1.3  # slower than 130% of their median is a regression
 
@@ -45,7 +47,7 @@ INJECTIONS = {
     i.name: i
     for i in (
         Injection("wrong-key", ExitCode.INVALID, "no identity", "restore with a freshly generated, unrelated age key"),
-        Injection("tampered-file", ExitCode.INVALID, "mac", "edit one encrypted file outside sops"),
+        Injection("tampered-file", ExitCode.INVALID, "mac", "rename the object of one encrypted file outside sops"),
         Injection("missing-crd", ExitCode.INVALID, "crd", "drop every CustomResourceDefinition from the repo"),
         Injection("crashloop", ExitCode.ROLLOUT, "crashloopbackoff", "make one Deployment's container crash-loop"),
         Injection(
@@ -187,14 +189,14 @@ def inject(name: str, repo: Path) -> None:
     """Break a working copy of the repository the way `name` says (see INJECTIONS)."""
     if name == "tampered-file":
         for path in _yaml_files(repo):
+            if not any(isinstance(d, dict) and "sops" in d and "kind" in d for d in _documents(path)):
+                continue  # not an encrypted manifest (e.g. .sops.yaml): the restore would never read it
             text = path.read_text()
-            at = text.find("ENC[AES256_GCM,data:")
-            if at >= 0 and "sops:" in text:
-                i = at + len("ENC[AES256_GCM,data:")
-                flipped = "B" if text[i] != "B" else "C"
-                path.write_text(text[:i] + flipped + text[i + 1 :])
+            edited = EDITABLE_NAME.sub(r"\g<1>\g<2>-edited", text, count=1)
+            if edited != text:
+                path.write_text(edited)  # a hand edit of a plaintext field the MAC covers
                 return
-        raise UsageError("--inject tampered-file: the repository has no SOPS-encrypted YAML file")
+        raise UsageError("--inject tampered-file: the repository has no SOPS-encrypted manifest with a plain name")
     if name == "missing-crd":
         found = False
         for path in _yaml_files(repo):
