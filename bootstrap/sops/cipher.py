@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import binascii
 import re
+import sys
+from functools import partial
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+# Go's base64.StdEncoding is strict (alphabet and padding); so are we.
+if sys.version_info >= (3, 11):
+    _b64decode = partial(binascii.a2b_base64, strict_mode=True)
+else:  # pragma: no cover
+    import base64
+
+    _b64decode = partial(base64.b64decode, validate=True)
 
 _ENC = re.compile(r"ENC\[AES256_GCM,data:(.+),iv:(.+),tag:(.+),type:(.+)\]")
 
@@ -26,6 +36,8 @@ def is_enc(value: str) -> bool:
 
 def _fields(value: str) -> tuple[str, str, str, str]:
     """(data, iv, tag, type) of an ENC[…] string; a plain split first (base64 has no commas)."""
+    if not isinstance(value, str):
+        raise NotEncrypted("not a string")
     if value.startswith("ENC[AES256_GCM,data:") and value.endswith("]"):
         parts = value[20:-1].split(",")
         if len(parts) == 4 and parts[1][:3] == "iv:" and parts[2][:4] == "tag:" and parts[3][:5] == "type:":
@@ -55,13 +67,15 @@ class ValueCipher:
         """Decrypt one ENC[…] string; returns (plaintext bytes, sops type)."""
         data, iv, tag, type_ = _fields(value)
         try:
-            nonce = binascii.a2b_base64(iv)
-            sealed = binascii.a2b_base64(data) + binascii.a2b_base64(tag)
-        except binascii.Error:
+            nonce = _b64decode(iv)
+            sealed = _b64decode(data) + _b64decode(tag)
+        except (binascii.Error, ValueError):
             raise NotEncrypted("bad base64 in ENC[…] value") from None
-        if not nonce:
-            raise NotEncrypted("empty IV in ENC[…] value")
+        if not 8 <= len(nonce) <= 128:  # sops writes 32 bytes; AES-GCM here takes 8 to 128
+            raise NotEncrypted("IV of an unsupported length in ENC[…] value")
         try:
             return self._aead.decrypt(nonce, sealed, aad), type_
         except InvalidTag:
             raise AuthenticationFailed("authentication failed") from None
+        except ValueError:  # IV length outside what GCM accepts
+            raise NotEncrypted("invalid IV in ENC[…] value") from None

@@ -88,10 +88,15 @@ def parse_metadata(raw: Any, name: str) -> Metadata:
     if not groups:
         raise DecryptError(f"{name}: sops metadata lists no master keys")
     threshold = _as_int(raw.get("shamir_threshold"), name) or len(groups)
+    if not isinstance(raw.get("mac") or "", str):
+        raise DecryptError(f"{name}: sops metadata mac is not a string")
+    mac = raw.get("mac") or ""
+    if not isinstance(mac, str):
+        raise DecryptError(f"{name}: sops metadata mac is not a string")
     return Metadata(
         lastmodified=lastmodified,
         mac_aad=mac_aad,
-        mac=raw.get("mac") or "",
+        mac=mac,
         version=str(raw.get("version") or ""),
         rule=rule,
         mac_only_encrypted=_as_bool(raw.get("mac_only_encrypted")),
@@ -104,6 +109,8 @@ def _group(raw: Any, name: str) -> KeyGroup:
     if not isinstance(raw, dict):
         raise DecryptError(f"{name}: sops metadata key group is not a mapping")
     age = []
+    if not isinstance(raw.get("age") or [], list):
+        raise DecryptError(f"{name}: sops metadata age is not a list")
     for entry in raw.get("age") or []:
         if not isinstance(entry, dict) or not isinstance(entry.get("enc"), str):
             raise DecryptError(f"{name}: sops metadata has an age entry without enc")
@@ -133,7 +140,7 @@ def _as_bool(value: Any) -> bool:
     return bool(value)
 
 
-def unflatten(flat: dict[str, str]) -> dict[str, Any]:
+def unflatten(flat: dict[str, str], name: str = "sops file") -> dict[str, Any]:
     """dotenv/INI metadata: `age__list_0__map_enc` paths → nested dicts/lists; `\\n` un-escaped."""
     root: dict[str, Any] = {}
     for key, value in flat.items():
@@ -143,14 +150,21 @@ def unflatten(flat: dict[str, str]) -> dict[str, Any]:
         node: Any = root
         slot: Any = top
         for kind, label in steps:
-            container = [] if kind == "list" else {}
+            container: Any = [] if kind == "list" else {}
+            if kind == "list" and not (label.isdigit() and int(label) < _MAX_FLAT_INDEX):
+                raise DecryptError(f"{name}: sops metadata key {key!r} has a bad list index")
             existing = _get(node, slot)
             if existing is None:
                 _set(node, slot, container)
                 existing = container
+            elif type(existing) is not type(container):
+                raise DecryptError(f"{name}: sops metadata key {key!r} conflicts with another key")
             node, slot = existing, int(label) if kind == "list" else label
         _set(node, slot, value)
     return root
+
+
+_MAX_FLAT_INDEX = 1000  # key groups and recipients per file; bounds memory for hostile indexes
 
 
 def _get(node: Any, slot: Any) -> Any:

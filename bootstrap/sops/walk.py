@@ -123,7 +123,7 @@ class Walker:
         if not value:
             return value
         try:
-            raw, type_ = self.cipher.open(value, prefix.encode())
+            raw, type_ = self.cipher.open(value, prefix.encode("utf-8", "surrogateescape"))
             plain = parse_typed(raw, type_)
         except NotEncrypted:
             raise DecryptError(f"{self.name}: value at {_show(prefix)} should be encrypted but is not in sops format") from None
@@ -144,7 +144,7 @@ class Walker:
         if not self._encrypted(matched, stack, True) or not comment.text:
             return comment
         try:
-            raw, type_ = self.cipher.open(comment.text, (prefix or ":").encode())
+            raw, type_ = self.cipher.open(comment.text, (prefix or ":").encode("utf-8", "surrogateescape"))
         except (NotEncrypted, AuthenticationFailed):
             self.warnings.append(f"{self.name}: a comment under {_show(prefix)} is not encrypted; kept as is")
             return comment
@@ -152,4 +152,5 @@ class Walker:
 
 
 def _show(prefix: str) -> str:
-    return f"'{prefix[:-1]}'" if prefix else "the top level"
+    """A key path for messages: quoted, with newlines and odd characters escaped (one line always)."""
+    return repr(prefix[:-1]) if prefix else "the top level"

@@ -38,7 +38,7 @@ def load(data: bytes, name: str) -> tuple[list[TreeMap], Any]:
     if not flat:
         raise DecryptError(f"{name}: sops metadata not found")
     branch[:] = [(k, v) for k, v in branch if not (type(k) is str and k.startswith("sops_"))]
-    return [branch], unflatten(flat)
+    return [branch], unflatten(flat, name)
 
 
 def value_text(value: Any) -> str:
