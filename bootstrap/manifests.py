@@ -581,6 +581,7 @@ def validate_manifests(manifests: list[Manifest], *, known_kind: KnownKind | Non
         seen.setdefault(identity, manifest)
     if known_kind is not None:
         problems.extend(_kind_problems(manifests, known_kind))
-    if problems:
-        count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
-        raise ValidationError("\n".join([f"manifests are not valid ({count}):", *problems]))
+    if len(problems) == 1:
+        raise ValidationError(problems[0])
+    if problems:  # one line (the CLI prints errors on one line), every problem named
+        raise ValidationError(f"manifests are not valid ({len(problems)} problems): " + "; ".join(problems))

@@ -216,9 +216,24 @@ def prepare(opts: RestoreOptions, run: Run, checkout, keyring, cluster) -> Prepa
 # ---------------------------------------------------------------------------------------------- restore
 
 
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]{1,253}$")
+
+
 def check_key_secret_options(opts: RestoreOptions) -> tuple[str, str]:
     """Flag checks that must fail before anything is cloned or written."""
     key_ns, key_name = opts.key_secret_ref()
+    if not _DNS_LABEL.match(key_ns):
+        raise UsageError(f"--key-secret {opts.key_secret!r}: namespace {key_ns!r} is not a DNS label (lowercase, digits, '-')")
+    if not _DNS_SUBDOMAIN.match(key_name):
+        raise UsageError(f"--key-secret {opts.key_secret!r}: name {key_name!r} is not a DNS subdomain (lowercase, digits, '-', '.')")
+    if not _SECRET_KEY.match(opts.key_secret_key):
+        raise UsageError(f"--key-secret-key {opts.key_secret_key!r}: not a valid Secret key (letters, digits, '-', '_', '.')")
+    if opts.concurrency < 1:
+        raise UsageError(f"--concurrency {opts.concurrency}: must be at least 1")
+    if not opts.timeout > 0:
+        raise UsageError(f"--timeout {opts.timeout:g}: must be a positive number of seconds")
     if not opts.allow_any_key_name and not opts.key_secret_key.endswith(".agekey"):
         raise UsageError(
             f"--key-secret-key {opts.key_secret_key!r}: Flux only reads age keys from entries ending in .agekey",

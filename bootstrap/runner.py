@@ -6,7 +6,9 @@ Reports are written whatever happens, so a failed 3 a.m. restore still leaves it
 from __future__ import annotations
 
 import json
+import os
 import sys
+from pathlib import Path
 from typing import Callable
 
 import typer
@@ -55,6 +57,20 @@ def _run(
         raise error
 
 
+def check_report_paths(**paths: str | None) -> None:
+    """Refuse report destinations that cannot be written before the run starts, not after the restore."""
+    for flag, path in paths.items():
+        if not path:
+            continue
+        target = Path(path)
+        if target.is_dir():
+            raise UsageError(f"--{flag} {path}: is a directory")
+        if not target.parent.is_dir():
+            raise UsageError(f"--{flag} {path}: the directory {target.parent} does not exist")
+        if not os.access(target.parent, os.W_OK):
+            raise UsageError(f"--{flag} {path}: the directory {target.parent} is not writable")
+
+
 def _write(report: RunReport, report_path: str | None, junit_path: str | None) -> None:
     if report_path:
         write_json(report, report_path)
@@ -74,6 +90,7 @@ def run_restore(opts: RestoreOptions, *, report_path: str | None, junit_path: st
     from bootstrap import pipeline
 
     progress = _progress(output)
+    check_report_paths(report=report_path, junit=junit_path)
     report = new_report("restore", opts)
     _run(
         report,
@@ -88,6 +105,7 @@ def run_plan(opts: RestoreOptions, *, report_path: str | None, output: str) -> N
     from bootstrap import pipeline
 
     progress = _progress(output)
+    check_report_paths(report=report_path)
     report = new_report("plan", opts)
     lines: list[str] = []
 
@@ -113,6 +131,7 @@ def run_verify(
     from bootstrap import pipeline
 
     progress = _progress(output)
+    check_report_paths(report=report_path, junit=junit_path)
     report = new_report("verify")
     _run(
         report,

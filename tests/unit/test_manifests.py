@@ -180,8 +180,9 @@ def test_validation_reports_every_problem_without_values():
     ]
     with pytest.raises(ValidationError) as exc:
         validate_manifests(bad)
-    lines = str(exc.value).splitlines()
-    assert lines[0] == "manifests are not valid (5 problems):"
+    head, _, rest = str(exc.value).partition(": ")
+    lines = [head, *rest.split("; ")]
+    assert lines[0] == "manifests are not valid (5 problems)"
     assert "f.yaml: Secret/s: data.bad is not valid base64" in lines
     assert "f.yaml: Secret/s: stringData.pw is still encrypted (ENC[...])" in lines
     assert "g.yaml: metadata.name missing or not a string" in lines
