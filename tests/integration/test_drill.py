@@ -258,3 +258,44 @@ def test_failed_drill_still_writes_evidence(demo, local_cluster, tmp_path):
     assert evidence["verdict"] == "fail" and evidence["restoreResult"] == "failed"
     assert evidence["error"]["exitCode"] == 4 and evidence["failures"]
     assert ET.parse(tmp_path / "out" / "junit.xml").getroot().get("failures") != "0"
+
+
+# ------------------------------------------------------------------------------------------ the CI example
+
+WORKFLOW = REPO_ROOT / "examples" / "github-actions" / "restore-drill.yml"
+
+
+def workflow_step(workflow: dict, name: str) -> dict:
+    return next(step for step in workflow["jobs"]["drill"]["steps"] if step.get("name") == name)
+
+
+def test_example_workflow_runs_its_drill_step_as_written(demo, local_cluster, tmp_path):
+    """The example's Drill step, GitHub expressions replaced by a local repo and commit, against a cluster."""
+    import yaml
+
+    workflow = yaml.safe_load(WORKFLOW.read_text())
+    drill_step = workflow_step(workflow, "Drill")
+    assert drill_step["env"]["SOPS_AGE_KEY"] == "${{ secrets.SOPS_AGE_KEY }}"  # the key: from a secret, via env
+    assert "SOPS_AGE_KEY" not in drill_step["run"] and "--age-key-file" not in drill_step["run"]
+    for required in ("--cluster current --yes", "--evidence", "--junit"):
+        assert required in " ".join(drill_step["run"].split()), required
+    kind_step = next(s for s in workflow["jobs"]["drill"]["steps"] if s.get("uses", "").startswith("helm/kind-action"))
+    assert kind_step["with"]["cluster_name"]
+    upload = workflow_step(workflow, "Upload the evidence and JUnit report")
+    assert upload["if"] == "always()" and upload["uses"].startswith("actions/upload-artifact@")
+    assert "evidence.json" in upload["with"]["path"] and "junit.xml" in upload["with"]["path"]
+
+    script = (drill_step["run"]
+              .replace("${{ github.server_url }}/${{ github.repository }}.git", str(demo.repo))
+              .replace("${{ github.sha }}", git(demo.repo, "rev-parse", "HEAD")))
+    assert "${{" not in script
+    env = clean_env(SOPS_AGE_KEY=key_text(demo), GIT_TOKEN="unused-for-a-local-repo", OUT=str(tmp_path / "out"),
+                    GITOPS_PATH=".", KUBECONFIG=str(local_cluster.kubeconfig),
+                    PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, stdin=subprocess.DEVNULL, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    evidence = read_json(tmp_path / "out" / "evidence.json")
+    assert evidence["verdict"] == "pass" and evidence["ref"] == git(demo.repo, "rev-parse", "HEAD")
+    assert (tmp_path / "out" / "junit.xml").exists() and (tmp_path / "drill-history.json").exists()
+    assert "AGE-SECRET-KEY" not in done.stdout + done.stderr
