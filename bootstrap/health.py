@@ -106,9 +106,14 @@ def assess(
     health = rule(obj, conditions) if rule else _ready_condition(obj, conditions)
     if health.status not in (Status.IN_PROGRESS, Status.FAILED) or obj.get("kind") not in _POD_TEMPLATE_KINDS:
         return health
-    for pod in current_pods(obj, pods, replicasets):
+    current = current_pods(obj, pods, replicasets)
+    for pod in current:
         if failure := pod_failure(pod, now=now):
             return Health(Status.FAILED, f"{health.message}; {failure}", failure)
+    if health.status is Status.FAILED:
+        for pod in current:
+            if failure := exit_failure(pod):
+                return Health(Status.FAILED, f"{health.message}; {failure}", failure)
     return health
 
 
@@ -364,14 +369,24 @@ def pod_failure(pod: Obj, *, now: datetime | None = None) -> PodFailure | None:
                 container = cs.get("name")
                 label = reason if kind == "container" else f"{reason} (init)"
                 return PodFailure(name, container, label, _one_line(message), hint)
-    if st.get("phase") == "Failed":  # a pod that ran to a failed end (a Job's): its first non-zero exit
-        for field in ("initContainerStatuses", "containerStatuses"):
-            for cs in st.get(field) or ():
-                term = (cs.get("state") or {}).get("terminated") or {}
-                if term.get("exitCode"):
-                    container, reason = cs.get("name"), term.get("reason") or "Error"
-                    hint = f"check `kubectl logs -n {_namespace_of(pod)} {name} -c {container}`"
-                    return PodFailure(name, container, reason, f"exited with code {term['exitCode']}", hint)
+    return None
+
+
+def exit_failure(pod: Obj) -> PodFailure | None:
+    """Why a pod that ran to a failed end (a Job's) failed: its first non-zero container exit, or None.
+
+    Not terminal by itself (the Job controller may retry); used to explain a workload already Failed.
+    """
+    st = pod.get("status") or {}
+    if st.get("phase") != "Failed":
+        return None
+    for field in ("initContainerStatuses", "containerStatuses"):
+        for cs in st.get(field) or ():
+            term = (cs.get("state") or {}).get("terminated") or {}
+            if term.get("exitCode"):
+                name, container = _name(pod), cs.get("name")
+                hint = f"check `kubectl logs -n {_namespace_of(pod)} {name} -c {container}`"
+                return PodFailure(name, container, term.get("reason") or "Error", f"exited with code {term['exitCode']}", hint)
     return None
 
 

@@ -95,9 +95,7 @@ def judge(ref: ObjectRef, snapshot: Snapshot, now: datetime) -> Health:
 
 
 def failure_message(ref: ObjectRef, health: Health) -> str:
-    """One line for a Failed object: workload, then pod, container, reason and message when known."""
-    if health.failure is not None:
-        return f"{ref}: {health.failure}"
+    """One line for a Failed object: the workload and its state, then pod, container, reason and message."""
     return f"{ref}: {health.message}"
 
 

@@ -96,8 +96,8 @@ def test_doomed_deployment_fails_fast_with_the_cause(kube, ns, simulate, reason,
     text = str(err.value)
     assert elapsed < 20, f"took {elapsed:.1f}s"
     assert err.value.exit_code == ExitCode.ROLLOUT and "\n" not in text
-    assert text.startswith(f"Deployment/{ns}/web: pod web-")
-    assert "container app: " in text
+    assert text.startswith(f"Deployment/{ns}/web: ")
+    assert "; pod web-" in text and "container app: " in text
     assert any(r in text for r in reason.split("|")) and expected in text
     assert "(hint: " in text
 
@@ -108,7 +108,8 @@ def test_missing_secret_fails_fast_naming_it(kube, ns):
     with pytest.raises(RolloutError) as err:
         verify_rollouts(kube, refs, timeout=TIMEOUT)
     text = str(err.value)
-    assert text.startswith(f"StatefulSet/{ns}/db: pod db-0 container app: CreateContainerConfigError: ")
+    assert text.startswith(f"StatefulSet/{ns}/db: ")
+    assert "; pod db-0 container app: CreateContainerConfigError: " in text
     assert 'secret "db-creds" not found' in text and f"Secret {ns}/db-creds does not exist" in text
 
 
@@ -118,7 +119,9 @@ def test_failed_job_fails_fast(kube, ns):
     with pytest.raises(RolloutError) as err:
         verify_rollouts(kube, refs, timeout=TIMEOUT)
     assert time.monotonic() - started < 30
-    assert str(err.value) == f"Job/{ns}/broken: BackoffLimitExceeded: Job has reached the specified backoff limit"
+    text = str(err.value)
+    assert text.startswith(f"Job/{ns}/broken: BackoffLimitExceeded: Job has reached the specified backoff limit; ")
+    assert f"pod broken-" in text and "container app: Error: exited with code 1" in text
 
 
 def test_timeout_lists_every_object_not_ready(kube, ns):

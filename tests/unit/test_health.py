@@ -508,3 +508,14 @@ def test_failed_job_names_the_pod_and_exit_code():
     assert health.failure is not None
     assert (health.failure.pod, health.failure.container) == ("m-abc", "main")
     assert "exited with code 3" in health.message
+
+
+def test_a_failed_job_pod_is_not_terminal_while_the_job_may_retry():
+    job = {"apiVersion": "batch/v1", "kind": "Job",
+           "metadata": {"name": "m", "namespace": "d", "generation": 1, "uid": "u1"}, "spec": {"backoffLimit": 3},
+           "status": {"failed": 1, "active": 1}}
+    pod = {"metadata": {"name": "m-abc", "namespace": "d", "labels": {"batch.kubernetes.io/job-name": "m"},
+                        "ownerReferences": [{"kind": "Job", "name": "m", "uid": "u1", "controller": True}]},
+           "status": {"phase": "Failed",
+                      "containerStatuses": [{"name": "main", "state": {"terminated": {"exitCode": 3}}}]}}
+    assert assess(job, pods=[pod]).status is Status.IN_PROGRESS
