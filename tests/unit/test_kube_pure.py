@@ -142,8 +142,8 @@ def test_judge_and_messages():
     assert missing.status is Status.NOT_FOUND
     failure = PodFailure("web-1", "app", "CrashLoopBackOff", "back-off 10s", "check the logs")
     line = failure_message(ObjectRef("apps/v1", "Deployment", "n", "web"),
-                           Health(Status.FAILED, "x", failure))
-    assert line == "Deployment/n/web: pod web-1 container app: CrashLoopBackOff: back-off 10s"
+                           Health(Status.FAILED, f"0 of 2 new replicas available; {failure}", failure))
+    assert line == "Deployment/n/web: 0 of 2 new replicas available; pod web-1 container app: CrashLoopBackOff: back-off 10s"
     msg = timeout_message(30, [(ref, Health(Status.IN_PROGRESS, "Pod is pending"))])
     assert msg == "rollout not complete after 30s; 1 not ready: Pod/n/p (InProgress: Pod is pending)"
 
