@@ -7,6 +7,7 @@ Deployments, ReplicaSets) once per namespace, then judges every object with the 
 
 from __future__ import annotations
 
+import re
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +29,9 @@ CHECKED_BUILTIN_KINDS = frozenset({
 })
 POD_OWNER_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job"})
 RESTARTABLE_KINDS = (("apps/v1", "Deployment"), ("apps/v1", "StatefulSet"), ("apps/v1", "DaemonSet"))
+
+#: failures a controller retries by itself (see `settle`)
+TRANSIENT_FAILURE = re.compile(r'serviceaccount "default" not found')
 
 StatusCallback = Callable[[ObjectRef, Health], None]
 
@@ -90,8 +94,19 @@ def judge(ref: ObjectRef, snapshot: Snapshot, now: datetime) -> Health:
     if obj is None:
         return Health(Status.NOT_FOUND, "not found")
     namespace = ref.namespace or ""
-    return assess(obj, pods=snapshot.pods.get(namespace, ()), replicasets=snapshot.replicasets.get(namespace, ()),
-                  now=now)
+    return settle(assess(obj, pods=snapshot.pods.get(namespace, ()),
+                         replicasets=snapshot.replicasets.get(namespace, ()), now=now))
+
+
+def settle(health: Health) -> Health:
+    """A Failed verdict that the controllers resolve by themselves is only InProgress (pure).
+
+    A namespace created moments ago has no `default` ServiceAccount yet, so its ReplicaSets report
+    FailedCreate until the ServiceAccount controller catches up: not a reason to fail fast.
+    """
+    if health.status is Status.FAILED and health.failure is None and TRANSIENT_FAILURE.search(health.message):
+        return Health(Status.IN_PROGRESS, f"waiting for the controllers: {health.message}")
+    return health
 
 
 def failure_message(ref: ObjectRef, health: Health) -> str:
