@@ -267,7 +267,10 @@ def prepared_run(opts: RestoreOptions, run: Run, keyring) -> Iterator[tuple[Prep
                 signer = provenance.verify_commit(checkout.root, checkout.commit, opts.verify_signatures)
             run.report.signer = signer.to_dict()
             run.progress.note(f"commit {checkout.commit[:12]} signed by {signer}")
-        cluster = kube.Cluster(opts.kubeconfig, opts.context, max_connections=max(16, opts.concurrency))
+        # Transient API failures (a restarting API server, a webhook not answering yet) are retried for as long
+        # as the run may wait at all: --timeout, not a fixed window.
+        cluster = kube.Cluster(opts.kubeconfig, opts.context, max_connections=max(16, opts.concurrency),
+                               retry_deadline=opts.timeout)
         run.report.server_version = cluster.server_version()
         prepared = prepare(opts, run, checkout, keyring, cluster)
     finally:
