@@ -13,6 +13,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,13 +139,14 @@ def snapshot(kubeconfig: Path) -> frozenset[tuple[str, str, str, str]]:
     """(apiVersion, kind, namespace, name) of every object of every listable kind, minus churning kinds."""
     from bootstrap.kube import Cluster
 
-    seen: set[tuple[str, str, str, str]] = set()
-    with Cluster(str(kubeconfig)) as cluster:
-        for api_version, kind in listable_kinds(cluster):
-            for obj in cluster.list(api_version, kind):
-                meta = obj["metadata"]
-                seen.add((api_version, kind, meta.get("namespace") or "", meta["name"]))
-    return frozenset(seen)
+    with Cluster(str(kubeconfig)) as cluster, ThreadPoolExecutor(8) as pool:
+        kinds = listable_kinds(cluster)
+        listed = pool.map(lambda kind: (kind, cluster.list(*kind)), kinds)
+        return frozenset(
+            (api_version, kind, obj["metadata"].get("namespace") or "", obj["metadata"]["name"])
+            for (api_version, kind), objects in listed
+            for obj in objects
+        )
 
 
 def listable_kinds(cluster) -> list[tuple[str, str]]:
