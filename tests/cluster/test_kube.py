@@ -260,7 +260,9 @@ def test_namespace_gate_times_out_naming_the_namespace(kube):
 
 def test_key_secret_is_installed_where_flux_reads_it(kube):
     namespace = f"flux-{uuid.uuid4().hex[:8]}"
-    key = "AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ\n"
+    import pyrage
+
+    key = f"{pyrage.x25519.Identity.generate()}\n"  # a fresh key: the repo never holds key text
     dry = install_key_secret(kube, namespace, "sops-age", "age.agekey", Sensitive(key), dry_run=True)
     assert dry.action == "dry-run" and kube.get(ObjectRef("v1", "Namespace", None, namespace)) is None
     outcome = install_key_secret(kube, namespace, "sops-age", "age.agekey", Sensitive(key))
