@@ -9,7 +9,8 @@ Services, Deployments).
 
 Every measurement gets a cluster of its own; contenders alternate round by round so that load from
 other processes on the machine falls on all of them.  Medians over BENCH_APPLY_ROUNDS (default 2).
-Size via BENCH_APPLY_OBJECTS (default 2000).
+Size via BENCH_APPLY_OBJECTS (default 2000); our concurrency via BENCH_APPLY_CONCURRENCY (default:
+what `restore` uses).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def main() -> bool:
     count = int(os.environ.get("BENCH_APPLY_OBJECTS", "2000"))
     rounds = int(os.environ.get("BENCH_APPLY_ROUNDS", "2"))
     widths = [int(n) for n in os.environ.get("BENCH_CEILING_CONNECTIONS", "8,16,32").split(",")]
-    concurrency = common.default_concurrency()
+    concurrency = int(os.environ.get("BENCH_APPLY_CONCURRENCY", "0")) or common.default_concurrency()
     objects = common.make_objects(count)
     kubectl_version = common.kubectl_version()
     loads = [os.getloadavg()[0]]
