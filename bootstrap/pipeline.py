@@ -78,14 +78,15 @@ class Run:
     def __init__(self, report: RunReport, progress: Progress):
         self.report = report
         self.progress = progress
-        self.latest: dict[tuple[str, str, str], ObjectRecord] = {}  # (kind, namespace, name) -> its last record
+        self.records: dict[tuple[str, str, str, str], ObjectRecord] = {}  # (phase, kind, namespace, name)
+        self.phase_t0 = time.monotonic()
 
     @contextmanager
     def phase(self, name: str) -> Iterator[PhaseRecord]:
         record = PhaseRecord(name=name, started=_now(), finished=None, seconds=0.0, result="running")
         self.report.phases.append(record)
         self.progress.phase_started(name)
-        t0 = time.monotonic()
+        t0 = self.phase_t0 = time.monotonic()
         try:
             yield record
         except BaseException:
@@ -100,7 +101,7 @@ class Run:
 
     def record(self, rec: ObjectRecord) -> None:
         self.report.objects.append(rec)
-        self.latest[(rec.kind, rec.namespace, rec.name)] = rec
+        self.records[(rec.phase, rec.kind, rec.namespace, rec.name)] = rec
 
 
 def _now() -> datetime:
@@ -434,22 +435,14 @@ def _on_applied(run: Run, phase: str, outcome) -> None:
 
 
 def _on_status(run: Run, phase: str, ref: ObjectRef, health) -> None:
-    rec = run.latest.get((ref.kind, ref.namespace or "", ref.name))
-    if rec is not None:
-        rec.status = health.status.value
-        rec.message = health.message
-    else:
-        rec = ObjectRecord(
-            phase=phase,
-            kind=ref.kind,
-            namespace=ref.namespace or "",
-            name=ref.name,
-            action="verified",
-            status=health.status.value,
-            seconds=0.0,
-            message=health.message,
-        )
+    """A verify phase's record of one object: its latest status, and how long it took to get there."""
+    rec = run.records.get((phase, ref.kind, ref.namespace or "", ref.name))
+    if rec is None:
+        rec = ObjectRecord(phase=phase, kind=ref.kind, namespace=ref.namespace or "", name=ref.name, action="verified")
         run.record(rec)
+    rec.status = health.status.value
+    rec.message = health.message
+    rec.seconds = round(time.monotonic() - run.phase_t0, 3)
     run.progress.object_status(rec)
 
 
