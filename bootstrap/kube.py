@@ -176,11 +176,13 @@ def apply_action(status: int, live: Mapping[str, Any], *, prior_rv: str | None, 
         return "unchanged" if meta.get("resourceVersion") == prior_rv else "configured"
     if server_now is None:
         return "configured"
-    for entry in meta.get("managedFields") or ():
-        if entry.get("manager") == manager and entry.get("operation") == "Apply" and not entry.get("subresource"):
-            stamp = _parse_time(entry.get("time"))
-            if stamp is not None and stamp < server_now - 2.0:
-                return "unchanged"
+    entries = [e for e in meta.get("managedFields") or () if not e.get("subresource")]
+    ours = [e for e in entries if e.get("manager") == manager and e.get("operation") == "Apply"]
+    # An object whose fields we own none of (a bare Namespace, say) has no entry of ours: then nothing of
+    # it was changed by this apply unless some entry is fresh.
+    stamps = [_parse_time(e.get("time")) for e in (ours or entries)]
+    if stamps and all(t is not None and t < server_now - 2.0 for t in stamps):
+        return "unchanged"
     return "configured"
 
 

@@ -123,6 +123,18 @@ def test_apply_action():
     assert apply_action(200, _live("5", old), prior_rv=None, server_now=None) == "configured"
 
 
+def test_apply_action_of_an_object_we_own_no_field_of():
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    old, ts = now - timedelta(minutes=3), now.timestamp()
+
+    def live(stamp: datetime) -> dict:
+        entry = {"manager": "kube-controller-manager", "operation": "Update", "time": stamp.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        return {"metadata": {"resourceVersion": "5", "managedFields": [entry]}}
+
+    assert apply_action(200, live(old), prior_rv=None, server_now=ts) == "unchanged"
+    assert apply_action(200, live(now), prior_rv=None, server_now=ts) == "configured"
+
+
 def test_split_api_version():
     assert split_api_version("v1") == ("", "v1")
     assert split_api_version("apps/v1") == ("apps", "v1")
