@@ -256,6 +256,12 @@ def _default_kubeconfig() -> str:
     return os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
 
 
+def preload_client() -> None:
+    """Import the Kubernetes client ahead of need (it is slow to import); safe from any thread."""
+    import kubernetes.client  # noqa: F401
+    import kubernetes.config  # noqa: F401
+
+
 class Cluster:
     """A connection to one API server for one run: kubeconfig loaded like kubectl, one pooled client.
 

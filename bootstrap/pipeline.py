@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import re
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -250,6 +251,8 @@ def prepared_run(opts: RestoreOptions, run: Run, keyring) -> Iterator[tuple[Prep
 
     if opts.verify_signatures:
         provenance.check_allowed_signers(opts.verify_signatures)
+    # The Kubernetes client takes a second or more to import: let it load while git clones.
+    threading.Thread(target=kube.preload_client, name="preload-kubernetes", daemon=True).start()
     with run.phase("clone"):
         checkout_cm = source.checkout(
             opts.repo_url,
