@@ -1,0 +1,104 @@
+"""The kube-apiserver killed (SIGKILL) in the middle of a restore and started again seconds later.
+
+Kill points are chosen from the CLI's own progress lines: the key install, the apply wave after N objects,
+and the rollout verification. A restart within the restore's --timeout must be retried through (exit 0,
+same state as a clean run); an outage longer than --timeout must end in exit 5 naming the API server, and
+a re-run then completes.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+import pytest
+
+from tests.faults.conftest import (
+    applied_count,
+    assert_converged,
+    finish,
+    kill_apiserver,
+    phase_seconds,
+    read_until,
+    run_restore,
+    start_apiserver,
+    start_restore,
+    wait_ready,
+)
+
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]
+
+
+def _phase(name: str):
+    return lambda lines: any(f"phase {name}" in line and "==>" in line for line in lines)
+
+
+def _applied(n: int):
+    return lambda lines: applied_count(lines) >= n
+
+
+#: (label, when to kill): the key install, nine points through the apply wave, the rollout verification
+KILL_POINTS = [("install-key", _phase("install-key"))] + [
+    (f"apply after {n} objects", _applied(n)) for n in (1, 25, 50, 75, 100, 125, 150, 175, 200)
+] + [("verify", _phase("all: verify"))]
+
+
+def test_restore_survives_apiserver_restart_at_each_kill_point(fault_cluster, fault_repo, clean_run, trials):
+    rng = random.Random(5)
+    observed = []
+    for label, when in KILL_POINTS:
+        tag = trials.take()
+        down_for = rng.uniform(3.0, 5.0)
+        proc = start_restore(fault_repo, tag, fault_cluster.kubeconfig, timeout=120)
+        try:
+            lines = read_until(proc, when, wall=120)
+            assert proc.poll() is None, f"{label}: the restore ended before the kill point: {''.join(lines[-5:])}"
+            killed_at = applied_count(lines)
+            argv = kill_apiserver(fault_cluster)
+            time.sleep(down_for)
+            start_apiserver(fault_cluster, argv)
+            wait_ready(fault_cluster)
+            started = time.monotonic()
+            lines = finish(proc, lines)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        output = "".join(lines)
+        assert proc.returncode == 0, f"{label}: exit {proc.returncode}: {output[-1500:]}"
+        assert_converged(clean_run, fault_cluster.kubeconfig, tag, label)
+        observed.append((label, killed_at, round(down_for, 1), round(time.monotonic() - started, 1),
+                         phase_seconds(lines, "all: verify")))
+    print("\napiserver restarts (kill point, objects applied before, seconds down, seconds from ready to exit, "
+          "verify phase seconds):", observed)
+
+
+def test_outage_past_the_timeout_exits_5_naming_the_api_server_and_a_rerun_completes(
+        fault_cluster, fault_repo, clean_run, trials):
+    tag = trials.take()
+    timeout = 6.0
+    proc = start_restore(fault_repo, tag, fault_cluster.kubeconfig, timeout=timeout)
+    argv = None
+    try:
+        lines = read_until(proc, _applied(50), wall=120)
+        assert proc.poll() is None, "the restore ended before the kill point"
+        argv = kill_apiserver(fault_cluster)
+        killed = time.monotonic()
+        lines = finish(proc, lines, wall=120)
+        gave_up_after = time.monotonic() - killed
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if argv is not None:
+            start_apiserver(fault_cluster, argv)
+            wait_ready(fault_cluster)
+    output = "".join(lines)
+    errors = [line for line in lines if line.startswith("error: ")]  # main()'s one line on stderr
+    assert proc.returncode == 5, output[-1500:]
+    assert len(errors) == 1 and f"cannot reach the API server at {fault_cluster.server}" in errors[0], errors
+    assert gave_up_after < timeout + 10, f"retried {gave_up_after:.1f}s past a --timeout of {timeout:.0f}s"
+
+    rerun = run_restore(fault_repo, tag, fault_cluster.kubeconfig)
+    assert rerun.returncode == 0, rerun.stdout[-1500:] + rerun.stderr[-1500:]
+    assert_converged(clean_run, fault_cluster.kubeconfig, tag, "re-run after the outage")

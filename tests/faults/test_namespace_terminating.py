@@ -1,0 +1,54 @@
+"""A namespace of the restore stuck Terminating (an object in it holds a finalizer) when the restore starts: the
+restore says it is waiting for that namespace, waits it out, recreates it and completes."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from bootstrap.kube import Cluster, poll_until
+from bootstrap.model import ObjectRef
+from tests.faults.conftest import assert_converged, finish, namespaces, read_until, start_restore
+
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(300)]
+
+FINALIZER = "faults.dr-bootstrap.test/hold"
+HOLD_FOR = 4.0
+
+
+def test_restore_waits_out_a_terminating_namespace(fault_cluster, fault_repo, clean_run, trials):
+    tag = trials.take()
+    stuck = namespaces(tag)[0]
+    ns_ref = ObjectRef("v1", "Namespace", None, stuck)
+    holder = ObjectRef("v1", "ConfigMap", stuck, "holder")
+    with Cluster(str(fault_cluster.kubeconfig)) as kube:
+        kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": stuck}})
+        kube.apply({"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": "holder", "namespace": stuck, "finalizers": [FINALIZER]}})
+        kube.delete(ns_ref, propagation="Background", wait=False)
+        assert poll_until(lambda: (kube.get(holder) or {}).get("metadata", {}).get("deletionTimestamp"), 30), \
+            "the namespace controller started deleting the namespace's content"
+
+        release = threading.Timer(HOLD_FOR, lambda: kube.merge_patch(holder, {"metadata": {"finalizers": None}}))
+        proc = start_restore(fault_repo, tag, fault_cluster.kubeconfig, timeout=90)
+        try:
+            announced = f"Namespace/{stuck} is terminating"
+            lines = read_until(proc, lambda seen: announced in seen[-1], wall=60)
+            assert announced in lines[-1], "".join(lines[-10:])
+            assert kube.get(ns_ref)["metadata"].get("deletionTimestamp"), "still terminating when announced"
+            released_at = time.monotonic()
+            release.start()
+            lines = finish(proc, lines)
+            waited = time.monotonic() - released_at
+        finally:
+            release.cancel()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    output = "".join(lines)
+    assert proc.returncode == 0, output[-2000:]
+    assert waited >= HOLD_FOR, "the restore finished only after the namespace was released"
+    assert_converged(clean_run, fault_cluster.kubeconfig, tag, "after a terminating namespace")
+    print(f"\nterminating namespace: announced, released after {HOLD_FOR}s, restore finished {waited:.1f}s later")
