@@ -88,8 +88,6 @@ def parse_metadata(raw: Any, name: str) -> Metadata:
     if not groups:
         raise DecryptError(f"{name}: sops metadata lists no master keys")
     threshold = _as_int(raw.get("shamir_threshold"), name) or len(groups)
-    if not isinstance(raw.get("mac") or "", str):
-        raise DecryptError(f"{name}: sops metadata mac is not a string")
     mac = raw.get("mac") or ""
     if not isinstance(mac, str):
         raise DecryptError(f"{name}: sops metadata mac is not a string")
