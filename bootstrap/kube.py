@@ -366,12 +366,10 @@ class Cluster:
         return Response(resp.status, data, _response_date(resp.headers))
 
     def call(self, method: str, path: str, *, deadline: float | None = None, **kwargs: Any) -> Response:
-        """`request` retried on transient failures with jittered exponential backoff, bounded by a deadline."""
-        try:
-            return self.request(method, path, **kwargs)
-        except (KubeApiError, TransportError) as exc:
-            if not is_retryable(exc):
-                raise
+        """`request` retried on transient failures with jittered exponential backoff, bounded by a deadline.
+
+        A 429's Retry-After is honoured before the very next attempt.
+        """
         for attempt in Retrying(stop=stop_before_delay(self.retry_deadline if deadline is None else deadline),
                                 wait=_backoff, retry=retry_if_exception(is_retryable), reraise=True):
             with attempt:
