@@ -133,7 +133,7 @@ def throwaway_cluster(kind: str, opts: DrillOptions, workdir: Path, confirm: Cal
             raise UsageError(f"--cluster local: {err}", hint="run `make control-plane` first") from None
         try:
             try:
-                cluster.start()
+                cluster.start(timeout=180.0)  # a loaded CI machine can be slow; bounded all the same
             except LocalClusterError as err:
                 raise ApplyError(f"--cluster local: the local cluster did not start: {err}") from None
             yield {"kind": "local", "kubeconfig": str(cluster.kubeconfig), "context": None}

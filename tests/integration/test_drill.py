@@ -28,7 +28,7 @@ from tests.integration.conftest import REPO_ROOT, CliResult, clean_env, git, rea
 pytestmark = pytest.mark.cluster
 
 CLUSTER_BINARIES = ("kube-apiserver", "etcd", "kwok", "kube-controller-manager", "kube-scheduler")
-PARALLEL_DRILLS = 3  # throwaway clusters at once: enough overlap to save minutes, few enough for 2 cores
+PARALLEL_DRILLS = 2  # throwaway clusters at once: enough overlap to save minutes, few enough for 2 cores
 EVIDENCE_FIELDS = {
     "schemaVersion", "kind", "verdict", "inject", "expected", "commit", "repo", "ref", "toolVersion", "cluster",
     "started", "finished", "rtoSeconds", "phases", "objectsRestored", "failures", "checks", "restoreResult",
