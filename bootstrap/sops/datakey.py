@@ -74,13 +74,20 @@ def _open_group(group: KeyGroup, identities: tuple, ours: set[str], corrupt: lis
     return None
 
 
+def _shown(recipient: str) -> str:
+    """A recipient from the file as a one-line message can show it: printable and bounded, else abbreviated."""
+    text = recipient.strip()
+    return text if len(text) <= 1024 and text.isprintable() else repr(text[:40]) + "…"
+
+
 def _no_match(meta: Metadata, recipients: tuple[str, ...], corrupt: list[str], name: str) -> None:
     if corrupt:
         raise DecryptError(
-            f"{name}: the age stanza for {', '.join(sorted(set(corrupt)))} does not open (corrupt or truncated armor?)"
+            f"{name}: the age stanza for {', '.join(sorted({_shown(r) for r in corrupt}))} does not open "
+            "(corrupt or truncated armor?)"
         )
-    file_recipients = meta.age_recipients
-    unsupported = [r for r in file_recipients if not is_supported(r)]
+    file_recipients = [_shown(r) for r in meta.age_recipients]
+    unsupported = [_shown(r) for r in meta.age_recipients if not is_supported(r)]
     extra = f"; unsupported recipient type(s): {', '.join(unsupported)}" if unsupported else ""
     others = f"; other master keys: {', '.join(meta.other_backends)}" if meta.other_backends else ""
     raise KeyError_(
