@@ -11,8 +11,8 @@ import base64
 import re
 import threading
 import time
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
@@ -24,7 +24,6 @@ from bootstrap.progress import Progress
 from bootstrap.report import ObjectRecord, PhaseRecord, RunReport, Scrubber
 
 COMMITTED_KEY = re.compile(rb"AGE-SECRET-KEY-1[0-9A-Z]{20,}")
-WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "Pod"}
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # the API server sets it on every Namespace
 
 
@@ -64,13 +63,10 @@ class RestoreOptions:
 
 @dataclass
 class Prepared:
-    """What the read-only half of the pipeline produced: a validated plan and what it was made from."""
+    """What the read-only half of the pipeline produced: a validated plan, and the values to scrub."""
 
-    commit: str
-    key_recipients: tuple[str, ...]
     plan: object  # bootstrap.plan.Plan
-    skipped: list = field(default_factory=list)
-    scrubber: Scrubber = field(default_factory=lambda: Scrubber(()))
+    scrubber: Scrubber
 
 
 class Run:
@@ -192,13 +188,14 @@ def prepare(opts: RestoreOptions, run: Run, checkout, keyring, cluster) -> Prepa
             f"loaded {len(loaded.manifests)} objects from {root.relative_to(checkout.root) or '.'} "
             f"({len(loaded.encrypted_files)} encrypted file(s) decrypted, {len(loaded.skipped)} skipped)"
         )
+        for skipped in loaded.skipped:
+            run.progress.note(f"skipped {skipped.path}: {skipped.reason}")
     scrubber = Scrubber(secret_values(loaded.manifests))
     with run.phase("validate"):
         mf.validate_manifests(
             loaded.manifests,
             known_kind=(lambda av, kind: cluster.resource(av, kind) is not None) if cluster else None,
         )
-        playbook = None
         found = Path(opts.playbook) if opts.playbook else pb.find_playbook(root)
         playbook = pb.load_playbook(found, base=opts.path) if found else None
         plan = planning.build_plan(
@@ -206,13 +203,7 @@ def prepare(opts: RestoreOptions, run: Run, checkout, keyring, cluster) -> Prepa
             playbook,
             is_namespaced=cluster.is_namespaced if cluster else (lambda api_version, kind: None),
         )
-    return Prepared(
-        commit=checkout.commit,
-        key_recipients=keyring.recipients,
-        plan=plan,
-        skipped=loaded.skipped + list(getattr(plan, "skipped", [])),
-        scrubber=scrubber,
-    )
+    return Prepared(plan=plan, scrubber=scrubber)
 
 
 # ---------------------------------------------------------------------------------------------- restore
@@ -253,16 +244,17 @@ def prepared_run(opts: RestoreOptions, run: Run, keyring) -> Iterator[tuple[Prep
         provenance.check_allowed_signers(opts.verify_signatures)
     # The Kubernetes client takes a second or more to import: let it load while git clones.
     threading.Thread(target=kube.preload_client, name="preload-kubernetes", daemon=True).start()
-    with run.phase("clone"):
-        checkout_cm = source.checkout(
-            opts.repo_url,
-            opts.ref,
-            token_env=opts.token_env,
-            ssh_key_file=opts.ssh_key_file,
-            known_hosts_file=opts.known_hosts_file,
-        )
-        checkout = checkout_cm.__enter__()
-    try:
+    with ExitStack() as clone:  # the checkout lives only until the plan is made: nothing reads it later
+        with run.phase("clone"):
+            checkout = clone.enter_context(
+                source.checkout(
+                    opts.repo_url,
+                    opts.ref,
+                    token_env=opts.token_env,
+                    ssh_key_file=opts.ssh_key_file,
+                    known_hosts_file=opts.known_hosts_file,
+                )
+            )
         run.report.commit = checkout.commit
         run.report.repo = checkout.url
         run.progress.note(f"cloned {checkout.url} at {checkout.commit[:12]}")
@@ -277,8 +269,6 @@ def prepared_run(opts: RestoreOptions, run: Run, keyring) -> Iterator[tuple[Prep
                                retry_deadline=opts.timeout)
         run.report.server_version = cluster.server_version()
         prepared = prepare(opts, run, checkout, keyring, cluster)
-    finally:
-        checkout_cm.__exit__(None, None, None)
     with cluster:
         cluster.scrub = prepared.scrubber
         run.report.scrubber = prepared.scrubber
