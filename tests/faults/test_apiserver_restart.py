@@ -37,9 +37,9 @@ def _applied(n: int):
     return lambda lines: applied_count(lines) >= n
 
 
-#: (label, when to kill): the key install, nine points through the apply wave, the rollout verification
+#: (label, when to kill): the key install, eight points through the apply wave, the rollout verification
 KILL_POINTS = [("install-key", _phase("install-key"))] + [
-    (f"apply after {n} objects", _applied(n)) for n in (1, 25, 50, 75, 100, 125, 150, 175, 200)
+    (f"apply after {n} objects", _applied(n)) for n in (1, 25, 50, 75, 100, 150, 175, 200)
 ] + [("verify", _phase("all: verify"))]
 
 

@@ -18,7 +18,15 @@ from bootstrap.kube import Cluster
 from bootstrap.localcluster.cluster import free_port
 from bootstrap.localcluster.pki import Pki, generate
 from bootstrap.model import ObjectRef
-from tests.faults.conftest import assert_converged, finish, namespaces, read_until, run_restore, start_restore
+from tests.faults.conftest import (
+    CONFIGMAPS_PER_NS,
+    assert_converged,
+    finish,
+    namespaces,
+    read_until,
+    run_restore,
+    start_restore,
+)
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(300)]
 
@@ -115,7 +123,7 @@ def test_objects_behind_a_late_webhook_are_retried_until_it_answers(
         for s in server:
             s.close()
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-1000:]
-    assert server and server[0].reviews >= 80, "the webhook reviewed every guarded ConfigMap"
+    assert server and server[0].reviews >= CONFIGMAPS_PER_NS, "the webhook reviewed every guarded ConfigMap"
     assert seconds > 6.0, "the restore could not finish before the webhook answered"
     assert_converged(clean_run, fault_cluster.kubeconfig, tag, "behind a late webhook")
     print(f"\nlate webhook: served from 6s, {server[0].reviews} reviews, restore took {seconds:.1f}s")
