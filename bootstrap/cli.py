@@ -131,6 +131,16 @@ _SIGNERS = typer.Option(
 )
 
 
+def _restore_options(params: dict):
+    """RestoreOptions from a command's parameters: each one named like an option field is taken as is."""
+    from dataclasses import fields
+
+    from bootstrap.pipeline import RestoreOptions
+
+    names = {f.name for f in fields(RestoreOptions)}
+    return RestoreOptions(**{name: value for name, value in params.items() if name in names})
+
+
 @app.command("restore")
 def restore_command(
     repo_url: str = _REPO,
@@ -168,17 +178,10 @@ def restore_command(
     Example: dr-bootstrap restore git@github.com:acme/fleet.git --ref v1.4.2 --path clusters/prod
     --age-key-file ~/age.agekey --report restore.json --junit restore.xml
     """
-    from bootstrap.runner import RestoreOptions, run_restore
+    from bootstrap.runner import run_restore
 
     run_restore(
-        RestoreOptions(
-            repo_url=repo_url, age_key_file=age_key_file, ref=ref, path=path, playbook=playbook,
-            kubeconfig=kubeconfig, context=context, key_secret=key_secret, key_secret_key=key_secret_key,
-            allow_any_key_name=allow_any_key_name, timeout=timeout, dry_run=dry_run, recreate=recreate,
-            restart_consumers=restart_consumers, token_env=token_env, ssh_key_file=ssh_key_file,
-            known_hosts_file=known_hosts_file, ignore_mac=ignore_mac, allow_committed_keys=allow_committed_keys,
-            concurrency=concurrency, verify_signatures=verify_signatures,
-        ),
+        _restore_options(locals()),
         report_path=report, junit_path=junit, output=output,
     )
 
@@ -203,15 +206,10 @@ def plan_command(
     output: str = _OUTPUT,
 ) -> None:
     """Print the ordered restore plan (phases, waves, objects) without writing to the cluster."""
-    from bootstrap.runner import RestoreOptions, run_plan
+    from bootstrap.runner import run_plan
 
     run_plan(
-        RestoreOptions(
-            repo_url=repo_url, age_key_file=age_key_file, ref=ref, path=path, playbook=playbook,
-            kubeconfig=kubeconfig, context=context, server_dry_run=server_dry_run, token_env=token_env,
-            ssh_key_file=ssh_key_file, known_hosts_file=known_hosts_file, ignore_mac=ignore_mac,
-            allow_committed_keys=allow_committed_keys, verify_signatures=verify_signatures,
-        ),
+        _restore_options(locals()),
         report_path=report, output=output,
     )
 
@@ -262,14 +260,10 @@ def drill_command(
     restore's exit code (1 for a negative control that did not fail as expected).
     """
     from bootstrap.drill import DrillOptions
-    from bootstrap.runner import RestoreOptions, run_drill
+    from bootstrap.runner import run_drill
 
     run_drill(
-        RestoreOptions(
-            repo_url=repo_url, age_key_file=age_key_file, ref=ref, path=path, playbook=playbook,
-            kubeconfig=kubeconfig, context=context, timeout=timeout, token_env=token_env,
-            ssh_key_file=ssh_key_file, known_hosts_file=known_hosts_file, verify_signatures=verify_signatures,
-        ),
+        _restore_options(locals()),
         DrillOptions(cluster=cluster, evidence=evidence, junit=junit, history=history, inject=inject, yes=yes),
         output=output,
     )
