@@ -102,7 +102,12 @@ def api(kubeconfig: Path):
 
 
 def get_json(client, path: str) -> dict:
-    response = client.call_api(path, "GET", _preload_content=False, _return_http_data_only=True, auth_settings=["BearerToken"])
+    """GET a raw API path through the client's own TLS pool (client-certificate auth, as the local cluster uses)."""
+    response = client.rest_client.pool_manager.request(
+        "GET", client.configuration.host + path, headers={"Accept": "application/json"}
+    )
+    if response.status != 200:
+        raise RuntimeError(f"GET {path}: HTTP {response.status}")
     return json.loads(response.data)
 
 
