@@ -27,19 +27,6 @@ from bootstrap.redact import Sensitive
 pytestmark = pytest.mark.cluster
 
 
-@pytest.fixture
-def kube(local_cluster) -> Cluster:
-    with Cluster(str(local_cluster.kubeconfig)) as cluster:
-        yield cluster
-
-
-@pytest.fixture
-def ns(kube) -> str:
-    name = f"k-{uuid.uuid4().hex[:8]}"
-    kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    return name
-
-
 def configmap(ns: str, name: str, data: dict[str, str] | None = None, **meta: Any) -> dict:
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns, **meta},
             "data": data or {"a": "1"}}

@@ -4,7 +4,6 @@ out, Jobs complete or fail, CRDs establish, and broken pods show the kubelet's r
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 import time

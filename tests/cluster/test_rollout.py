@@ -3,34 +3,18 @@
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Any
 
 import pytest
 
 from bootstrap.errors import ExitCode, RolloutError
 from bootstrap.health import Status
-from bootstrap.kube import Cluster, poll_until
+from bootstrap.kube import Cluster
 from bootstrap.model import ObjectRef
 from bootstrap.rollout import RESTARTED_AT, find_consumers, restart_consumers, verify_rollouts
 
 pytestmark = pytest.mark.cluster
 TIMEOUT = 60.0
-
-
-@pytest.fixture
-def kube(local_cluster) -> Cluster:
-    with Cluster(str(local_cluster.kubeconfig)) as cluster:
-        yield cluster
-
-
-@pytest.fixture
-def ns(kube) -> str:
-    name = f"r-{uuid.uuid4().hex[:8]}"
-    kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    # pods are admitted only once the namespace's default ServiceAccount exists
-    assert poll_until(lambda: kube.get(ObjectRef("v1", "ServiceAccount", name, "default")) is not None, 30)
-    return name
 
 
 def template(app: str, annotations: dict[str, str] | None = None, **container: Any) -> dict:
@@ -121,7 +105,7 @@ def test_failed_job_fails_fast(kube, ns):
     assert time.monotonic() - started < 30
     text = str(err.value)
     assert text.startswith(f"Job/{ns}/broken: BackoffLimitExceeded: Job has reached the specified backoff limit; ")
-    assert f"pod broken-" in text and "container app: Error: exited with code 1" in text
+    assert "pod broken-" in text and "container app: Error: exited with code 1" in text
 
 
 def test_timeout_lists_every_object_not_ready(kube, ns):
