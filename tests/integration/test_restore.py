@@ -377,7 +377,7 @@ def test_broken_workload_fails_fast_with_its_cause(make_repo, local_cluster, tmp
     assert result.seconds < 60, result  # fast-fail, not the 120 s timeout
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), result
-    assert f"Deployment/{namespace}/api" in lines[0] and f"api-" in lines[0], result  # the workload and its pod
+    assert f"Deployment/{namespace}/api" in lines[0] and "api-" in lines[0], result  # the workload and its pod
     for cause in expected:
         assert cause in lines[0], result
     report = read_json(tmp_path / "report.json")
