@@ -253,11 +253,13 @@ def _response_date(headers: Mapping[str, str]) -> float | None:
 
 
 def _default_kubeconfig() -> str:
-    return os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+    from bootstrap import kubeconfig
+
+    return kubeconfig.default_path()
 
 
 def preload_client() -> None:
-    """Import the Kubernetes client ahead of need (it is slow to import); safe from any thread."""
+    """Import the Kubernetes client ahead of need (slow to import; only credential plugins need it); thread-safe."""
     import kubernetes.client  # noqa: F401
     import kubernetes.config  # noqa: F401
 
@@ -271,25 +273,22 @@ class Cluster:
 
     def __init__(self, kubeconfig: str | None = None, context: str | None = None, *, max_connections: int = 16,
                  request_timeout: float = 30.0, retry_deadline: float = 30.0, scrub: Scrub | None = None):
-        from kubernetes import client, config  # imported here: the CLI starts faster without it
+        from bootstrap import kubeconfig as kubecfg  # our loader: no `kubernetes` import on this path
 
         self.kubeconfig = kubeconfig or _default_kubeconfig()
         self.context = context
         self.request_timeout = request_timeout
         self.retry_deadline = retry_deadline
         self.scrub: Scrub = scrub or (lambda text: text)
-        cfg = client.Configuration()
+        self._auth_headers: Callable[[], dict[str, str]]
         try:
-            self._load_config(config, cfg)
-        except ApplyError:
-            raise
-        except Exception as exc:  # ConfigException, YAML errors, missing files, bad certificates
-            raise ApplyError(f"kubeconfig {self.kubeconfig}: {one_line(str(exc) or type(exc).__name__, 200)}") from None
-        cfg.connection_pool_maxsize = max_connections
-        self._cfg = cfg
-        self._api = client.ApiClient(cfg)
-        self._pool = self._api.rest_client.pool_manager
-        self.host = cfg.host.rstrip("/")
+            conn = kubecfg.load(self.kubeconfig, context)
+        except kubecfg.NeedsClientLibrary as plugin:
+            self._pool, self.host, self._auth_headers = self._load_config(plugin.context, max_connections)
+        else:
+            self._pool = kubecfg.pool_manager(conn, maxsize=max_connections)
+            self.host = conn.server
+            self._auth_headers = conn.auth_headers
         # The server's keep-alive pool, resolved once: PoolManager.request re-parses the URL and rebuilds
         # its pool key on every call (~0.2 ms of CPU each).  A proxy needs the manager's absolute-URL path.
         self._server_pool = None if isinstance(self._pool, urllib3.ProxyManager) else self._pool.connection_from_url(self.host)
@@ -298,22 +297,29 @@ class Cluster:
         self._discovery_lock = threading.Lock()
         self._seen_rv: dict[ObjectRef, str] = {}
 
-    def _load_config(self, config: Any, cfg: Any) -> None:
-        in_cluster = "KUBERNETES_SERVICE_HOST" in os.environ
-        paths = [p for p in self.kubeconfig.split(os.pathsep) if p]
-        if not any(os.path.exists(p) for p in paths):
-            if in_cluster and self.context is None:
-                config.load_incluster_config(client_configuration=cfg)
-                return
-            raise ApplyError(f"kubeconfig {self.kubeconfig}: file not found (pass --kubeconfig or set KUBECONFIG)")
-        if self.context is not None:
-            contexts, _ = config.list_kube_config_contexts(config_file=self.kubeconfig)
-            names = [c.get("name") for c in contexts or ()]
-            if self.context not in names:
-                raise ApplyError(f"kubeconfig {self.kubeconfig}: context {self.context!r} not found "
-                                 f"(available: {', '.join(map(str, names)) or 'none'})")
-        config.load_kube_config(config_file=self.kubeconfig, context=self.context, client_configuration=cfg,
-                                persist_config=False)
+    def _load_config(self, context: str, max_connections: int) -> tuple[Any, str, Callable[[], dict[str, str]]]:
+        """(pool, host, auth headers) from the `kubernetes` package, for credential plugins (exec, auth-provider).
+
+        It runs the plugin, and `auth_settings()` refreshes an expiring credential, so headers are built per
+        request.  `context` is the one our loader selected (the package picks current-context differently).
+        """
+        from kubernetes import client, config  # slow to import: only this path needs it
+
+        cfg = client.Configuration()
+        try:
+            config.load_kube_config(config_file=self.kubeconfig, context=context, client_configuration=cfg,
+                                    persist_config=False)
+        except Exception as exc:  # ConfigException, a failing plugin, bad certificates
+            raise ApplyError(f"kubeconfig {self.kubeconfig}: {one_line(str(exc) or type(exc).__name__, 200)}") from None
+        cfg.connection_pool_maxsize = max_connections
+        self._cfg = cfg
+        self._api = client.ApiClient(cfg)
+
+        def auth_headers() -> dict[str, str]:
+            return {auth["key"]: auth["value"] for auth in cfg.auth_settings().values()
+                    if auth["in"] == "header" and auth["value"]}
+
+        return self._api.rest_client.pool_manager, cfg.host.rstrip("/"), auth_headers
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -336,9 +342,7 @@ class Cluster:
         headers = {"Accept": accept, "User-Agent": "dr-bootstrap"}
         if body is not None:
             headers["Content-Type"] = content_type
-        for auth in self._cfg.auth_settings().values():
-            if auth["in"] == "header" and auth["value"]:
-                headers[auth["key"]] = auth["value"]
+        headers.update(self._auth_headers())
         try:
             limits = urllib3.Timeout(connect=5.0, read=timeout or self.request_timeout)
             if self._server_pool is not None:

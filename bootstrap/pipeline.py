@@ -238,12 +238,13 @@ def check_key_secret_options(opts: RestoreOptions) -> tuple[str, str]:
 @contextmanager
 def prepared_run(opts: RestoreOptions, run: Run, keyring) -> Iterator[tuple[Prepared, object]]:
     """Clone, connect, decrypt, validate and plan; yields (prepared, cluster). Nothing is written."""
-    from bootstrap import kube, provenance, source
+    from bootstrap import kube, kubeconfig, provenance, source
 
     if opts.verify_signatures:
         provenance.check_allowed_signers(opts.verify_signatures)
-    # The Kubernetes client takes a second or more to import: let it load while git clones.
-    threading.Thread(target=kube.preload_client, name="preload-kubernetes", daemon=True).start()
+    # Only credential plugins need the Kubernetes client, which is slow to import: then let it load while git clones.
+    if kubeconfig.needs_client_library(opts.kubeconfig or kubeconfig.default_path(), opts.context):
+        threading.Thread(target=kube.preload_client, name="preload-kubernetes", daemon=True).start()
     with ExitStack() as clone:  # the checkout lives only until the plan is made: nothing reads it later
         with run.phase("clone"):
             checkout = clone.enter_context(
