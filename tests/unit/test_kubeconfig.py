@@ -1,0 +1,347 @@
+"""bootstrap.kubeconfig: kubectl's merge rules, file/data fields, auth, in-cluster, errors without values."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import os
+import ssl
+from pathlib import Path
+
+import pytest
+import urllib3
+import yaml
+
+from bootstrap import kubeconfig
+from bootstrap.errors import ApplyError
+from bootstrap.kubeconfig import Connection, NeedsClientLibrary, bypasses_proxy, env_proxy, load, needs_client_library
+
+TOKEN = "tok-0123456789-SECRET"
+PASSWORD = "pw-SECRET-42"
+NO_ENV: dict[str, str] = {}
+
+
+@pytest.fixture(scope="module")
+def pki() -> dict[str, bytes]:
+    """A self-signed CA-ish certificate and its EC key, PEM (generated once: fast)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    other = ec.generate_private_key(ec.SECP256R1())
+    pem = serialization.Encoding.PEM
+    return {
+        "cert": cert.public_bytes(pem),
+        "key": key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+        "other_key": other.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+        "encrypted_key": key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                           serialization.BestAvailableEncryption(b"pass")),
+    }
+
+
+def b64(data: bytes | str) -> str:
+    return base64.b64encode(data if isinstance(data, bytes) else data.encode()).decode()
+
+
+def config(*, clusters=None, users=None, contexts=None, current: str | None = "ctx") -> dict:
+    doc: dict = {"apiVersion": "v1", "kind": "Config"}
+    if clusters is not None:
+        doc["clusters"] = [{"name": n, "cluster": c} for n, c in clusters.items()]
+    if users is not None:
+        doc["users"] = [{"name": n, "user": u} for n, u in users.items()]
+    if contexts is not None:
+        doc["contexts"] = [{"name": n, "context": c} for n, c in contexts.items()]
+    if current:
+        doc["current-context"] = current
+    return doc
+
+
+def simple(cluster: dict | None = None, user: dict | None = None, **ctx) -> dict:
+    return config(clusters={"c": {"server": "https://api.example:6443", **(cluster or {})}},
+                  users={"u": user or {}}, contexts={"ctx": {"cluster": "c", "user": "u", **ctx}})
+
+
+def write(path: Path, doc: dict | str) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(doc if isinstance(doc, str) else yaml.safe_dump(doc))
+    return str(path)
+
+
+# -------------------------------------------------------------------------------------------- merging
+
+
+def test_files_merge_like_kubectl_first_definition_and_first_current_context_win(tmp_path):
+    first = write(tmp_path / "a", config(clusters={"c": {"server": "https://first:1"}}, users={"u": {"token": "t1"}},
+                                         contexts={"one": {"cluster": "c", "user": "u"}}, current=None))
+    second = write(tmp_path / "b", config(clusters={"c": {"server": "https://second:2"}, "d": {"server": "https://d:3"}},
+                                          users={"u": {"token": "t2"}},
+                                          contexts={"one": {"cluster": "d"}, "two": {"cluster": "d", "user": "u"}},
+                                          current="one"))
+    third = write(tmp_path / "c", config(contexts={}, current="two"))
+    spec = os.pathsep.join([first, str(tmp_path / "missing"), second, third])
+
+    conn = load(spec, None, environ=NO_ENV)  # current-context "one" from b (a sets none; c's comes later)
+    assert conn.server == "https://first:1" and conn.auth_headers() == {"Authorization": "Bearer t1"}
+    assert conn.source == f"kubeconfig {spec} context one"
+    two = load(spec, "two", environ=NO_ENV)  # cluster d only in b; user u from a
+    assert two.server == "https://d:3" and two.auth_headers() == {"Authorization": "Bearer t1"}
+
+
+def test_kubeconfig_env_is_the_default_and_server_is_normalised(tmp_path):
+    path = write(tmp_path / "kc", simple({"server": "api.example:6443/"}, namespace="team"))
+    conn = load(None, None, environ={"KUBECONFIG": path})
+    assert conn.server == "https://api.example:6443" and conn.namespace == "team"
+    assert conn.ca_data is None and not conn.insecure and conn.auth_headers() == {}
+
+
+# ------------------------------------------------------------------------------------ fields and auth
+
+
+def test_relative_paths_resolve_against_the_file_that_defined_the_entry(tmp_path, pki):
+    (tmp_path / "clusters" / "ca.pem").parent.mkdir()
+    (tmp_path / "clusters" / "ca.pem").write_bytes(pki["cert"])
+    (tmp_path / "users" / "pki").mkdir(parents=True)
+    (tmp_path / "users" / "pki" / "me.crt").write_bytes(pki["cert"])
+    (tmp_path / "users" / "pki" / "me.key").write_bytes(pki["key"])
+    (tmp_path / "users" / "token").write_text(f"  {TOKEN}\n")
+    clusters = write(tmp_path / "clusters" / "kc", config(
+        clusters={"c": {"server": "https://x", "certificate-authority": "ca.pem"}},
+        contexts={"ctx": {"cluster": "c", "user": "u"}}))
+    users = write(tmp_path / "users" / "kc", config(
+        users={"u": {"client-certificate": "pki/me.crt", "client-key": "pki/me.key", "tokenFile": "token"}},
+        current=None))
+    conn = load(os.pathsep.join([clusters, users]), None, environ=NO_ENV)
+    assert conn.ca_data == pki["cert"] and conn.client_cert_data == pki["cert"]
+    assert conn.client_key_data.reveal() == pki["key"]
+    assert conn.auth_headers() == {"Authorization": f"Bearer {TOKEN}"}  # tokenFile read now, whitespace dropped
+
+
+def test_data_wins_over_file_and_token_over_token_file_and_basic(tmp_path, pki):
+    (tmp_path / "tokenfile").write_text("from-file")
+    path = write(tmp_path / "kc", simple(
+        {"certificate-authority-data": b64(pki["cert"]), "certificate-authority": "nowhere.pem",
+         "tls-server-name": "kubernetes.default", "proxy-url": "http://proxy:3128"},
+        {"token": TOKEN, "tokenFile": "tokenfile", "username": "admin", "password": PASSWORD,
+         "client-certificate-data": b64(pki["cert"]), "client-key-data": b64(pki["key"]), "client-key": "nowhere"}))
+    conn = load(path, None, environ=NO_ENV)
+    assert conn.ca_data == pki["cert"] and conn.client_key_data.reveal() == pki["key"]
+    assert conn.tls_server_name == "kubernetes.default" and conn.proxy_url == "http://proxy:3128"
+    assert conn.auth_headers() == {"Authorization": f"Bearer {TOKEN}"}
+
+
+def test_basic_auth_header(tmp_path):
+    conn = load(write(tmp_path / "kc", simple(user={"username": "admin", "password": PASSWORD})), None, environ=NO_ENV)
+    assert conn.auth_headers() == {"Authorization": "Basic " + b64(f"admin:{PASSWORD}")}
+
+
+def test_plain_http_server_ignores_tls_material_and_insecure_skips_verification(tmp_path):
+    conn = load(write(tmp_path / "kc", simple({"server": "http://127.0.0.1:8080", "certificate-authority": "absent"},
+                                              {"client-certificate": "absent"})), None, environ=NO_ENV)
+    assert conn.server == "http://127.0.0.1:8080" and conn.client_cert_data is None
+    insecure = load(write(tmp_path / "kc2", simple({"insecure-skip-tls-verify": True})), None, environ=NO_ENV)
+    ctx = kubeconfig.ssl_context(insecure)
+    assert insecure.insecure and ctx.verify_mode == ssl.CERT_NONE and not ctx.check_hostname
+
+
+def test_connection_repr_shows_no_secret(tmp_path, pki):
+    path = write(tmp_path / "kc", simple(user={"token": TOKEN, "username": "admin", "password": PASSWORD,
+                                               "client-certificate-data": b64(pki["cert"]),
+                                               "client-key-data": b64(pki["key"])}))
+    text = repr(load(path, None, environ=NO_ENV))
+    assert "Sensitive(<redacted>)" in text
+    for secret in (TOKEN, PASSWORD, b64(f"admin:{PASSWORD}"), "PRIVATE KEY", pki["key"].decode()[40:80]):
+        assert secret not in text
+
+
+# ------------------------------------------------------------------------------------------ in-cluster
+
+
+def serviceaccount(tmp_path: Path, *, namespace: str | None = "ops") -> str:
+    sa = tmp_path / "sa"
+    sa.mkdir()
+    (sa / "token").write_text(TOKEN + "\n")
+    (sa / "ca.crt").write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    if namespace:
+        (sa / "namespace").write_text(namespace)
+    return str(sa)
+
+
+def test_in_cluster_when_no_kubeconfig_exists(tmp_path):
+    sa = serviceaccount(tmp_path)
+    env = {"KUBERNETES_SERVICE_HOST": "fd00::1", "KUBERNETES_SERVICE_PORT": "443"}
+    conn = load(str(tmp_path / "none"), None, environ=env, serviceaccount_dir=sa)
+    assert conn == Connection(server="https://[fd00::1]:443", source="in-cluster", ca_data=(tmp_path / "sa" / "ca.crt").read_bytes(),
+                              token=conn.token, namespace="ops")
+    assert conn.auth_headers() == {"Authorization": f"Bearer {TOKEN}"}
+    v4 = load(None, None, environ={**env, "KUBERNETES_SERVICE_HOST": "10.0.0.1"}, serviceaccount_dir=sa)
+    assert v4.server == "https://10.0.0.1:443"
+
+
+def test_in_cluster_is_not_used_for_an_explicit_context_or_when_incomplete(tmp_path):
+    env = {"KUBERNETES_SERVICE_HOST": "10.0.0.1", "KUBERNETES_SERVICE_PORT": "443"}
+    missing = str(tmp_path / "none")
+    with pytest.raises(ApplyError) as err:
+        load(missing, "prod", environ=env, serviceaccount_dir=serviceaccount(tmp_path))
+    assert str(err.value) == f"kubeconfig {missing}: file not found (pass --kubeconfig or set KUBECONFIG)"
+    with pytest.raises(ApplyError, match=r"^in-cluster config \(\S+\): token: file not found$"):
+        load(missing, None, environ=env, serviceaccount_dir=str(tmp_path / "empty"))
+    with pytest.raises(ApplyError, match=r"KUBERNETES_SERVICE_PORT must both be set"):
+        load(missing, None, environ={"KUBERNETES_SERVICE_HOST": "10.0.0.1"}, serviceaccount_dir=str(tmp_path / "sa"))
+
+
+# ---------------------------------------------------------------------------------------------- errors
+
+
+def test_missing_files_and_unknown_context_keep_their_messages(tmp_path):
+    spec = os.pathsep.join([str(tmp_path / "a"), str(tmp_path / "b")])
+    with pytest.raises(ApplyError) as err:
+        load(spec, None, environ=NO_ENV)
+    assert str(err.value) == f"kubeconfig {spec}: file not found (pass --kubeconfig or set KUBECONFIG)"
+    path = write(tmp_path / "kc", config(clusters={"c": {"server": "https://x"}},
+                                         contexts={"a": {"cluster": "c"}, "b": {"cluster": "c"}}, current=None))
+    with pytest.raises(ApplyError) as err:
+        load(path, "prod", environ=NO_ENV)
+    assert str(err.value) == f"kubeconfig {path}: context 'prod' not found (available: a, b)"
+    with pytest.raises(ApplyError) as err:
+        load(path, None, environ=NO_ENV)
+    assert str(err.value) == f"kubeconfig {path}: no current-context set (pass --context)"
+
+
+SECRET_USER = {"token": TOKEN, "username": "admin", "password": PASSWORD}
+BAD = [
+    ("not-yaml", "clusters: [unterminated\n" + TOKEN, "not valid YAML (line "),
+    ("not-a-mapping", f"- {TOKEN}\n", "not a mapping"),
+    ("clusters-not-list", {"clusters": {"c": TOKEN}}, "clusters: not a list"),
+    ("entry-without-name", {"users": [{"user": SECRET_USER}]}, "users[0]: not a mapping with a name"),
+    ("user-not-mapping", {"users": [{"name": "u", "user": TOKEN}]}, "users[0].user: not a mapping"),
+    ("missing-server", simple({"server": ""}, SECRET_USER), "server: missing"),
+    ("bad-server", simple({"server": "ftp://x"}, SECRET_USER), "server: not an http(s) URL with a host"),
+    ("bad-port", simple({"server": "https://x:port"}, SECRET_USER), "server: not a URL"),
+    ("bad-ca-base64", simple({"certificate-authority-data": "%%%" + TOKEN}, SECRET_USER),
+     "certificate-authority-data: not valid base64"),
+    ("ca-not-pem", simple({"certificate-authority-data": b64(TOKEN)}, SECRET_USER),
+     "certificate-authority: not PEM (BEGIN CERTIFICATE expected)"),
+    ("ca-file-missing", simple({"certificate-authority": "no-ca.pem"}, SECRET_USER), "certificate-authority: file not found"),
+    ("insecure-not-bool", simple({"insecure-skip-tls-verify": "yes"}, SECRET_USER), "insecure-skip-tls-verify: not true or false"),
+    ("socks-proxy", simple({"proxy-url": "socks5://p:1080"}, SECRET_USER), "proxy-url: only http and https proxies"),
+    ("key-base64", simple(user={**SECRET_USER, "client-certificate-data": b64("-----BEGIN CERTIFICATE-----"),
+                                "client-key-data": TOKEN + "!"}), "client-key-data: not valid base64"),
+    ("key-not-pem", simple(user={**SECRET_USER, "client-certificate-data": b64("-----BEGIN CERTIFICATE-----"),
+                                 "client-key-data": b64(TOKEN)}), "client-key: not PEM"),
+    ("cert-without-key", simple(user={**SECRET_USER, "client-certificate-data": b64("-----BEGIN CERTIFICATE-----")}),
+     "client-certificate without client-key"),
+    ("key-without-cert", simple(user={**SECRET_USER, "client-key-data": b64("-----BEGIN PRIVATE KEY-----")}),
+     "client-key without client-certificate"),
+    ("token-file-missing", simple(user={"tokenFile": "no-token"}), "tokenFile: file not found"),
+    ("token-control-chars", simple(user={"token": TOKEN + "\r\nX-Evil: 1"}), "token: contains control characters"),
+    ("token-not-string", simple(user={"token": 12345}), "token: not a string"),
+    ("unknown-cluster", config(clusters={}, users={"u": SECRET_USER}, contexts={"ctx": {"cluster": "gone", "user": "u"}}),
+     "context 'ctx': cluster 'gone' not found"),
+    ("unknown-user", config(clusters={"c": {"server": "https://x"}}, contexts={"ctx": {"cluster": "c", "user": "gone"}}),
+     "context 'ctx': user 'gone' not found"),
+]
+
+
+@pytest.mark.parametrize("doc,cause", [pytest.param(doc, cause, id=name) for name, doc, cause in BAD])
+def test_malformed_input_is_one_line_naming_file_and_field_never_a_value(tmp_path, doc, cause):
+    path = write(tmp_path / "kc", doc)
+    with pytest.raises(ApplyError) as err:
+        load(path, None, environ=NO_ENV)
+    message = str(err.value)
+    assert message.startswith(f"kubeconfig {path}: ") and cause in message, message
+    assert "\n" not in message
+    for secret in (TOKEN, PASSWORD, "Evil"):
+        assert secret not in message
+    assert needs_client_library(path, None, environ=NO_ENV) is False
+
+
+# ----------------------------------------------------------------------------------- credential plugins
+
+
+@pytest.mark.parametrize("plugin", [{"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": "x"}},
+                                    {"auth-provider": {"name": "oidc", "config": {}}}], ids=["exec", "auth-provider"])
+def test_credential_plugins_need_the_client_library(tmp_path, plugin):
+    doc = config(clusters={"c": {"server": "https://x"}}, users={"u": plugin, "plain": {"token": TOKEN}},
+                 contexts={"ctx": {"cluster": "c", "user": "u"}, "other": {"cluster": "c", "user": "plain"}}, current=None)
+    path = write(tmp_path / "kc", doc)
+    with pytest.raises(NeedsClientLibrary) as err:
+        load(path, "ctx", environ=NO_ENV)
+    assert err.value.context == "ctx"
+    assert needs_client_library(path, "ctx", environ=NO_ENV) is True
+    assert needs_client_library(path, "other", environ=NO_ENV) is False
+    assert load(path, "other", environ=NO_ENV).auth_headers() == {"Authorization": f"Bearer {TOKEN}"}
+
+
+def test_needs_client_library_never_raises(tmp_path):
+    (tmp_path / "binary").write_bytes(b"\xff\xfe\x00garbage")
+    for spec in (str(tmp_path / "missing"), str(tmp_path), str(tmp_path / "binary"), "", os.pathsep):
+        assert needs_client_library(spec, None, environ=NO_ENV) is False
+        assert needs_client_library(spec, "ctx", environ={"KUBERNETES_SERVICE_HOST": "x"}) is False
+
+
+# ------------------------------------------------------------------------------------------ TLS, proxies
+
+
+def test_ssl_context_loads_the_client_pair_from_memory(tmp_path, pki):
+    conn = Connection(server="https://x", source="kubeconfig K context C", ca_data=pki["cert"],
+                      client_cert_data=pki["cert"], client_key_data=kubeconfig.Sensitive(pki["key"]))
+    before = set(os.listdir(tmp_path.parent))
+    ctx = kubeconfig.ssl_context(conn)
+    assert ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname
+    assert len(ctx.get_ca_certs()) == 1
+    assert set(os.listdir(tmp_path.parent)) == before
+
+
+@pytest.mark.parametrize("key,cause", [("other_key", "client-certificate/client-key: not usable"),
+                                       ("encrypted_key", "client-key: encrypted private keys are not supported")])
+def test_ssl_context_rejects_unusable_keys_without_showing_them(pki, key, cause):
+    conn = Connection(server="https://x", source="kubeconfig K context C", client_cert_data=pki["cert"],
+                      client_key_data=kubeconfig.Sensitive(pki[key]))
+    with pytest.raises(ApplyError) as err:
+        kubeconfig.ssl_context(conn)
+    assert str(err.value).startswith("kubeconfig K context C: " + cause)
+    assert "PRIVATE" not in str(err.value)
+
+
+def test_pool_manager_uses_the_context_the_proxy_and_the_server_name(pki):
+    conn = Connection(server="https://10.0.0.1:6443", source="s", ca_data=pki["cert"], tls_server_name="kube.local")
+    pool = kubeconfig.pool_manager(conn, maxsize=7, environ=NO_ENV)
+    assert type(pool) is urllib3.PoolManager
+    assert pool.connection_pool_kw["maxsize"] == 7 and pool.connection_pool_kw["server_hostname"] == "kube.local"
+    assert isinstance(pool.connection_pool_kw["ssl_context"], ssl.SSLContext)
+    proxied = kubeconfig.pool_manager(Connection(server="https://x", source="s", proxy_url="http://p:3128"), maxsize=1,
+                                      environ={"HTTPS_PROXY": "http://env:1"})
+    assert isinstance(proxied, urllib3.ProxyManager) and proxied.proxy.host == "p"
+    via_env = kubeconfig.pool_manager(Connection(server="https://x", source="s"), maxsize=1, environ={"HTTPS_PROXY": "http://env:1"})
+    assert isinstance(via_env, urllib3.ProxyManager) and via_env.proxy.host == "env"
+
+
+def test_environment_proxy_is_chosen_as_kubernetes_36_did():
+    assert env_proxy("https://x", {}) is None
+    assert env_proxy("https://x", {"HTTPS_PROXY": "http://a", "https_proxy": "http://b"}) == "http://b"
+    assert env_proxy("https://x", {"HTTPS_PROXY": "http://a", "HTTP_PROXY": "http://c"}) == "http://c"
+    assert env_proxy("https://x.corp:6443", {"HTTPS_PROXY": "http://a", "NO_PROXY": ".corp"}) is None
+    assert env_proxy("https://x.corp:6443", {"HTTPS_PROXY": "http://a", "NO_PROXY": ".corp", "no_proxy": "other"}) == "http://a"
+
+
+@pytest.mark.parametrize("url,no_proxy,bypass", [
+    ("https://10.1.2.3:6443", "10.0.0.0/8", True),
+    ("https://10.1.2.3:6443", "192.168.0.0/16,10.1.2.3", True),
+    ("https://10.1.2.3:6443", "192.168.0.0/16", False),
+    ("https://api.corp.example:6443", "corp.example", True),
+    ("https://api.corp.example:6443", ".corp.example", True),
+    ("https://api.corp.example:6443", "api.corp.example:6443", True),
+    ("https://api.corp.example:6443", "api.corp.example:443", False),
+    ("https://api.corp.example", "other.example, *", True),
+    ("https://api.corp.example", "", False),
+])
+def test_no_proxy_rules(url, no_proxy, bypass):
+    assert bypasses_proxy(url, no_proxy) is bypass
