@@ -32,6 +32,7 @@ SCHEMA_VERSION = 1
 # config files) are scrubbed on their own only from LINE_MIN_LENGTH on, for the same reason.
 MIN_LENGTH = 4
 LINE_MIN_LENGTH = 8
+HEAD = MIN_LENGTH  # the Scrubber indexes values by this many leading characters (no value is shorter)
 
 # Object statuses (bootstrap.health.Status values) that make an object a failure in JUnit.
 FAILED_STATUSES = frozenset({"Failed", "Terminating", "NotFound", "Unknown"})
@@ -41,25 +42,68 @@ FAILED_STATUSES = frozenset({"Failed", "Terminating", "NotFound", "Unknown"})
 
 
 class Scrubber:
-    """Replaces every occurrence of known plaintext values (and their base64 forms) with `<redacted>`."""
+    """Replaces every occurrence of known plaintext values (and their base64 forms) with `<redacted>`.
 
-    __slots__ = ("_pattern",)
+    Scrubbing runs on every progress line and every report string, so it must cost next to nothing when
+    there is nothing to find: values are indexed by their first HEAD characters, one regex over those
+    heads (a trie, so the regex engine branches instead of trying each value in turn) finds candidate
+    positions, and only there are the values compared.  Leftmost match wins, and at one position the
+    longest value, as with a plain alternation.
+    """
+
+    __slots__ = ("_heads", "_by_head")
 
     def __init__(self, values: Iterable[str | bytes] = ()):
         needles: set[str] = set()
         for value in values:
             needles.update(_forms(value))
-        ordered = sorted(needles, key=len, reverse=True)  # longest first: a value inside another still goes
-        self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+        by_head: dict[str, list[str]] = {}
+        for needle in sorted(needles, key=len, reverse=True):  # longest first: a value inside another still goes
+            by_head.setdefault(needle[:HEAD], []).append(needle)
+        self._by_head = by_head
+        self._heads = re.compile(_trie_pattern(by_head)) if by_head else None
 
     def __call__(self, text: str) -> str:
-        return self._pattern.sub(REDACTED, text) if self._pattern and text else text
+        if self._heads is None or not text:
+            return text
+        found = self._heads.search(text)
+        if found is None:
+            return text
+        parts: list[str] = []
+        done = 0  # text[:done] is in `parts` already
+        while found is not None:
+            start = found.start()
+            for needle in self._by_head[found.group()]:
+                if text.startswith(needle, start):
+                    parts += (text[done:start], REDACTED)
+                    done = start + len(needle)
+                    break
+            found = self._heads.search(text, max(done, start + 1))
+        parts.append(text[done:])
+        return "".join(parts)
 
     def __repr__(self) -> str:
         return "Scrubber(<redacted>)"
 
     def __reduce__(self):
         raise TypeError("Scrubber holds plaintext and cannot be pickled")
+
+
+def _trie_pattern(words: Iterable[str]) -> str:
+    """A regex matching exactly `words` (all HEAD long), written as a trie: `ab(?:c|d)` for abc, abd."""
+    trie: dict[str, dict] = {}
+    for word in words:
+        node = trie
+        for ch in word:
+            node = node.setdefault(ch, {})
+
+    def emit(node: dict[str, dict]) -> str:
+        branches = [re.escape(ch) + emit(child) for ch, child in sorted(node.items())]
+        if len(branches) <= 1:
+            return "".join(branches)
+        return "(?:" + "|".join(branches) + ")"
+
+    return emit(trie)
 
 
 def scrub(text: str, secrets: Scrubber | Iterable[str | bytes]) -> str:

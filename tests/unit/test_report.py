@@ -5,14 +5,18 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import stat
 import xml.etree.ElementTree as ET
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bootstrap.errors import BootstrapError, RolloutError
 from bootstrap.report import (
+    _forms,
     ObjectRecord,
     RunReport,
     Scrubber,
@@ -78,6 +82,25 @@ def test_scrub_handles_regex_characters_and_multiline_values():
     s = Scrubber(["a.*b(c)", pem])
     assert s("x a.*b(c) y aXXb(c)") == "x <redacted> y aXXb(c)"
     assert "MIIEvQIB" not in s("error near line 'MIIEvQIBADANBgkqhkiG9w0BAQEFAASC'")
+
+
+def test_scrub_finds_a_value_right_after_a_false_start_with_the_same_head():
+    # "abcdabcdX": the head "abcd" at 0 starts no value; the value starts at 4
+    assert scrub("abcdabcdX!", ["abcdX"]) == "abcd<redacted>!"
+    assert scrub("abcdefgh abcdxyz", ["abcdefgh", "abcdxyz"]) == "<redacted> <redacted>"
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), values=st.lists(st.text(alphabet="abc-", min_size=1, max_size=9), max_size=8))
+def test_scrub_matches_a_plain_longest_first_alternation(data, values):
+    """The indexed search replaces exactly what `re.sub` over all forms (longest first) replaces, on text
+    made of the values themselves, pieces of them and filler (so values overlap and share heads)."""
+    pieces = [p for v in values for p in (v, v[: len(v) // 2], v[len(v) // 2 :])] + [" ", "x", "abcd"]
+    text = "".join(data.draw(st.lists(st.sampled_from(pieces), max_size=12)))
+    forms = set().union(*map(_forms, values)) if values else set()
+    ordered = sorted(forms, key=len, reverse=True)
+    expected = re.sub("|".join(map(re.escape, ordered)), "<redacted>", text) if ordered else text
+    assert Scrubber(values)(text) == expected
 
 
 def test_scrubber_never_shows_its_values():
