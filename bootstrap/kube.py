@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import email.utils
 import json
-import os
 import re
 import threading
 import time
@@ -27,6 +26,7 @@ from urllib.parse import quote, urlencode, urlsplit
 import urllib3
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_before_delay, wait_random_exponential
 
+from bootstrap.clock import WaitClock
 from bootstrap.errors import ApplyError, UsageError
 from bootstrap.model import Manifest, ObjectRef
 from bootstrap.redact import Sensitive
@@ -36,6 +36,7 @@ LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 APPLY_PATCH = "application/apply-patch+yaml"  # JSON is valid YAML, so the body is JSON
 MERGE_PATCH = "application/merge-patch+json"
 AGGREGATED_DISCOVERY = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"
+METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 
 Scrub = Callable[[str], str]
 
@@ -164,10 +165,10 @@ def apply_action(status: int, live: Mapping[str, Any], *, prior_rv: str | None, 
 
     A no-op apply makes the API server skip the write: the returned object keeps its resourceVersion
     and our managedFields entry keeps its old timestamp.  So: 201 → created; a resourceVersion equal
-    to one this run already saw → unchanged; otherwise our Apply entry's time (second resolution)
-    more than 2 s older than the response's Date header → unchanged; anything else → configured.
-    This costs no extra request; an object first re-applied within 2 s of its last change is
-    reported `configured` (conservative).
+    to the one read before the apply (`Cluster.learn_versions`) → unchanged, different → configured.
+    Without a prior version (it could not be listed): our Apply entry's time (second resolution) more
+    than 2 s older than the response's Date header → unchanged; anything else → configured, the
+    conservative answer for an object changed within the last 2 s.
     """
     if status == 201:
         return "created"
@@ -296,6 +297,7 @@ class Cluster:
         self._discovery: dict[tuple[str, str], ApiResource] | None = None
         self._discovery_lock = threading.Lock()
         self._seen_rv: dict[ObjectRef, str] = {}
+        self.clock = WaitClock()  # time spent waiting on this server; a run passes in its own
 
     def _load_config(self, context: str, max_connections: int) -> tuple[Any, str, Callable[[], dict[str, str]]]:
         """(pool, host, auth headers) from the `kubernetes` package, for credential plugins (exec, auth-provider).
@@ -345,12 +347,13 @@ class Cluster:
         headers.update(self._auth_headers())
         try:
             limits = urllib3.Timeout(connect=5.0, read=timeout or self.request_timeout)
-            if self._server_pool is not None:
-                resp = self._server_pool.urlopen(method, self._base_path + target, body=body, headers=headers,
-                                                 retries=False, redirect=False, timeout=limits)
-            else:
-                resp = self._pool.request(method, self.host + target, body=body, headers=headers, retries=False,
-                                          timeout=limits)
+            with self.clock:
+                if self._server_pool is not None:
+                    resp = self._server_pool.urlopen(method, self._base_path + target, body=body, headers=headers,
+                                                     retries=False, redirect=False, timeout=limits)
+                else:
+                    resp = self._pool.request(method, self.host + target, body=body, headers=headers, retries=False,
+                                              timeout=limits)
         except urllib3.exceptions.HTTPError as exc:
             raise TransportError(_transport_cause(exc)) from None
         except OSError as exc:
@@ -375,7 +378,8 @@ class Cluster:
         A 429's Retry-After is honoured before the very next attempt.
         """
         for attempt in Retrying(stop=stop_before_delay(self.retry_deadline if deadline is None else deadline),
-                                wait=_backoff, retry=retry_if_exception(is_retryable), reraise=True):
+                                wait=_backoff, retry=retry_if_exception(is_retryable), reraise=True,
+                                sleep=self.clock.sleep):
             with attempt:
                 return self.request(method, path, **kwargs)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -557,11 +561,45 @@ class Cluster:
             self._seen_rv[ref] = rv
         return ApplyOutcome(ref, action, time.monotonic() - started, message)
 
-    def remember(self, obj: Mapping[str, Any]) -> None:
-        """Record a live object's resourceVersion (e.g. from a list) so its next apply can say `unchanged`."""
-        rv = (obj.get("metadata") or {}).get("resourceVersion")
-        if rv:
-            self._seen_rv[ref_of(obj)] = rv
+    def learn_versions(self, refs: Iterable[ObjectRef], *, concurrency: int = 8) -> None:
+        """Record the resourceVersion of those of `refs` that already exist, before they are applied.
+
+        A no-op apply leaves an object's resourceVersion as it was, so with the version known beforehand
+        `unchanged` and `configured` are told apart exactly, also on a re-run seconds after the last one.
+        One metadata-only LIST per (apiVersion, kind, namespace), by field selector for a single object.
+        Best effort: a kind not served yet, a LIST refused (RBAC) or failing leaves the time-based guess
+        of `apply_action` for those objects.
+        """
+        groups: dict[tuple[str, str, str | None], set[str]] = {}
+        for ref in refs:
+            res = self.resource(ref.api_version, ref.kind)
+            if res is not None:
+                namespace = (ref.namespace or "default") if res.namespaced else None
+                groups.setdefault((ref.api_version, ref.kind, namespace), set()).add(ref.name)
+
+        def versions(key: tuple[str, str, str | None]) -> list[tuple[ObjectRef, str]]:
+            api_version, kind, namespace = key
+            names = groups[key]
+            res = self.resource(api_version, kind)
+            assert res is not None
+            query = {"fieldSelector": f"metadata.name={next(iter(names))}"} if len(names) == 1 else None
+            try:
+                data = self.call("GET", self._path(res, namespace, None), query=query, accept=METADATA_LIST,
+                                 deadline=min(5.0, self.retry_deadline)).data
+            except (KubeApiError, TransportError):
+                return []
+            found = []
+            for item in data.get("items") or ():
+                meta = item.get("metadata") or {}
+                if meta.get("name") in names and meta.get("resourceVersion"):
+                    found.append((ObjectRef(api_version, kind, namespace, meta["name"]), meta["resourceVersion"]))
+            return found
+
+        if not groups:
+            return
+        with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(groups))), thread_name_prefix="versions") as pool:
+            for found in pool.map(versions, list(groups)):
+                self._seen_rv.update(found)
 
     def delete(self, ref: ObjectRef, *, propagation: str = "Foreground", wait: bool = True,
                timeout: float = 60.0) -> None:
@@ -574,7 +612,7 @@ class Cluster:
                 raise self._fail(ref, exc, doing="deleting:") from None
         except TransportError as exc:
             raise self._fail(ref, exc, doing="deleting:") from None
-        if wait and not poll_until(lambda: self.get(ref) is None, timeout):
+        if wait and not poll_until(lambda: self.get(ref) is None, timeout, sleep=self.clock.sleep):
             raise ApplyError(f"{ref}: still present {timeout:.0f}s after deletion (finalizers?)")
 
     def merge_patch(self, ref: ObjectRef, patch: Mapping[str, Any]) -> dict[str, Any]:
@@ -597,8 +635,11 @@ def _backoff(state: RetryCallState) -> float:
 _JITTER = wait_random_exponential(multiplier=0.1, max=4.0)  # immutable strategy object, not state
 
 
-def poll_until(check: Callable[[], bool], timeout: float, *, first: float = 0.05, cap: float = 1.0) -> bool:
-    """Call `check` with a short, growing interval (50 ms → 1 s) until it is true or `timeout` passes."""
+def poll_until(check: Callable[[], bool], timeout: float, *, first: float = 0.05, cap: float = 1.0,
+               sleep: Callable[[float], None] = time.sleep) -> bool:
+    """Call `check` with a short, growing interval (50 ms → 1 s) until it is true or `timeout` passes.
+
+    Pass `sleep=cluster.clock.sleep` when the wait is on the cluster (it then counts as waiting)."""
     deadline = time.monotonic() + timeout
     delay = first
     while True:
@@ -607,7 +648,7 @@ def poll_until(check: Callable[[], bool], timeout: float, *, first: float = 0.05
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return False
-        time.sleep(min(delay, remaining))
+        sleep(min(delay, remaining))
         delay = min(delay * 2, cap)
 
 
@@ -626,6 +667,8 @@ def apply_wave(cluster: Cluster, manifests: Sequence[Manifest], *, concurrency: 
     """
     if not manifests:
         return []
+    if not dry_run:
+        cluster.learn_versions([m.ref for m in manifests], concurrency=concurrency)
 
     def one(m: Manifest) -> ApplyOutcome:
         try:
@@ -700,7 +743,7 @@ def wait_established(cluster: Cluster, crd_names: Iterable[str], timeout: float)
                 last[name] = one_line((established or {}).get("message") or "not established yet", 120)
         return not pending
 
-    if not poll_until(check, timeout):
+    if not poll_until(check, timeout, sleep=cluster.clock.sleep):
         waiting = "; ".join(f"{n} ({last.get(n, 'waiting')})" for n in sorted(pending))
         raise ApplyError(f"CRDs not established within {timeout:.0f}s: {waiting}")
 
@@ -708,7 +751,7 @@ def wait_established(cluster: Cluster, crd_names: Iterable[str], timeout: float)
         cluster.invalidate_discovery()
         return all(cluster.resource(av, kind) is not None for kinds in served.values() for av, kind in kinds)
 
-    if not poll_until(discovered, max(0.5, deadline - time.monotonic()), first=0.1):
+    if not poll_until(discovered, max(0.5, deadline - time.monotonic()), first=0.1, sleep=cluster.clock.sleep):
         missing = sorted(n for n, kinds in served.items() if any(cluster.resource(av, k) is None for av, k in kinds))
         raise ApplyError(f"CRDs established but not served by discovery within {timeout:.0f}s: {', '.join(missing)}")
 
@@ -743,7 +786,7 @@ def wait_namespaces_active(cluster: Cluster, names: Iterable[str], timeout: floa
         return True
 
     for name in names:
-        if not poll_until(lambda: active(name), max(0.0, deadline - time.monotonic())):
+        if not poll_until(lambda: active(name), max(0.0, deadline - time.monotonic()), sleep=cluster.clock.sleep):
             state = "still terminating" if name in announced else "not active"
             raise ApplyError(f"Namespace/{name}: {state} after {timeout:.0f}s")
 

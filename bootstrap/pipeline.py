@@ -84,6 +84,7 @@ class Run:
         self.report.phases.append(record)
         self.progress.phase_started(name)
         t0 = self.phase_t0 = time.monotonic()
+        waited = self.report.clock.seconds()
         try:
             yield record
         except BaseException:
@@ -94,6 +95,7 @@ class Run:
         finally:
             record.finished = _now()
             record.seconds = round(time.monotonic() - t0, 3)
+            record.cluster_wait_seconds = round(min(self.report.clock.seconds() - waited, record.seconds), 3)
             self.progress.phase_finished(record)
 
     def record(self, rec: ObjectRecord) -> None:
@@ -268,6 +270,7 @@ def prepared_run(opts: RestoreOptions, run: Run, keyring) -> Iterator[tuple[Prep
         # as the run may wait at all: --timeout, not a fixed window.
         cluster = kube.Cluster(opts.kubeconfig, opts.context, max_connections=max(16, opts.concurrency),
                                retry_deadline=opts.timeout)
+        cluster.clock = run.report.clock
         run.report.server_version = cluster.server_version()
         prepared = prepare(opts, run, checkout, keyring, cluster)
     with cluster:
@@ -490,6 +493,7 @@ def verify_only(
 
     run = Run(report, progress)
     with kube.Cluster(kubeconfig, context) as cluster:
+        cluster.clock = report.clock
         report.server_version = cluster.server_version()
         with run.phase("verify"):
             refs = list_workloads(cluster, namespaces)

@@ -131,7 +131,8 @@ class JsonProgress:
         self._emit("objectStatus", **_object_fields(rec))
 
     def phase_finished(self, rec: PhaseRecord) -> None:
-        self._emit("phaseFinished", phase=rec.name, seconds=round(rec.seconds, 3), result=rec.result)
+        self._emit("phaseFinished", phase=rec.name, seconds=round(rec.seconds, 3),
+                   clusterWaitSeconds=round(rec.cluster_wait_seconds, 3), result=rec.result)
 
     def note(self, text: str) -> None:
         self._emit("note", message=text)
@@ -195,6 +196,10 @@ def render_summary(report: RunReport, console: Console) -> None:
     result = report.result or "unfinished"
     total = Text.assemble(("total ", "bold"), (f"{report.seconds:.1f}s", "bold"), " (RTO)  result: ", (result, _RESULT_STYLE.get(result, "bold")))
     console.print(total)
+    if report.cluster_wait_seconds:
+        own = max(report.seconds - report.cluster_wait_seconds, 0.0)
+        console.print(f"  {report.cluster_wait_seconds:.1f}s waiting on the cluster (API server, controllers), "
+                      f"{own:.1f}s dr-bootstrap's own work")
     if error := error_fields(report.error):
         console.print(Text(f"error (exit {error['exitCode']}): {_one_line(clean(error['message']))}", style="red"))
 

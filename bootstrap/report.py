@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from bootstrap.clock import WaitClock
 from bootstrap.errors import BootstrapError
 from bootstrap.redact import REDACTED
 
@@ -156,13 +157,16 @@ class ObjectRecord:
 
 @dataclass(slots=True)
 class PhaseRecord:
-    """One phase's wall-clock span. result: succeeded|failed|skipped (None while it runs)."""
+    """One phase's wall-clock span. result: succeeded|failed|skipped (None while it runs).
+
+    `cluster_wait_seconds`: the part of `seconds` spent waiting on the cluster (see bootstrap.clock)."""
 
     name: str
     started: datetime
     finished: datetime | None = None
     seconds: float = 0.0
     result: str | None = None
+    cluster_wait_seconds: float = 0.0
 
 
 @dataclass(slots=True)
@@ -192,6 +196,8 @@ class RunReport:
     server_version: str | None = None
     signer: dict[str, str] | None = None  # {principal, fingerprint} when --verify-signatures verified the commit
     scrubber: Scrubber = field(default_factory=Scrubber, repr=False, compare=False)
+    clock: WaitClock = field(default_factory=WaitClock, repr=False, compare=False)  # the run's waits on the cluster
+    cluster_wait_seconds: float = 0.0  # of `seconds`, set by `finish`
 
     def __repr__(self) -> str:  # short, and free of messages (which are scrubbed only on output)
         return f"RunReport({self.command!r}, result={self.result!r}, phases={len(self.phases)}, objects={len(self.objects)})"
@@ -226,6 +232,7 @@ class RunReport:
         """End the run: close phases left open as failed, set the result and total seconds."""
         self.finished = now or _now()
         self.seconds = _seconds(self.started, self.finished)
+        self.cluster_wait_seconds = min(self.clock.seconds(), self.seconds)
         for phase in self.phases:
             if phase.finished is None:
                 self.end_phase(phase.name, "failed", self.finished)
@@ -266,8 +273,10 @@ def to_dict(report: RunReport) -> dict[str, Any]:
         "started": _iso(report.started),
         "finished": _iso(report.finished),
         "seconds": round(report.seconds, 3),
+        "clusterWaitSeconds": round(report.cluster_wait_seconds, 3),
         "phases": [
-            {"name": p.name, "started": _iso(p.started), "finished": _iso(p.finished), "seconds": round(p.seconds, 3), "result": p.result}
+            {"name": p.name, "started": _iso(p.started), "finished": _iso(p.finished), "seconds": round(p.seconds, 3),
+             "clusterWaitSeconds": round(p.cluster_wait_seconds, 3), "result": p.result}
             for p in report.phases
         ],
         "objects": [

@@ -161,7 +161,7 @@ def verify_rollouts(cluster: Cluster, refs: Sequence[ObjectRef], *, timeout: flo
             if remaining <= 0:
                 waiting = [(ref, final[ref]) for ref in pending]
                 raise RolloutError(one_line(cluster.scrub(timeout_message(timeout, waiting)), 2000))
-            time.sleep(min(delay, remaining))
+            cluster.clock.sleep(min(delay, remaining))
             delay = min(delay * 1.5, poll)
     return [(ref, final[ref]) for ref in dict.fromkeys(refs)]
 

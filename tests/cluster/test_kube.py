@@ -79,6 +79,18 @@ def test_unchanged_is_detected_without_a_prior_read(kube, ns, local_cluster):
         assert other_run.apply(configmap(ns, "stable", {"a": "changed"})).action == "configured"
 
 
+def test_a_rerun_right_after_the_last_run_tells_unchanged_from_configured_exactly(kube, ns, local_cluster):
+    """No waiting out the managedFields clock: a new run reads the versions before it applies."""
+    items = [manifest(configmap(ns, f"again-{i}", {"i": str(i)})) for i in range(5)]
+    alone = manifest({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "solo", "namespace": ns},
+                      "stringData": {"k": "v-solo"}})  # the only Secret: looked up by field selector
+    assert {o.action for o in apply_wave(kube, [*items, alone], concurrency=4)} == {"created"}
+    changed = manifest(configmap(ns, "again-3", {"i": "changed"}))
+    with Cluster(str(local_cluster.kubeconfig)) as next_run:  # at once, within the same second
+        outcomes = apply_wave(next_run, [*items[:3], changed, items[4], alone], concurrency=4)
+    assert [o.action for o in outcomes] == ["unchanged"] * 3 + ["configured", "unchanged", "unchanged"]
+
+
 def test_apply_is_server_side_with_our_field_manager_and_no_last_applied(kube, ns):
     body = configmap(ns, "owned", annotations={LAST_APPLIED: '{"old":"kubectl"}', "team": "infra"})
     kube.apply(body)

@@ -33,7 +33,7 @@ from tests.support.sops import new_age_key, write_key_file
 pytestmark = pytest.mark.cluster
 
 OBJECT_FIELDS = {"phase", "kind", "namespace", "name", "action", "status", "seconds", "message"}
-PHASE_FIELDS = {"name", "started", "finished", "seconds", "result"}
+PHASE_FIELDS = {"name", "started", "finished", "seconds", "result", "clusterWaitSeconds"}
 SSA_MANAGER = "dr-bootstrap"
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
@@ -281,6 +281,12 @@ def test_report_fields(restored):
         assert phase["result"] == "succeeded"
         assert timestamp(phase["started"]) <= timestamp(phase["finished"])
         assert 0 <= phase["seconds"] <= report["seconds"]
+        assert 0 <= phase["clusterWaitSeconds"] <= phase["seconds"]
+    # the cluster's share of the run: requests in flight and rollout waits, never more than the run itself
+    waits = {p["name"]: p["clusterWaitSeconds"] for p in report["phases"]}
+    assert waits["clone"] == 0 and waits["decrypt"] == 0
+    assert all(w > 0 for n, w in waits.items() if n.endswith("apply") or n.endswith("verify"))
+    assert sum(waits.values()) <= report["clusterWaitSeconds"] <= report["seconds"]
     restored_refs = {(o["kind"], o["namespace"], o["name"]) for o in report["objects"]}
     for ref in restored.tree.refs():
         assert (ref.kind, ref.namespace or "", ref.name) in restored_refs, ref

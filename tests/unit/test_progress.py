@@ -38,7 +38,7 @@ def drive(progress: Progress, clock: FakeClock) -> None:
     progress.object_status(ObjectRecord("apps", "Deployment", "shop", "api", "created", "Failed", 2.5,
                                         f"CrashLoopBackOff: bad password {SECRET}\nsecond line"))
     progress.note(f"restarted 1 consumer (token {SECRET})")
-    progress.phase_finished(PhaseRecord("apps", T0, T0 + timedelta(seconds=3), 3.04, "failed"))
+    progress.phase_finished(PhaseRecord("apps", T0, T0 + timedelta(seconds=3), 3.04, "failed", cluster_wait_seconds=2.75))
 
 
 def test_human_progress_prints_one_plain_line_per_event():
@@ -94,7 +94,8 @@ def test_json_progress_writes_one_scrubbed_object_per_line():
         "event": "objectStatus", "elapsed": 2.5, "phase": "apps", "kind": "Deployment", "namespace": "shop", "name": "api",
         "action": "created", "status": "Failed", "seconds": 2.5, "message": "CrashLoopBackOff: bad password <redacted>\nsecond line",
     }
-    assert events[4] == {"event": "phaseFinished", "elapsed": 2.5, "phase": "apps", "seconds": 3.04, "result": "failed"}
+    assert events[4] == {"event": "phaseFinished", "elapsed": 2.5, "phase": "apps", "seconds": 3.04,
+                         "clusterWaitSeconds": 2.75, "result": "failed"}
     assert SECRET not in out.getvalue()
 
 

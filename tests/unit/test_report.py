@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bootstrap.clock import WaitClock
 from bootstrap.errors import BootstrapError, RolloutError
 from bootstrap.report import (
     _forms,
@@ -175,15 +176,29 @@ def test_json_document_has_the_contract_schema(tmp_path):
     doc = json.loads(out.read_text())
     assert set(doc) == {
         "schemaVersion", "command", "result", "repo", "ref", "path", "commit", "keyRecipient", "signer", "started", "finished",
-        "seconds", "phases", "objects", "error", "toolVersion", "serverVersion",
+        "seconds", "clusterWaitSeconds", "phases", "objects", "error", "toolVersion", "serverVersion",
     }
     assert doc["result"] == "failed" and doc["seconds"] == 20.0
     assert doc["started"] == "2026-11-27T12:00:00Z" and doc["finished"] == "2026-11-27T12:00:20Z"
-    assert doc["phases"][0] == {"name": "crds", "started": "2026-11-27T12:00:01Z", "finished": "2026-11-27T12:00:02.500000Z", "seconds": 1.5, "result": "succeeded"}
+    assert doc["phases"][0] == {"name": "crds", "started": "2026-11-27T12:00:01Z", "finished": "2026-11-27T12:00:02.500000Z", "seconds": 1.5,
+                              "clusterWaitSeconds": 0.0, "result": "succeeded"}
     assert doc["objects"][0] == {"phase": "crds", "kind": "CustomResourceDefinition", "namespace": None, "name": "widgets.acme.io",
                                  "action": "created", "status": "Current", "seconds": 0.4, "message": "established"}
     assert doc["error"] == {"exitCode": 6, "message": "rollout failed: Deployment/shop/api"}
     assert (doc["keyRecipient"], doc["toolVersion"], doc["serverVersion"]) == ("age1qqqexamplerecipient", "0.1.0", "v1.34.1")
+
+
+def test_the_report_carries_how_long_the_run_waited_on_the_cluster():
+    now = [0.0]
+    report = RunReport("restore", started=T0, clock=WaitClock(now=lambda: now[0]))
+    with report.clock:
+        now[0] = 7.5
+    report.finish(now=at(10))
+    assert to_dict(report)["clusterWaitSeconds"] == 7.5
+    with report.clock:  # never more than the run's own length, whatever the clock says
+        now[0] = 100.0
+    report.finish(now=at(10))
+    assert report.cluster_wait_seconds == 10.0
 
 
 def test_json_of_a_successful_run_has_null_error():
