@@ -259,12 +259,6 @@ def _default_kubeconfig() -> str:
     return kubeconfig.default_path()
 
 
-def preload_client() -> None:
-    """Import the Kubernetes client ahead of need (slow to import; only credential plugins need it); thread-safe."""
-    import kubernetes.client  # noqa: F401
-    import kubernetes.config  # noqa: F401
-
-
 class Cluster:
     """A connection to one API server for one run: kubeconfig loaded like kubectl, one pooled client.
 
@@ -819,4 +813,5 @@ def install_key_secret(cluster: Cluster, namespace: str, name: str, key: str, ma
                                 f"namespace {namespace} would be created")
         return cluster.apply(secret, dry_run=True, sensitive=True)
     wait_namespaces_active(cluster, [namespace], timeout)
+    cluster.learn_versions([ref_of(secret)])  # a re-run then reports it `unchanged` by version
     return cluster.apply(secret, sensitive=True)

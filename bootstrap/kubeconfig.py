@@ -107,17 +107,6 @@ def load(kubeconfig: str | None, context: str | None, *, environ: Mapping[str, s
     return Connection(**conn)
 
 
-def needs_client_library(kubeconfig: str | None, context: str | None, environ: Mapping[str, str] = os.environ) -> bool:
-    """Whether `load` would defer to the `kubernetes` package. Cheap; False on any error (`load` reports it)."""
-    try:
-        selected = _select(kubeconfig or default_path(environ), context, environ)
-    except Exception:
-        return False
-    if selected is None or selected[3] is None:
-        return False
-    return any(key in selected[3].data for key in CREDENTIAL_PLUGINS)
-
-
 def ssl_context(conn: Connection) -> ssl.SSLContext:
     """A client TLS context for `conn`: its CA (or the system's), its client certificate, no key on disk."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)

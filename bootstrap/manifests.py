@@ -106,8 +106,12 @@ def _check_budget(nodes: Iterable[Any], where: str, limits: Limits, spent: int =
     return seen
 
 
-def parse_documents(data: bytes, where: str, fmt: str = "yaml", limits: Limits = Limits()) -> list[Any]:
-    """Parse YAML (multi-document) or JSON text safely; any problem is a ValidationError naming `where`."""
+def parse_documents(data: bytes, where: str, fmt: str = "yaml", limits: Limits = Limits(), *,
+                    construct: bool = True) -> list[Any]:
+    """Parse YAML (multi-document) or JSON text safely; any problem is a ValidationError naming `where`.
+
+    `construct=False` only checks (syntax, size, node budget) and returns []: for a file that the SOPS
+    store parses anyway, a YAML bomb is refused before it does, without building the documents twice."""
     if len(data) > limits.max_file_bytes:
         raise ValidationError(f"{where}: larger than {limits.max_file_bytes} bytes")
     try:
@@ -122,7 +126,7 @@ def parse_documents(data: bytes, where: str, fmt: str = "yaml", limits: Limits =
             while loader.check_node():
                 nodes.append(loader.get_node())
                 spent = _check_budget(nodes[-1:], where, limits, spent)
-            return [loader.construct_document(node) for node in nodes]
+            return [loader.construct_document(node) for node in nodes] if construct else []
         finally:
             loader.dispose()
     except UnicodeDecodeError:
@@ -179,6 +183,9 @@ class _Context:
     limits: Limits
 
     def rel(self, path: Path) -> str:
+        text, root = str(path), str(self.root)
+        if text.startswith(root) and text[len(root):len(root) + 1] == os.sep:  # the walk's paths: no pathlib cost
+            return text[len(root) + 1:].replace(os.sep, "/")
         return path.relative_to(self.root).as_posix()
 
     def read(self, path: Path) -> bytes:
@@ -254,8 +261,9 @@ def load_manifests(
 def _load_file(path: Path, ctx: _Context, result: LoadResult) -> None:
     rel, fmt = ctx.rel(path), file_format(path.name)
     data = ctx.read(path)
-    documents = parse_documents(data, rel, fmt, ctx.limits)
-    encrypted = ctx.encrypted(data, fmt, rel, documents)
+    known_encrypted = ctx.is_encrypted is not None and ctx.is_encrypted(data, fmt)
+    documents = parse_documents(data, rel, fmt, ctx.limits, construct=not known_encrypted)
+    encrypted = known_encrypted if ctx.is_encrypted is not None else ctx.encrypted(data, fmt, rel, documents)
     if encrypted:
         documents = ctx.decrypted(rel, data, fmt)
         result.encrypted_files.append(rel)

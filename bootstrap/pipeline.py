@@ -8,6 +8,7 @@ found before the first write to the cluster.
 from __future__ import annotations
 
 import base64
+import importlib
 import re
 import threading
 import time
@@ -25,6 +26,7 @@ from bootstrap.report import ObjectRecord, PhaseRecord, RunReport, Scrubber
 
 COMMITTED_KEY = re.compile(rb"AGE-SECRET-KEY-1[0-9A-Z]{20,}")
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # the API server sets it on every Namespace
+LATER_STAGES = ("bootstrap.sops", "bootstrap.manifests", "bootstrap.playbook", "bootstrap.plan", "bootstrap.rollout")
 
 
 @dataclass
@@ -240,13 +242,13 @@ def check_key_secret_options(opts: RestoreOptions) -> tuple[str, str]:
 @contextmanager
 def prepared_run(opts: RestoreOptions, run: Run, keyring) -> Iterator[tuple[Prepared, object]]:
     """Clone, connect, decrypt, validate and plan; yields (prepared, cluster). Nothing is written."""
-    from bootstrap import kube, kubeconfig, provenance, source
+    from bootstrap import provenance, source
 
     if opts.verify_signatures:
         provenance.check_allowed_signers(opts.verify_signatures)
-    # Only credential plugins need the Kubernetes client, which is slow to import: then let it load while git clones.
-    if kubeconfig.needs_client_library(opts.kubeconfig or kubeconfig.default_path(), opts.context):
-        threading.Thread(target=kube.preload_client, name="preload-kubernetes", daemon=True).start()
+    # Connecting only reads and mostly waits on the network: it runs while git clones.  Its errors surface
+    # after the clone's, where they did when it ran afterwards.
+    connecting = InBackground(lambda: connect(opts, run.report.clock), name="connect")
     with ExitStack() as clone:  # the checkout lives only until the plan is made: nothing reads it later
         with run.phase("clone"):
             checkout = clone.enter_context(
@@ -266,18 +268,58 @@ def prepared_run(opts: RestoreOptions, run: Run, keyring) -> Iterator[tuple[Prep
                 signer = provenance.verify_commit(checkout.root, checkout.commit, opts.verify_signatures)
             run.report.signer = signer.to_dict()
             run.progress.note(f"commit {checkout.commit[:12]} signed by {signer}")
-        # Transient API failures (a restarting API server, a webhook not answering yet) are retried for as long
-        # as the run may wait at all: --timeout, not a fixed window.
-        cluster = kube.Cluster(opts.kubeconfig, opts.context, max_connections=max(16, opts.concurrency),
-                               retry_deadline=opts.timeout)
-        cluster.clock = run.report.clock
-        run.report.server_version = cluster.server_version()
+        cluster, run.report.server_version = connecting.result()
         prepared = prepare(opts, run, checkout, keyring, cluster)
     with cluster:
         cluster.scrub = prepared.scrubber
         run.report.scrubber = prepared.scrubber
         run.progress.scrubber = prepared.scrubber
         yield prepared, cluster
+
+
+def connect(opts: RestoreOptions, clock):
+    """(cluster, server version): connected, discovery cached, and the later stages' modules imported.
+
+    Transient API failures (a restarting API server, a webhook not answering yet) are retried for as long
+    as the run may wait at all: --timeout, not a fixed window.
+    """
+    from bootstrap import kube
+
+    for stage in LATER_STAGES:  # imported here, off the critical path, rather than after the clone
+        importlib.import_module(stage)
+    cluster = kube.Cluster(opts.kubeconfig, opts.context, max_connections=max(16, opts.concurrency),
+                           retry_deadline=opts.timeout)
+    cluster.clock = clock
+    version = cluster.server_version()
+    cluster.is_namespaced("v1", "Namespace")  # fetches discovery, which validation needs next
+    return cluster, version
+
+
+class InBackground:
+    """`fn()` in a daemon thread; `result()` waits for its value or re-raises its exception.
+
+    A daemon thread: a run that fails before it needs the result does not wait on it (an API server that
+    does not answer, say).
+    """
+
+    def __init__(self, fn, *, name: str):
+        self._fn = fn
+        self._value = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._value = self._fn()
+        except BaseException as exc:  # handed to the caller of result()
+            self._error = exc
+
+    def result(self):
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 def load_key(opts: RestoreOptions, progress: Progress):

@@ -166,15 +166,18 @@ def verify_rollouts(cluster: Cluster, refs: Sequence[ObjectRef], *, timeout: flo
     return [(ref, final[ref]) for ref in dict.fromkeys(refs)]
 
 
-def find_consumers(cluster: Cluster, secret_refs: Iterable[ObjectRef]) -> list[ObjectRef]:
+def find_consumers(cluster: Cluster, secret_refs: Iterable[ObjectRef], *, concurrency: int = 8) -> list[ObjectRef]:
     """Deployments, StatefulSets and DaemonSets already in the cluster whose pods use one of the Secrets."""
     by_namespace: dict[str, set[str]] = defaultdict(set)
     for ref in secret_refs:
         by_namespace[ref.namespace or "default"].add(ref.name)
+    lists = [(namespace, api_version, kind) for namespace in sorted(by_namespace) for api_version, kind in RESTARTABLE_KINDS]
     found: set[ObjectRef] = set()
-    for namespace, secrets in sorted(by_namespace.items()):
-        for api_version, kind in RESTARTABLE_KINDS:
-            for workload in cluster.list(api_version, kind, namespace):
+    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(lists))), thread_name_prefix="consumers") as pool:
+        listed = pool.map(lambda key: cluster.list(key[1], key[2], key[0]), lists)
+        for (namespace, api_version, kind), workloads in zip(lists, listed):
+            secrets = by_namespace[namespace]
+            for workload in workloads:
                 if any(consumes_secret(workload, name) for name in secrets):
                     found.add(ObjectRef(api_version, kind, namespace, workload["metadata"]["name"]))
     return sorted(found)

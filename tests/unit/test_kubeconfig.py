@@ -14,7 +14,7 @@ import yaml
 
 from bootstrap import kubeconfig
 from bootstrap.errors import ApplyError
-from bootstrap.kubeconfig import Connection, NeedsClientLibrary, bypasses_proxy, env_proxy, load, needs_client_library
+from bootstrap.kubeconfig import Connection, NeedsClientLibrary, bypasses_proxy, env_proxy, load
 
 TOKEN = "tok-0123456789-SECRET"
 PASSWORD = "pw-SECRET-42"
@@ -260,7 +260,6 @@ def test_malformed_input_is_one_line_naming_file_and_field_never_a_value(tmp_pat
     assert "\n" not in message
     for secret in (TOKEN, PASSWORD, "Evil"):
         assert secret not in message
-    assert needs_client_library(path, None, environ=NO_ENV) is False
 
 
 # ----------------------------------------------------------------------------------- credential plugins
@@ -275,16 +274,7 @@ def test_credential_plugins_need_the_client_library(tmp_path, plugin):
     with pytest.raises(NeedsClientLibrary) as err:
         load(path, "ctx", environ=NO_ENV)
     assert err.value.context == "ctx"
-    assert needs_client_library(path, "ctx", environ=NO_ENV) is True
-    assert needs_client_library(path, "other", environ=NO_ENV) is False
     assert load(path, "other", environ=NO_ENV).auth_headers() == {"Authorization": f"Bearer {TOKEN}"}
-
-
-def test_needs_client_library_never_raises(tmp_path):
-    (tmp_path / "binary").write_bytes(b"\xff\xfe\x00garbage")
-    for spec in (str(tmp_path / "missing"), str(tmp_path), str(tmp_path / "binary"), "", os.pathsep):
-        assert needs_client_library(spec, None, environ=NO_ENV) is False
-        assert needs_client_library(spec, "ctx", environ={"KUBERNETES_SERVICE_HOST": "x"}) is False
 
 
 # ------------------------------------------------------------------------------------------ TLS, proxies
