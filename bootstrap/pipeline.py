@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import base64
 import importlib
+import os
 import re
+import stat
 import threading
 import time
 from contextlib import ExitStack, contextmanager
@@ -148,19 +150,23 @@ def with_namespace_name_label(manifests: list[Manifest]) -> list[Manifest]:
 
 
 def find_committed_keys(root: Path) -> list[str]:
-    """Repo-relative files holding age private key text (never followed through symlinks)."""
+    """Repo-relative files holding age private key text (never followed through symlinks), in path order."""
     hits = []
-    for p in sorted(root.rglob("*")):
-        if ".git" in p.relative_to(root).parts or p.is_symlink() or not p.is_file():
-            continue
-        try:
-            if p.stat().st_size > 16 * 1024 * 1024:
+    for dirpath, dirnames, filenames in os.walk(root):  # symlinked directories are listed, never entered
+        dirnames[:] = [d for d in dirnames if d != ".git"]
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            try:
+                st = os.lstat(path)
+                if not stat.S_ISREG(st.st_mode) or st.st_size > 16 * 1024 * 1024:
+                    continue
+                with open(path, "rb") as f:
+                    data = f.read()
+            except OSError:
                 continue
-            if COMMITTED_KEY.search(p.read_bytes()):
-                hits.append(str(p.relative_to(root)))
-        except OSError:
-            continue
-    return hits
+            if COMMITTED_KEY.search(data):
+                hits.append(os.path.relpath(path, root))
+    return sorted(hits, key=lambda rel: rel.split(os.sep))
 
 
 def prepare(opts: RestoreOptions, run: Run, checkout, keyring, cluster) -> Prepared:
