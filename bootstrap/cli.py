@@ -121,7 +121,7 @@ _SSH_KEY = typer.Option(None, "--ssh-key-file", help="SSH deploy key for ssh:// 
 _KNOWN_HOSTS = typer.Option(None, "--known-hosts-file", help="known_hosts file for --ssh-key-file clones.")
 _IGNORE_MAC = typer.Option(False, "--ignore-mac", help="Emergency only: do not verify SOPS MACs (prints a warning).")
 _COMMITTED = typer.Option(False, "--allow-committed-keys", help="Restore even if the repo contains an age private key.")
-_CONCURRENCY = typer.Option(16, "--concurrency", help="Objects applied at once within a wave.")
+_CONCURRENCY = typer.Option(32, "--concurrency", help="Objects applied at once within a wave (requests in flight; the API server queues any excess).")
 _REPORT = typer.Option(None, "--report", help="Write a JSON report (phases, objects, timings) to this file.")
 _JUNIT = typer.Option(None, "--junit", help="Write a JUnit XML report to this file.")
 _OUTPUT = typer.Option("human", "--output", "-o", help="human (live progress) or json (the report on stdout).")

@@ -52,7 +52,7 @@ class RestoreOptions:
     restart_consumers: bool = False
     ignore_mac: bool = False
     allow_committed_keys: bool = False
-    concurrency: int = 16
+    concurrency: int = 32
     token_env: str = "GIT_TOKEN"
     ssh_key_file: str | None = None
     known_hosts_file: str | None = None
