@@ -255,7 +255,24 @@ def prepared_run(opts: RestoreOptions, run: Run, keyring) -> Iterator[tuple[Prep
     # Connecting only reads and mostly waits on the network: it runs while git clones.  Its errors surface
     # after the clone's, where they did when it ran afterwards.
     connecting = InBackground(lambda: connect(opts, run.report.clock), name="connect")
-    with ExitStack() as clone:  # the checkout lives only until the plan is made: nothing reads it later
+    # The checkout lives only until the plan is made (nothing reads it later); removing its files runs in the
+    # background while the restore goes on, and is waited for before the run ends.
+    removals: list[InBackground] = []
+
+    def remove_later(path: Path) -> None:
+        removals.append(InBackground(lambda: source.remove_tree(path), name="remove-checkout"))
+
+    try:
+        yield from _prepared(opts, run, keyring, connecting, remove_later)
+    finally:
+        for removal in removals:
+            removal.result()
+
+
+def _prepared(opts: RestoreOptions, run: Run, keyring, connecting, remove_later) -> Iterator[tuple[Prepared, object]]:
+    from bootstrap import provenance, source
+
+    with ExitStack() as clone:
         with run.phase("clone"):
             checkout = clone.enter_context(
                 source.checkout(
@@ -264,6 +281,7 @@ def prepared_run(opts: RestoreOptions, run: Run, keyring) -> Iterator[tuple[Prep
                     token_env=opts.token_env,
                     ssh_key_file=opts.ssh_key_file,
                     known_hosts_file=opts.known_hosts_file,
+                    remove=remove_later,
                 )
             )
         run.report.commit = checkout.commit

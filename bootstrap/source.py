@@ -13,7 +13,7 @@ import re
 import shlex
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -197,6 +197,11 @@ def _clone_commit(url: str, sha: str, dest: Path, env: dict[str, str]) -> git.Re
     return repo
 
 
+def remove_tree(path: Path) -> None:
+    """A checkout's directory, gone (what `checkout` does on exit unless given another `remove`)."""
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @contextmanager
 def checkout(
     url: str,
@@ -205,8 +210,9 @@ def checkout(
     token_env: str = "GIT_TOKEN",
     ssh_key_file: str | None = None,
     known_hosts_file: str | None = None,
+    remove: Callable[[Path], None] = remove_tree,
 ) -> Iterator[Checkout]:
-    """Clone `url` at `ref` into a private (0700) temporary directory, removed on exit.
+    """Clone `url` at `ref` into a private (0700) temporary directory, removed on exit by `remove`.
 
     `ref` is a branch, tag or full/short commit SHA; None means the remote's default branch.
     """
@@ -224,4 +230,4 @@ def checkout(
             commit = repo.head.commit.hexsha
         yield Checkout(root=workdir / "repo", commit=commit, ref=ref, url=redact_url(url))
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        remove(workdir)

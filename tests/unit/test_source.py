@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bootstrap.errors import ExitCode, SourceError
-from bootstrap.source import checkout, git_environment, redact_url
+from bootstrap.source import checkout, git_environment, redact_url, remove_tree
 
 GIT_ID = ["-c", "user.email=t@example.invalid", "-c", "user.name=test", "-c", "commit.gpgsign=false"]
 
@@ -90,6 +90,15 @@ def test_workdir_is_private_and_removed(repo):
     with checkout(str(repo["path"])) as co:
         workdir = co.root.parent
         assert workdir.stat().st_mode & 0o777 == 0o700
+    assert not workdir.exists()
+
+
+def test_removal_is_handed_to_the_caller_when_asked(repo):
+    handed: list[Path] = []
+    with checkout(str(repo["path"]), remove=handed.append) as co:
+        workdir = co.root.parent
+    assert handed == [workdir] and (workdir / "repo").is_dir()  # the caller removes it, e.g. in the background
+    remove_tree(workdir)
     assert not workdir.exists()
 
 
