@@ -15,7 +15,7 @@ import typer
 
 from bootstrap.errors import BootstrapError, UsageError
 from bootstrap.pipeline import RestoreOptions, finish, new_report  # noqa: F401  (RestoreOptions re-exported)
-from bootstrap.progress import HumanProgress, QuietProgress, make_console, render_summary
+from bootstrap.progress import QuietProgress
 from bootstrap.report import RunReport, to_dict, write_json, write_junit
 
 OUTPUTS = ("human", "json")
@@ -24,7 +24,11 @@ OUTPUTS = ("human", "json")
 def _progress(output: str):
     if output not in OUTPUTS:
         raise UsageError(f"--output {output!r}: expected human or json")
-    return HumanProgress(make_console(sys.stdout)) if output == "human" else QuietProgress()
+    if output == "json":
+        return QuietProgress()
+    from bootstrap.console import HumanProgress, make_console  # rich: only for people
+
+    return HumanProgress(make_console(sys.stdout))
 
 
 def _run(
@@ -52,6 +56,8 @@ def _run(
     if output == "json":
         typer.echo(json.dumps(to_dict(report), indent=2))
     elif summary:
+        from bootstrap.console import make_console, render_summary
+
         render_summary(report, make_console(sys.stdout))
     if error is not None:
         raise error
@@ -161,6 +167,8 @@ def run_drill(opts: RestoreOptions, drill_opts, *, output: str) -> None:
     if output == "json":
         typer.echo(json.dumps(data, indent=2))
     else:
+        from bootstrap.console import make_console, render_summary
+
         console = make_console(sys.stdout)
         if evidence.report is not None:
             render_summary(evidence.report, console)

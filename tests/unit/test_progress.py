@@ -10,7 +10,8 @@ from datetime import datetime, timedelta, timezone
 from rich.console import Console
 
 from bootstrap.errors import RolloutError
-from bootstrap.progress import HumanProgress, JsonProgress, Progress, QuietProgress, make_console, render_summary
+from bootstrap.console import HumanProgress, make_console, render_summary
+from bootstrap.progress import JsonProgress, Progress, QuietProgress
 from bootstrap.report import ObjectRecord, PhaseRecord, RunReport, Scrubber
 
 SECRET = "s3cr3t-db-password"
