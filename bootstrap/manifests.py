@@ -210,11 +210,14 @@ class _Context:
             return has_sops_metadata(documents)
         return _looks_encrypted(data, fmt, rel, self.limits)
 
-    def decrypted(self, rel: str, data: bytes, fmt: str) -> list[Any]:
+    def decrypted(self, rel: str, data: bytes, fmt: str, *, checked: bool = False) -> list[Any]:
+        """The file's documents, decrypted. `checked`: its bytes already passed `parse_documents`, whose node
+        budget (aliases expanded) bounds the decrypted documents too, since decryption changes scalars only."""
         documents = self.decrypt(rel, data, fmt)
         if not isinstance(documents, list):
             raise ValidationError(f"{rel}: decryption returned no documents")
-        _check_budget(documents, rel, self.limits)
+        if not checked:
+            _check_budget(documents, rel, self.limits)
         return documents
 
 
@@ -265,7 +268,7 @@ def _load_file(path: Path, ctx: _Context, result: LoadResult) -> None:
     documents = parse_documents(data, rel, fmt, ctx.limits, construct=not known_encrypted)
     encrypted = known_encrypted if ctx.is_encrypted is not None else ctx.encrypted(data, fmt, rel, documents)
     if encrypted:
-        documents = ctx.decrypted(rel, data, fmt)
+        documents = ctx.decrypted(rel, data, fmt, checked=True)
         result.encrypted_files.append(rel)
     numbered = len(documents) > 1
     for index, doc in enumerate(documents, start=1):
