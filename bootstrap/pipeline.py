@@ -254,7 +254,7 @@ def prepared_run(opts: RestoreOptions, run: Run, keyring) -> Iterator[tuple[Prep
         provenance.check_allowed_signers(opts.verify_signatures)
     # Connecting only reads and mostly waits on the network: it runs while git clones.  Its errors surface
     # after the clone's, where they did when it ran afterwards.
-    connecting = InBackground(lambda: connect(opts, run.report.clock), name="connect")
+    connecting = InBackground(lambda: connect(opts), name="connect")
     # The checkout lives only until the plan is made (nothing reads it later); removing its files runs in the
     # background while the restore goes on, and is waited for before the run ends.
     removals: list[InBackground] = []
@@ -293,6 +293,9 @@ def _prepared(opts: RestoreOptions, run: Run, keyring, connecting, remove_later)
             run.report.signer = signer.to_dict()
             run.progress.note(f"commit {checkout.commit[:12]} signed by {signer}")
         cluster, run.report.server_version = connecting.result()
+        # From here on the run waits on this cluster.  Its requests while git cloned were off the critical
+        # path, and waiting here for the connection to finish counts as the tool's own time (conservative).
+        cluster.clock = run.report.clock
         prepared = prepare(opts, run, checkout, keyring, cluster)
     with cluster:
         cluster.scrub = prepared.scrubber
@@ -301,7 +304,7 @@ def _prepared(opts: RestoreOptions, run: Run, keyring, connecting, remove_later)
         yield prepared, cluster
 
 
-def connect(opts: RestoreOptions, clock):
+def connect(opts: RestoreOptions):
     """(cluster, server version): connected, discovery cached, and the later stages' modules imported.
 
     Transient API failures (a restarting API server, a webhook not answering yet) are retried for as long
@@ -313,7 +316,6 @@ def connect(opts: RestoreOptions, clock):
         importlib.import_module(stage)
     cluster = kube.Cluster(opts.kubeconfig, opts.context, max_connections=max(16, opts.concurrency),
                            retry_deadline=opts.timeout)
-    cluster.clock = clock
     version = cluster.server_version()
     cluster.is_namespaced("v1", "Namespace")  # fetches discovery, which validation needs next
     return cluster, version
