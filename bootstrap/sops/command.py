@@ -1,7 +1,6 @@
 """`dr-bootstrap decrypt`: the one implementation behind the typer command and its fast start-up path.
 
-Building the full typer app (it loads pydantic to coerce every option of every command) costs more than
-decrypting a large file, so `cli.main` parses a plain `decrypt …` invocation with this small argparse
+Building the full typer app (every option of every command) costs more than decrypting a large file, so `cli.main` parses a plain `decrypt …` invocation with this small argparse
 parser and calls `run_decrypt` directly. Anything it does not understand (help, bad flags) goes to typer.
 """
 
