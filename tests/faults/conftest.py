@@ -170,6 +170,13 @@ def phase_seconds(lines: list[str], name: str) -> float | None:
     return None
 
 
+def reap(proc: subprocess.Popen) -> None:
+    """Kill a restore that is still running (a trial that failed midway) and wait for it."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
 def finish(proc: subprocess.Popen, lines: list[str], wall: float = 180) -> list[str]:
     """Read the rest of the CLI's output and wait for it to exit (bounded)."""
     out, _ = proc.communicate(timeout=wall)

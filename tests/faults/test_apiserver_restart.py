@@ -20,6 +20,7 @@ from tests.faults.conftest import (
     kill_apiserver,
     phase_seconds,
     read_until,
+    reap,
     run_restore,
     start_apiserver,
     start_restore,
@@ -61,9 +62,7 @@ def test_restore_survives_apiserver_restart_at_each_kill_point(fault_cluster, fa
             started = time.monotonic()
             lines = finish(proc, lines)
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            reap(proc)
         output = "".join(lines)
         assert proc.returncode == 0, f"{label}: exit {proc.returncode}: {output[-1500:]}"
         assert_converged(clean_run, fault_cluster.kubeconfig, tag, label)
@@ -87,9 +86,7 @@ def test_outage_past_the_timeout_exits_5_naming_the_api_server_and_a_rerun_compl
         lines = finish(proc, lines, wall=120)
         gave_up_after = time.monotonic() - killed
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        reap(proc)
         if argv is not None:
             start_apiserver(fault_cluster, argv)
             wait_ready(fault_cluster)

@@ -10,7 +10,7 @@ import pytest
 
 from bootstrap.kube import Cluster, poll_until
 from bootstrap.model import ObjectRef
-from tests.faults.conftest import assert_converged, finish, namespaces, read_until, start_restore
+from tests.faults.conftest import assert_converged, finish, namespaces, read_until, reap, start_restore
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(300)]
 
@@ -44,9 +44,7 @@ def test_restore_waits_out_a_terminating_namespace(fault_cluster, fault_repo, cl
             waited = time.monotonic() - released_at
         finally:
             release.cancel()
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            reap(proc)
     output = "".join(lines)
     assert proc.returncode == 0, output[-2000:]
     assert waited >= HOLD_FOR, "the restore finished only after the namespace was released"

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.faults.conftest import applied_count, assert_converged, read_until, run_restore, start_restore
+from tests.faults.conftest import applied_count, assert_converged, read_until, reap, run_restore, start_restore
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]
 
@@ -32,9 +32,7 @@ def test_rerun_after_sigkill_converges_to_a_clean_run(fault_cluster, fault_repo,
             proc.send_signal(signal.SIGKILL)
             out, _ = proc.communicate(timeout=30)
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            reap(proc)
         lines += out.splitlines(keepends=True)
         point = f"trial {trial} (killed after {applied_count(lines)} objects)"
         rerun = run_restore(fault_repo, tag, fault_cluster.kubeconfig)

@@ -24,6 +24,7 @@ from tests.faults.conftest import (
     finish,
     namespaces,
     read_until,
+    reap,
     run_restore,
     start_restore,
 )
@@ -142,9 +143,7 @@ def test_webhook_that_never_answers_fails_the_restore_naming_it(fault_cluster, f
         lines = finish(proc, lines, wall=120)
         seconds = time.monotonic() - applying
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        reap(proc)
     errors = [line for line in lines if line.startswith("error: ")]  # main()'s one line on stderr
     assert proc.returncode == 5, "".join(lines)[-2000:]
     assert len(errors) == 1 and WEBHOOK in errors[0] and f"ConfigMap/{namespaces(tag)[1]}/" in errors[0], errors

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from bootstrap.localcluster import LocalCluster
+from tests.support.cluster import started_cluster
 from tests.support.sops import AgeKey, encrypt_file, new_age_key, write_key_file
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -127,12 +128,8 @@ def read_json(path: Path) -> dict:
 @pytest.fixture(scope="session")
 def pristine_cluster(tmp_path_factory, control_plane_bin) -> Iterator[LocalCluster]:
     """A cluster of the session's own that only failed and dry runs target, for proving that failed or dry runs write nothing."""
-    cluster = LocalCluster(tmp_path_factory.mktemp("pristine"), control_plane_bin)
-    cluster.start(timeout=120)
-    try:
+    with started_cluster(tmp_path_factory.mktemp("pristine"), control_plane_bin) as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 def snapshot(kubeconfig: Path) -> frozenset[tuple[str, str, str, str]]:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from bootstrap.localcluster import LocalCluster
+from tests.support.cluster import started_cluster
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -87,12 +88,8 @@ def run_cli(*args: str, env: Mapping[str, str], timeout: float = 120) -> subproc
 @pytest.fixture(scope="module")
 def own_cluster(tmp_path_factory, control_plane_bin) -> Iterator[LocalCluster]:
     """A cluster that only this module writes to (or, for the bad-input table, must never write to)."""
-    cluster = LocalCluster(tmp_path_factory.mktemp("own-cluster"), control_plane_bin)
-    cluster.start(timeout=180)
-    try:
+    with started_cluster(tmp_path_factory.mktemp("own-cluster"), control_plane_bin, timeout=180) as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 def api(kubeconfig: Path):
