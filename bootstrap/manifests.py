@@ -203,11 +203,9 @@ class _Context:
         except OSError as err:
             raise ValidationError(f"{rel}: cannot read ({err.strerror or type(err).__name__})") from None
 
-    def encrypted(self, data: bytes, fmt: str, rel: str, documents: list[Any] | None = None) -> bool:
+    def encrypted(self, data: bytes, fmt: str, rel: str) -> bool:
         if self.is_encrypted is not None:
             return self.is_encrypted(data, fmt)
-        if documents is not None:
-            return has_sops_metadata(documents)
         return _looks_encrypted(data, fmt, rel, self.limits)
 
     def decrypted(self, rel: str, data: bytes, fmt: str, *, checked: bool = False) -> list[Any]:
@@ -264,9 +262,11 @@ def load_manifests(
 def _load_file(path: Path, ctx: _Context, result: LoadResult) -> None:
     rel, fmt = ctx.rel(path), file_format(path.name)
     data = ctx.read(path)
-    known_encrypted = ctx.is_encrypted is not None and ctx.is_encrypted(data, fmt)
-    documents = parse_documents(data, rel, fmt, ctx.limits, construct=not known_encrypted)
-    encrypted = known_encrypted if ctx.is_encrypted is not None else ctx.encrypted(data, fmt, rel, documents)
+    # The cheap byte check when there is one; otherwise the parsed documents tell.
+    encrypted = ctx.is_encrypted(data, fmt) if ctx.is_encrypted is not None else None
+    documents = parse_documents(data, rel, fmt, ctx.limits, construct=not encrypted)
+    if encrypted is None:
+        encrypted = has_sops_metadata(documents)
     if encrypted:
         documents = ctx.decrypted(rel, data, fmt, checked=True)
         result.encrypted_files.append(rel)
