@@ -253,12 +253,6 @@ def _response_date(headers: Mapping[str, str]) -> float | None:
         return None
 
 
-def _default_kubeconfig() -> str:
-    from bootstrap import kubeconfig
-
-    return kubeconfig.default_path()
-
-
 class Cluster:
     """A connection to one API server for one run: kubeconfig loaded like kubectl, one pooled client.
 
@@ -270,7 +264,7 @@ class Cluster:
                  request_timeout: float = 30.0, retry_deadline: float = 30.0, scrub: Scrub | None = None):
         from bootstrap import kubeconfig as kubecfg  # our loader: no `kubernetes` import on this path
 
-        self.kubeconfig = kubeconfig or _default_kubeconfig()
+        self.kubeconfig = kubeconfig or kubecfg.default_path()
         self.context = context
         self.request_timeout = request_timeout
         self.retry_deadline = retry_deadline
@@ -564,18 +558,16 @@ class Cluster:
         Best effort: a kind not served yet, a LIST refused (RBAC) or failing leaves the time-based guess
         of `apply_action` for those objects.
         """
-        groups: dict[tuple[str, str, str | None], set[str]] = {}
+        groups: dict[tuple[str, str, str | None], tuple[ApiResource, set[str]]] = {}
         for ref in refs:
             res = self.resource(ref.api_version, ref.kind)
             if res is not None:
                 namespace = (ref.namespace or "default") if res.namespaced else None
-                groups.setdefault((ref.api_version, ref.kind, namespace), set()).add(ref.name)
+                groups.setdefault((ref.api_version, ref.kind, namespace), (res, set()))[1].add(ref.name)
 
         def versions(key: tuple[str, str, str | None]) -> list[tuple[ObjectRef, str]]:
             api_version, kind, namespace = key
-            names = groups[key]
-            res = self.resource(api_version, kind)
-            assert res is not None
+            res, names = groups[key]
             query = {"fieldSelector": f"metadata.name={next(iter(names))}"} if len(names) == 1 else None
             try:
                 data = self.call("GET", self._path(res, namespace, None), query=query, accept=METADATA_LIST,
