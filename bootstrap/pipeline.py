@@ -8,7 +8,6 @@ found before the first write to the cluster.
 from __future__ import annotations
 
 import base64
-import importlib
 import os
 import re
 import stat
@@ -28,7 +27,6 @@ from bootstrap.report import ObjectRecord, PhaseRecord, RunReport, Scrubber
 
 COMMITTED_KEY = re.compile(rb"AGE-SECRET-KEY-1[0-9A-Z]{20,}")
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # the API server sets it on every Namespace
-LATER_STAGES = ("bootstrap.sops", "bootstrap.manifests", "bootstrap.playbook", "bootstrap.plan", "bootstrap.rollout")
 
 
 @dataclass
@@ -252,9 +250,6 @@ def prepared_run(opts: RestoreOptions, run: Run, keyring) -> Iterator[tuple[Prep
 
     if opts.verify_signatures:
         provenance.check_allowed_signers(opts.verify_signatures)
-    # Connecting only reads and mostly waits on the network: it runs while git clones.  Its errors surface
-    # after the clone's, where they did when it ran afterwards.
-    connecting = InBackground(lambda: connect(opts), name="connect")
     # The checkout lives only until the plan is made (nothing reads it later); removing its files runs in the
     # background while the restore goes on, and is waited for before the run ends.
     removals: list[InBackground] = []
@@ -263,13 +258,13 @@ def prepared_run(opts: RestoreOptions, run: Run, keyring) -> Iterator[tuple[Prep
         removals.append(InBackground(lambda: source.remove_tree(path), name="remove-checkout"))
 
     try:
-        yield from _prepared(opts, run, keyring, connecting, remove_later)
+        yield from _prepared(opts, run, keyring, remove_later)
     finally:
         for removal in removals:
             removal.result()
 
 
-def _prepared(opts: RestoreOptions, run: Run, keyring, connecting, remove_later) -> Iterator[tuple[Prepared, object]]:
+def _prepared(opts: RestoreOptions, run: Run, keyring, remove_later) -> Iterator[tuple[Prepared, object]]:
     from bootstrap import provenance, source
 
     with ExitStack() as clone:
@@ -292,9 +287,9 @@ def _prepared(opts: RestoreOptions, run: Run, keyring, connecting, remove_later)
                 signer = provenance.verify_commit(checkout.root, checkout.commit, opts.verify_signatures)
             run.report.signer = signer.to_dict()
             run.progress.note(f"commit {checkout.commit[:12]} signed by {signer}")
-        cluster, run.report.server_version = connecting.result()
-        # From here on the run waits on this cluster.  Its requests while git cloned were off the critical
-        # path, and waiting here for the connection to finish counts as the tool's own time (conservative).
+        # Connected after the clone, in this thread: a daemon thread still connecting when a failed clone ends
+        # the process can abort the interpreter at exit ("FATAL: exception not rethrown", seen in CI).
+        cluster, run.report.server_version = connect(opts)
         cluster.clock = run.report.clock
         prepared = prepare(opts, run, checkout, keyring, cluster)
     with cluster:
@@ -305,15 +300,13 @@ def _prepared(opts: RestoreOptions, run: Run, keyring, connecting, remove_later)
 
 
 def connect(opts: RestoreOptions):
-    """(cluster, server version): connected, discovery cached, and the later stages' modules imported.
+    """(cluster, server version): connected, with discovery cached.
 
     Transient API failures (a restarting API server, a webhook not answering yet) are retried for as long
     as the run may wait at all: --timeout, not a fixed window.
     """
     from bootstrap import kube
 
-    for stage in LATER_STAGES:  # imported here, off the critical path, rather than after the clone
-        importlib.import_module(stage)
     cluster = kube.Cluster(opts.kubeconfig, opts.context, max_connections=max(16, opts.concurrency),
                            retry_deadline=opts.timeout)
     version = cluster.server_version()
@@ -322,17 +315,17 @@ def connect(opts: RestoreOptions):
 
 
 class InBackground:
-    """`fn()` in a daemon thread; `result()` waits for its value or re-raises its exception.
+    """`fn()` in a thread; `result()` waits for its value or re-raises its exception.
 
-    A daemon thread: a run that fails before it needs the result does not wait on it (an API server that
-    does not answer, say).
+    Callers always call `result()` before the run ends: a thread still inside C code when the interpreter
+    exits can abort it.
     """
 
     def __init__(self, fn, *, name: str):
         self._fn = fn
         self._value = None
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name)
         self._thread.start()
 
     def _run(self) -> None:
