@@ -96,6 +96,14 @@ def as_manifests(objects: list[dict[str, Any]]) -> list[Manifest]:
     return out
 
 
+def byte_compile_tool() -> None:
+    """Write the bootstrap package's bytecode (`*.pyc`), as `pip install` does, so timed runs of the CLI
+    start the way an installed tool starts."""
+    import bootstrap
+
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(Path(bootstrap.__file__).parent)], check=True)
+
+
 # ---------------------------------------------------------------------------------------------- clusters
 
 

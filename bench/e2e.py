@@ -7,6 +7,9 @@ see bootstrap/clock.py).  It includes start-up, clone, decryption, validation an
 work between requests.  Target: under 10% of the total.  The process's CPU time is printed as a
 cross-check.  Runs BENCH_E2E_ROUNDS (default 3) restores, each onto a fresh cluster; the median counts.
 
+The tool runs from bytecode, as a `pip install` leaves it: the package is byte-compiled first, since an
+editable install under PYTHONDONTWRITEBYTECODE would compile every module from source on each start.
+
 Sizes via BENCH_E2E_SECRETS (default 500) and BENCH_E2E_WORKLOADS (default 50).
 """
 
@@ -98,6 +101,7 @@ def main() -> bool:
     rounds = int(os.environ.get("BENCH_E2E_ROUNDS", "3"))
     key = new_age_key()
     runs: list[Restore] = []
+    common.byte_compile_tool()
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
         root = Path(tmp)
         key_file = write_key_file(root / "age.agekey", key)

@@ -37,6 +37,7 @@ APPLY_PATCH = "application/apply-patch+yaml"  # JSON is valid YAML, so the body 
 MERGE_PATCH = "application/merge-patch+json"
 AGGREGATED_DISCOVERY = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"
 METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+METADATA = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
 
 Scrub = Callable[[str], str]
 
@@ -519,7 +520,7 @@ class Cluster:
         if dry_run:
             query["dryRun"] = "All"
         try:
-            resp = self.call("PATCH", path, query=query, body=data, content_type=APPLY_PATCH)
+            resp = self.call("PATCH", path, query=query, body=data, content_type=APPLY_PATCH, accept=METADATA)
         except KubeApiError as exc:
             field_name = immutable_field(exc)
             if field_name is None:
@@ -532,7 +533,7 @@ class Cluster:
                 return ApplyOutcome(ref, "dry-run", time.monotonic() - started, f"would be recreated: {what} is immutable")
             self.delete(ref, wait=True, timeout=recreate_timeout)
             try:
-                resp = self.call("PATCH", path, query=query, body=data, content_type=APPLY_PATCH)
+                resp = self.call("PATCH", path, query=query, body=data, content_type=APPLY_PATCH, accept=METADATA)
             except (KubeApiError, TransportError) as again:
                 raise self._fail(ref, again, sensitive=sensitive, doing="re-creating:") from None
             return self._outcome(ref, resp, started, dry_run, message=f"recreated: {what} is immutable")

@@ -246,7 +246,7 @@ def check_key_secret_options(opts: RestoreOptions) -> tuple[str, str]:
 @contextmanager
 def prepared_run(opts: RestoreOptions, run: Run, keyring) -> Iterator[tuple[Prepared, object]]:
     """Clone, connect, decrypt, validate and plan; yields (prepared, cluster). Nothing is written."""
-    from bootstrap import provenance, source
+    from bootstrap import provenance
 
     if opts.verify_signatures:
         provenance.check_allowed_signers(opts.verify_signatures)
@@ -255,7 +255,9 @@ def prepared_run(opts: RestoreOptions, run: Run, keyring) -> Iterator[tuple[Prep
     removals: list[InBackground] = []
 
     def remove_later(path: Path) -> None:
-        removals.append(InBackground(lambda: source.remove_tree(path), name="remove-checkout"))
+        from bootstrap.source import remove_tree
+
+        removals.append(InBackground(lambda: remove_tree(path), name="remove-checkout"))
 
     try:
         yield from _prepared(opts, run, keyring, remove_later)
@@ -265,20 +267,11 @@ def prepared_run(opts: RestoreOptions, run: Run, keyring) -> Iterator[tuple[Prep
 
 
 def _prepared(opts: RestoreOptions, run: Run, keyring, remove_later) -> Iterator[tuple[Prepared, object]]:
-    from bootstrap import provenance, source
+    from bootstrap import provenance
 
     with ExitStack() as clone:
         with run.phase("clone"):
-            checkout = clone.enter_context(
-                source.checkout(
-                    opts.repo_url,
-                    opts.ref,
-                    token_env=opts.token_env,
-                    ssh_key_file=opts.ssh_key_file,
-                    known_hosts_file=opts.known_hosts_file,
-                    remove=remove_later,
-                )
-            )
+            checkout, cluster = _clone_while_loading(opts, clone, remove_later)
         run.report.commit = checkout.commit
         run.report.repo = checkout.url
         run.progress.note(f"cloned {checkout.url} at {checkout.commit[:12]}")
@@ -287,10 +280,10 @@ def _prepared(opts: RestoreOptions, run: Run, keyring, remove_later) -> Iterator
                 signer = provenance.verify_commit(checkout.root, checkout.commit, opts.verify_signatures)
             run.report.signer = signer.to_dict()
             run.progress.note(f"commit {checkout.commit[:12]} signed by {signer}")
-        # Connected after the clone, in this thread: a daemon thread still connecting when a failed clone ends
-        # the process can abort the interpreter at exit ("FATAL: exception not rethrown", seen in CI).
-        cluster, run.report.server_version = connect(opts)
+        if isinstance(cluster, BootstrapError):
+            raise cluster
         cluster.clock = run.report.clock
+        run.report.server_version = connect(cluster)
         prepared = prepare(opts, run, checkout, keyring, cluster)
     with cluster:
         cluster.scrub = prepared.scrubber
@@ -299,19 +292,50 @@ def _prepared(opts: RestoreOptions, run: Run, keyring, remove_later) -> Iterator
         yield prepared, cluster
 
 
-def connect(opts: RestoreOptions):
-    """(cluster, server version): connected, with discovery cached.
+def _clone_while_loading(opts: RestoreOptions, stack: ExitStack, remove_later):
+    """(checkout, cluster client or the error making it): git clones in a background thread while this one
+    loads the modules the rest of the run needs and reads the kubeconfig. Nothing here talks to the cluster,
+    so nothing keeps a failed clone waiting; the thread is always joined. Errors keep the order of the steps
+    run one after the other: a failed clone first, a kubeconfig problem only where connecting begins (after
+    the signature check)."""
+    from bootstrap import source
+
+    cloning = InBackground(
+        lambda: stack.enter_context(
+            source.checkout(
+                opts.repo_url,
+                opts.ref,
+                token_env=opts.token_env,
+                ssh_key_file=opts.ssh_key_file,
+                known_hosts_file=opts.known_hosts_file,
+                remove=remove_later,
+            )
+        ),
+        name="clone",
+    )
+    try:
+        from bootstrap import kube, manifests, plan, playbook, rollout, sops  # noqa: F401  (loaded while git works)
+
+        try:
+            cluster = kube.Cluster(opts.kubeconfig, opts.context, max_connections=max(16, opts.concurrency),
+                                   retry_deadline=opts.timeout)
+        except BootstrapError as exc:
+            cluster = exc
+    except BaseException:
+        cloning.result()
+        raise
+    return cloning.result(), cluster
+
+
+def connect(cluster) -> str:
+    """The server's version, with discovery fetched and cached (validation needs it next).
 
     Transient API failures (a restarting API server, a webhook not answering yet) are retried for as long
-    as the run may wait at all: --timeout, not a fixed window.
+    as the run may wait at all: the cluster's retry deadline is --timeout, not a fixed window.
     """
-    from bootstrap import kube
-
-    cluster = kube.Cluster(opts.kubeconfig, opts.context, max_connections=max(16, opts.concurrency),
-                           retry_deadline=opts.timeout)
     version = cluster.server_version()
-    cluster.is_namespaced("v1", "Namespace")  # fetches discovery, which validation needs next
-    return cluster, version
+    cluster.is_namespaced("v1", "Namespace")
+    return version
 
 
 class InBackground:

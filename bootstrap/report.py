@@ -307,8 +307,14 @@ def error_fields(error: ReportError | BootstrapError | None) -> dict[str, Any] |
     return {"exitCode": int(error.exit_code), "message": message}
 
 
-def write_json(report: RunReport, path: str | os.PathLike[str]) -> None:
-    _write_atomic(Path(path), (json.dumps(to_dict(report), indent=2) + "\n").encode())
+def to_json(report: RunReport) -> str:
+    """The JSON report as text (what `write_json` writes and `--output json` prints)."""
+    return json.dumps(to_dict(report), indent=2)
+
+
+def write_json(report: RunReport, path: str | os.PathLike[str], *, text: str | None = None) -> None:
+    """The JSON report at `path`, atomically; `text` when the caller already rendered it with `to_json`."""
+    _write_atomic(Path(path), ((text if text is not None else to_json(report)) + "\n").encode())
 
 
 # ------------------------------------------------------------------------------------------ JUnit

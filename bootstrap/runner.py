@@ -16,7 +16,7 @@ import typer
 from bootstrap.errors import BootstrapError, UsageError
 from bootstrap.pipeline import RestoreOptions, finish, new_report  # noqa: F401  (RestoreOptions re-exported)
 from bootstrap.progress import QuietProgress
-from bootstrap.report import RunReport, to_dict, write_json, write_junit
+from bootstrap.report import RunReport, to_json, write_json, write_junit
 
 OUTPUTS = ("human", "json")
 
@@ -52,9 +52,10 @@ def _run(
         _write(report, report_path, junit_path)
         raise
     finish(report, error)
-    _write(report, report_path, junit_path)
-    if output == "json":
-        typer.echo(json.dumps(to_dict(report), indent=2))
+    text = to_json(report) if output == "json" else None  # rendered once: it is also the report file
+    _write(report, report_path, junit_path, text)
+    if text is not None:
+        typer.echo(text)
     elif summary:
         from bootstrap.console import make_console, render_summary
 
@@ -77,9 +78,9 @@ def check_report_paths(**paths: str | None) -> None:
             raise UsageError(f"--{flag} {path}: the directory {target.parent} is not writable")
 
 
-def _write(report: RunReport, report_path: str | None, junit_path: str | None) -> None:
+def _write(report: RunReport, report_path: str | None, junit_path: str | None, text: str | None = None) -> None:
     if report_path:
-        write_json(report, report_path)
+        write_json(report, report_path, text=text)
     if junit_path:
         write_junit(report, junit_path)
 
