@@ -2,8 +2,9 @@
 
 Every write is a server-side apply (PATCH `application/apply-patch+yaml`, field manager `dr-bootstrap`,
 `force=true`); nothing here ever does a client-side apply or writes a `last-applied-configuration`
-annotation.  Requests go straight to the client's urllib3 pool with bodies serialised once, so the
-per-object cost is one JSON encode, one HTTP round trip and one JSON decode.
+annotation.  Requests go over pooled keep-alive connections (`bootstrap.wire`; urllib3 behind a proxy or
+for credential plugins) with bodies serialised once, so the per-object cost is one JSON encode, one HTTP
+round trip and one JSON decode of the object's metadata.
 
 Failures leave this module as `ApplyError` (exit 5) with one line naming the object and the API's
 `reason`/`message` (scrubbed); request bodies never appear in an error.
@@ -15,6 +16,7 @@ import base64
 import email.utils
 import json
 import re
+import ssl
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -23,9 +25,9 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Mapping, Sequence
 from urllib.parse import quote, urlencode, urlsplit
 
-import urllib3
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_before_delay, wait_random_exponential
 
+from bootstrap import wire
 from bootstrap.clock import WaitClock
 from bootstrap.errors import ApplyError, UsageError
 from bootstrap.model import Manifest, ObjectRef
@@ -204,8 +206,17 @@ def condition(obj: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
     return None
 
 
+class _Urllib3Error(OSError):
+    """A urllib3 failure, carried as the OSError that wire's failures are."""
+
+    def __init__(self, exc: Exception):
+        super().__init__(str(exc))
+        self.reason = getattr(exc, "reason", None) or exc
+
+
 def _transport_cause(exc: BaseException) -> str:
-    text = str(getattr(exc, "reason", None) or exc)
+    # An SSLError's `reason` is only its code (CERTIFICATE_VERIFY_FAILED); its text says what failed.
+    text = str(exc if isinstance(exc, ssl.SSLError) else getattr(exc, "reason", None) or exc)
     match = re.search(r"\[Errno -?\d+\] ([^')\]]+)", text)
     if match:
         return match.group(1).strip().lower()
@@ -244,8 +255,8 @@ class Response:
     date: float | None  # the server's Date header, seconds since the epoch
 
 
-def _response_date(headers: Mapping[str, str]) -> float | None:
-    value = headers.get("Date")
+def _response_date(value: str | None) -> float | None:
+    """Seconds since the epoch of an HTTP Date header's value."""
     if not value:
         return None
     try:
@@ -271,17 +282,26 @@ class Cluster:
         self.retry_deadline = retry_deadline
         self.scrub: Scrub = scrub or (lambda text: text)
         self._auth_headers: Callable[[], dict[str, str]]
+        self._wire: wire.Pool | None = None  # direct connections
+        self._pool: Any = None  # urllib3, behind a proxy or for a credential plugin
         try:
             conn = kubecfg.load(self.kubeconfig, context)
         except kubecfg.NeedsClientLibrary as plugin:
             self._pool, self.host, self._auth_headers = self._load_config(plugin.context, max_connections)
         else:
-            self._pool = kubecfg.pool_manager(conn, maxsize=max_connections)
             self.host = conn.server
             self._auth_headers = conn.auth_headers
-        # The server's keep-alive pool, resolved once: PoolManager.request re-parses the URL and rebuilds
-        # its pool key on every call (~0.2 ms of CPU each).  A proxy needs the manager's absolute-URL path.
-        self._server_pool = None if isinstance(self._pool, urllib3.ProxyManager) else self._pool.connection_from_url(self.host)
+            if conn.proxy_url or kubecfg.env_proxy(conn.server):
+                self._pool = kubecfg.pool_manager(conn, maxsize=max_connections)
+            else:
+                tls = kubecfg.ssl_context(conn) if conn.server.startswith("https://") else None
+                self._wire = wire.Pool(conn.server, ssl_context=tls, server_hostname=conn.tls_server_name,
+                                       maxsize=max_connections)
+        # urllib3's keep-alive pool for the server, resolved once: PoolManager.request re-parses the URL and
+        # rebuilds its pool key on every call. A proxy needs the manager's absolute-URL path.
+        self._server_pool = None
+        if self._pool is not None and type(self._pool).__name__ != "ProxyManager":
+            self._server_pool = self._pool.connection_from_url(self.host)
         self._base_path = urlsplit(self.host).path
         self._discovery: dict[tuple[str, str], ApiResource] | None = None
         self._discovery_lock = threading.Lock()
@@ -315,7 +335,10 @@ class Cluster:
     # -- lifecycle -------------------------------------------------------------------------------
 
     def close(self) -> None:
-        self._pool.clear()
+        if self._wire is not None:
+            self._wire.close()
+        if self._pool is not None:
+            self._pool.clear()
 
     def __enter__(self) -> "Cluster":
         return self
@@ -335,20 +358,16 @@ class Cluster:
             headers["Content-Type"] = content_type
         headers.update(self._auth_headers())
         try:
-            limits = urllib3.Timeout(connect=5.0, read=timeout or self.request_timeout)
             with self.clock:
-                if self._server_pool is not None:
-                    resp = self._server_pool.urlopen(method, self._base_path + target, body=body, headers=headers,
-                                                     retries=False, redirect=False, timeout=limits)
+                if self._wire is not None:
+                    resp = self._wire.request(method, self._base_path + target, headers, body,
+                                              timeout=timeout or self.request_timeout)
                 else:
-                    resp = self._pool.request(method, self.host + target, body=body, headers=headers, retries=False,
-                                              timeout=limits)
-        except urllib3.exceptions.HTTPError as exc:
-            raise TransportError(_transport_cause(exc)) from None
+                    resp = self._via_urllib3(method, target, headers, body, timeout or self.request_timeout)
         except OSError as exc:
             raise TransportError(_transport_cause(exc)) from None
         try:
-            data = json.loads(resp.data) if resp.data else {}
+            data = json.loads(resp.body) if resp.body else {}
         except ValueError:
             data = {}
         if not isinstance(data, dict):
@@ -358,19 +377,50 @@ class Cluster:
             raise KubeApiError(resp.status, str(data.get("reason") or resp.reason or ""),
                                str(data.get("message") or resp.reason or ""),
                                causes=details.get("causes") or (),
-                               retry_after=retry_after_seconds(resp.headers.get("Retry-After")))
-        return Response(resp.status, data, _response_date(resp.headers))
+                               retry_after=retry_after_seconds(resp.headers.get("retry-after")))
+        return Response(resp.status, data, _response_date(resp.headers.get("date")))
+
+    def _via_urllib3(self, method: str, target: str, headers: dict[str, str], body: bytes | None,
+                     timeout: float) -> wire.Reply:
+        """One request through urllib3 (proxies, credential plugins); its errors re-raised as OSError."""
+        import urllib3
+
+        try:
+            limits = urllib3.Timeout(connect=5.0, read=timeout)
+            if self._server_pool is not None:
+                resp = self._server_pool.urlopen(method, self._base_path + target, body=body, headers=headers,
+                                                 retries=False, redirect=False, timeout=limits)
+            else:
+                resp = self._pool.request(method, self.host + target, body=body, headers=headers, retries=False,
+                                          timeout=limits)
+        except urllib3.exceptions.HTTPError as exc:
+            raise _Urllib3Error(exc) from None
+        return wire.Reply(resp.status, resp.reason or "", {k.lower(): v for k, v in resp.headers.items()}, resp.data)
 
     def call(self, method: str, path: str, *, deadline: float | None = None, **kwargs: Any) -> Response:
         """`request` retried on transient failures with jittered exponential backoff, bounded by a deadline.
 
-        A 429's Retry-After is honoured before the very next attempt.
+        A 429's Retry-After is honoured before the very next attempt. A request that succeeds at once, the
+        common case, never builds the retry machinery (that costs more CPU than the request itself).
         """
-        for attempt in Retrying(stop=stop_before_delay(self.retry_deadline if deadline is None else deadline),
-                                wait=_backoff, retry=retry_if_exception(is_retryable), reraise=True,
-                                sleep=self.clock.sleep):
-            with attempt:
-                return self.request(method, path, **kwargs)
+        started = time.monotonic()
+        try:
+            return self.request(method, path, **kwargs)
+        except (KubeApiError, TransportError) as exc:
+            if not is_retryable(exc):
+                raise
+            failed: list[BaseException] = [exc]
+
+        def attempt() -> Response:
+            if failed:  # the first attempt, made above: its failure drives the first backoff
+                raise failed.pop()
+            return self.request(method, path, **kwargs)
+
+        limit = (self.retry_deadline if deadline is None else deadline) - (time.monotonic() - started)
+        for retrying in Retrying(stop=stop_before_delay(limit), wait=_backoff, retry=retry_if_exception(is_retryable),
+                                 reraise=True, sleep=self.clock.sleep):
+            with retrying:
+                return attempt()
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _fail(self, ref: ObjectRef | str, exc: BaseException, *, sensitive: bool = False, doing: str = "") -> ApplyError:
