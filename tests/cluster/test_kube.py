@@ -132,6 +132,33 @@ def test_unknown_kind_fails_clearly(kube, ns):
         kube.apply({"apiVersion": "nope.example.com/v1", "kind": "Widget", "metadata": {"name": "w", "namespace": ns}})
 
 
+def test_a_field_the_schema_does_not_have_fails_at_once_naming_it(local_cluster, ns):
+    # The API server answers 500 for an apply body that does not fit the schema; resending cannot help,
+    # so the error must come at once, not after the retry deadline.
+    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "typo", "namespace": ns},
+            "data": {"a": "1"}, "dta": {"b": "2"}}
+    with Cluster(str(local_cluster.kubeconfig), retry_deadline=60) as cluster:
+        started = time.monotonic()
+        with pytest.raises(ApplyError) as err:
+            cluster.apply(body)
+        assert time.monotonic() - started < 10
+        assert cluster.get(ObjectRef("v1", "ConfigMap", ns, "typo")) is None
+    text = str(err.value)
+    assert text.startswith(f"ConfigMap/{ns}/typo: rejected by the API server (500")
+    assert ".dta: field not declared in schema" in text and "\n" not in text
+
+
+def test_a_custom_resource_field_the_schema_does_not_have_fails_too(kube, ns):
+    # Apply requests go with fieldValidation=Ignore (cheaper for the server); unknown fields are refused all the same.
+    group = f"{ns}.example.com"
+    kube.apply(crd(group, "gadgets", "Gadget"))
+    wait_established(kube, [f"gadgets.{group}"], timeout=30)
+    with pytest.raises(ApplyError, match=rf"Gadget/{ns}/g: .*\.spec\.colour: field not declared in schema"):
+        kube.apply({"apiVersion": f"{group}/v1", "kind": "Gadget", "metadata": {"name": "g", "namespace": ns},
+                    "spec": {"size": 3, "colour": "red"}})
+    assert kube.get(ObjectRef(f"{group}/v1", "Gadget", ns, "g")) is None
+
+
 def test_immutable_field_conflict_names_field_then_recreate_replaces(kube, ns):
     def deployment(app: str) -> dict:
         labels = {"app": app}

@@ -55,6 +55,8 @@ def test_transient_errors_are_retried(err):
         api_error(403, "forbidden", "Forbidden"),
         api_error(409, "Apply failed with 1 conflict", "Conflict"),
         api_error(422, "spec.selector: Invalid value: ...: field is immutable", "Invalid"),
+        api_error(500, "failed to create typed patch object (ns/d; apps/v1, Kind=Deployment): errors:\n"
+                       "  .spec.replicaz: field not declared in schema"),
         ValueError("not an API error"),
     ],
 )
