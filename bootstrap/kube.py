@@ -171,6 +171,12 @@ def split_api_version(api_version: str) -> tuple[str, str]:
     return group, version
 
 
+def _apply_query(force: bool, dry_run: bool) -> str:
+    """The query string of an apply request (written out: urlencode costs more than the rest of a request)."""
+    query = f"fieldManager={FIELD_MANAGER}&force={'true' if force else 'false'}&fieldValidation=Ignore"
+    return query + "&dryRun=All" if dry_run else query
+
+
 def apply_action(status: int, live: Mapping[str, Any], *, prior_rv: str | None, server_now: float | None,
                  manager: str = FIELD_MANAGER) -> str:
     """created / configured / unchanged for a successful apply response.
@@ -261,7 +267,12 @@ class ApplyOutcome:
 class Response:
     status: int
     data: dict[str, Any]
-    date: float | None  # the server's Date header, seconds since the epoch
+    date_header: str | None = None  # the server's Date header, as sent
+
+    @property
+    def date(self) -> float | None:
+        """The server's Date header, seconds since the epoch (parsed on demand: few callers need it)."""
+        return _response_date(self.date_header)
 
 
 def _response_date(value: str | None) -> float | None:
@@ -357,11 +368,11 @@ class Cluster:
 
     # -- transport -------------------------------------------------------------------------------
 
-    def request(self, method: str, path: str, *, query: Mapping[str, Any] | None = None, body: bytes | None = None,
+    def request(self, method: str, path: str, *, query: Mapping[str, Any] | str | None = None, body: bytes | None = None,
                 content_type: str = "application/json", accept: str = "application/json",
                 timeout: float | None = None) -> Response:
         """One HTTP request, no retries. Raises KubeApiError (non-2xx) or TransportError (no answer)."""
-        target = path + ("?" + urlencode(query) if query else "")
+        target = path + ("?" + (query if isinstance(query, str) else urlencode(query)) if query else "")
         headers = {"Accept": accept, "User-Agent": "dr-bootstrap"}
         if body is not None:
             headers["Content-Type"] = content_type
@@ -387,7 +398,7 @@ class Cluster:
                                str(data.get("message") or resp.reason or ""),
                                causes=details.get("causes") or (),
                                retry_after=retry_after_seconds(resp.headers.get("retry-after")))
-        return Response(resp.status, data, _response_date(resp.headers.get("date")))
+        return Response(resp.status, data, resp.headers.get("date"))
 
     def _via_urllib3(self, method: str, target: str, headers: dict[str, str], body: bytes | None,
                      timeout: float) -> wire.Reply:
@@ -575,9 +586,7 @@ class Cluster:
             payload["metadata"].pop("namespace", None)
         path = self.path_for(ref)
         data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-        query = {"fieldManager": FIELD_MANAGER, "force": "true" if force else "false", "fieldValidation": "Ignore"}
-        if dry_run:
-            query["dryRun"] = "All"
+        query = _apply_query(force, dry_run)
         try:
             resp = self.call("PATCH", path, query=query, body=data, content_type=APPLY_PATCH, accept=METADATA)
         except KubeApiError as exc:
@@ -604,7 +613,10 @@ class Cluster:
         if dry_run:
             return ApplyOutcome(ref, "dry-run", time.monotonic() - started, message)
         rv = (resp.data.get("metadata") or {}).get("resourceVersion")
-        action = apply_action(resp.status, resp.data, prior_rv=self._seen_rv.get(ref), server_now=resp.date)
+        prior_rv = self._seen_rv.get(ref)
+        # The Date header is only consulted without a prior version (parsing it costs more than the rest).
+        server_now = resp.date if resp.status != 201 and prior_rv is None else None
+        action = apply_action(resp.status, resp.data, prior_rv=prior_rv, server_now=server_now)
         if rv:
             self._seen_rv[ref] = rv
         return ApplyOutcome(ref, action, time.monotonic() - started, message)

@@ -8,8 +8,11 @@ import pytest
 
 from bootstrap.health import Health, PodFailure, Status
 from bootstrap.kube import (
+    FIELD_MANAGER,
     LAST_APPLIED,
     KubeApiError,
+    Response,
+    _apply_query,
     TransportError,
     apply_action,
     immutable_field,
@@ -62,6 +65,21 @@ def test_transient_errors_are_retried(err):
 )
 def test_validation_errors_are_not_retried(err):
     assert not is_retryable(err)
+
+
+def test_apply_query_is_server_side_apply_by_our_manager():
+    from urllib.parse import parse_qs
+
+    assert parse_qs(_apply_query(True, False), strict_parsing=True) == {
+        "fieldManager": [FIELD_MANAGER], "force": ["true"], "fieldValidation": ["Ignore"]}
+    assert parse_qs(_apply_query(False, True), strict_parsing=True) == {
+        "fieldManager": [FIELD_MANAGER], "force": ["false"], "fieldValidation": ["Ignore"], "dryRun": ["All"]}
+
+
+def test_response_date_is_the_date_header_in_epoch_seconds():
+    assert Response(200, {}, "Sun, 29 Nov 2026 04:00:00 GMT").date == 1795924800.0
+    assert Response(200, {}, "not a date").date is None
+    assert Response(200, {}).date is None
 
 
 def test_retry_after_seconds_parses_both_forms():
