@@ -326,6 +326,7 @@ class Cluster:
         self._discovery: dict[tuple[str, str], ApiResource] | None = None
         self._discovery_lock = threading.Lock()
         self._seen_rv: dict[ObjectRef, str] = {}
+        self._created_namespaces: set[str] = set()  # by this run: nothing of ours in them to look up
         self.clock = WaitClock()  # time spent waiting on this server; a run passes in its own
 
     def _load_config(self, context: str, max_connections: int) -> tuple[Any, str, Callable[[], dict[str, str]]]:
@@ -619,6 +620,8 @@ class Cluster:
         action = apply_action(resp.status, resp.data, prior_rv=prior_rv, server_now=server_now)
         if rv:
             self._seen_rv[ref] = rv
+        if action == "created" and ref.kind == "Namespace" and ref.api_version == "v1":
+            self._created_namespaces.add(ref.name)
         return ApplyOutcome(ref, action, time.monotonic() - started, message)
 
     def learn_versions(self, refs: Iterable[ObjectRef], *, concurrency: int = 8) -> None:
@@ -628,13 +631,16 @@ class Cluster:
         `unchanged` and `configured` are told apart exactly, also on a re-run seconds after the last one.
         One metadata-only LIST per (apiVersion, kind, namespace), by field selector for a single object.
         Best effort: a kind not served yet, a LIST refused (RBAC) or failing leaves the time-based guess
-        of `apply_action` for those objects.
+        of `apply_action` for those objects. A namespace this run created holds nothing of ours yet (only
+        what controllers put there), so it is not listed: on a fresh cluster that is almost every LIST.
         """
         groups: dict[tuple[str, str, str | None], tuple[ApiResource, set[str]]] = {}
         for ref in refs:
             res = self.resource(ref.api_version, ref.kind)
             if res is not None:
                 namespace = (ref.namespace or "default") if res.namespaced else None
+                if namespace in self._created_namespaces:
+                    continue
                 groups.setdefault((ref.api_version, ref.kind, namespace), (res, set()))[1].add(ref.name)
 
         def versions(key: tuple[str, str, str | None]) -> list[tuple[ObjectRef, str]]:

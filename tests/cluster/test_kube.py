@@ -91,6 +91,30 @@ def test_a_rerun_right_after_the_last_run_tells_unchanged_from_configured_exactl
     assert [o.action for o in outcomes] == ["unchanged"] * 3 + ["configured", "unchanged", "unchanged"]
 
 
+class _Recording(Cluster):
+    """A real Cluster that notes each request's method and path."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.sent: list[tuple[str, str]] = []
+
+    def request(self, method: str, path: str, **kwargs: Any):
+        self.sent.append((method, path))
+        return super().request(method, path, **kwargs)
+
+
+def test_versions_are_looked_up_only_where_objects_of_ours_may_already_be(local_cluster, ns):
+    fresh = f"t-{uuid.uuid4().hex[:8]}"
+    with _Recording(str(local_cluster.kubeconfig)) as run:
+        assert apply_wave(run, [manifest({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": fresh}})]
+                          )[0].action == "created"
+        run.sent.clear()
+        outcomes = apply_wave(run, [manifest(configmap(fresh, "a")), manifest(configmap(ns, "b"))], concurrency=2)
+    assert [o.action for o in outcomes] == ["created", "created"]
+    lists = [path for method, path in run.sent if method == "GET"]
+    assert lists == [f"/api/v1/namespaces/{ns}/configmaps"]  # the namespace this run created is not listed
+
+
 def test_apply_is_server_side_with_our_field_manager_and_no_last_applied(kube, ns):
     body = configmap(ns, "owned", annotations={LAST_APPLIED: '{"old":"kubectl"}', "team": "infra"})
     kube.apply(body)
