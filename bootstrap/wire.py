@@ -37,11 +37,17 @@ class Reply:
 
 
 class _Conn:
-    __slots__ = ("sock", "buf")
+    __slots__ = ("sock", "buf", "timeout")
 
     def __init__(self, sock: socket.socket):
         self.sock = sock
         self.buf = b""  # received, not yet consumed
+        self.timeout: float | None = sock.gettimeout()
+
+    def set_timeout(self, timeout: float) -> None:
+        if timeout != self.timeout:  # each settimeout is a system call
+            self.sock.settimeout(timeout)
+            self.timeout = timeout
 
     def close(self) -> None:
         try:
@@ -215,7 +221,7 @@ class Pool:
 
     @staticmethod
     def _exchange(conn: _Conn, method: str, message: bytes, timeout: float) -> tuple[Reply, bool]:
-        conn.sock.settimeout(timeout)
+        conn.set_timeout(timeout)
         try:
             conn.sock.sendall(message)
             if not conn.buf and not conn._fill():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Callable
 
 import pytest
@@ -178,6 +179,27 @@ def test_no_answer_within_the_timeout_raises_timeout(serve):
     try:
         with pytest.raises(TimeoutError):
             pool(server).request("GET", "/slow", {}, None, timeout=0.2)
+    finally:
+        release.set()
+
+
+def test_each_request_on_a_reused_connection_gets_its_own_timeout(serve):
+    release = threading.Event()
+
+    def second_is_slow(conn, n, req):
+        if n == 2:
+            release.wait(5)
+        return OK
+
+    server = serve(second_is_slow)
+    client = pool(server)
+    try:
+        assert client.request("GET", "/fast", {}, None, timeout=30).status == 200
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            client.request("GET", "/slow", {}, None, timeout=0.2)
+        assert time.monotonic() - started < 2
+        assert server.connections == 1
     finally:
         release.set()
 
