@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 MAX_HEAD_BYTES = 64 * 1024
-_READ = 256 * 1024
+_READ = 64 * 1024  # under the allocator's mmap threshold: a bigger buffer per recv costs a map and unmap
 
 
 class ProtocolError(ConnectionError):
