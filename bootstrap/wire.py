@@ -63,16 +63,21 @@ class _Conn:
         self.buf += data
         return True
 
-    def read_head(self) -> bytes:
+    def _read_until(self, mark: bytes, what: str) -> bytes:
+        """The bytes up to `mark` (consumed, not returned); `what` names them in errors."""
         while True:
-            end = self.buf.find(b"\r\n\r\n")
+            end = self.buf.find(mark)
             if end >= 0:
-                head, self.buf = self.buf[:end], self.buf[end + 4:]
-                return head
+                found, self.buf = self.buf[:end], self.buf[end + len(mark):]
+                return found
             if len(self.buf) > MAX_HEAD_BYTES:
-                raise ProtocolError(f"response headers larger than {MAX_HEAD_BYTES} bytes")
+                raise ProtocolError(f"{what} larger than {MAX_HEAD_BYTES} bytes")
             if not self._fill():
-                raise ProtocolError("the server closed the connection" + (" mid-answer" if self.buf else ""))
+                cut = f" in the middle of the {what}" if self.buf else ""
+                raise ProtocolError(f"the server closed the connection{cut}")
+
+    def read_head(self) -> bytes:
+        return self._read_until(b"\r\n\r\n", "response headers")
 
     def read_exactly(self, n: int) -> bytes:
         if len(self.buf) >= n:
@@ -91,13 +96,7 @@ class _Conn:
         return whole[:n]
 
     def read_line(self) -> bytes:
-        while True:
-            end = self.buf.find(b"\r\n")
-            if end >= 0:
-                line, self.buf = self.buf[:end], self.buf[end + 2:]
-                return line
-            if len(self.buf) > MAX_HEAD_BYTES or not self._fill():
-                raise ProtocolError("malformed chunked body")
+        return self._read_until(b"\r\n", "chunk line")
 
     def read_chunked(self) -> bytes:
         parts = []

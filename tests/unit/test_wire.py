@@ -168,6 +168,17 @@ def test_an_answer_cut_short_is_an_error(serve):
         pool(server).request("GET", "/x", {}, None, timeout=5)
 
 
+@pytest.mark.parametrize("answer, error", [
+    (b"HTTP/1.1 200 OK\r\nContent-Le", "closed the connection in the middle of the response headers"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n1", "in the middle of the chunk line"),
+    (b"HTTP/1.1 200 OK\r\nX: " + b"y" * (70 * 1024), "response headers larger than 65536 bytes"),
+])
+def test_answers_cut_or_too_large_name_what_broke(serve, answer, error):
+    server = serve(lambda conn, n, req: answer, close_after=1)
+    with pytest.raises(ProtocolError, match=error):
+        pool(server).request("GET", "/x", {}, None, timeout=5)
+
+
 def test_no_answer_within_the_timeout_raises_timeout(serve):
     release = threading.Event()
 
