@@ -68,12 +68,9 @@ def test_validation_errors_are_not_retried(err):
 
 
 def test_apply_query_is_server_side_apply_by_our_manager():
-    from urllib.parse import parse_qs
-
-    assert parse_qs(_apply_query(True, False), strict_parsing=True) == {
-        "fieldManager": [FIELD_MANAGER], "force": ["true"], "fieldValidation": ["Ignore"]}
-    assert parse_qs(_apply_query(False, True), strict_parsing=True) == {
-        "fieldManager": [FIELD_MANAGER], "force": ["false"], "fieldValidation": ["Ignore"], "dryRun": ["All"]}
+    assert _apply_query(True, False) == {"fieldManager": FIELD_MANAGER, "force": "true", "fieldValidation": "Ignore"}
+    assert _apply_query(False, True) == {"fieldManager": FIELD_MANAGER, "force": "false", "fieldValidation": "Ignore",
+                                         "dryRun": "All"}
 
 
 def test_response_date_is_the_date_header_in_epoch_seconds():
