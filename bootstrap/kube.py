@@ -322,8 +322,11 @@ class Cluster:
         # urllib3's keep-alive pool for the server, resolved once: PoolManager.request re-parses the URL and
         # rebuilds its pool key on every call. A proxy needs the manager's absolute-URL path.
         self._server_pool = None
-        if self._pool is not None and type(self._pool).__name__ != "ProxyManager":
-            self._server_pool = self._pool.connection_from_url(self.host)
+        if self._pool is not None:
+            import urllib3  # loaded already by the pool; direct connections never import it
+
+            if not isinstance(self._pool, urllib3.ProxyManager):
+                self._server_pool = self._pool.connection_from_url(self.host)
         self._base_path = urlsplit(self.host).path
         self._discovery: dict[tuple[str, str], ApiResource] | None = None
         self._discovery_lock = threading.Lock()
