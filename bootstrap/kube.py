@@ -383,13 +383,13 @@ class Cluster:
         if body is not None:
             headers["Content-Type"] = content_type
         headers.update(self._auth_headers())
+        timeout = timeout or self.request_timeout
         try:
             with self.clock:
                 if self._wire is not None:
-                    resp = self._wire.request(method, self._base_path + target, headers, body,
-                                              timeout=timeout or self.request_timeout)
+                    resp = self._wire.request(method, self._base_path + target, headers, body, timeout=timeout)
                 else:
-                    resp = self._via_urllib3(method, target, headers, body, timeout or self.request_timeout)
+                    resp = self._via_urllib3(method, target, headers, body, timeout)
         except OSError as exc:
             raise TransportError(_transport_cause(exc)) from None
         try:
