@@ -626,6 +626,11 @@ class Cluster:
             self._created_namespaces.add(ref.name)
         return ApplyOutcome(ref, action, time.monotonic() - started, message)
 
+    def created_namespace(self, name: str) -> bool:
+        """Whether an apply of this run created Namespace `name` (and no delete of this run removed it since):
+        then it is new, so Active, and holds nothing of ours yet."""
+        return name in self._created_namespaces
+
     def learn_versions(self, refs: Iterable[ObjectRef], *, concurrency: int = 8) -> None:
         """Record the resourceVersion of those of `refs` that already exist, before they are applied.
 
@@ -678,6 +683,8 @@ class Cluster:
                 raise self._fail(ref, exc, doing="deleting:") from None
         except TransportError as exc:
             raise self._fail(ref, exc, doing="deleting:") from None
+        if ref.kind == "Namespace" and ref.api_version == "v1":
+            self._created_namespaces.discard(ref.name)
         if wait and not poll_until(lambda: self.get(ref) is None, timeout, sleep=self.clock.sleep):
             raise ApplyError(f"{ref}: still present {timeout:.0f}s after deletion (finalizers?)")
 
@@ -829,9 +836,10 @@ def wait_namespaces_active(cluster: Cluster, names: Iterable[str], timeout: floa
 
     A missing namespace is applied (from `manifests[name]` if given, else a bare Namespace).  A
     Terminating one is waited out — `on_wait(name)` is called once — and then applied again.  The
-    whole gate is bounded by `timeout`.
+    whole gate is bounded by `timeout`.  Namespaces this run's apply created are not looked at: a
+    namespace created a moment ago is Active (on a fresh cluster that is every one of them).
     """
-    names = sorted(set(names))
+    names = sorted(name for name in set(names) if not cluster.created_namespace(name))
     deadline = time.monotonic() + timeout
     announced: set[str] = set()
 

@@ -115,6 +115,22 @@ def test_versions_are_looked_up_only_where_objects_of_ours_may_already_be(local_
     assert lists == [f"/api/v1/namespaces/{ns}/configmaps"]  # the namespace this run created is not listed
 
 
+def test_namespace_gate_looks_only_at_namespaces_this_run_did_not_create(local_cluster, ns):
+    fresh, gone = (f"t-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    with _Recording(str(local_cluster.kubeconfig)) as run:
+        for name in (fresh, gone):
+            assert run.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}).action == "created"
+        run.delete(ObjectRef("v1", "Namespace", None, gone), propagation="Background", wait=False)
+        run.sent.clear()
+        wait_namespaces_active(run, [fresh, ns, gone], timeout=60)
+        looked_at = [path for method, path in run.sent if method == "GET"]
+    assert f"/api/v1/namespaces/{fresh}" not in looked_at  # created a moment ago: Active
+    assert f"/api/v1/namespaces/{ns}" in looked_at  # there before this run
+    assert f"/api/v1/namespaces/{gone}" in looked_at  # deleted since: waited out and applied again
+    with Cluster(str(local_cluster.kubeconfig)) as kube:
+        assert kube.get(ObjectRef("v1", "Namespace", None, gone))["status"]["phase"] == "Active"
+
+
 def test_apply_is_server_side_with_our_field_manager_and_no_last_applied(kube, ns):
     body = configmap(ns, "owned", annotations={LAST_APPLIED: '{"old":"kubectl"}', "team": "infra"})
     kube.apply(body)
