@@ -24,12 +24,6 @@ from pathlib import Path
 from bench import common, record
 
 
-def _checked(kubeconfig: Path, expected: int, what: str) -> None:
-    found = common.count_objects(kubeconfig)
-    if found != expected:
-        raise SystemExit(f"{what}: {found} of {expected} objects in the cluster afterwards")
-
-
 def main() -> bool:
     count = int(os.environ.get("BENCH_APPLY_OBJECTS", "2000"))
     rounds = int(os.environ.get("BENCH_APPLY_ROUNDS", "2"))
@@ -46,15 +40,15 @@ def main() -> bool:
         for r in range(rounds):
             with common.fresh_cluster("apply-ours") as cluster:
                 run = common.apply_phase(cluster.kubeconfig, objects, concurrency=concurrency)
-                _checked(cluster.kubeconfig, count, "ours")
+                common.expect_objects(cluster.kubeconfig, count, "ours")
                 ours.append(run)
             with common.fresh_cluster("apply-kubectl") as cluster:
                 theirs.append(common.kubectl_apply(cluster.kubeconfig, tree))
-                _checked(cluster.kubeconfig, count, "kubectl")
+                common.expect_objects(cluster.kubeconfig, count, "kubectl")
             for n in widths:
                 with common.fresh_cluster("apply-ceiling") as cluster:
                     ceiling[n].append(common.raw_create(cluster.kubeconfig, objects, connections=n))
-                    _checked(cluster.kubeconfig, count, f"raw POST x{n}")
+                    common.expect_objects(cluster.kubeconfig, count, f"raw POST x{n}")
             loads.append(os.getloadavg()[0])
             print(f"  round {r + 1}: ours {run.seconds:.2f}s (connect {run.connect_s:.2f}, apply {run.apply_s:.2f}, "
                   f"gates {run.gates_s:.2f}), kubectl {theirs[-1]:.2f}s, raw POST "

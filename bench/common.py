@@ -141,6 +141,13 @@ def count_objects(kubeconfig: str | os.PathLike[str], label: str = "bench=apply"
         return total
 
 
+def expect_objects(kubeconfig: str | os.PathLike[str], expected: int, what: str) -> None:
+    """Stop the benchmark unless the cluster holds exactly `expected` benchmark objects after `what` ran."""
+    found = count_objects(kubeconfig)
+    if found != expected:
+        raise SystemExit(f"{what}: {found} of {expected} objects in the cluster afterwards")
+
+
 # ---------------------------------------------------------------------------------------------- our apply
 
 

@@ -1,0 +1,3 @@
+module example.local/netdelay
+
+go 1.22
