@@ -68,7 +68,6 @@ def delayed(kubeconfig: Path, rtt_ms: float) -> Iterator[Path]:
         relay.wait()
 
 
-
 def round_trip_ms(kubeconfig: Path, requests: int = 50) -> float:
     """Median milliseconds of a GET /version on a warm keep-alive connection."""
     from bootstrap.kube import Cluster
