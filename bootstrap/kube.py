@@ -27,7 +27,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 from urllib.parse import quote, urlencode, urlsplit
 
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_before_delay, wait_random_exponential
@@ -287,6 +287,23 @@ def _response_date(value: str | None) -> float | None:
         return None
 
 
+def _answer(resp: wire.Reply) -> Response:
+    """The Response of a 2xx answer; a KubeApiError carrying the Status of any other."""
+    try:
+        data = json.loads(resp.body) if resp.body else {}
+    except ValueError:
+        data = {}
+    if not isinstance(data, dict):
+        data = {}
+    if resp.status >= 300:
+        details = data.get("details") or {}
+        raise KubeApiError(resp.status, str(data.get("reason") or resp.reason or ""),
+                           str(data.get("message") or resp.reason or ""),
+                           causes=details.get("causes") or (),
+                           retry_after=retry_after_seconds(resp.headers.get("retry-after")))
+    return Response(resp.status, data, resp.headers.get("date"))
+
+
 class Cluster:
     """A connection to one API server for one run: kubeconfig loaded like kubectl, one pooled client.
 
@@ -379,10 +396,7 @@ class Cluster:
                 timeout: float | None = None) -> Response:
         """One HTTP request, no retries. Raises KubeApiError (non-2xx) or TransportError (no answer)."""
         target = path + ("?" + urlencode(query) if query else "")
-        headers = {"Accept": accept, "User-Agent": "dr-bootstrap"}
-        if body is not None:
-            headers["Content-Type"] = content_type
-        headers.update(self._auth_headers())
+        headers = self._headers(accept, content_type if body is not None else None)
         timeout = timeout or self.request_timeout
         try:
             with self.clock:
@@ -392,19 +406,14 @@ class Cluster:
                     resp = self._via_urllib3(method, target, headers, body, timeout)
         except OSError as exc:
             raise TransportError(_transport_cause(exc)) from None
-        try:
-            data = json.loads(resp.body) if resp.body else {}
-        except ValueError:
-            data = {}
-        if not isinstance(data, dict):
-            data = {}
-        if resp.status >= 300:
-            details = data.get("details") or {}
-            raise KubeApiError(resp.status, str(data.get("reason") or resp.reason or ""),
-                               str(data.get("message") or resp.reason or ""),
-                               causes=details.get("causes") or (),
-                               retry_after=retry_after_seconds(resp.headers.get("retry-after")))
-        return Response(resp.status, data, resp.headers.get("date"))
+        return _answer(resp)
+
+    def _headers(self, accept: str, content_type: str | None) -> dict[str, str]:
+        headers = {"Accept": accept, "User-Agent": "dr-bootstrap"}
+        if content_type is not None:
+            headers["Content-Type"] = content_type
+        headers.update(self._auth_headers())
+        return headers
 
     def _via_urllib3(self, method: str, target: str, headers: dict[str, str], body: bytes | None,
                      timeout: float) -> wire.Reply:
@@ -581,18 +590,8 @@ class Cluster:
         `sensitive` (default: the object is a Secret) redacts values the API quotes in its messages.
         """
         started = time.monotonic()
-        payload = prepare_body(body)
-        ref = ref_of(payload)
+        ref, path, query, data = self._apply_request(body, force=force, dry_run=dry_run)
         sensitive = ref.kind == "Secret" if sensitive is None else sensitive
-        res = self.resource(ref.api_version, ref.kind)
-        if res is not None and res.namespaced and not ref.namespace:
-            ref = ObjectRef(ref.api_version, ref.kind, "default", ref.name)
-        elif res is not None and not res.namespaced and ref.namespace:
-            ref = ObjectRef(ref.api_version, ref.kind, None, ref.name)
-            payload["metadata"].pop("namespace", None)
-        path = self.path_for(ref)
-        data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-        query = _apply_query(force, dry_run)
         try:
             resp = self.call("PATCH", path, query=query, body=data, content_type=APPLY_PATCH, accept=METADATA)
         except KubeApiError as exc:
@@ -615,11 +614,62 @@ class Cluster:
             raise self._fail(ref, exc) from None
         return self._outcome(ref, resp, started, dry_run)
 
+    def _apply_request(self, body: Mapping[str, Any], *, force: bool, dry_run: bool
+                       ) -> tuple[ObjectRef, str, dict[str, str], bytes]:
+        """(ref, path, query, body) of the apply of `body`; a namespace defaulted or dropped as discovery says."""
+        payload = prepare_body(body)
+        ref = ref_of(payload)
+        res = self.resource(ref.api_version, ref.kind)
+        if res is not None and res.namespaced and not ref.namespace:
+            ref = ObjectRef(ref.api_version, ref.kind, "default", ref.name)
+        elif res is not None and not res.namespaced and ref.namespace:
+            ref = ObjectRef(ref.api_version, ref.kind, None, ref.name)
+            payload["metadata"].pop("namespace", None)
+        data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+        return ref, self.path_for(ref), _apply_query(force, dry_run), data
+
+    @property
+    def multiplexes(self) -> bool:
+        """Whether `apply_each` can be used: a direct connection (not through urllib3)."""
+        return self._wire is not None
+
+    def apply_each(self, bodies: Iterable[Mapping[str, Any]], *, width: int, dry_run: bool = False
+                   ) -> Iterator[tuple[int, ApplyOutcome | KubeApiError | TransportError]]:
+        """One server-side apply attempt per body, up to `width` in flight at once from the calling thread:
+        (position, outcome) as each succeeds, (position, error) as each fails.
+
+        No retries, no re-creation, no wording of errors: `apply_wave` sends what failed through `apply`.
+        `bodies` is read lazily, one whenever a request can start: end it early to start no more.
+        """
+        assert self._wire is not None, "apply_each needs a direct connection (see `multiplexes`)"
+        started: dict[int, tuple[ObjectRef, float]] = {}
+        query = "?" + urlencode(_apply_query(True, dry_run))  # the same for every object
+
+        def requests() -> Iterator[wire.Request]:
+            for i, body in enumerate(bodies):
+                ref, path, _query, data = self._apply_request(body, force=True, dry_run=dry_run)
+                started[i] = (ref, time.monotonic())
+                yield wire.Request("PATCH", self._base_path + path + query, self._headers(METADATA, APPLY_PATCH), data)
+
+        with self.clock:
+            for i, reply in self._wire.request_many(requests(), width=width, timeout=self.request_timeout):
+                ref, since = started.pop(i)
+                if isinstance(reply, OSError):
+                    yield i, TransportError(_transport_cause(reply))
+                    continue
+                try:
+                    resp = _answer(reply)
+                except KubeApiError as exc:
+                    yield i, exc
+                    continue
+                yield i, self._outcome(ref, resp, since, dry_run)
+
     def _outcome(self, ref: ObjectRef, resp: Response, started: float, dry_run: bool, message: str = "") -> ApplyOutcome:
         if dry_run:
             return ApplyOutcome(ref, "dry-run", time.monotonic() - started, message)
         rv = (resp.data.get("metadata") or {}).get("resourceVersion")
-        action = apply_action(resp.status, resp.data, prior_rv=self._seen_rv.get(ref), server_now=resp.date)
+        action = apply_action(resp.status, resp.data, prior_rv=self._seen_rv.get(ref),
+                              server_now=None if resp.status == 201 else resp.date)  # a create needs no clock
         if rv:
             self._seen_rv[ref] = rv
         if action == "created" and ref.kind == "Namespace" and ref.api_version == "v1":
@@ -737,11 +787,55 @@ def apply_wave(cluster: Cluster, manifests: Sequence[Manifest], *, concurrency: 
     On the first failure no new object is started, in-flight ones finish, and the ApplyError of the
     first failing object (in input order among those that failed) is raised, naming its source file.
     `on_result` is called in the caller's thread as each object succeeds.
+
+    Over a direct connection every object first gets one attempt through `Cluster.apply_each` (one
+    thread, `concurrency` requests in flight). What fails there goes through `Cluster.apply`, which
+    retries, re-creates and words the error; a failure that retrying cannot mend (`is_retryable`) also
+    stops new starts, and the objects not started yet follow only once the failed ones have succeeded.
     """
     if not manifests:
         return []
     if not dry_run:
         cluster.learn_versions([m.ref for m in manifests], concurrency=concurrency)
+    outcomes: list[ApplyOutcome | None] = [None] * len(manifests)
+
+    def done(i: int, outcome: ApplyOutcome) -> None:
+        outcomes[i] = outcome
+        if on_result is not None:
+            on_result(manifests[i], outcome)
+
+    failed: list[int] = []
+    if cluster.multiplexes:
+        halted = False
+
+        def bodies() -> Iterator[Mapping[str, Any]]:
+            for m in manifests:
+                if halted:
+                    return
+                yield m.body
+
+        for i, result in cluster.apply_each(bodies(), width=concurrency, dry_run=dry_run):
+            if isinstance(result, ApplyOutcome):
+                done(i, result)
+            else:
+                failed.append(i)
+                halted = halted or not is_retryable(result)
+    failed.sort()
+    tried = set(failed)
+    not_started = [i for i, outcome in enumerate(outcomes) if outcome is None and i not in tried]
+    for batch in (failed, not_started):
+        _apply_threaded(cluster, manifests, batch, concurrency=concurrency, dry_run=dry_run, recreate=recreate,
+                        done=done)
+    return [o for o in outcomes if o is not None]
+
+
+def _apply_threaded(cluster: Cluster, manifests: Sequence[Manifest], indices: Sequence[int], *, concurrency: int,
+                    dry_run: bool, recreate: bool, done: Callable[[int, ApplyOutcome], None]) -> None:
+    """`Cluster.apply` for `manifests[i]` of each i in `indices`, from a pool of threads; `done(i, outcome)`
+    in the caller's thread for each success. The first failure stops new starts and is raised once the
+    in-flight ones finish (the first in input order among those that failed)."""
+    if not indices:
+        return
 
     def one(m: Manifest) -> ApplyOutcome:
         try:
@@ -749,11 +843,10 @@ def apply_wave(cluster: Cluster, manifests: Sequence[Manifest], *, concurrency: 
         except ApplyError as exc:
             raise ApplyError(f"{exc.message} [{m.source}]", hint=exc.hint) from None
 
-    outcomes: list[ApplyOutcome | None] = [None] * len(manifests)
     failures: dict[int, BaseException] = {}
-    workers = max(1, min(concurrency, len(manifests)))
+    workers = max(1, min(concurrency, len(indices)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="apply") as pool:
-        index = {pool.submit(one, m): i for i, m in enumerate(manifests)}
+        index = {pool.submit(one, manifests[i]): i for i in indices}
         for fut in as_completed(index):
             if fut.cancelled():
                 continue
@@ -765,12 +858,9 @@ def apply_wave(cluster: Cluster, manifests: Sequence[Manifest], *, concurrency: 
                         other.cancel()  # only those not started yet; in-flight ones finish
                 failures[i] = exc
                 continue
-            outcomes[i] = fut.result()
-            if on_result is not None:
-                on_result(manifests[i], outcomes[i])
+            done(i, fut.result())
     if failures:
         raise failures[min(failures)]
-    return [o for o in outcomes if o is not None]
 
 
 # --------------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
-from bootstrap.wire import Pool, ProtocolError, _parse_head
+from bootstrap.wire import Pool, ProtocolError, Request, _parse_head
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
 
@@ -27,6 +27,7 @@ class Scripted:
         self.close_after = close_after  # requests served per connection before the server closes it
         self.requests: list[bytes] = []
         self.connections = 0
+        self.piecewise = 0.0  # > 0: answers go out 7 bytes at a time, this many seconds apart
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
         self._threads: list[threading.Thread] = []
@@ -63,7 +64,11 @@ class Scripted:
                 reply = self.answer(number, served, request)
                 if reply is None:
                     return
-                sock.sendall(reply)
+                if not self.piecewise:
+                    sock.sendall(reply)
+                for at in range(0, len(reply), 7) if self.piecewise else ():
+                    sock.sendall(reply[at:at + 7])
+                    time.sleep(self.piecewise)
 
     def close(self) -> None:
         self.listener.close()
@@ -247,3 +252,142 @@ def test_concurrent_requests_open_connections_and_at_most_maxsize_stay_idle(serv
 def test_https_needs_a_context():
     with pytest.raises(ValueError):
         Pool("https://127.0.0.1:6443", ssl_context=None)
+
+
+# -- many requests from one thread ------------------------------------------------------------------
+
+
+def echo_path(conn, n, req):
+    path = req.split(b" ")[1]
+    return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(path), path)
+
+
+def gets(*paths: str) -> list[Request]:
+    return [Request("GET", path, {"Accept": "application/json"}) for path in paths]
+
+
+def test_request_many_answers_each_request_by_its_position_over_at_most_width_connections(serve):
+    server = serve(echo_path)
+    client = pool(server)
+    paths = [f"/{i}" for i in range(40)]
+    answers = dict(client.request_many(gets(*paths), width=4, timeout=5))
+    assert {i: a.body for i, a in answers.items()} == {i: p.encode() for i, p in enumerate(paths)}
+    assert server.connections == 4 and len(server.requests) == 40
+    assert len(client._idle) == 4  # back in the pool for the requests that follow
+    assert client.request("GET", "/after", {}, None, timeout=5).body == b"/after"  # blocking again, still works
+    assert server.connections == 4
+
+
+def test_request_many_sends_the_same_bytes_as_request(serve):
+    server = serve(lambda conn, n, req: OK)
+    client = pool(server)
+    client.request("PATCH", "/x?force=true", {"Accept": "application/json"}, b'{"a":1}', timeout=5)
+    [(index, reply)] = client.request_many(
+        [Request("PATCH", "/x?force=true", {"Accept": "application/json"}, b'{"a":1}')], width=8, timeout=5)
+    assert (index, reply.body) == (0, b"{}")
+    assert server.requests[0] == server.requests[1]
+
+
+def test_request_many_reads_requests_lazily_so_the_caller_can_stop_starting_new_ones(serve):
+    server = serve(lambda conn, n, req: b"HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n" if req.startswith(b"GET /bad ")
+                   else OK)
+    client = pool(server)
+    stop = False
+
+    def requests():
+        for path in ["/bad", *(f"/{i}" for i in range(50))]:
+            if stop:
+                return
+            yield Request("GET", path, {})
+
+    seen = []
+    for i, reply in client.request_many(requests(), width=1, timeout=5):
+        seen.append(i)
+        stop = stop or reply.status == 500
+    assert seen == [0] and len(server.requests) == 1  # width 1: nothing else was in flight
+
+
+def test_request_many_replaces_a_keep_alive_connection_the_server_closed_and_sends_once_more(serve):
+    server = serve(echo_path, close_after=1)
+    client = pool(server)
+    client.request("GET", "/warm", {}, None, timeout=5)  # leaves an idle connection the server has closed
+    time.sleep(0.1)
+    answers = dict(client.request_many(gets("/1", "/2"), width=1, timeout=5))
+    assert {i: a.body for i, a in answers.items()} == {0: b"/1", 1: b"/2"}
+    assert [r.split(b" ")[1] for r in server.requests] == [b"/warm", b"/1", b"/2"]  # each sent once
+
+
+def test_request_many_reports_a_fresh_connection_closed_without_an_answer_and_goes_on(serve):
+    server = serve(lambda conn, n, req: None if req.startswith(b"GET /gone ") else echo_path(conn, n, req))
+    answers = dict(pool(server).request_many(gets("/gone", "/here"), width=2, timeout=5))
+    assert isinstance(answers[0], ProtocolError) and "closed the connection" in str(answers[0])
+    assert answers[1].body == b"/here"
+    assert len(server.requests) == 2
+
+
+def test_request_many_times_out_each_request_on_its_own(serve):
+    release = threading.Event()
+
+    def slow_one(conn, n, req):
+        if req.startswith(b"GET /slow "):
+            release.wait(5)
+        return echo_path(conn, n, req)
+
+    server = serve(slow_one)
+    try:
+        started = time.monotonic()
+        answers = dict(pool(server).request_many(gets("/slow", "/a", "/b"), width=2, timeout=0.3))
+        assert time.monotonic() - started < 2
+        assert isinstance(answers[0], TimeoutError)
+        assert (answers[1].body, answers[2].body) == (b"/a", b"/b")
+    finally:
+        release.set()
+
+
+def test_request_many_parses_answers_that_arrive_in_pieces_chunked_or_until_the_close(serve):
+    answers = {b"/chunked": (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                             b"5\r\nhello\r\n7\r\n, world\r\n0\r\n\r\n"),
+               b"/close": b"HTTP/1.0 200 OK\r\n\r\nuntil-the-close"}
+
+    def answer(conn, n, req):
+        return answers.get(req.split(b" ")[1]) or echo_path(conn, n, req)
+
+    server = serve(answer, close_after=1)
+    server.piecewise = 0.02  # each answer goes out in small pieces with pauses
+    replies = dict(pool(server).request_many(gets("/chunked", "/close", "/plain"), width=3, timeout=5))
+    assert [replies[i].body for i in range(3)] == [b"hello, world", b"until-the-close", b"/plain"]
+
+
+def test_request_many_sends_bodies_larger_than_the_socket_buffer(serve):
+    server = serve(lambda conn, n, req: OK)
+    body = b"x" * (8 * 1024 * 1024)
+    [(index, reply)] = pool(server).request_many([Request("PUT", "/big", {}, body)], width=1, timeout=10)
+    assert (index, reply.status) == (0, 200) and server.requests[0].endswith(body)
+
+
+def test_request_many_reports_refused_connections_per_request():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        answers = dict(Pool(f"http://127.0.0.1:{port}", ssl_context=None).request_many(gets("/a", "/b"), width=2,
+                                                                                        timeout=1))
+    assert set(answers) == {0, 1} and all(isinstance(a, ConnectionRefusedError) for a in answers.values())
+
+
+def test_request_many_closed_early_closes_the_connections_still_waiting(serve):
+    release = threading.Event()
+
+    def second_waits(conn, n, req):
+        if not req.startswith(b"GET /0 "):
+            release.wait(5)
+        return echo_path(conn, n, req)
+
+    server = serve(second_waits)
+    client = pool(server)
+    many = client.request_many(gets("/0", "/1"), width=2, timeout=5)
+    try:
+        assert next(many)[0] == 0
+        many.close()  # /1 is still waiting for its answer
+        assert len(client._idle) == 1  # /0's connection is kept; /1's was closed, never pooled
+    finally:
+        release.set()
