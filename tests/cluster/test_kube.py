@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import base64
+import sys
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from bootstrap.errors import ApplyError, ExitCode, UsageError
 from bootstrap.kube import (
@@ -245,6 +248,37 @@ def test_apply_wave_stops_on_first_failure_and_names_it(kube, ns):
         apply_wave(kube, [*good, bad], concurrency=2)
     assert str(err.value).startswith(f"ConfigMap/{ns}/Not_Valid: rejected by the API server (422 Invalid)")
     assert str(err.value).endswith("[apps/broken.yaml#2]")
+
+
+def test_apply_wave_starts_no_new_object_after_a_failure_that_retrying_cannot_mend(kube, ns):
+    bad = manifest({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "Not_Valid", "namespace": ns}},
+                   source="apps/broken.yaml#1")
+    good = [manifest(configmap(ns, f"after-{i:02d}")) for i in range(60)]
+    assert kube.multiplexes  # the first attempts go out from one thread
+    with pytest.raises(ApplyError, match=r"Not_Valid: rejected by the API server \(422 Invalid\)"):
+        apply_wave(kube, [bad, *good], concurrency=2)
+    applied = [cm for cm in kube.list("v1", "ConfigMap", ns, label_selector=None)
+               if cm["metadata"]["name"].startswith("after-")]
+    assert len(applied) < 10  # those in flight when the 422 came back, not the 60
+
+
+def test_apply_wave_through_urllib3_applies_from_threads(local_cluster, ns, tmp_path):
+    """A credential plugin sends requests through urllib3: no multiplexing, every object through `apply`."""
+    doc = yaml.safe_load(Path(local_cluster.kubeconfig).read_text())
+    user = doc["users"][0]["user"]
+    plugin = tmp_path / "plugin.py"
+    plugin.write_text("import json, sys\ncert, key = (open(p).read() for p in sys.argv[1:3])\n"
+                      "print(json.dumps({'apiVersion': 'client.authentication.k8s.io/v1', 'kind': 'ExecCredential',"
+                      " 'status': {'clientCertificateData': cert, 'clientKeyData': key}}))\n")
+    doc["users"][0]["user"] = {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": sys.executable,
+                                        "args": [str(plugin), user["client-certificate"], user["client-key"]],
+                                        "interactiveMode": "Never"}}
+    (tmp_path / "kubeconfig").write_text(yaml.safe_dump(doc))
+    items = [manifest(configmap(ns, f"threaded-{i}")) for i in range(5)]
+    with Cluster(str(tmp_path / "kubeconfig")) as through_plugin:
+        assert not through_plugin.multiplexes
+        outcomes = apply_wave(through_plugin, items, concurrency=3)
+    assert [(o.ref.name, o.action) for o in outcomes] == [(m.ref.name, "created") for m in items]
 
 
 # -- gates ------------------------------------------------------------------------------------------
