@@ -4,8 +4,9 @@ Services, Deployments).
 1. Our apply phase (connect, discover, plan waves, `apply_wave` + gates, in process) vs
    `kubectl apply --server-side -f DIR` of the same objects as one YAML file each.  Target: ≤ 0.3×.
 2. The API server's practical write ceiling: the same objects created by N parallel plain POSTs over
-   keep-alive connections (N from BENCH_CEILING_CONNECTIONS, default 8,16,32; the best N counts).
-   Target: our objects/s ≥ 70% of the ceiling's.
+   keep-alive connections, driven from one thread so the client leaves the server the most CPU (N from
+   BENCH_CEILING_CONNECTIONS, default 8,16,32; the best N counts). Target: our objects/s ≥ 70% of the
+   ceiling's.
 
 Every measurement gets a cluster of its own; contenders alternate round by round so that load from
 other processes on the machine falls on all of them.  Medians over BENCH_APPLY_ROUNDS (default 2).
