@@ -11,7 +11,7 @@ urllib3.
 
 Two ways to send: `Pool.request`, blocking, one request per calling thread; and `Pool.request_many`, which
 keeps many requests in flight from one thread over non-blocking connections (an apply wave). The second
-costs about a third of the client CPU of a thread per connection, CPU a co-located API server gets back.
+costs less than half the client CPU of a thread per connection, CPU a co-located API server gets back.
 
 Errors are OSError (ssl.SSLError, TimeoutError, ConnectionError included), for the caller to word.
 """
@@ -247,7 +247,7 @@ class Pool:
         """Send `requests` with up to `width` of them in flight at once, all from the calling thread; yield
         (position in `requests`, its reply or the OSError that ended it) as each answer completes.
 
-        One thread waiting on many non-blocking connections costs a third of the CPU of a thread per
+        One thread waiting on many non-blocking connections costs less than half the CPU of a thread per
         connection (no lock hand-offs, no thread wake-ups; several answers are read per wake-up), and on a
         machine shared with the API server that CPU is the server's. `requests` is read lazily, one
         request whenever a connection is free: stop it early to start no more, and the ones in flight
@@ -256,6 +256,7 @@ class Pool:
         connections of answers not read yet.
         """
         return _Multiplexer(self, iter(requests), max(1, width), timeout).run()
+
     @staticmethod
     def _exchange(conn: _Conn, method: str, message: bytes, timeout: float) -> tuple[Reply, bool]:
         conn.set_timeout(timeout)
