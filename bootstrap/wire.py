@@ -431,7 +431,9 @@ class _Multiplexer:
         line = _Line(conn, stage, reused, conn.sock.fileno())
         self.lines[line.fd] = line
         line.events = _WRITE_EV if stage == _CONNECTING else _READ_EV
-        self.selector.register(conn.sock, line.events, line)
+        # watched by descriptor, not socket object: the TLS socket takes over the descriptor of the plain one
+        # (even when wrapping it then fails), so the registration holds from the dial to the close
+        self.selector.register(line.fd, line.events, line)
         return line
 
     def _load(self, line: _Line, index: int, method: str, message: bytes, deadline: float) -> None:
@@ -507,9 +509,7 @@ class _Multiplexer:
         line.stage = _EXCHANGE
         if self.pool._ssl is None:
             return
-        self.selector.unregister(sock)  # the TLS socket takes over the file descriptor
         line.conn.sock = self.pool._ssl.wrap_socket(sock, server_hostname=self.pool._sni, do_handshake_on_connect=False)
-        self.selector.register(line.conn.sock, line.events, line)
         line.stage = _HANDSHAKE
 
     @staticmethod
@@ -542,7 +542,7 @@ class _Multiplexer:
         else:
             events = _READ_EV
         if events != line.events:
-            self.selector.modify(line.conn.sock, events, line)
+            self.selector.modify(line.fd, events, line)
             line.events = events
 
     # -- endings
@@ -569,7 +569,7 @@ class _Multiplexer:
 
     def _close(self, line: _Line, *, keep: bool) -> None:
         """Stop watching the line; back to the pool when `keep`, else closed."""
-        self.selector.unregister(line.conn.sock)
+        self.selector.unregister(line.fd)
         del self.lines[line.fd]
         if line.stage == _FREE:
             self.free.remove(line)

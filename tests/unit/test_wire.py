@@ -391,3 +391,20 @@ def test_request_many_closed_early_closes_the_connections_still_waiting(serve):
         assert len(client._idle) == 1  # /0's connection is kept; /1's was closed, never pooled
     finally:
         release.set()
+
+
+class _WrapResetContext:
+    """Stands in for an SSLContext whose TLS wrap fails after taking over the socket, as ssl does when the
+    server resets a connection between its TCP accept and the TLS start (an API server being killed)."""
+
+    def wrap_socket(self, sock, server_hostname=None, do_handshake_on_connect=True):
+        sock.detach()
+        raise ConnectionResetError(104, "Connection reset by peer")
+
+
+def test_request_many_reports_a_connection_reset_while_tls_starts_and_goes_on(serve):
+    server = serve(echo_path)
+    client = Pool(server.url.replace("http://", "https://"), ssl_context=_WrapResetContext())
+    answers = dict(client.request_many(gets("/a", "/b", "/c"), width=2, timeout=5))
+    assert set(answers) == {0, 1, 2}
+    assert all(isinstance(a, ConnectionResetError) for a in answers.values())
