@@ -590,7 +590,8 @@ class Cluster:
         `sensitive` (default: the object is a Secret) redacts values the API quotes in its messages.
         """
         started = time.monotonic()
-        ref, path, query, data = self._apply_request(body, force=force, dry_run=dry_run)
+        ref, path, data = self._apply_request(body)
+        query = _apply_query(force, dry_run)
         sensitive = ref.kind == "Secret" if sensitive is None else sensitive
         try:
             resp = self.call("PATCH", path, query=query, body=data, content_type=APPLY_PATCH, accept=METADATA)
@@ -614,9 +615,8 @@ class Cluster:
             raise self._fail(ref, exc) from None
         return self._outcome(ref, resp, started, dry_run)
 
-    def _apply_request(self, body: Mapping[str, Any], *, force: bool, dry_run: bool
-                       ) -> tuple[ObjectRef, str, dict[str, str], bytes]:
-        """(ref, path, query, body) of the apply of `body`; a namespace defaulted or dropped as discovery says."""
+    def _apply_request(self, body: Mapping[str, Any]) -> tuple[ObjectRef, str, bytes]:
+        """(ref, path, JSON body) of the apply of `body`; a namespace defaulted or dropped as discovery says."""
         payload = prepare_body(body)
         ref = ref_of(payload)
         res = self.resource(ref.api_version, ref.kind)
@@ -626,7 +626,7 @@ class Cluster:
             ref = ObjectRef(ref.api_version, ref.kind, None, ref.name)
             payload["metadata"].pop("namespace", None)
         data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-        return ref, self.path_for(ref), _apply_query(force, dry_run), data
+        return ref, self.path_for(ref), data
 
     @property
     def multiplexes(self) -> bool:
@@ -647,7 +647,7 @@ class Cluster:
 
         def requests() -> Iterator[wire.Request]:
             for i, body in enumerate(bodies):
-                ref, path, _query, data = self._apply_request(body, force=True, dry_run=dry_run)
+                ref, path, data = self._apply_request(body)
                 started[i] = (ref, time.monotonic())
                 yield wire.Request("PATCH", self._base_path + path + query, self._headers(METADATA, APPLY_PATCH), data)
 
