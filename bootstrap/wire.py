@@ -38,6 +38,10 @@ class ProtocolError(ConnectionError):
     """The server's answer is not HTTP/1.x as we understand it, or it ended early."""
 
 
+# what sending on a connection the server has closed raises
+_CLOSED_BY_SERVER = (BrokenPipeError, ConnectionResetError, ssl.SSLEOFError)
+
+
 @dataclass(frozen=True)
 class Request:
     method: str
@@ -264,7 +268,7 @@ class Pool:
             conn.sock.sendall(message)
             if not conn.buf and not conn._fill():
                 raise _StaleConnection()
-        except (BrokenPipeError, ConnectionResetError, ssl.SSLEOFError) as exc:
+        except _CLOSED_BY_SERVER as exc:
             raise _StaleConnection() from exc
         return _read_reply(conn, method)
 
@@ -327,7 +331,7 @@ class _Arrived:
 
 _NOT_YET = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 # what a keep-alive connection the server has closed looks like, when nothing of the answer has arrived
-_STALE = (BrokenPipeError, ConnectionResetError, ssl.SSLEOFError, ProtocolError)
+_STALE = (*_CLOSED_BY_SERVER, ProtocolError)
 _READ_EV, _WRITE_EV = selectors.EVENT_READ, selectors.EVENT_WRITE
 _CONNECTING, _HANDSHAKE, _EXCHANGE, _FREE = "connecting", "handshake", "exchange", "free"
 

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import base64
-import sys
 import threading
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from bootstrap.errors import ApplyError, ExitCode, UsageError
 from bootstrap.kube import (
@@ -26,6 +23,7 @@ from bootstrap.kube import (
 )
 from bootstrap.model import Manifest, ObjectRef
 from bootstrap.redact import Sensitive
+from tests.support.cluster import exec_plugin_kubeconfig
 
 pytestmark = pytest.mark.cluster
 
@@ -264,18 +262,9 @@ def test_apply_wave_starts_no_new_object_after_a_failure_that_retrying_cannot_me
 
 def test_apply_wave_through_urllib3_applies_from_threads(local_cluster, ns, tmp_path):
     """A credential plugin sends requests through urllib3: no multiplexing, every object through `apply`."""
-    doc = yaml.safe_load(Path(local_cluster.kubeconfig).read_text())
-    user = doc["users"][0]["user"]
-    plugin = tmp_path / "plugin.py"
-    plugin.write_text("import json, sys\ncert, key = (open(p).read() for p in sys.argv[1:3])\n"
-                      "print(json.dumps({'apiVersion': 'client.authentication.k8s.io/v1', 'kind': 'ExecCredential',"
-                      " 'status': {'clientCertificateData': cert, 'clientKeyData': key}}))\n")
-    doc["users"][0]["user"] = {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": sys.executable,
-                                        "args": [str(plugin), user["client-certificate"], user["client-key"]],
-                                        "interactiveMode": "Never"}}
-    (tmp_path / "kubeconfig").write_text(yaml.safe_dump(doc))
+    kubeconfig = exec_plugin_kubeconfig(local_cluster.kubeconfig, tmp_path)
     items = [manifest(configmap(ns, f"threaded-{i}")) for i in range(5)]
-    with Cluster(str(tmp_path / "kubeconfig")) as through_plugin:
+    with Cluster(str(kubeconfig)) as through_plugin:
         assert not through_plugin.multiplexes
         outcomes = apply_wave(through_plugin, items, concurrency=3)
     assert [(o.ref.name, o.action) for o in outcomes] == [(m.ref.name, "created") for m in items]

@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.support.cluster import exec_plugin_kubeconfig
+
 pytestmark = pytest.mark.cluster
 
 CONNECT = """
@@ -30,14 +32,6 @@ except ApplyError as exc:
 out["kubernetes_imported"] = "kubernetes" in sys.modules
 print(json.dumps(out))
 """
-
-EXEC_PLUGIN = """
-import json, sys
-cert, key = (open(p).read() for p in sys.argv[1:3])
-print(json.dumps({"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
-                  "status": {"clientCertificateData": cert, "clientKeyData": key}}))
-"""
-
 
 def connect(kubeconfig: Path, cwd: Path) -> dict:
     """Cluster(kubeconfig).server_version() in a new interpreter, run from `cwd`."""
@@ -88,14 +82,7 @@ def test_relative_file_paths_resolve_against_the_kubeconfig(local_cluster, tmp_p
 
 
 def test_exec_plugin_connects_through_the_client_library(local_cluster, tmp_path):
-    doc, _, user = local(local_cluster)
-    plugin = tmp_path / "plugin.py"
-    plugin.write_text(EXEC_PLUGIN)
-    doc["users"][0]["user"] = {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": sys.executable,
-                                        "args": [str(plugin), user["client-certificate"], user["client-key"]],
-                                        "interactiveMode": "Never"}}
-    path = tmp_path / "kubeconfig"
-    path.write_text(yaml.safe_dump(doc))
+    path = exec_plugin_kubeconfig(local_cluster.kubeconfig, tmp_path)
     assert connect(path, tmp_path) == {"connected": True, "kubernetes_imported": True}
 
 
