@@ -9,9 +9,10 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 CLUSTER_DIR ?= .cluster
+SUDO   := $(if $(filter 0,$(shell id -u)),,sudo)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv test test-unit control-plane cluster-up cluster-down drill bench fuzz clean
+.PHONY: help venv test test-unit control-plane oracles sops-versions flux sshd cluster-up cluster-down drill bench fuzz clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -27,16 +28,28 @@ venv: $(VENV)/.stamp ## create/update the virtualenv with the project and its te
 control-plane: ## build (or reuse) etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok
 	bash hack/control-plane.sh
 
-cluster-up: venv control-plane ## start a local cluster in $(CLUSTER_DIR); writes $(CLUSTER_DIR)/kubeconfig
-	$(PY) -m bootstrap.localcluster up --dir $(CLUSTER_DIR)
+oracles: ## build (or reuse) the Go programs the tests compare our re-implementations with
+	bash hack/oracles/build.sh all
+
+sops-versions: ## build (or reuse) the extra sops versions the SOPS tests compare against (hack/versions.env)
+	bash hack/sops-versions.sh
+
+flux: ## build (or reuse) the flux CLI, kustomize, source-, kustomize- and helm-controller (docs/local-cluster.md)
+	bash hack/flux.sh
+
+sshd: ## install openssh-server (the SSH clone tests run their own sshd) when it is missing
+	@test -x /usr/sbin/sshd || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq openssh-server; }
+
+cluster-up: venv control-plane $(if $(FLUX),flux) ## start a local cluster in $(CLUSTER_DIR) (FLUX=1: with the Flux controllers)
+	$(PY) -m bootstrap.localcluster up --dir $(CLUSTER_DIR) $(if $(FLUX),--flux)
 
 cluster-down: venv ## stop the local cluster in $(CLUSTER_DIR) and remove its state
 	$(PY) -m bootstrap.localcluster down --dir $(CLUSTER_DIR)
 
-test: venv control-plane ## run every test (unit and real-cluster integration)
-	$(PY) -m pytest $(PYTEST_ARGS)
+test: venv control-plane oracles sops-versions flux sshd ## run every test (unit and real-cluster integration)
+	DRB_REQUIRE_SOPS_VERSIONS=1 $(PY) -m pytest $(PYTEST_ARGS)
 
-test-unit: venv ## run only the tests that need no cluster
+test-unit: venv oracles ## run only the tests that need no cluster
 	$(PY) -m pytest -m 'not cluster' $(PYTEST_ARGS)
 
 drill: venv control-plane ## restore a demo repo onto a throwaway local cluster (or kind) and report the RTO
@@ -45,8 +58,8 @@ drill: venv control-plane ## restore a demo repo onto a throwaway local cluster 
 bench: venv control-plane ## run benchmarks against sops and kubectl; writes bench/results.json
 	$(PY) -m bench
 
-fuzz: venv ## long fuzzing run of the SOPS parser and manifest loader (nightly)
-	FUZZ_EXAMPLES=20000 $(PY) -m pytest tests/fuzz -q
+fuzz: venv oracles ## long fuzzing run of the SOPS parser, manifest loader and envsubst vs Go (nightly)
+	FUZZ_EXAMPLES=20000 $(PY) -m pytest tests/fuzz tests/unit/render/test_envsubst_oracle.py -q
 
 clean: ## remove the virtualenv and local state (not the build cache)
 	rm -rf $(VENV) .cluster* .pytest_cache .hypothesis

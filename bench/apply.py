@@ -12,6 +12,11 @@ Every measurement gets a cluster of its own; contenders alternate round by round
 other processes on the machine falls on all of them.  Medians over BENCH_APPLY_ROUNDS (default 2).
 Size via BENCH_APPLY_OBJECTS (default 2000); our concurrency via BENCH_APPLY_CONCURRENCY (default:
 what `restore` uses).
+
+BENCH_TRANSPORTS (default `aiohttp`) lists HTTP libraries to run our apply phase on, side by side:
+`aiohttp`, `httpx`, `httpx-h2`, `urllib3` (bench/transports.py), or `git:COMMIT`, the apply phase of the
+tool at that commit run from an exported copy (how the hand-written client it replaced was measured).
+The first one is "ours" in the targets.
 """
 
 from __future__ import annotations
@@ -30,19 +35,21 @@ def main() -> bool:
     rounds = int(os.environ.get("BENCH_APPLY_ROUNDS", "2"))
     widths = [int(n) for n in os.environ.get("BENCH_CEILING_CONNECTIONS", "8,16,32").split(",")]
     concurrency = int(os.environ.get("BENCH_APPLY_CONCURRENCY", "0")) or common.default_concurrency()
+    contenders = [name.strip() for name in os.environ.get("BENCH_TRANSPORTS", "aiohttp").split(",") if name.strip()]
     objects = common.make_objects(count)
     kubectl_version = common.kubectl_version()
     loads = [os.getloadavg()[0]]
-    ours: list[common.ApplyRun] = []
+    runs: dict[str, list[common.ApplyRun]] = {name: [] for name in contenders}
     theirs: list[float] = []
     ceiling: dict[int, list[float]] = {n: [] for n in widths}
     with tempfile.TemporaryDirectory(prefix="bench-apply-") as tmp:
         tree = common.write_tree(objects, Path(tmp) / "tree")
         for r in range(rounds):
-            with common.fresh_cluster("apply-ours") as cluster:
-                run = common.apply_phase(cluster.kubeconfig, objects, concurrency=concurrency)
-                common.expect_objects(cluster.kubeconfig, count, "ours")
-                ours.append(run)
+            for name in contenders:
+                with common.fresh_cluster("apply-ours") as cluster:
+                    run = common.apply_phase_of(name, cluster.kubeconfig, objects, concurrency=concurrency)
+                    common.expect_objects(cluster.kubeconfig, count, name)
+                    runs[name].append(run)
             with common.fresh_cluster("apply-kubectl") as cluster:
                 theirs.append(common.kubectl_apply(cluster.kubeconfig, tree))
                 common.expect_objects(cluster.kubeconfig, count, "kubectl")
@@ -51,15 +58,22 @@ def main() -> bool:
                     ceiling[n].append(common.raw_create(cluster.kubeconfig, objects, connections=n))
                     common.expect_objects(cluster.kubeconfig, count, f"raw POST x{n}")
             loads.append(os.getloadavg()[0])
-            print(f"  round {r + 1}: ours {run.seconds:.2f}s (connect {run.connect_s:.2f}, apply {run.apply_s:.2f}, "
-                  f"gates {run.gates_s:.2f}), kubectl {theirs[-1]:.2f}s, raw POST "
+            mine = ", ".join(f"{name} {runs[name][-1].seconds:.2f}s (connect {runs[name][-1].connect_s:.2f}, apply "
+                             f"{runs[name][-1].apply_s:.2f}, gates {runs[name][-1].gates_s:.2f})" for name in contenders)
+            print(f"  round {r + 1}: {mine}, kubectl {theirs[-1]:.2f}s, raw POST "
                   + ", ".join(f"x{n} {ceiling[n][-1]:.2f}s" for n in widths) + f", load {loads[-1]:.1f}", flush=True)
 
-    ours_s = statistics.median(r.seconds for r in ours)
     kubectl_s = statistics.median(theirs)
-    ratio = ours_s / kubectl_s
     best_n = min(widths, key=lambda n: statistics.median(ceiling[n]))
     ceiling_rate = count / statistics.median(ceiling[best_n])
+    for name in contenders:
+        median = statistics.median(r.seconds for r in runs[name])
+        print(f"  {name}: median {median:.2f}s, ratio {median / kubectl_s:.2f} to kubectl, "
+              f"{count / median / ceiling_rate:.0%} of the ceiling; rounds "
+              + ", ".join(f"{r.seconds:.2f}" for r in runs[name]), flush=True)
+    ours = runs[contenders[0]]
+    ours_s = statistics.median(r.seconds for r in ours)
+    ratio = ours_s / kubectl_s
     ours_rate = count / ours_s
     share = ours_rate / ceiling_rate
     load = f"load average {min(loads):.1f}..{max(loads):.1f} on {os.cpu_count()} CPUs"
@@ -74,7 +88,9 @@ def main() -> bool:
     facts = {"objects": count, "rounds": rounds, "load_min": round(min(loads), 1), "load_max": round(max(loads), 1),
              **common.machine()}
     rows = [
-        {"bench": "apply.vs_kubectl", **facts, "concurrency": concurrency, "ours_s": round(ours_s, 3),
+        {"bench": "apply.vs_kubectl", **facts, "concurrency": concurrency, "transport": contenders[0],
+         "candidates": {name: [round(r.seconds, 3) for r in rs] for name, rs in runs.items()},
+         "ours_s": round(ours_s, 3),
          "ours_runs_s": [round(r.seconds, 3) for r in ours],
          "ours_connect_s": round(statistics.median(r.connect_s for r in ours), 3),
          "ours_gates_s": round(statistics.median(r.gates_s for r in ours), 3),

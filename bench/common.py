@@ -27,6 +27,8 @@ import yaml
 from bootstrap.localcluster import LocalCluster, LocalClusterError
 from bootstrap.model import Manifest, ObjectRef
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
 # kinds in the mix, per 100 objects after the namespaces: what a typical app namespace holds.  Services are
 # headless: the local control plane's service range (/24) has room for 254 cluster IPs only.
 MIX = (("Secret", 34), ("ConfigMap", 33), ("Service", 17), ("Deployment", 16))
@@ -133,10 +135,7 @@ def count_objects(kubeconfig: str | os.PathLike[str], label: str = "bench=apply"
     with Cluster(str(kubeconfig)) as cluster:
         total = 0
         for api_version, kind in kinds:
-            res = cluster.resource(api_version, kind)
-            assert res is not None
-            path = cluster._path(res, None, None)  # all namespaces
-            total += len(cluster.call("GET", path, query={"labelSelector": label}).data.get("items") or [])
+            total += len(cluster.list(api_version, kind, None, label_selector=label))  # all namespaces
         return total
 
 
@@ -168,9 +167,11 @@ def default_concurrency() -> int:
 
 
 def apply_phase(kubeconfig: str | os.PathLike[str], objects: list[dict[str, Any]], *,
-                concurrency: int | None = None) -> ApplyRun:
+                concurrency: int | None = None, transport: Any = None) -> ApplyRun:
     """Our apply phase, in process, as `restore` runs it: connect, discover, plan waves, then per wave
     `apply_wave` and its gates.  Timed from objects in memory (modules imported) to all applied."""
+    import aiohttp  # noqa: F401  (imported before the clock, as the pipeline has it by then)
+
     from bootstrap import kube
     from bootstrap.pipeline import wait_gates
     from bootstrap.plan import build_plan
@@ -178,21 +179,53 @@ def apply_phase(kubeconfig: str | os.PathLike[str], objects: list[dict[str, Any]
     concurrency = concurrency or default_concurrency()
     manifests = as_manifests(objects)
     started = time.perf_counter()
-    with kube.Cluster(str(kubeconfig), max_connections=max(16, concurrency)) as cluster:
+    with kube.Cluster(str(kubeconfig), max_connections=max(16, concurrency), concurrency=concurrency,
+                      transport=transport) as cluster:
         cluster.server_version()
         plan = build_plan(manifests, None, is_namespaced=cluster.is_namespaced)
         connected = time.perf_counter()
         applied = waves = 0
         apply_s = gates_s = 0.0
+        created: set[str] = set()
         for phase in plan.phases:
             for wave in phase.waves:
                 t0 = time.perf_counter()
-                applied += len(kube.apply_wave(cluster, wave.manifests, concurrency=concurrency))
+                changes = kube.apply_wave(cluster.resources, wave.manifests, created=created)
+                created |= changes.created_namespaces
+                applied += len(changes.outcomes)
                 t1 = time.perf_counter()
-                wait_gates(cluster, wave.manifests, timeout=60, on_wait=lambda _text: None)
+                wait_gates(cluster, wave.manifests, timeout=60, on_wait=lambda _text: None, created=created)
                 apply_s, gates_s = apply_s + t1 - t0, gates_s + time.perf_counter() - t1
                 waves += 1
     return ApplyRun(time.perf_counter() - started, applied, waves, connected - started, apply_s, gates_s)
+
+
+_AT_COMMIT = """
+import json, sys
+from bench import common
+run = common.apply_phase(sys.argv[1], common.make_objects(int(sys.argv[2])), concurrency=int(sys.argv[3]))
+print(json.dumps(run.__dict__))
+"""
+
+
+def apply_phase_of(contender: str, kubeconfig: str | os.PathLike[str], objects: list[dict[str, Any]], *,
+                   concurrency: int) -> ApplyRun:
+    """`apply_phase` on one HTTP library (bench/transports.py), or — for `git:COMMIT` — the apply phase of
+    the tool at that commit, run from an exported copy in a child process (timed there the same way)."""
+    if not contender.startswith("git:"):
+        from bench.transports import factory
+
+        return apply_phase(kubeconfig, objects, concurrency=concurrency, transport=factory(contender))
+    commit = contender[4:]
+    tree = Path(tempfile.gettempdir()) / f"dr-bootstrap-at-{commit}"
+    if not (tree / "bootstrap").is_dir():
+        tree.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "archive", commit], cwd=REPO_ROOT, capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    done = subprocess.run([sys.executable, "-c", _AT_COMMIT, str(kubeconfig), str(len(objects)), str(concurrency)],
+                          cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)}, capture_output=True, text=True,
+                          check=True, timeout=900)
+    return ApplyRun(**json.loads(done.stdout.strip().splitlines()[-1]))
 
 
 def kubectl_apply(kubeconfig: str | os.PathLike[str], directory: Path, *, timeout: float = 900.0) -> float:

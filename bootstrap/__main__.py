@@ -1,4 +1,4 @@
-from bootstrap.cli import main
+from bootstrap.entry import main
 
 if __name__ == "__main__":
     main()

@@ -2,7 +2,8 @@
 
 A restore's wall time is the operator's RTO.  Most of it should be the cluster's: the API server answering
 and the controllers rolling pods out.  `WaitClock` measures that part: it runs while at least one API request
-is in flight or the run sleeps waiting for the cluster to change (a gate, a rollout poll, a retry backoff).
+is in flight or the run sleeps waiting for the cluster to change (a gate, a rollout poll, a retry backoff:
+`bootstrap.kube.client.Client.sleep`).
 Sixteen requests in flight at once count once: the clock measures the union of the waits, never their sum.
 Everything else (start-up, clone, decryption, validation, client-side work between requests) is the tool's
 own time, reported next to it.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 
 class WaitClock:
@@ -19,7 +21,7 @@ class WaitClock:
 
     __slots__ = ("_lock", "_waiting", "_since", "_total", "_now")
 
-    def __init__(self, now=time.monotonic) -> None:
+    def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
         self._lock = threading.Lock()
         self._waiting = 0  # waits in progress
         self._since = 0.0  # when the current stretch of waiting began
@@ -38,11 +40,6 @@ class WaitClock:
             self._waiting -= 1
             if self._waiting == 0:
                 self._total += self._now() - self._since
-
-    def sleep(self, seconds: float) -> None:
-        """`time.sleep` that counts as waiting: for loops that wait on the cluster to change."""
-        with self:
-            time.sleep(seconds)
 
     def seconds(self) -> float:
         """Total waiting so far, including a stretch still in progress."""

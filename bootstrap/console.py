@@ -1,9 +1,10 @@
-"""Progress and summary for people: one plain line per event, then the closing table.
+"""Progress and summary for people: one plain line per event, then the closing summary.
 
 `HumanProgress` prints plain lines (no full-screen app), so its output reads the same in a terminal, a CI
-log or a pipe; colours appear only on a terminal and never with NO_COLOR.  `render_summary` prints the
-closing table: phases with their seconds, failed objects with their causes, and the total, which is the
-measured RTO.  This is the only module that loads `rich`.
+log or a pipe; colours appear only on a terminal and never with NO_COLOR.  Warnings go to stderr as plain
+lines (not dimmed).  `render_summary` prints the closing summary as aligned columns that are never wrapped
+(a long object name or cause stays on its line): phases with their seconds, failed objects with their
+causes, and the total, which is the measured RTO.  This is the only module that loads `rich`.
 """
 
 from __future__ import annotations
@@ -14,12 +15,11 @@ import time
 from collections.abc import Mapping
 from typing import IO
 
-from rich import box
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
-from bootstrap.progress import Clock, single_line
+from bootstrap.output import pad, warn
+from bootstrap.progress import Clock, is_warning, single_line
 from bootstrap.report import ObjectRecord, PhaseRecord, RunReport, Scrubber, error_fields
 
 _STATUS_STYLE = {"Current": "green", "InProgress": "yellow", "Failed": "bold red", "Terminating": "red", "NotFound": "red", "Unknown": "magenta"}
@@ -41,8 +41,10 @@ def make_console(stream: IO[str] | None = None, *, environ: Mapping[str, str] = 
 class HumanProgress:
     """One readable line per event: elapsed time, phase, action or status, object, message."""
 
-    def __init__(self, console: Console, *, scrubber: Scrubber | None = None, clock: Clock = time.monotonic):
+    def __init__(self, console: Console, *, errors: IO[str] | None = None, scrubber: Scrubber | None = None,
+                 clock: Clock = time.monotonic):
         self.console = console
+        self.errors = errors  # warnings: stderr unless given
         self.scrubber = scrubber or Scrubber()
         self._clock = clock
         self._t0 = clock()
@@ -70,7 +72,13 @@ class HumanProgress:
         )
 
     def note(self, text: str) -> None:
-        self._line(Text(self._clean(text), style="dim"))
+        if is_warning(text):
+            self.warning(text)
+        else:
+            self._line(Text(self._clean(text), style="dim"))
+
+    def warning(self, text: str) -> None:
+        warn(self._clean(text), self.errors or sys.stderr)
 
     def _object_line(self, rec: ObjectRecord, word: str, style: str) -> Text:
         line = Text.assemble(
@@ -96,28 +104,22 @@ class HumanProgress:
 def render_summary(report: RunReport, console: Console) -> None:
     """The closing summary: phases with seconds and result, failed objects with causes, total (RTO)."""
     clean = report.scrubber
-    phases = Table(title="phases", box=box.SIMPLE_HEAD, title_justify="left", show_edge=False)
-    phases.add_column("phase")
-    phases.add_column("seconds", justify="right")
-    phases.add_column("objects", justify="right")
-    phases.add_column("result")
+    rows = [("PHASE", "SECONDS", "OBJECTS", "RESULT")]
     for phase in report.phases:
         count = sum(1 for o in report.objects if o.phase == phase.name)
-        result = phase.result or "running"
-        phases.add_row(Text(clean(phase.name)), f"{phase.seconds:.1f}", str(count), Text(result, style=_RESULT_STYLE.get(result, "")))
-    console.print(phases)
+        rows.append((single_line(clean(phase.name)), f"{phase.seconds:.1f}", str(count), phase.result or "running"))
+    if report.phases:
+        console.print(Text("phases", style="bold"))
+        _columns(console, rows, {3: _RESULT_STYLE})
 
     failed = report.failed_objects()
     if failed:
-        table = Table(title="failed objects", box=box.SIMPLE_HEAD, title_justify="left", show_edge=False)
-        table.add_column("object")
-        table.add_column("phase")
-        table.add_column("status")
-        table.add_column("cause", overflow="fold")
+        rows = [("OBJECT", "PHASE", "STATUS", "CAUSE")]
         for rec in failed:
-            word = rec.status or rec.action
-            table.add_row(Text(clean(rec.ref)), Text(clean(rec.phase)), Text(word, style=_STATUS_STYLE.get(word, "red")), Text(single_line(clean(rec.message))))
-        console.print(table)
+            rows.append((single_line(clean(rec.ref)), single_line(clean(rec.phase)), rec.status or rec.action,
+                         single_line(clean(rec.message))))
+        console.print(Text("failed objects", style="bold"))
+        _columns(console, rows, {2: {**_STATUS_STYLE, "failed": "bold red"}})
 
     result = report.result or "unfinished"
     total = Text.assemble(("total ", "bold"), (f"{report.seconds:.1f}s", "bold"), " (RTO)  result: ", (result, _RESULT_STYLE.get(result, "bold")))
@@ -128,3 +130,13 @@ def render_summary(report: RunReport, console: Console) -> None:
                       f"{own:.1f}s dr-bootstrap's own work")
     if error := error_fields(report.error):
         console.print(Text(f"error (exit {error['exitCode']}): {single_line(clean(error['message']))}", style="red"))
+
+
+def _columns(console: Console, rows: list[tuple[str, ...]], styles: dict[int, dict[str, str]]) -> None:
+    """Aligned rows, indented, never wrapped; `styles[i]` colours column i's words (not the header)."""
+    for n, cells in enumerate(pad(rows)):
+        line = Text("  ", style="bold" if n == 0 else "")
+        for i, cell in enumerate(cells):
+            style = "bold" if n == 0 else styles.get(i, {}).get(cell.strip(), "")
+            line.append(("  " if i else "") + cell, style=style)
+        console.print(line, soft_wrap=True)

@@ -339,6 +339,7 @@ def run_drill(restore_opts, drill: DrillOptions, progress, keyring, confirm: Cal
                     opts,
                     kubeconfig=target["kubeconfig"] or opts.kubeconfig,
                     context=target["context"] or opts.context,
+                    yes=True,  # a throwaway cluster, or `current` after the drill's own question
                 )
                 evidence.cluster["kind"] = target["kind"]
                 try:
@@ -354,14 +355,18 @@ def run_drill(restore_opts, drill: DrillOptions, progress, keyring, confirm: Cal
         if report.finished is None:
             pipeline.finish(report, error)
         evidence.report = report
-    if injection:
-        message = str(error or "").lower()
-        evidence.verdict = (
-            "pass" if error is not None and error.exit_code == injection.exit_code and injection.cause in message else "fail"
-        )
-    else:
-        evidence.verdict = "pass" if error is None else "fail"
+    evidence.verdict = verdict(injection, error)
     return evidence
+
+
+def verdict(injection: Injection | None, error: BootstrapError | None) -> str:
+    """pass / fail of a drill (pure). A plain drill passes when the restore succeeded; a negative control
+    only when the restore failed with the injection's exit code and a message naming its cause."""
+    if injection is None:
+        return "pass" if error is None else "fail"
+    if error is None or error.exit_code != injection.exit_code:
+        return "fail"
+    return "pass" if injection.cause in str(error).lower() else "fail"
 
 
 def throwaway_keyring():

@@ -161,3 +161,19 @@ def _parse_ssh(data: bytes, source: str) -> _Part:
     if not public.startswith(("ssh-ed25519 ", "ssh-rsa ")):
         raise KeyError_(f"{source}: unsupported SSH key type (age supports ssh-ed25519 and ssh-rsa)")
     return _Part((identity,), (public,), source, b"", ())
+
+
+def recipients_of_key_text(text: str) -> list[str]:
+    """The public recipients of the age identities in a key file's text (lines that are not identities
+    are ignored: this reads a key Secret found in a repository, which is no place for errors about it)."""
+    from pyrage import x25519
+
+    found = []
+    for line in text.replace("\r", "").split("\n"):
+        line = line.strip()
+        if line.startswith("AGE-SECRET-KEY-1"):
+            try:
+                found.append(str(x25519.Identity.from_str(line).to_public()))
+            except Exception:
+                continue
+    return found

@@ -1,38 +1,39 @@
-"""Kubeconfig loading without the `kubernetes` package: kubectl's merge rules, one `Connection`, one TLS pool.
+"""Kubeconfig loading without the `kubernetes` package: kubectl's merge rules, one `Connection`.
 
-`load` covers what real kubeconfigs use day to day — server, CA (file or data), insecure-skip-tls-verify,
-tls-server-name, proxy-url, client certificate and key (file or data), token, tokenFile, basic auth — and
-the in-cluster service account.  A user that authenticates through a credential plugin (`exec`,
-`auth-provider`) raises `NeedsClientLibrary`: the caller then loads that kubeconfig with the `kubernetes`
-package, which runs the plugin and refreshes its credentials.
+`load` covers what real kubeconfigs use — server, CA (file or data), insecure-skip-tls-verify,
+tls-server-name, proxy-url, client certificate and key (file or data), token, tokenFile, basic auth, exec
+credential plugins, the legacy auth-provider — and the in-cluster service account. It only reads and
+checks: `bootstrap.kube.client.connect` turns the `Connection` into a TLS context, credentials and a
+transport.
 
-Secrets hygiene: private keys, tokens and passwords stay wrapped in `Sensitive`; the client key is handed
-to OpenSSL through an in-memory file (`memfd`) on Linux, never through the file system.  Errors are one
-line, `kubeconfig PATH: FIELD: cause`, and never quote a value.
+Secrets hygiene: private keys, tokens and passwords stay wrapped in `Sensitive`. Errors are one line,
+`kubeconfig PATH: FIELD: cause`, and never quote a value.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import ipaddress
 import os
-import ssl
-import tempfile
 from dataclasses import dataclass
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 from bootstrap.errors import ApplyError
+from bootstrap.kube.credentials import read_token, token_text
+from bootstrap.kube.exec_credential import ExecConfig, cluster_info, parse_config
 from bootstrap.redact import Sensitive
 
 SERVICEACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
-CREDENTIAL_PLUGINS = ("exec", "auth-provider")
 
 
 @dataclass(frozen=True, kw_only=True)
 class Connection:
-    """Everything needed to reach and authenticate to one API server. Secrets are `Sensitive`."""
+    """Everything needed to reach and authenticate to one API server. Secrets are `Sensitive`.
+
+    At most one of `token`, `token_file`, `basic`, `exec`, `auth_provider` is the credential used; a
+    client certificate may come with any of them.
+    """
 
     server: str  # scheme://host[:port][/path], no trailing slash
     source: str  # "kubeconfig PATH context NAME" or "in-cluster"
@@ -43,28 +44,19 @@ class Connection:
     client_cert_data: bytes | None = None  # PEM (a certificate is public)
     client_key_data: Sensitive | None = None  # PEM bytes
     token: Sensitive | None = None  # str
+    token_file: str | None = None  # read again as it rotates; wins over `token`, as in client-go
     basic: Sensitive | None = None  # the whole `Basic ...` header value
+    exec: ExecConfig | None = None
+    auth_provider: str | None = None  # its name; loaded by the `kubernetes` package
+    kubeconfig: str | None = None  # the file list and context the connection came from
+    context: str | None = None
     namespace: str | None = None
 
-    def auth_headers(self) -> dict[str, str]:
-        """The Authorization header this connection sends (a token wins over basic auth, as in kubectl)."""
-        if self.token is not None:
-            return {"Authorization": f"Bearer {self.token.reveal()}"}
-        if self.basic is not None:
-            return {"Authorization": self.basic.reveal()}
-        return {}
-
-
-class NeedsClientLibrary(Exception):
-    """The selected user authenticates through a credential plugin (exec / auth-provider).
-
-    `context` is the context `load` selected: hand it to the client library, whose own choice of
-    current-context among several files differs from kubectl's.
-    """
-
-    def __init__(self, message: str, *, context: str):
-        super().__init__(message)
-        self.context = context
+    @property
+    def client_pair(self) -> tuple[bytes, bytes] | None:
+        if self.client_cert_data is None or self.client_key_data is None:
+            return None
+        return self.client_cert_data, self.client_key_data.reveal()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -80,21 +72,20 @@ def load(kubeconfig: str | None, context: str | None, *, environ: Mapping[str, s
          serviceaccount_dir: str = SERVICEACCOUNT_DIR) -> Connection:
     """The connection `kubectl --kubeconfig KUBECONFIG --context CONTEXT` would use.
 
-    Raises ApplyError for anything missing or malformed, NeedsClientLibrary for credential plugins.
+    Raises ApplyError for anything missing or malformed.
     """
     spec = kubeconfig or default_path(environ)
     selected = _select(spec, context, environ)
     if selected is None:
         return _in_cluster(environ, serviceaccount_dir)
     name, ctx, cluster, user = selected
-    if user is not None and any(key in user.data for key in CREDENTIAL_PLUGINS):
-        raise NeedsClientLibrary(f"kubeconfig {user.path}: user of context {name!r} uses a credential plugin",
-                                 context=name)
     server = _server(cluster)
     https = server.startswith("https://")
     conn: dict[str, Any] = {
         "server": server,
         "source": f"kubeconfig {spec} context {name}",
+        "kubeconfig": spec,
+        "context": name,
         "namespace": _string(ctx, "namespace"),
         "insecure": _bool(cluster, "insecure-skip-tls-verify"),
         "tls_server_name": _string(cluster, "tls-server-name"),
@@ -103,89 +94,13 @@ def load(kubeconfig: str | None, context: str | None, *, environ: Mapping[str, s
     if https:
         conn["ca_data"] = _pem(cluster, "certificate-authority", b"-----BEGIN CERTIFICATE-----")
     if user is not None:
-        conn.update(_credentials(user, tls=https))
+        conn.update(_credentials(user, tls=https, user_name=_string(ctx, "user") or ""))
+        if "exec" in user.data:
+            info = cluster_info(server, ca_data=conn.get("ca_data"), insecure=conn["insecure"],
+                                tls_server_name=conn["tls_server_name"], proxy_url=conn["proxy_url"],
+                                extension=_exec_extension(cluster))
+            conn["exec"] = _exec(user, _string(ctx, "user") or "", info)
     return Connection(**conn)
-
-
-def ssl_context(conn: Connection) -> ssl.SSLContext:
-    """A client TLS context for `conn`: its CA (or the system's), its client certificate, no key on disk."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    try:
-        if conn.insecure:
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-        elif conn.ca_data:
-            ctx.load_verify_locations(cadata=conn.ca_data.decode("ascii", "replace"))
-        else:
-            ctx.load_default_certs()
-    except ssl.SSLError as exc:
-        raise ApplyError(f"{conn.source}: certificate-authority: not usable ({_ssl_reason(exc)})") from None
-    if conn.client_cert_data is not None and conn.client_key_data is not None:
-        _load_client_pair(ctx, conn.client_cert_data, conn.client_key_data.reveal(), conn.source)
-    return ctx
-
-
-def pool_manager(conn: Connection, *, maxsize: int, environ: Mapping[str, str] = os.environ):
-    """A urllib3 PoolManager (ProxyManager behind a proxy) for `conn`.
-
-    The proxy is the kubeconfig's `proxy-url`, else the environment's, exactly as the `kubernetes` 36 client
-    chose it: the last set of HTTPS_PROXY, https_proxy, HTTP_PROXY, http_proxy, unless NO_PROXY/no_proxy
-    matches the server.
-    """
-    import urllib3  # the caller imports it anyway; kept local so this module's import stays light
-
-    kwargs: dict[str, Any] = {"num_pools": 4, "maxsize": maxsize}
-    if conn.server.startswith("https://"):
-        kwargs["ssl_context"] = ssl_context(conn)
-        kwargs["cert_reqs"] = "CERT_NONE" if conn.insecure else "CERT_REQUIRED"
-        if conn.tls_server_name:
-            kwargs["server_hostname"] = conn.tls_server_name
-    proxy = conn.proxy_url or env_proxy(conn.server, environ)
-    if proxy:
-        return urllib3.ProxyManager(proxy, **kwargs)
-    return urllib3.PoolManager(**kwargs)
-
-
-def env_proxy(server: str, environ: Mapping[str, str] = os.environ) -> str | None:
-    """The proxy the `kubernetes` 36 client took from the environment for `server`, or None."""
-    proxy = None
-    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):  # later ones win, as in the client
-        proxy = environ.get(name) or proxy
-    if not proxy:
-        return None
-    no_proxy = environ.get("no_proxy") or environ.get("NO_PROXY") or ""
-    return None if bypasses_proxy(server, no_proxy) else proxy
-
-
-def bypasses_proxy(url: str, no_proxy: str) -> bool:
-    """Whether NO_PROXY exempts `url`: `*`, an IPv4 address or CIDR, or a host (or host:port) suffix."""
-    entries = [entry.strip().lower() for entry in no_proxy.split(",") if entry.strip()]
-    if "*" in entries:
-        return True
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    if not host:
-        return True
-    host_port = f"{host}:{parts.port}" if parts.port else host
-    try:
-        address = ipaddress.IPv4Address(host)
-    except ValueError:
-        address = None
-    for entry in entries:
-        if address is not None and "/" in entry:
-            try:
-                if address in ipaddress.IPv4Network(entry, strict=False):
-                    return True
-            except ValueError:
-                pass
-            continue
-        bare = entry.lstrip(".")
-        if host in (entry, bare) or host_port in (entry, bare):
-            return True
-        if address is None and (host.endswith(entry) or host_port.endswith(entry)):
-            return True
-    return False
 
 
 # --------------------------------------------------------------------------------------------------
@@ -322,21 +237,18 @@ def _proxy_url(cluster: _Entry) -> str | None:
     return proxy
 
 
-def _file_or_data(entry: _Entry, key: str, *, base64_data: bool = True) -> bytes | None:
+def _file_or_data(entry: _Entry, key: str) -> bytes | None:
     """`KEY-data` (base64) if set, else the file `KEY` (relative to the defining kubeconfig), else None."""
-    data_key = f"{key}-data" if base64_data else key
+    data_key = f"{key}-data"
     data = entry.data.get(data_key)
     if data:
         if not isinstance(data, str):
             raise ApplyError(f"kubeconfig {entry.path}: {data_key}: not a string")
-        if not base64_data:
-            return data.encode()
         try:
             return base64.b64decode(data, validate=True)
         except (binascii.Error, ValueError):
             raise ApplyError(f"kubeconfig {entry.path}: {data_key}: not valid base64") from None
-    file_key = key if base64_data else f"{key}File"
-    name = _string(entry, file_key)
+    name = _string(entry, key)
     if name is None:
         return None
     path = os.path.join(entry.base, os.path.expanduser(name))
@@ -345,7 +257,7 @@ def _file_or_data(entry: _Entry, key: str, *, base64_data: bool = True) -> bytes
             return fh.read()
     except OSError as exc:
         cause = "file not found" if isinstance(exc, FileNotFoundError) else f"cannot read ({exc.strerror})"
-        raise ApplyError(f"kubeconfig {entry.path}: {file_key}: {cause}") from None
+        raise ApplyError(f"kubeconfig {entry.path}: {key}: {cause}") from None
 
 
 def _pem(entry: _Entry, key: str, marker: bytes) -> bytes | None:
@@ -355,7 +267,7 @@ def _pem(entry: _Entry, key: str, marker: bytes) -> bytes | None:
     return value
 
 
-def _credentials(user: _Entry, *, tls: bool) -> dict[str, Any]:
+def _credentials(user: _Entry, *, tls: bool, user_name: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if tls:
         cert = _pem(user, "client-certificate", b"-----BEGIN CERTIFICATE-----")
@@ -365,30 +277,49 @@ def _credentials(user: _Entry, *, tls: bool) -> dict[str, Any]:
             raise ApplyError(f"kubeconfig {user.path}: {have} without {missing}")
         if cert is not None:
             out["client_cert_data"], out["client_key_data"] = cert, Sensitive(key)
-    token = _file_or_data(user, "token", base64_data=False)
-    if token is not None:
-        field = "token" if user.data.get("token") else "tokenFile"
-        text = _token_text(token, f"kubeconfig {user.path}", field)
-        if text:
-            out["token"] = Sensitive(text)
+    token_file = _string(user, "tokenFile")
+    if token_file is not None:
+        out["token_file"] = os.path.join(user.base, os.path.expanduser(token_file))
+        read_token(out["token_file"], f"kubeconfig {user.path}: tokenFile")  # checked now; read again as it rotates
+    elif user.data.get("token"):
+        token = user.data["token"]
+        if not isinstance(token, str):
+            raise ApplyError(f"kubeconfig {user.path}: token: not a string")
+        text = token_text(token.encode(), f"kubeconfig {user.path}: token")
+        out["token"] = Sensitive(text)
     username, password = user.data.get("username"), user.data.get("password")
     if username is not None and password is not None:
         if not isinstance(username, str) or not isinstance(password, str):
             raise ApplyError(f"kubeconfig {user.path}: username/password: not strings")
         pair = base64.b64encode(f"{username}:{password}".encode()).decode()
         out["basic"] = Sensitive(f"Basic {pair}")
+    provider = user.data.get("auth-provider")
+    if provider is not None:
+        if not isinstance(provider, dict) or not isinstance(provider.get("name"), str):
+            raise ApplyError(f"kubeconfig {user.path}: auth-provider: not a mapping with a name")
+        out["auth_provider"] = provider["name"]
     return out
 
 
-def _token_text(raw: bytes, where: str, field: str) -> str:
-    """A token as an HTTP header value: surrounding whitespace dropped, no control characters inside."""
-    try:
-        text = raw.decode().strip()
-    except UnicodeDecodeError:
-        raise ApplyError(f"{where}: {field}: not UTF-8 text") from None
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text):
-        raise ApplyError(f"{where}: {field}: contains control characters")
-    return text
+def _exec_extension(cluster: _Entry) -> Any:
+    """The cluster's `client.authentication.k8s.io/exec` extension, handed to plugins as `config`."""
+    for item in cluster.data.get("extensions") or ():
+        if isinstance(item, dict) and item.get("name") == "client.authentication.k8s.io/exec":
+            return item.get("extension")
+    return None
+
+
+def _exec(user: _Entry, user_name: str, info: dict[str, Any]) -> ExecConfig:
+    data = user.data.get("exec")
+    if not isinstance(data, dict):
+        raise ApplyError(f"kubeconfig {user.path}: user {user_name!r}: exec: not a mapping")
+    config = parse_config(f"kubeconfig {user.path}: user {user_name!r}", data, info)
+    command = config.command
+    if os.sep in command and not os.path.isabs(command):  # a relative path: relative to the kubeconfig, as client-go
+        command = os.path.join(user.base, command)
+    return ExecConfig(where=config.where, command=command, api_version=config.api_version, args=config.args,
+                      env=config.env, install_hint=config.install_hint, interactive_mode=config.interactive_mode,
+                      cluster_info=config.cluster_info)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -414,62 +345,11 @@ def _in_cluster(environ: Mapping[str, str], sa_dir: str) -> Connection:
         except OSError as exc:
             raise ApplyError(f"{where}: {name}: cannot read ({exc.strerror})") from None
 
-    token = _token_text(read("token", True) or b"", where, "token")
-    if not token:
-        raise ApplyError(f"{where}: token: file is empty")
+    token_path = os.path.join(sa_dir, "token")
+    token_text(read("token", True) or b"", f"{where}: token")  # checked now; read again as it rotates
     ca = read("ca.crt", True)
     if b"-----BEGIN CERTIFICATE-----" not in (ca or b""):
         raise ApplyError(f"{where}: ca.crt: not PEM (BEGIN CERTIFICATE expected)")
     namespace = (read("namespace", False) or b"").decode(errors="replace").strip() or None
-    return Connection(server=f"https://{host}:{port}", source="in-cluster", ca_data=ca, token=Sensitive(token),
+    return Connection(server=f"https://{host}:{port}", source="in-cluster", ca_data=ca, token_file=token_path,
                       namespace=namespace)
-
-
-# --------------------------------------------------------------------------------------------------
-# TLS material
-
-
-class _EncryptedKey(Exception):
-    pass
-
-
-def _refuse_password() -> bytes:
-    raise _EncryptedKey
-
-
-def _load_client_pair(ctx: ssl.SSLContext, cert: bytes, key: bytes, source: str) -> None:
-    """load_cert_chain from memory: a memfd on Linux, else a 0600 temp file removed right after loading."""
-    pem = cert.rstrip(b"\n") + b"\n" + key
-    try:
-        if hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd"):
-            fd = os.memfd_create("dr-bootstrap-client-cert", os.MFD_CLOEXEC)
-            try:
-                _write_all(fd, pem)
-                ctx.load_cert_chain(f"/proc/self/fd/{fd}", password=_refuse_password)
-            finally:
-                os.close(fd)
-        else:  # pragma: no cover - non-Linux
-            fd, path = tempfile.mkstemp(prefix="dr-bootstrap-", suffix=".pem")  # mode 0600
-            try:
-                _write_all(fd, pem)
-                os.close(fd)
-                fd = -1
-                ctx.load_cert_chain(path, password=_refuse_password)
-            finally:
-                if fd >= 0:
-                    os.close(fd)
-                os.unlink(path)
-    except _EncryptedKey:
-        raise ApplyError(f"{source}: client-key: encrypted private keys are not supported") from None
-    except ssl.SSLError as exc:
-        raise ApplyError(f"{source}: client-certificate/client-key: not usable ({_ssl_reason(exc)})") from None
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
-def _ssl_reason(exc: ssl.SSLError) -> str:
-    return str(exc.reason or exc.strerror or type(exc).__name__).lower().replace("_", " ")

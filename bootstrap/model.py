@@ -33,13 +33,15 @@ class Manifest:
     """One Kubernetes object as found in the repository, decrypted if it was encrypted.
 
     `body` may hold plaintext secret values: it never appears in repr, logs or reports.
-    `source` is the repo-relative file, with `#N` for the N-th document of a multi-document file.
+    `source` is the repo-relative file it came from (kustomize's origin), `origin` the rendered phase
+    that produced it: a Flux Kustomization (`namespace/name`) or a `--path`.
     """
 
     ref: ObjectRef
     body: dict[str, Any] = field(repr=False)
     source: str
     encrypted: bool = False
+    origin: str = ""
 
     @property
     def annotations(self) -> dict[str, str]:

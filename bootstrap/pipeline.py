@@ -1,4 +1,4 @@
-"""The restore pipeline: source → keys → sops → manifests → plan → kube → rollout → report.
+"""The restore pipeline: source → keys → render (kustomize, Flux, sops) → manifests → plan → kube → rollout → report.
 
 Each stage is a function of the previous stage's output; this module only sequences them, times them as
 report phases, and guarantees the one promise that spans stages: everything that can be found wrong is
@@ -7,68 +7,23 @@ found before the first write to the cluster.
 
 from __future__ import annotations
 
-import base64
-import os
-import re
-import stat
 import threading
 import time
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from bootstrap import __version__
-from bootstrap.errors import BootstrapError, UsageError, ValidationError
+from bootstrap.errors import BootstrapError, ValidationError
 from bootstrap.model import Manifest, ObjectRef
+from bootstrap.options import RestoreOptions, check_options
+from bootstrap.prepare import Prepared
 from bootstrap.progress import Progress
 from bootstrap.report import ObjectRecord, PhaseRecord, RunReport, Scrubber
 
-COMMITTED_KEY = re.compile(rb"AGE-SECRET-KEY-1[0-9A-Z]{20,}")
-NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # the API server sets it on every Namespace
-
-
-@dataclass
-class RestoreOptions:
-    """Everything `restore` and `plan` take from the command line."""
-
-    repo_url: str
-    age_key_file: str | None = None
-    ref: str | None = None
-    path: str = "."
-    playbook: str | None = None
-    kubeconfig: str | None = None
-    context: str | None = None
-    key_secret: str = "flux-system/sops-age"
-    key_secret_key: str = "age.agekey"
-    allow_any_key_name: bool = False
-    timeout: float = 600.0
-    dry_run: bool = False
-    server_dry_run: bool = False
-    recreate: bool = False
-    restart_consumers: bool = False
-    ignore_mac: bool = False
-    allow_committed_keys: bool = False
-    concurrency: int = 32
-    token_env: str = "GIT_TOKEN"
-    ssh_key_file: str | None = None
-    known_hosts_file: str | None = None
-    verify_signatures: str | None = None  # allowed signers file: the commit must carry a signature from it
-
-    def key_secret_ref(self) -> tuple[str, str]:
-        namespace, sep, name = self.key_secret.partition("/")
-        if not sep or not namespace or not name or "/" in name:
-            raise UsageError(f"--key-secret {self.key_secret!r}: expected NAMESPACE/NAME")
-        return namespace, name
-
-
-@dataclass
-class Prepared:
-    """What the read-only half of the pipeline produced: a validated plan, and the values to scrub."""
-
-    plan: object  # bootstrap.plan.Plan
-    scrubber: Scrubber
+__all__ = ["RestoreOptions", "check_options", "restore", "plan_only", "verify_only", "new_report", "finish"]
+check_key_secret_options = check_options  # the name drill and older callers use
 
 
 class Run:
@@ -112,140 +67,82 @@ def _now() -> datetime:
 # ---------------------------------------------------------------------------------------------- prepare
 
 
-def secret_values(manifests: list[Manifest]) -> set[str]:
-    """Plaintext values of every Secret in the set, for scrubbing anything we print or write."""
-    values: set[str] = set()
-    for m in manifests:
-        if m.ref.kind != "Secret":
-            continue
-        for k, v in (m.body.get("stringData") or {}).items():
-            if isinstance(v, str):
-                values.add(v)
-        for k, v in (m.body.get("data") or {}).items():
-            if isinstance(v, str):
-                values.add(v)
-                try:
-                    values.add(base64.b64decode(v, validate=True).decode("utf-8"))
-                except Exception:
-                    pass
-    return values
-
-
-def with_namespace_name_label(manifests: list[Manifest]) -> list[Manifest]:
-    """Namespaces as applied: with the `kubernetes.io/metadata.name` label the API server sets anyway.
-
-    A bare Namespace gives server-side apply no field to own, so the server keeps no managedFields entry
-    for us: the next apply writes a `before-first-apply` entry and no re-run can report `unchanged`.
-    """
-    out = []
-    for m in manifests:
-        labels = m.labels
-        if m.ref.kind == "Namespace" and m.ref.api_version == "v1" and NAMESPACE_NAME_LABEL not in labels:
-            metadata = {**m.body["metadata"], "labels": {**labels, NAMESPACE_NAME_LABEL: m.ref.name}}
-            m = Manifest(ref=m.ref, body={**m.body, "metadata": metadata}, source=m.source, encrypted=m.encrypted)
-        out.append(m)
-    return out
-
-
-def find_committed_keys(root: Path) -> list[str]:
-    """Repo-relative files holding age private key text (never followed through symlinks), in path order."""
-    hits = []
-    for dirpath, dirnames, filenames in os.walk(root):  # symlinked directories are listed, never entered
-        dirnames[:] = [d for d in dirnames if d != ".git"]
-        for name in filenames:
-            path = os.path.join(dirpath, name)
-            try:
-                st = os.lstat(path)
-                if not stat.S_ISREG(st.st_mode) or st.st_size > 16 * 1024 * 1024:
-                    continue
-                with open(path, "rb") as f:
-                    data = f.read()
-            except OSError:
-                continue
-            if COMMITTED_KEY.search(data):
-                hits.append(os.path.relpath(path, root))
-    return sorted(hits, key=lambda rel: rel.split(os.sep))
-
-
 def prepare(opts: RestoreOptions, run: Run, checkout, keyring, cluster) -> Prepared:
-    """Decrypt, parse, validate and plan: every check that needs no write. Raises before anything is applied."""
-    from bootstrap import manifests as mf
-    from bootstrap import plan as planning
-    from bootstrap import playbook as pb
-    from bootstrap import sops
+    """Render, decrypt, validate and plan: every check that needs no write. Raises before anything is applied.
 
-    root = checkout.resolve(opts.path)
+    `cluster` is a connected client, or a callable that connects and returns one on first use (rendering
+    needs the cluster only for values `substituteFrom` finds nowhere in the restore), or None (offline)."""
+    from bootstrap import prepare as stages
+    from bootstrap import repofiles
+    from bootstrap.playbook import selected_kustomizations
+
     if opts.ignore_mac:
-        run.progress.note("warning: --ignore-mac: SOPS MACs are NOT verified; an edited file would be applied")
-    with run.phase("decrypt"):
+        run.progress.warning("--ignore-mac: SOPS MACs are NOT verified; an edited file would be applied")
+    with run.phase("render"):
         if not opts.allow_committed_keys:
-            committed = find_committed_keys(checkout.root)
+            committed = repofiles.find_committed_keys(checkout.root)
             if committed:
                 raise ValidationError(
                     f"{committed[0]}: the repository contains an age private key (AGE-SECRET-KEY-…)"
                     + (f" and {len(committed) - 1} more file(s)" if len(committed) > 1 else ""),
                     hint="rotate that key; pass --allow-committed-keys to restore anyway",
                 )
-
-        def decrypt(rel: str, data: bytes, fmt: str) -> list[dict]:
-            return sops.decrypt(data, keyring, fmt=fmt, name=rel, ignore_mac=opts.ignore_mac).documents
-
-        loaded = mf.load_manifests(root, decrypt=decrypt, is_encrypted=sops.is_encrypted)
-        loaded.manifests = with_namespace_name_label(loaded.manifests)
-        run.progress.note(
-            f"loaded {len(loaded.manifests)} objects from {root.relative_to(checkout.root) or '.'} "
-            f"({len(loaded.encrypted_files)} encrypted file(s) decrypted, {len(loaded.skipped)} skipped)"
+        playbook = stages.find_playbook(opts, checkout)
+        live = (lambda: cluster() if callable(cluster) else cluster) if cluster is not None else None
+        rendering = stages.render(
+            opts, checkout, keyring, run.progress,
+            cluster_lookup=stages.cluster_lookup((lambda ref: live().get(ref)) if live else None),
+            extra_kustomizations=selected_kustomizations(playbook),
         )
-        for skipped in loaded.skipped:
-            run.progress.note(f"skipped {skipped.path}: {skipped.reason}")
-    scrubber = Scrubber(secret_values(loaded.manifests))
+        run.report.kustomize = getattr(rendering, "kustomizer", None)
+        run.report.source = f"{rendering.source.ref.namespace}/{rendering.source.ref.name}"
+    targets = stages.key_secrets(opts, rendering)
+    manifests = stages.drop_repo_key_copies(rendering.manifests, targets, keyring, run.progress.note)
+    scrubber = Scrubber(stages.secret_values(manifests) | set(rendering.secret_values))
     with run.phase("validate"):
-        mf.validate_manifests(
-            loaded.manifests,
-            known_kind=(lambda av, kind: cluster.resource(av, kind) is not None) if cluster else None,
+        connected = live() if live else None
+        manifests = stages.with_namespace_name_label(manifests)
+        plan = stages.validate_and_plan(
+            manifests, playbook, [(p.name, p.origin) for p in rendering.phases],
+            known_kind=_known_kind(connected, manifests),
+            is_namespaced=connected.is_namespaced if connected else _offline_namespaced,
         )
-        found = Path(opts.playbook) if opts.playbook else pb.find_playbook(root)
-        playbook = pb.load_playbook(found, base=opts.path) if found else None
-        plan = planning.build_plan(
-            loaded.manifests,
-            playbook,
-            is_namespaced=cluster.is_namespaced if cluster else (lambda api_version, kind: None),
-        )
-    return Prepared(plan=plan, scrubber=scrubber)
+    return Prepared(plan=plan, scrubber=scrubber, key_secrets=targets, rendering=rendering)
+
+
+def _known_kind(cluster, manifests: list[Manifest]):
+    """(apiVersion, kind) -> known? From the cluster's discovery; offline, from the built-in kinds (custom
+    kinds without a CRD in the set are then marked, not refused: the cluster may have their CRD)."""
+    if cluster is not None:
+        return lambda av, kind: cluster.resource(av, kind) is not None
+    from bootstrap.builtin_kinds import is_builtin
+
+    return lambda av, kind: True if is_builtin(av, kind) else None
+
+
+def _needs_crd(manifests: list[Manifest]):
+    """ref -> its kind is neither built in nor defined by a CRD in the set (offline plans say so)."""
+    from bootstrap.builtin_kinds import is_builtin
+    from bootstrap.plan import crd_kinds
+
+    defined = crd_kinds(manifests)
+    return lambda ref: not is_builtin(ref.api_version, ref.kind) and (ref.group, ref.kind) not in defined
+
+
+def _offline_namespaced(api_version: str, kind: str) -> bool | None:
+    from bootstrap.builtin_kinds import namespaced
+
+    return namespaced(api_version, kind)
 
 
 # ---------------------------------------------------------------------------------------------- restore
 
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_DNS_SUBDOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]{1,253}$")
-
-
-def check_key_secret_options(opts: RestoreOptions) -> tuple[str, str]:
-    """Flag checks that must fail before anything is cloned or written."""
-    key_ns, key_name = opts.key_secret_ref()
-    if not _DNS_LABEL.match(key_ns):
-        raise UsageError(f"--key-secret {opts.key_secret!r}: namespace {key_ns!r} is not a DNS label (lowercase, digits, '-')")
-    if not _DNS_SUBDOMAIN.match(key_name):
-        raise UsageError(f"--key-secret {opts.key_secret!r}: name {key_name!r} is not a DNS subdomain (lowercase, digits, '-', '.')")
-    if not _SECRET_KEY.match(opts.key_secret_key):
-        raise UsageError(f"--key-secret-key {opts.key_secret_key!r}: not a valid Secret key (letters, digits, '-', '_', '.')")
-    if opts.concurrency < 1:
-        raise UsageError(f"--concurrency {opts.concurrency}: must be at least 1")
-    if not opts.timeout > 0:
-        raise UsageError(f"--timeout {opts.timeout:g}: must be a positive number of seconds")
-    if not opts.allow_any_key_name and not opts.key_secret_key.endswith(".agekey"):
-        raise UsageError(
-            f"--key-secret-key {opts.key_secret_key!r}: Flux only reads age keys from entries ending in .agekey",
-            hint="use e.g. age.agekey, or pass --allow-any-key-name",
-        )
-    return key_ns, key_name
-
-
 @contextmanager
-def prepared_run(opts: RestoreOptions, run: Run, keyring) -> Iterator[tuple[Prepared, object]]:
-    """Clone, connect, decrypt, validate and plan; yields (prepared, cluster). Nothing is written."""
+def prepared_run(opts: RestoreOptions, run: Run, keyring, *, offline: bool = False) -> Iterator[tuple[Prepared, object]]:
+    """Clone, render and decrypt, connect, validate and plan; yields (prepared, cluster). Nothing is written.
+
+    `offline` (plan without --server-dry-run): no cluster at all; the cluster yielded is None."""
     from bootstrap import provenance
 
     if opts.verify_signatures:
@@ -260,18 +157,18 @@ def prepared_run(opts: RestoreOptions, run: Run, keyring) -> Iterator[tuple[Prep
         removals.append(InBackground(lambda: remove_tree(path), name="remove-checkout"))
 
     try:
-        yield from _prepared(opts, run, keyring, remove_later)
+        yield from _prepared(opts, run, keyring, remove_later, offline=offline)
     finally:
         for removal in removals:
             removal.result()
 
 
-def _prepared(opts: RestoreOptions, run: Run, keyring, remove_later) -> Iterator[tuple[Prepared, object]]:
+def _prepared(opts: RestoreOptions, run: Run, keyring, remove_later, *, offline: bool):
     from bootstrap import provenance
 
     with ExitStack() as clone:
         with run.phase("clone"):
-            checkout, cluster = _clone_while_loading(opts, clone, remove_later)
+            checkout, cluster = _clone_while_loading(opts, clone, remove_later, run.report.clock, offline=offline)
         run.report.commit = checkout.commit
         run.report.repo = checkout.url
         run.progress.note(f"cloned {checkout.url} at {checkout.commit[:12]}")
@@ -280,24 +177,36 @@ def _prepared(opts: RestoreOptions, run: Run, keyring, remove_later) -> Iterator
                 signer = provenance.verify_commit(checkout.root, checkout.commit, opts.verify_signatures)
             run.report.signer = signer.to_dict()
             run.progress.note(f"commit {checkout.commit[:12]} signed by {signer}")
-        if isinstance(cluster, BootstrapError):
-            raise cluster
-        cluster.clock = run.report.clock
-        run.report.server_version = connect(cluster)
-        prepared = prepare(opts, run, checkout, keyring, cluster)
-    with cluster:
-        cluster.scrub = prepared.scrubber
+        connected: list = []
+
+        def live():
+            """The cluster, connected on first use: rendering and decryption come first, so a bad --path or
+            key is reported before a kubeconfig problem."""
+            if not connected:
+                if isinstance(cluster, BootstrapError):
+                    raise cluster
+                run.report.server_version = connect(cluster)
+                connected.append(cluster)
+            return connected[0]
+
+        prepared = prepare(opts, run, checkout, keyring, None if offline else live)
+    if offline:
         run.report.scrubber = prepared.scrubber
         run.progress.scrubber = prepared.scrubber
-        yield prepared, cluster
+        yield prepared, None
+        return
+    cluster = live()
+    with cluster:
+        run.report.scrubber = prepared.scrubber
+        run.progress.scrubber = prepared.scrubber
+        yield prepared, cluster.with_scrub(prepared.scrubber)  # errors about objects are scrubbed from here on
 
 
-def _clone_while_loading(opts: RestoreOptions, stack: ExitStack, remove_later):
-    """(checkout, cluster client or the error making it): git clones in a background thread while this one
-    loads the modules the rest of the run needs and reads the kubeconfig. Nothing here talks to the cluster,
-    so nothing keeps a failed clone waiting; the thread is always joined. Errors keep the order of the steps
-    run one after the other: a failed clone first, a kubeconfig problem only where connecting begins (after
-    the signature check)."""
+def _clone_while_loading(opts: RestoreOptions, stack: ExitStack, remove_later, clock, *, offline: bool = False):
+    """(checkout, cluster client or the error making it, or None offline): git clones in a background thread
+    while this one loads the modules the rest of the run needs and reads the kubeconfig. Nothing here talks to
+    the cluster, so nothing keeps a failed clone waiting; the thread is always joined. Errors keep the order
+    of the steps: a failed clone first, a kubeconfig problem only where connecting begins (after rendering)."""
     from bootstrap import source
 
     cloning = InBackground(
@@ -313,14 +222,20 @@ def _clone_while_loading(opts: RestoreOptions, stack: ExitStack, remove_later):
         ),
         name="clone",
     )
+    cluster = None
     try:
-        from bootstrap import kube, manifests, plan, playbook, rollout, sops  # noqa: F401  (loaded while git works)
+        from bootstrap import manifests, plan, playbook, sops  # noqa: F401  (loaded while git works)
+        from bootstrap.render import repository  # noqa: F401
 
-        try:
-            cluster = kube.Cluster(opts.kubeconfig, opts.context, max_connections=max(16, opts.concurrency),
-                                   retry_deadline=opts.timeout)
-        except BootstrapError as exc:
-            cluster = exc
+        if not offline:
+            from bootstrap import kube, rollout  # noqa: F401
+
+            try:
+                cluster = kube.Cluster(opts.kubeconfig, opts.context, clock=clock,
+                                       max_connections=max(16, opts.concurrency), retry_deadline=opts.timeout,
+                                       concurrency=opts.concurrency)
+            except BootstrapError as exc:
+                cluster = exc
     except BaseException:
         cloning.result()
         raise
@@ -371,16 +286,18 @@ def load_key(opts: RestoreOptions, progress: Progress):
 
     keyring = load_keyring(opts.age_key_file)
     for warning in keyring.warnings:
-        progress.note(f"warning: {warning}")
+        progress.warning(warning)
     return keyring
 
 
-def restore(opts: RestoreOptions, progress: Progress, report: RunReport, *, keyring=None) -> RunReport:
-    """Run a whole restore. Fills `report` as it goes (also when it raises)."""
+def restore(opts: RestoreOptions, progress: Progress, report: RunReport, *, keyring=None,
+            ask: Callable[[str], bool] | None = None) -> RunReport:
+    """Run a whole restore. Fills `report` as it goes (also when it raises). `ask` is the terminal's yes/no
+    question (None without a terminal): a cluster that is not fresh needs a yes, or --yes."""
     from bootstrap import kube, rollout
 
     run = Run(report, progress)
-    key_ns, key_name = check_key_secret_options(opts)
+    check_options(opts)
     keyring = keyring or load_key(opts, progress)
     report.key_recipient = keyring.recipients[0] if keyring.recipients else None
 
@@ -388,39 +305,46 @@ def restore(opts: RestoreOptions, progress: Progress, report: RunReport, *, keyr
         plan = prepared.plan
         if opts.dry_run:
             progress.note("dry run: the API server validates every object; nothing is persisted")
+        else:
+            confirm_target(cluster, prepared, report, progress, yes=opts.yes, ask=ask)
         with run.phase("install-key"):
-            outcome = kube.install_key_secret(
-                cluster,
-                key_ns,
-                key_name,
-                opts.key_secret_key,
-                keyring.material,
-                dry_run=opts.dry_run,
-                allow_any_key=opts.allow_any_key_name,
-            )
-            _on_applied(run, "install-key", outcome)
+            for target in prepared.key_secrets:
+                progress.note(f"age key -> {target} key {target.key} ({target.why})")
+                outcome = kube.install_key_secret(
+                    cluster.resources,
+                    target.namespace,
+                    target.name,
+                    target.key,
+                    keyring.material,
+                    dry_run=opts.dry_run,
+                    allow_any_key=opts.allow_any_key_name,
+                )
+                _on_applied(run, "install-key", outcome)
 
         restored_secrets: list[ObjectRef] = []
+        created: set[str] = set()  # namespaces this run's apply created: nothing of ours in them to look up
         for phase in plan.phases:
             with run.phase(f"{phase.name}: apply"):
                 for wave in phase.waves:
                     progress.note(f"wave {wave.index} ({wave.label}): {len(wave.manifests)} object(s)")
                     if opts.dry_run:
-                        dry_run_wave(cluster, run, f"{phase.name}: apply", wave.manifests,
-                                     concurrency=opts.concurrency, recreate=opts.recreate)
+                        dry_run_wave(cluster, run, f"{phase.name}: apply", wave.manifests, recreate=opts.recreate)
                         continue
-                    kube.apply_wave(
-                        cluster,
+                    changes = kube.apply_wave(
+                        cluster.resources,
                         wave.manifests,
-                        concurrency=opts.concurrency,
+                        created=created,
                         recreate=opts.recreate,
                         on_result=lambda m, o, phase=phase: _on_applied(run, f"{phase.name}: apply", o),
                     )
-                    wait_gates(cluster, wave.manifests, timeout=opts.timeout, on_wait=progress.note)
+                    created |= changes.created_namespaces
+                    wait_gates(cluster, wave.manifests, timeout=opts.timeout, on_wait=progress.note, created=created)
                     restored_secrets += [m.ref for m in wave.manifests if m.ref.kind == "Secret"]
             if opts.dry_run or not phase.verify.rollouts:
                 continue
-            refs = [m.ref for w in phase.waves for m in w.manifests]
+            refs = [m.ref for w in phase.waves for m in w.manifests if not is_gitops_object(m.ref)]
+            if not refs:
+                continue
             with run.phase(f"{phase.name}: verify"):
                 rollout.verify_rollouts(
                     cluster,
@@ -448,26 +372,46 @@ def restore(opts: RestoreOptions, progress: Progress, report: RunReport, *, keyr
     return report
 
 
-def wait_gates(cluster, manifests: list[Manifest], *, timeout: float, on_wait) -> None:
-    """After a wave: its CRDs Established (discovery refreshed) and its Namespaces Active."""
+def confirm_target(cluster, prepared: Prepared, report: RunReport, progress: Progress, *, yes: bool,
+                   ask: Callable[[str], bool] | None) -> None:
+    """Say where the restore writes and whether the cluster is fresh; go on only if it is, or on a yes."""
+    from bootstrap.target import go_ahead, target
+
+    refs = [m.ref for m in prepared.plan.manifests]
+    refs += [ObjectRef("v1", "Secret", t.namespace, t.name) for t in prepared.key_secrets]
+    existing = cluster.resources.read_versions(refs)
+    where = target(cluster.client.context, cluster.host, report.server_version, refs, existing)
+    progress.note(where.line())
+    go_ahead(where, yes=yes, ask=ask)
+
+
+def is_gitops_object(ref: ObjectRef) -> bool:
+    """A Flux toolkit object (Kustomization, GitRepository, HelmRelease, …): it becomes Ready when Flux's
+    controllers reconcile it after the hand-over, so a bootstrap phase never waits for it."""
+    return ref.group.endswith(".toolkit.fluxcd.io")
+
+
+def wait_gates(cluster, manifests: list[Manifest], *, timeout: float, on_wait, created=frozenset()) -> None:
+    """After a wave: its CRDs Established (discovery refreshed) and its Namespaces Active (those this run
+    `created` are)."""
     from bootstrap import kube
 
     crds = [m.ref.name for m in manifests if m.ref.kind == "CustomResourceDefinition"]
     namespaces = {m.ref.name: m.body for m in manifests if m.ref.kind == "Namespace"}
     if crds:
-        kube.wait_established(cluster, crds, timeout)
+        kube.wait_established(cluster.resources, crds, timeout)
     if namespaces:
         kube.wait_namespaces_active(
-            cluster,
+            cluster.resources,
             namespaces,
             timeout,
+            created=created,
             manifests=namespaces,
             on_wait=lambda name: on_wait(f"Namespace/{name} is terminating: waiting for it to go, then recreating it"),
         )
 
 
-def dry_run_wave(cluster, run: Run, phase: str, manifests: list[Manifest], *, concurrency: int,
-                 recreate: bool = False) -> None:
+def dry_run_wave(cluster, run: Run, phase: str, manifests: list[Manifest], *, recreate: bool = False) -> None:
     """Server-side dry run of one wave. The server can only check an object whose kind it knows and whose
     namespace exists: the others (custom resources of CRDs this restore installs, members of namespaces it
     creates) are recorded as `skipped` with the reason, never silently dropped."""
@@ -496,7 +440,7 @@ def dry_run_wave(cluster, run: Run, phase: str, manifests: list[Manifest], *, co
                            action="skipped", status="", seconds=0.0, message=reason)
         run.record(rec)
         run.progress.object_applied(rec)
-    kube.apply_wave(cluster, checkable, concurrency=concurrency, dry_run=True, recreate=recreate,
+    kube.apply_wave(cluster.resources, checkable, dry_run=True, recreate=recreate,
                     on_result=lambda m, o: _on_applied(run, phase, o))
 
 
@@ -531,7 +475,7 @@ def _on_status(run: Run, phase: str, ref: ObjectRef, health) -> None:
 def new_report(command: str, opts: RestoreOptions | None = None) -> RunReport:
     report = RunReport(command=command, tool_version=__version__)
     if opts is not None:
-        report.repo, report.ref, report.path = opts.repo_url, opts.ref, opts.path
+        report.repo, report.ref, report.path, report.paths = opts.repo_url, opts.ref, opts.path, list(opts.paths)
     return report
 
 
@@ -544,23 +488,24 @@ def finish(report: RunReport, error: BootstrapError | None) -> RunReport:
 
 
 def plan_only(opts: RestoreOptions, progress: Progress, report: RunReport) -> list[str]:
-    """Everything `restore` does before its first write; optionally a server-side dry run of every object.
-
-    Returns the rendered plan lines.
-    """
-    from bootstrap.plan import render_plan
+    """Everything `restore` does before its first write, without a cluster; with --server-dry-run, the API
+    server also validates every object. Returns the rendered plan lines; the report's objects are the plan."""
+    from bootstrap.plan import plan_records, render_plan
 
     run = Run(report, progress)
-    check_key_secret_options(opts)
+    check_options(opts)
     keyring = load_key(opts, progress)
     report.key_recipient = keyring.recipients[0] if keyring.recipients else None
-    with prepared_run(opts, run, keyring) as (prepared, cluster):
-        lines = render_plan(prepared.plan)
+    with prepared_run(opts, run, keyring, offline=not opts.server_dry_run) as (prepared, cluster):
+        needs_crd = _needs_crd(prepared.plan.manifests) if cluster is None else (lambda ref: False)
+        lines = render_plan(prepared.plan, needs_crd)
+        for record in plan_records(prepared.plan, needs_crd):
+            run.record(record)
         if opts.server_dry_run:
             with run.phase("server-dry-run"):
                 for phase in prepared.plan.phases:
                     for wave in phase.waves:
-                        dry_run_wave(cluster, run, "server-dry-run", wave.manifests, concurrency=opts.concurrency)
+                        dry_run_wave(cluster, run, "server-dry-run", wave.manifests)
     report.result = "succeeded"
     return lines
 
@@ -577,8 +522,7 @@ def verify_only(
     from bootstrap import kube, rollout
 
     run = Run(report, progress)
-    with kube.Cluster(kubeconfig, context) as cluster:
-        cluster.clock = report.clock
+    with kube.Cluster(kubeconfig, context, clock=report.clock) as cluster:
         report.server_version = cluster.server_version()
         with run.phase("verify"):
             refs = list_workloads(cluster, namespaces)

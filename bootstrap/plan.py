@@ -19,12 +19,14 @@ from bootstrap.errors import ValidationError
 from bootstrap.manifests import Skipped
 from bootstrap.model import Manifest, ObjectRef
 from bootstrap.playbook import Phase, Playbook, VerifySpec, default_playbook
+from bootstrap.report import ObjectRecord
 
 IsNamespaced = Callable[[str, str], "bool | None"]
 
 SYNC_WAVE = "argocd.argoproj.io/sync-wave"
 DEPENDS_ON = "dr-bootstrap.io/depends-on"
 CREATED = "(created)"
+NEEDS_CRD = "needs its CRD in the cluster"
 
 # (label, kinds in apply order); a kind's class index is its default wave, its position the in-wave rank.
 WAVE_CLASSES: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -96,6 +98,11 @@ class Plan:
 
 
 # --- scope and identity ------------------------------------------------------------------------------------
+
+
+def crd_kinds(manifests: Iterable[Manifest]) -> set[tuple[str, str]]:
+    """(group, kind) of every custom resource kind a CRD in the set defines."""
+    return set(_crds(manifests))
 
 
 def _crds(manifests: Iterable[Manifest]) -> dict[tuple[str, str], Manifest]:
@@ -328,7 +335,17 @@ def _check_cross_phase(assigned: dict[str, list[Manifest]], everything: list[Man
                     )
 
 
-def render_plan(plan: Plan) -> list[str]:
+def plan_records(plan: Plan, needs_crd: Callable[[ObjectRef], bool] = lambda ref: False) -> list[ObjectRecord]:
+    """The plan as report objects (`plan --output json`): each object with its phase, wave and source."""
+    return [
+        ObjectRecord(phase=phase.name, kind=m.ref.kind, namespace=m.ref.namespace or "", name=m.ref.name,
+                     action="planned", wave=wave.index, source=m.source,
+                     message=NEEDS_CRD if needs_crd(m.ref) else "")
+        for phase in plan.phases for wave in phase.waves for m in wave.manifests
+    ]
+
+
+def render_plan(plan: Plan, needs_crd: Callable[[ObjectRef], bool] = lambda ref: False) -> list[str]:
     """Text lines for `dr-bootstrap plan`: phases, waves and every object with its source."""
     lines: list[str] = []
     for phase in plan.phases:
@@ -342,7 +359,8 @@ def render_plan(plan: Plan) -> list[str]:
         lines.append(f"phase {phase.name}" + (f" ({'; '.join(extra)})" if extra else ""))
         for wave in phase.waves:
             lines.append(f"  wave {wave.index} [{wave.label}] {len(wave.manifests)} object(s)")
-            lines.extend(f"    {m.ref}  <- {m.source}" for m in wave.manifests)
+            lines.extend(f"    {m.ref}  <- {m.source}" + (f"  ({NEEDS_CRD})" if needs_crd(m.ref) else "")
+                         for m in wave.manifests)
     if plan.created_namespaces:
         lines.append(f"namespaces created: {', '.join(plan.created_namespaces)}")
     for skip in plan.skipped:

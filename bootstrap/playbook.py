@@ -70,13 +70,21 @@ class Phase:
     depends_on: tuple[str, ...] = ()
     timeout: float | None = None
     verify: VerifySpec = field(default_factory=VerifySpec)
+    kustomizations: tuple[str, ...] = ()  # Flux Kustomizations (`name` or `namespace/name`) whose objects it takes
 
     def selects(self, manifest: Manifest, base: str = ".") -> bool:
-        path = _source_path(manifest.source, base)
-        if path is None or not any(glob_match(pattern, path) for pattern in self.paths):
+        if self.kustomizations and not any(_origin_matches(k, manifest.origin) for k in self.kustomizations):
+            return False
+        path = _source_path(manifest.source, base) or _source_path(manifest.source, ".")
+        if not any(glob_match(pattern, path) for pattern in self.paths):
             return False
         labels = manifest.labels if isinstance(manifest.labels, dict) else {}
         return self.selector is None or self.selector.matches(labels)
+
+
+def _origin_matches(wanted: str, origin: str) -> bool:
+    """A playbook's `kustomizations:` entry against a manifest's rendered origin (`namespace/name` or a path)."""
+    return wanted == origin or ("/" not in wanted and origin.rpartition("/")[2] == wanted and origin.count("/") == 1)
 
 
 @dataclass(frozen=True)
@@ -99,6 +107,21 @@ class Playbook:
 def default_playbook(base: str = ".") -> Playbook:
     """Everything in one phase, used when the repository has no playbook."""
     return Playbook(name="default", phases=(Phase(name="all"),), base=base)
+
+
+def rendered_playbook(phases_: Sequence[tuple[str, str]]) -> Playbook:
+    """Without a playbook: one phase per rendered path or Flux Kustomization, as (name, origin) pairs in order
+    (each after the one before it), taking the objects whose Manifest.origin is that phase's."""
+    phases = tuple(Phase(name=name, kustomizations=(origin,), depends_on=(phases_[i - 1][0],) if i else ())
+                   for i, (name, origin) in enumerate(phases_))
+    return Playbook(name="rendered", phases=phases)
+
+
+def selected_kustomizations(playbook: Playbook | None) -> tuple[str, ...]:
+    """The Flux Kustomizations a playbook's phases name: the restore renders them too."""
+    if playbook is None:
+        return ()
+    return tuple(dict.fromkeys(k for phase in playbook.phases for k in phase.kustomizations))
 
 
 # --- globbing ----------------------------------------------------------------------------------------------
@@ -131,7 +154,9 @@ def glob_match(pattern: str, path: str) -> bool:
 
 
 def _source_path(source: str, base: str) -> str | None:
-    """A manifest's file relative to `base` (None when outside it); `#N` document suffixes dropped."""
+    """A manifest's file relative to `base` (None when outside it); `#…` suffixes dropped. A playbook's
+    globs are relative to its --path; a file rendered from outside it (a `../base`, another Kustomization's
+    path) is matched by its repository path."""
     path = PurePosixPath(source.split("#", 1)[0])
     base_path = PurePosixPath(base)
     if str(base_path) in ("", "."):
@@ -200,7 +225,8 @@ def _selector(value: Any, where: str) -> Selector:
 
 
 def _phase(value: Any, where: str) -> Phase:
-    data = _mapping(value, where, {"name", "paths", "selector", "dependsOn", "timeout", "verify"}, ("name",))
+    data = _mapping(value, where, {"name", "paths", "selector", "dependsOn", "timeout", "verify", "kustomizations"},
+                    ("name",))
     name = data["name"]
     if not isinstance(name, str) or not _NAME.match(name):
         raise ValidationError(f"{where}.name: {name!r} is not a lowercase DNS label")
@@ -214,6 +240,7 @@ def _phase(value: Any, where: str) -> Phase:
         paths=_strings(data.get("paths", ["**"]), f"{where}.paths"),
         selector=_selector(data["selector"], f"{where}.selector") if data.get("selector") else None,
         depends_on=_strings(data.get("dependsOn") or [], f"{where}.dependsOn"),
+        kustomizations=_strings(data.get("kustomizations") or [], f"{where}.kustomizations"),
         timeout=timeout,
         verify=VerifySpec(rollouts=verify.get("rollouts", True), timeout=verify_timeout or timeout),
     )

@@ -1,8 +1,12 @@
 """Live progress of a run: the `Progress` interface the pipeline reports to, and its machine-side forms.
 
-`JsonProgress` writes one JSON object per event; `QuietProgress` prints nothing (`--output json`, where the
-report itself goes to stdout).  The form for people, `HumanProgress`, and the closing summary live in
-`bootstrap.console`, which alone loads `rich`: runs without a terminal audience never import it.
+`JsonProgress` writes one JSON object per event; `QuietProgress` prints nothing but warnings (`-o json|yaml`,
+where the report itself goes to stdout).  The form for people, `HumanProgress`, and the closing summary live
+in `bootstrap.console`, which alone loads `rich`: runs without a terminal audience never import it.
+
+Warnings (`warning()`) are never lost: the human and quiet forms print them as one plain line on stderr,
+whatever goes to stdout.  A `note()` whose text starts with `warning:` is a warning too (the pipeline's
+older way of saying so).
 
 Every text passes through the `scrubber` attribute, which the pipeline replaces once it knows the
 decrypted values; implementations are safe to call from several threads.
@@ -11,11 +15,13 @@ decrypted values; implementations are safe to call from several threads.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import IO, Protocol
 
+from bootstrap.output import warn
 from bootstrap.report import ObjectRecord, PhaseRecord, Scrubber
 
 Clock = Callable[[], float]
@@ -31,6 +37,13 @@ class Progress(Protocol):
     def phase_finished(self, rec: PhaseRecord) -> None: ...
 
     def note(self, text: str) -> None: ...
+
+    def warning(self, text: str) -> None: ...
+
+
+def is_warning(text: str) -> bool:
+    """A note that is really a warning (`warning: …`)."""
+    return text[:8].lower() == "warning:"
 
 
 class JsonProgress:
@@ -57,7 +70,13 @@ class JsonProgress:
                    clusterWaitSeconds=round(rec.cluster_wait_seconds, 3), result=rec.result)
 
     def note(self, text: str) -> None:
-        self._emit("note", message=text)
+        if is_warning(text):
+            self.warning(text)
+        else:
+            self._emit("note", message=text)
+
+    def warning(self, text: str) -> None:
+        self._emit("warning", message=text)
 
     def _emit(self, event: str, **fields: object) -> None:
         doc = {"event": event, "elapsed": round(self._clock() - self._t0, 3)}
@@ -69,9 +88,11 @@ class JsonProgress:
 
 
 class QuietProgress:
-    """Prints nothing; the report and the exit code tell the story."""
+    """Prints nothing but warnings (on `errors`, stderr by default); the report and the exit code tell the rest."""
 
-    scrubber: Scrubber | None = None
+    def __init__(self, errors: IO[str] | None = None, *, scrubber: Scrubber | None = None):
+        self.errors = errors
+        self.scrubber = scrubber
 
     def phase_started(self, name: str) -> None:
         pass
@@ -86,7 +107,11 @@ class QuietProgress:
         pass
 
     def note(self, text: str) -> None:
-        pass
+        if is_warning(text):
+            self.warning(text)
+
+    def warning(self, text: str) -> None:
+        warn(self.scrubber(text) if self.scrubber else text, self.errors or sys.stderr)
 
 
 def _object_fields(rec: ObjectRecord) -> dict[str, object]:

@@ -35,7 +35,7 @@ MIN_LENGTH = 4
 LINE_MIN_LENGTH = 8
 HEAD = MIN_LENGTH  # the Scrubber indexes values by this many leading characters (no value is shorter)
 
-# Object statuses (bootstrap.health.Status values) that make an object a failure in JUnit.
+# Object statuses (bootstrap.status.Status values) that make an object a failure in JUnit.
 FAILED_STATUSES = frozenset({"Failed", "Terminating", "NotFound", "Unknown"})
 
 
@@ -148,6 +148,8 @@ class ObjectRecord:
     status: str = ""
     seconds: float = 0.0
     message: str = ""
+    wave: int | None = None  # plan records: the wave inside the phase
+    source: str | None = None  # plan records: the repository file the object comes from
 
     @property
     def ref(self) -> str:
@@ -186,6 +188,9 @@ class RunReport:
     repo: str | None = None
     ref: str | None = None
     path: str | None = None
+    paths: list[str] = field(default_factory=list)  # every --path, in order
+    kustomize: str | None = None  # which kustomize rendered the repository, and its version
+    source: str | None = None  # the GitRepository (namespace/name) taken as this repository
     started: datetime = field(default_factory=lambda: _now())
     finished: datetime | None = None
     seconds: float = 0.0
@@ -267,6 +272,9 @@ def to_dict(report: RunReport) -> dict[str, Any]:
         "repo": report.repo,
         "ref": report.ref,
         "path": report.path,
+        "paths": report.paths,
+        "kustomize": report.kustomize,
+        "source": report.source,
         "commit": report.commit,
         "keyRecipient": report.key_recipient,
         "signer": report.signer,
@@ -289,6 +297,8 @@ def to_dict(report: RunReport) -> dict[str, Any]:
                 "status": o.status,
                 "seconds": round(o.seconds, 3),
                 "message": o.message,
+                "wave": o.wave,
+                "source": o.source,
             }
             for o in report.objects
         ],

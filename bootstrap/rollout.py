@@ -1,34 +1,32 @@
-"""Rollout verification: poll the applied workloads until they are ready, failing fast on the first doomed one.
+"""Rollout verification: wait until the applied workloads are ready, failing fast on the first doomed one.
 
 Each tick lists objects per (kind, namespace) — not one GET per object — and pods (and, for
-Deployments, ReplicaSets) once per namespace, then judges every object with the pure
-`bootstrap.health.assess`.  The loop only fetches, compares and reports.
+Deployments, ReplicaSets) once per namespace, then judges every object with the status engine
+(`bootstrap.status.assess`); the waiting is the one wait engine's (`bootstrap.kube.wait`). The loop
+only fetches and reports.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
-import time
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 from bootstrap.errors import RolloutError
-from bootstrap.health import Health, Status, assess, consumes_secret
 from bootstrap.kube import Cluster, one_line
+from bootstrap.kube.reads import list_objects
+from bootstrap.kube.wait import Pace, Stalled, TimedOut, wait_for_set
 from bootstrap.model import ObjectRef
+from bootstrap.status import Health, Status, assess, consumes_secret, has_readiness
+from bootstrap.status.rules import POD_OWNERS
 
 RESTARTED_AT = "dr-bootstrap.io/restartedAt"
-
-#: built-in kinds with a readiness rule; other built-in kinds are done once applied
-CHECKED_BUILTIN_KINDS = frozenset({
-    "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job", "Pod",
-    "PersistentVolumeClaim", "Service", "CustomResourceDefinition", "Namespace", "APIService",
-})
-POD_OWNER_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job"})
 RESTARTABLE_KINDS = (("apps/v1", "Deployment"), ("apps/v1", "StatefulSet"), ("apps/v1", "DaemonSet"))
+POLL = Pace(first=0.2, factor=1.5, cap=1.0)
 
 #: failures a controller retries by itself (see `settle`)
 TRANSIENT_FAILURE = re.compile(r'serviceaccount "default" not found')
@@ -36,14 +34,9 @@ TRANSIENT_FAILURE = re.compile(r'serviceaccount "default" not found')
 StatusCallback = Callable[[ObjectRef, Health], None]
 
 
-def is_builtin_group(group: str) -> bool:
-    """Groups served by Kubernetes itself: the core group, dotless groups (apps, batch), *.k8s.io."""
-    return "." not in group or group.endswith(".k8s.io")
-
-
 def needs_check(ref: ObjectRef) -> bool:
     """Whether an object has a readiness to wait for (custom resources always may)."""
-    return ref.kind in CHECKED_BUILTIN_KINDS or not is_builtin_group(ref.group)
+    return has_readiness(ref.group, ref.kind)
 
 
 @dataclass(frozen=True)
@@ -55,7 +48,7 @@ class Snapshot:
     replicasets: dict[str, list[dict[str, Any]]]
 
 
-def fetch(cluster: Cluster, refs: Iterable[ObjectRef], pool: ThreadPoolExecutor) -> Snapshot:
+async def fetch(cluster: Cluster, refs: Iterable[ObjectRef]) -> Snapshot:
     """One LIST per (apiVersion, kind, namespace) of `refs`, plus pods/ReplicaSets per namespace that needs them.
 
     A group of a single object is listed with a `metadata.name` field selector.
@@ -65,27 +58,28 @@ def fetch(cluster: Cluster, refs: Iterable[ObjectRef], pool: ThreadPoolExecutor)
     rs_namespaces: set[str] = set()
     for ref in refs:
         groups[(ref.api_version, ref.kind, ref.namespace)].add(ref.name)
-        if ref.kind in POD_OWNER_KINDS and ref.namespace:
+        if (ref.group, ref.kind) in POD_OWNERS and ref.namespace:
             pod_namespaces.add(ref.namespace)
         if ref.kind == "Deployment" and ref.namespace:
             rs_namespaces.add(ref.namespace)
+    client, discovery = cluster.client, cluster.discovery
 
-    def list_group(key: tuple[str, str, str | None]) -> list[dict[str, Any]]:
-        api_version, kind, namespace = key
-        names = groups[key]
-        selector = f"metadata.name={next(iter(names))}" if len(names) == 1 else None
-        return cluster.list(api_version, kind, namespace, field_selector=selector)
+    def listing(api_version: str, kind: str, namespace: str | None, names: set[str] | None = None) -> Any:
+        selector = f"metadata.name={next(iter(names))}" if names is not None and len(names) == 1 else None
+        return list_objects(client, discovery, api_version, kind, namespace, field_selector=selector)
 
     keys = sorted(groups, key=lambda k: (k[0], k[1], k[2] or ""))
-    listed = pool.map(list_group, keys)
-    pods = pool.map(lambda ns: cluster.list("v1", "Pod", ns), sorted(pod_namespaces))
-    rsets = pool.map(lambda ns: cluster.list("apps/v1", "ReplicaSet", ns), sorted(rs_namespaces))
+    pod_ns, rs_ns = sorted(pod_namespaces), sorted(rs_namespaces)
+    listed = await asyncio.gather(*(listing(*key, groups[key]) for key in keys),
+                                  *(listing("v1", "Pod", ns) for ns in pod_ns),
+                                  *(listing("apps/v1", "ReplicaSet", ns) for ns in rs_ns))
     objects: dict[ObjectRef, dict[str, Any]] = {}
     for (api_version, kind, namespace), items in zip(keys, listed):
         for item in items:
-            ref = ObjectRef(api_version, kind, namespace, (item.get("metadata") or {}).get("name", ""))
-            objects[ref] = item
-    return Snapshot(objects, dict(zip(sorted(pod_namespaces), pods)), dict(zip(sorted(rs_namespaces), rsets)))
+            objects[ObjectRef(api_version, kind, namespace, (item.get("metadata") or {}).get("name", ""))] = item
+    pods = dict(zip(pod_ns, listed[len(keys):len(keys) + len(pod_ns)]))
+    rsets = dict(zip(rs_ns, listed[len(keys) + len(pod_ns):]))
+    return Snapshot(objects, pods, rsets)
 
 
 def judge(ref: ObjectRef, snapshot: Snapshot, now: datetime) -> Health:
@@ -119,14 +113,17 @@ def timeout_message(timeout: float, waiting: Sequence[tuple[ObjectRef, Health]])
     return f"rollout not complete after {timeout:.0f}s; {len(waiting)} not ready: {parts}"
 
 
-def verify_rollouts(cluster: Cluster, refs: Sequence[ObjectRef], *, timeout: float, poll: float = 1.0,
-                    on_status: StatusCallback | None = None, concurrency: int = 8) -> list[tuple[ObjectRef, Health]]:
+def verify_rollouts(cluster: Cluster, refs: Sequence[ObjectRef], *, timeout: float,
+                    on_status: StatusCallback | None = None,
+                    utcnow: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+                    ) -> list[tuple[ObjectRef, Health]]:
     """Wait until every object is Current; return each with its final Health, in input order.
 
-    Objects without a readiness rule (ConfigMaps, RBAC, ...) are Current without a request.  Polls start
-    at 0.2 s and slow to `poll`.  The first Failed object raises RolloutError at once (one line, with the
+    Objects without a readiness rule (ConfigMaps, RBAC, ...) are Current without a request. Polls start
+    at 0.2 s and slow to 1 s. The first Failed object raises RolloutError at once (one line, with the
     pod, container, reason, message and hint); at `timeout` RolloutError lists every object not ready.
-    `on_status(ref, health)` is called whenever an object's status or message changes.
+    `on_status(ref, health)` is called whenever an object's status or message changes. Messages pass
+    the cluster's scrubber.
     """
     final: dict[ObjectRef, Health] = {}
     pending: list[ObjectRef] = []
@@ -135,51 +132,42 @@ def verify_rollouts(cluster: Cluster, refs: Sequence[ObjectRef], *, timeout: flo
             pending.append(ref)
         else:
             final[ref] = Health(Status.CURRENT, "applied (no readiness to check)")
-    deadline = time.monotonic() + timeout
-    delay = 0.2
-    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="rollout") as pool:
-        while pending:
-            snapshot = fetch(cluster, pending, pool)
-            now = datetime.now(timezone.utc)
-            still: list[ObjectRef] = []
-            for ref in pending:
-                health = judge(ref, snapshot, now)
-                if final.get(ref) != health:
-                    final[ref] = health
-                    if on_status is not None:
-                        on_status(ref, health)
-                if health.status is Status.FAILED:
-                    hint = health.failure.hint if health.failure is not None else None
-                    raise RolloutError(one_line(cluster.scrub(failure_message(ref, health)), 600),
-                                       hint=cluster.scrub(hint) if hint else None)
-                if health.status is not Status.CURRENT:
-                    still.append(ref)
-            pending = still
-            if not pending:
-                break
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                waiting = [(ref, final[ref]) for ref in pending]
-                raise RolloutError(one_line(cluster.scrub(timeout_message(timeout, waiting)), 2000))
-            cluster.clock.sleep(min(delay, remaining))
-            delay = min(delay * 1.5, poll)
+
+    async def observe(waiting: Sequence[ObjectRef]) -> dict[ObjectRef, Health]:
+        snapshot = await fetch(cluster, waiting)
+        now = utcnow()
+        return {ref: judge(ref, snapshot, now) for ref in waiting}
+
+    client, scrub = cluster.client, cluster.scrub
+    try:
+        final.update(client.run(wait_for_set(pending, observe, timeout=timeout, now=client.now, sleep=client.sleep,
+                                             pace=POLL, on_change=on_status)))
+    except Stalled as exc:
+        hint = exc.health.failure.hint if exc.health.failure is not None else None
+        raise RolloutError(one_line(scrub(failure_message(exc.key, exc.health)), 600),
+                           hint=scrub(hint) if hint else None) from None
+    except TimedOut as exc:
+        raise RolloutError(one_line(scrub(timeout_message(timeout, exc.waiting)), 2000)) from None
     return [(ref, final[ref]) for ref in dict.fromkeys(refs)]
 
 
-def find_consumers(cluster: Cluster, secret_refs: Iterable[ObjectRef], *, concurrency: int = 8) -> list[ObjectRef]:
+def find_consumers(cluster: Cluster, secret_refs: Iterable[ObjectRef]) -> list[ObjectRef]:
     """Deployments, StatefulSets and DaemonSets already in the cluster whose pods use one of the Secrets."""
     by_namespace: dict[str, set[str]] = defaultdict(set)
     for ref in secret_refs:
         by_namespace[ref.namespace or "default"].add(ref.name)
     lists = [(namespace, api_version, kind) for namespace in sorted(by_namespace) for api_version, kind in RESTARTABLE_KINDS]
+    client, discovery = cluster.client, cluster.discovery
+
+    async def listed() -> list[list[dict[str, Any]]]:
+        return list(await asyncio.gather(*(list_objects(client, discovery, av, kind, ns) for ns, av, kind in lists)))
+
     found: set[ObjectRef] = set()
-    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(lists))), thread_name_prefix="consumers") as pool:
-        listed = pool.map(lambda key: cluster.list(key[1], key[2], key[0]), lists)
-        for (namespace, api_version, kind), workloads in zip(lists, listed):
-            secrets = by_namespace[namespace]
-            for workload in workloads:
-                if any(consumes_secret(workload, name) for name in secrets):
-                    found.add(ObjectRef(api_version, kind, namespace, workload["metadata"]["name"]))
+    for (namespace, api_version, kind), workloads in zip(lists, client.run(listed())):
+        secrets = by_namespace[namespace]
+        for workload in workloads:
+            if any(consumes_secret(workload, name) for name in secrets):
+                found.add(ObjectRef(api_version, kind, namespace, workload["metadata"]["name"]))
     return sorted(found)
 
 

@@ -5,7 +5,6 @@ Reports are written whatever happens, so a failed 3 a.m. restore still leaves it
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -14,21 +13,30 @@ from typing import Callable
 import typer
 
 from bootstrap.errors import BootstrapError, UsageError
+from bootstrap.output import FORMATS, render
 from bootstrap.pipeline import RestoreOptions, finish, new_report  # noqa: F401  (RestoreOptions re-exported)
 from bootstrap.progress import QuietProgress
-from bootstrap.report import RunReport, to_json, write_json, write_junit
+from bootstrap.report import RunReport, to_dict, to_json, write_json, write_junit
 
-OUTPUTS = ("human", "json")
+OUTPUTS = FORMATS  # human: live progress and a summary; json, yaml: the report on stdout, nothing else
 
 
 def _progress(output: str):
+    """Live progress on stdout for people; for json/yaml nothing but warnings (on stderr)."""
     if output not in OUTPUTS:
-        raise UsageError(f"--output {output!r}: expected human or json")
-    if output == "json":
-        return QuietProgress()
+        raise UsageError(f"--output {output!r}: expected human, json or yaml")
+    if output != "human":
+        return QuietProgress(errors=sys.stderr)
     from bootstrap.console import HumanProgress, make_console  # rich: only for people
 
-    return HumanProgress(make_console(sys.stdout))
+    return HumanProgress(make_console(sys.stdout), errors=sys.stderr)
+
+
+def _document(report: RunReport, output: str) -> str | None:
+    """The report as `output` prints it (json: the very text of the report file), None for people."""
+    if output == "json":
+        return to_json(report)
+    return render(to_dict(report), output) if output == "yaml" else None
 
 
 def _run(
@@ -52,8 +60,8 @@ def _run(
         _write(report, report_path, junit_path)
         raise
     finish(report, error)
-    text = to_json(report) if output == "json" else None  # rendered once: it is also the report file
-    _write(report, report_path, junit_path, text)
+    text = _document(report, output)  # json: rendered once, it is also the report file
+    _write(report, report_path, junit_path, text if output == "json" else None)
     if text is not None:
         typer.echo(text)
     elif summary:
@@ -99,9 +107,10 @@ def run_restore(opts: RestoreOptions, *, report_path: str | None, junit_path: st
     progress = _progress(output)
     check_report_paths(report=report_path, junit=junit_path)
     report = new_report("restore", opts)
+    ask = _confirm if sys.stdin.isatty() and sys.stderr.isatty() else None
     _run(
         report,
-        lambda: pipeline.restore(opts, progress, report),
+        lambda: pipeline.restore(opts, progress, report, ask=ask),
         output=output,
         report_path=report_path,
         junit_path=junit_path,
@@ -165,8 +174,8 @@ def run_drill(opts: RestoreOptions, drill_opts, *, output: str) -> None:
         drill.write_evidence(drill_opts.evidence, data)
     if drill_opts.junit and evidence.report is not None:
         write_junit(evidence.report, drill_opts.junit)
-    if output == "json":
-        typer.echo(json.dumps(data, indent=2))
+    if output != "human":
+        typer.echo(render(data, output))
     else:
         from bootstrap.console import make_console, render_summary
 

@@ -44,6 +44,8 @@ _CAUSES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
          r"invalid username or password|terminal prompts disabled|HTTP (401|403)", "authentication failed"),
         (r"host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED", "SSH host key not trusted "
          "(add it to the known_hosts file)"),
+        (r"server certificate verification failed|SSL certificate problem|certificate verify failed",
+         "server certificate not trusted (set GIT_SSL_CAINFO to the CA bundle of the Git server)"),
         (r"does not appear to be a git repository|not a git repository", "not a git repository"),
         (r"repository .* (does not exist|not found)|HTTP 404|no such file or directory", "repository not found"),
         (r"could not resolve host|connection (refused|timed out)|network is unreachable|failed to connect|"

@@ -33,3 +33,20 @@ def fresh_cluster(tmp_path, control_plane_bin) -> Iterator[LocalCluster]:
     """A cluster of its own for one test (about a warm start's cost, see README)."""
     with started_cluster(tmp_path / "cluster", control_plane_bin) as cluster:
         yield cluster
+
+
+@pytest.fixture(scope="session")
+def flux_bin_dir() -> Path:
+    """The flux CLI, kustomize and the Flux controllers (`make flux`; built here when missing); a failed
+    build fails the test, never skips it."""
+    from tests.support.flux import flux_bin_dir as built
+
+    return built()
+
+
+@pytest.fixture
+def fresh_flux_cluster(tmp_path, control_plane_bin, flux_bin_dir) -> Iterator[LocalCluster]:
+    """A cluster of its own for one test that also runs source-, kustomize- and helm-controller as host
+    processes; each starts once its CRDs are Established (apply Flux's manifests, then `.wait_flux()`)."""
+    with started_cluster(tmp_path / "cluster", control_plane_bin, flux=True, flux_bin_dir=flux_bin_dir) as cluster:
+        yield cluster

@@ -1,4 +1,5 @@
-"""`python -m bootstrap.localcluster up|down --dir DIR` (and the internal `kubelet-sim` sidecar)."""
+"""`python -m bootstrap.localcluster up|down --dir DIR` (and the internal `kubelet-sim` and `flux-controller`
+sidecars)."""
 
 from __future__ import annotations
 
@@ -19,21 +20,33 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--nodes", type=int, default=1)
     up.add_argument("--timeout", type=float, default=90.0)
     up.add_argument("--bin-dir", type=Path, help="default: hack/control-plane.sh's cache dir")
+    up.add_argument("--flux", action="store_true", help="also run the Flux controllers built by hack/flux.sh")
     down = sub.add_parser("down", help="stop the cluster in DIR and remove its state")
     down.add_argument("--dir", type=Path, required=True)
     sim = sub.add_parser("kubelet-sim", help="(internal) the simulated kubelet checks, run by `up`")
     sim.add_argument("--kubeconfig", required=True)
+    fc = sub.add_parser("flux-controller", help="(internal) run a Flux controller once its CRDs exist, run by `up --flux`")
+    fc.add_argument("--name", required=True)
+    fc.add_argument("--kubeconfig", required=True)
+    fc.add_argument("--crds", required=True, help="comma-separated CRD names to wait for")
+    fc.add_argument("argv", nargs="+", help="the controller's command line (after --)")
     args = parser.parse_args(argv)
 
     try:
         if args.command == "up":
             started = time.monotonic()
-            cluster = LocalCluster(args.dir, args.bin_dir or find_bin_dir(), nodes=args.nodes, tied_to_parent=False)
+            cluster = LocalCluster(args.dir, args.bin_dir or find_bin_dir(), nodes=args.nodes, tied_to_parent=False,
+                                   flux=args.flux)
             cluster.start(timeout=args.timeout)
             print(f"local cluster ready in {time.monotonic() - started:.1f}s at {cluster.server}", file=sys.stderr)
             print(cluster.kubeconfig)
         elif args.command == "down":
             LocalCluster(args.dir).stop()
+        elif args.command == "flux-controller":
+            from .flux import run_supervisor
+
+            logging.basicConfig(level=logging.INFO, format="%(asctime)s supervisor %(message)s")
+            return run_supervisor(args.name, args.kubeconfig, args.crds.split(","), args.argv)
         else:
             from .kubelet_sim import run
 

@@ -2,7 +2,8 @@
 kube-scheduler, kwok (simulated nodes and pods) and the simulated kubelet checks, all on 127.0.0.1.
 
 Everything a cluster owns lives under its directory: pki/, etcd/, logs/<name>.log, pids/<name>.pid,
-kwok.yaml and kubeconfig. Several clusters with different directories run side by side.
+kwok.yaml, kubeconfig and, with `flux`, flux/ (the Flux controllers' storage and scratch, see flux.py).
+Several clusters with different directories run side by side.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import flux as flux_mod
 from . import pki as pki_mod
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -26,9 +28,10 @@ BUILD_SCRIPT = REPO_ROOT / "hack" / "control-plane.sh"
 STAGES_DIR = REPO_ROOT / "hack" / "kwok"
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 #: start order; stop goes in reverse
-COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kubelet-sim")
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kubelet-sim",
+              *flux_mod.CONTROLLERS)
 #: everything a cluster writes into its directory
-STATE_ENTRIES = ("etcd", "logs", "pids", "pki", "kubeconfig", "kwok.yaml")
+STATE_ENTRIES = ("etcd", "logs", "pids", "pki", "kubeconfig", "kwok.yaml", "flux")
 
 
 class LocalClusterError(RuntimeError):
@@ -84,7 +87,13 @@ class LocalCluster:
     stages_dir: Path = STAGES_DIR
     #: kill the components when the process that started them dies (False for `up`, which detaches)
     tied_to_parent: bool = True
+    #: also run source-, kustomize- and helm-controller (hack/flux.sh's build) as host processes
+    flux: bool = False
+    flux_bin_dir: Path | None = None
+    #: extra command-line flags per controller, e.g. {"kustomize-controller": ["--sops-age-secret=sops-age"]}
+    flux_args: Mapping[str, Sequence[str]] = field(default_factory=dict)
     ports: Ports | None = field(default=None, init=False)
+    flux_ports: flux_mod.FluxPorts | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.dir = Path(self.dir).resolve()
@@ -140,6 +149,8 @@ class LocalCluster:
             self._wait("kube-apiserver /readyz", deadline, lambda: self._readyz(pki))
             for name, argv in commands.items():
                 self._spawn(name, argv)
+            if self.flux:
+                self._spawn_flux()
             self._create_nodes()
             self._wait("Nodes Ready", deadline, self._nodes_ready)
             self._wait("default ServiceAccount", deadline, self._default_sa_exists)
@@ -185,6 +196,29 @@ class LocalCluster:
             ],
             "kubelet-sim": [sys.executable, "-m", "bootstrap.localcluster", "kubelet-sim", f"--kubeconfig={kc}"],
         }
+
+    def _spawn_flux(self) -> None:
+        """A supervisor per controller; each starts its controller once the controller's CRDs exist."""
+        try:
+            bin_dir = self.flux_bin_dir or flux_mod.find_flux_bin_dir()
+        except flux_mod.FluxBuildError as exc:
+            raise LocalClusterError(str(exc)) from None
+        if set(self.flux_args) - set(flux_mod.CONTROLLERS):
+            raise LocalClusterError(f"flux_args: {sorted(self.flux_args)} must name only {flux_mod.CONTROLLERS}")
+        self.flux_ports = flux_mod.FluxPorts.pick(free_port)
+        state = self.dir / "flux"
+        (state / "source-controller" / "storage").mkdir(parents=True)  # the controller insists it exists
+        for name in flux_mod.CONTROLLERS:
+            argv = flux_mod.controller_argv(name, bin_dir, state, self.flux_ports, self.flux_args.get(name, ()))
+            self._spawn(name, flux_mod.supervisor_argv(name, self.kubeconfig, argv))
+
+    def wait_flux(self, timeout: float = 60.0) -> None:
+        """Return once every Flux controller answers its /readyz (they start only after their CRDs exist,
+        so call this after applying Flux's manifests); LocalClusterError on timeout."""
+        if self.flux_ports is None:
+            raise LocalClusterError(f"cluster in {self.dir} runs no Flux controllers (start it with flux=True)")
+        ports = self.flux_ports
+        self._wait("Flux controllers /readyz", time.monotonic() + timeout, lambda: flux_mod.controllers_ready(ports))
 
     def _spawn(self, name: str, argv: list[str]) -> None:
         log = open(self.dir / "logs" / f"{name}.log", "ab")
@@ -299,7 +333,7 @@ class LocalCluster:
         if left:
             raise LocalClusterError(f"processes still running in {self.dir}: {', '.join(left)}")
         self._remove_state(keep_logs)
-        self.ports = None
+        self.ports = self.flux_ports = None
 
     def _remove_state(self, keep_logs: bool) -> None:
         """Remove only what a cluster writes (never anything else in `dir`), then `dir` if empty."""

@@ -8,12 +8,13 @@ from __future__ import annotations
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from bootstrap.errors import UsageError
+from bootstrap.errors import DecryptError, UsageError
 from bootstrap.redact import REDACTED
 from bootstrap.sops import datakey
 from bootstrap.sops.cipher import ValueCipher
 from bootstrap.sops.mac import new_hasher, verify_mac
 from bootstrap.sops.metadata import Metadata, parse_metadata
+from bootstrap.sops.objects import Opener, decrypt_object, mac_token
 from bootstrap.sops.stores import binary_store, dotenv_store, ini_store, json_store, yaml_store
 from bootstrap.sops.tree import TreeMap, to_plain
 from bootstrap.sops.walk import Walker
@@ -27,7 +28,10 @@ _STORES: dict[str, ModuleType] = {
 }
 _SUFFIXES = {".yaml": "yaml", ".yml": "yaml", ".json": "json", ".env": "dotenv", ".ini": "ini"}
 
-__all__ = ["FORMATS", "Decrypted", "decrypt", "decrypt_path", "detect_format", "file_recipients", "is_encrypted", "read_metadata"]
+__all__ = [
+    "FORMATS", "Decrypted", "Opener", "decrypt", "decrypt_object", "decrypt_path", "detect_format", "file_recipients",
+    "is_encrypted", "mac_token", "read_metadata",
+]
 
 
 def detect_format(path: str, input_type: str | None = None) -> str:
@@ -63,15 +67,26 @@ def file_recipients(data: bytes, fmt: str, name: str) -> list[str]:
 class Decrypted:
     """A decrypted file. Holds plaintext: repr/str never show it."""
 
-    __slots__ = ("_branches", "_fmt", "name", "metadata", "warnings", "_documents")
+    __slots__ = ("_branches", "_fmt", "name", "metadata", "warnings", "_documents", "_opener")
 
-    def __init__(self, branches: list[TreeMap], fmt: str, name: str, metadata: Metadata, warnings: list[str]):
+    def __init__(
+        self, branches: list[TreeMap], fmt: str, name: str, metadata: Metadata, warnings: list[str],
+        opener: Opener | None = None,
+    ):
         self._branches = branches
         self._fmt = fmt
         self.name = name
         self.metadata = metadata
         self.warnings = warnings
         self._documents: list[dict] | None = None
+        self._opener = opener
+
+    @property
+    def opener(self) -> Opener:
+        """The file's unwrapped data key, for `decrypt_object` on objects rendered from this file."""
+        if self._opener is None:
+            raise DecryptError(f"{self.name}: no opener (not made by sops.decrypt)")
+        return self._opener
 
     @property
     def documents(self) -> list[dict]:
@@ -83,9 +98,10 @@ class Decrypted:
     def render(self, output_format: str | None = None) -> bytes:
         """What `sops decrypt` prints (same bytes for dotenv/INI/binary, same data for YAML/JSON)."""
         fmt = output_format or self._fmt
-        if fmt == "binary" and self._fmt != "binary":
-            raise UsageError("--output-type binary needs a binary (JSON envelope) input")
-        return _store(fmt).emit(self._branches)
+        try:
+            return _store(fmt).emit(self._branches)
+        except DecryptError as err:
+            raise DecryptError(f"{self.name}: {err}") from None
 
     def __repr__(self) -> str:
         return f"Decrypted({self.name!r}, format={self._fmt}, {REDACTED})"
@@ -110,7 +126,7 @@ def decrypt(data: bytes, keyring: "KeyRing", *, fmt: str, name: str, ignore_mac:
     plain = [walker.document(branch) for branch in branches]
     if not ignore_mac:
         verify_mac(meta, cipher, hasher.hexdigest().upper(), name)
-    return Decrypted(plain, fmt, name, meta, walker.warnings)
+    return Decrypted(plain, fmt, name, meta, walker.warnings, Opener(cipher, meta, name))
 
 
 def decrypt_path(path: str, keyring: "KeyRing", *, input_type: str | None = None, ignore_mac: bool = False) -> Decrypted:

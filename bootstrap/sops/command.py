@@ -1,7 +1,8 @@
 """`dr-bootstrap decrypt`: the one implementation behind the typer command and its fast start-up path.
 
-Building the full typer app (every option of every command) costs more than decrypting a large file, so `cli.main` parses a plain `decrypt …` invocation with this small argparse
-parser and calls `run_decrypt` directly. Anything it does not understand (help, bad flags) goes to typer.
+Building the full typer app (every option of every command) costs more than decrypting a large file, so the
+entry point (`bootstrap.entry`) parses a plain `decrypt …` invocation with this small argparse parser and
+calls `run_decrypt` directly. Anything it does not understand (help, bad flags) goes to typer.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ def parse_decrypt_args(argv: list[str]) -> dict | None:
     parser.add_argument("--input-type")
     parser.add_argument("--output-type")
     parser.add_argument("--ignore-mac", action="store_true")
+    parser.add_argument("-o", "--output", choices=("human", "json", "yaml"), default="human")
     try:
         return vars(parser.parse_args(argv))
     except _NotForUs:
@@ -42,16 +44,26 @@ def run_decrypt(
     input_type: str | None = None,
     output_type: str | None = None,
     ignore_mac: bool = False,
+    output: str = "human",
     *,
     stdout: BinaryIO | None = None,
     stderr: TextIO | None = None,
 ) -> None:
-    """Decrypt `file` and write exactly its plaintext to stdout; warnings go to stderr."""
+    """Decrypt `file` and write exactly its plaintext to stdout; warnings go to stderr.
+
+    `output` is the `-o` every command takes: human (the default) keeps `output_type`, json and yaml are
+    short for `--output-type json|yaml`.
+    """
+    from bootstrap.errors import UsageError
     from bootstrap.keys import load_keyring
     from bootstrap.sops import decrypt_path, detect_format
 
     out = stdout or sys.stdout.buffer
     err = stderr or sys.stderr
+    if output != "human":
+        if output_type not in (None, output):
+            raise UsageError(f"-o {output} and --output-type {output_type} disagree: give one of them")
+        output_type = output
     if output_type is not None:
         detect_format(file, output_type)  # validates the name before any work
     keyring = load_keyring(age_key_file)

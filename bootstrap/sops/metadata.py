@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bootstrap.errors import DecryptError
+from bootstrap.sops.regex import compile_go
 from bootstrap.sops.values import ValueTypeError, rfc3339
 
 BACKENDS = ("age", "pgp", "kms", "gcp_kms", "hckms", "azure_kv", "hc_vault")
@@ -73,10 +74,7 @@ def parse_metadata(raw: Any, name: str) -> Metadata:
         raise DecryptError(f"{name}: sops metadata sets more than one of {', '.join(r.kind for r in rules)}")
     rule = rules[0] if rules else Rule("unencrypted_suffix", "_unencrypted")
     if rule.kind.endswith("_regex"):
-        try:
-            re.compile(rule.value)
-        except re.error:
-            raise DecryptError(f"{name}: sops metadata {rule.kind} is not a valid regular expression") from None
+        compile_go(rule.value, field=f"{name}: sops metadata {rule.kind}")
     top = _group(raw, name)
     if top.age or top.other_backends:
         groups: tuple[KeyGroup, ...] = (top,)

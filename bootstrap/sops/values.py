@@ -23,17 +23,72 @@ class ValueTypeError(ValueError):
     """A decrypted plaintext does not parse as its declared type (message never holds the value)."""
 
 
-def go_float(x: float) -> str:
-    """Go's shortest positional rendering of a float64 (`strconv.FormatFloat(x, 'f', -1, 64)`)."""
+def _digits(x: float) -> tuple[str, int]:
+    """Shortest round-trip decimal digits of |x| (> 0) and the decimal point's position in them."""
+    _, digits, exponent = Decimal(repr(abs(x))).as_tuple()
+    text = "".join(map(str, digits))
+    point = len(text) + int(exponent)
+    return text.rstrip("0"), point
+
+
+def _special(x: float) -> str | None:
     if math.isnan(x):
         return "NaN"
     if math.isinf(x):
         return "+Inf" if x > 0 else "-Inf"
     if x == 0:
         return "-0" if math.copysign(1.0, x) < 0 else "0"
-    text = format(Decimal(repr(x)), "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
+    return None
+
+
+def _fixed(sign: str, digits: str, point: int) -> str:
+    if point <= 0:
+        return f"{sign}0.{'0' * -point}{digits}"
+    if point >= len(digits):
+        return sign + digits + "0" * (point - len(digits))
+    return f"{sign}{digits[:point]}.{digits[point:]}"
+
+
+def _exponent(sign: str, digits: str, point: int) -> str:
+    mantissa = digits[0] + (f".{digits[1:]}" if len(digits) > 1 else "")
+    exp = point - 1
+    return f"{sign}{mantissa}e{'-' if exp < 0 else '+'}{abs(exp):02d}"
+
+
+def go_float(x: float) -> str:
+    """Go's shortest positional rendering of a float64 (`strconv.FormatFloat(x, 'f', -1, 64)`): the MAC bytes."""
+    special = _special(x)
+    if special is not None:
+        return special
+    digits, point = _digits(x)
+    return _fixed("-" if x < 0 else "", digits, point)
+
+
+def go_float_g(x: float) -> str:
+    """`strconv.FormatFloat(x, 'g', -1, 64)`: what go-yaml prints (`1000`, `1e+06`, `1.5e-07`)."""
+    special = _special(x)
+    if special is not None:
+        return special
+    digits, point = _digits(x)
+    sign = "-" if x < 0 else ""
+    exp = point - 1
+    return _exponent(sign, digits, point) if exp < -4 or exp >= 6 else _fixed(sign, digits, point)
+
+
+def go_float_json(x: float) -> str:
+    """encoding/json's float64 (ES6 style): positional for 1e-6 <= |x| < 1e21, else `1e+21`, `1.5e-7`."""
+    special = _special(x)
+    if special is not None:
+        if special in ("-0", "0"):
+            return special
+        raise ValueTypeError(f"JSON has no {special}")
+    digits, point = _digits(x)
+    sign = "-" if x < 0 else ""
+    if 1e-6 <= abs(x) < 1e21:
+        return _fixed(sign, digits, point)
+    text = _exponent(sign, digits, point)
+    if text[-4:-1] == "e-0":
+        text = text[:-2] + text[-1]
     return text
 
 

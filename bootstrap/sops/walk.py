@@ -6,13 +6,13 @@ rule "any key on the path matches" is carried down as one boolean.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from bootstrap.errors import DecryptError
-from bootstrap.sops.cipher import AuthenticationFailed, NotEncrypted, ValueCipher
+from bootstrap.sops.cipher import AuthenticationFailed, NotEncrypted, ValueCipher, is_enc
 from bootstrap.sops.metadata import Rule
+from bootstrap.sops.regex import compile_go
 from bootstrap.sops.tree import Comment, TreeMap
 from bootstrap.sops.values import ValueTypeError, canonical_bytes, parse_typed
 
@@ -22,8 +22,7 @@ def _key_matcher(rule: Rule) -> Callable[[str], bool] | None:
         suffix = rule.value
         return lambda key: key.endswith(suffix)
     if rule.kind in ("unencrypted_regex", "encrypted_regex"):
-        search = re.compile(rule.value).search
-        return lambda key: search(key) is not None
+        return compile_go(rule.value, field=f"sops metadata {rule.kind}").search
     return None
 
 
@@ -37,11 +36,12 @@ class Walker:
     name: str
     hasher: Any
     warnings: list[str] = field(default_factory=list)
+    by_shape: bool = False  # rendered objects of comment-rule files: encrypted = is an ENC[…] string
 
     def __post_init__(self) -> None:
         self._match = _key_matcher(self.rule)
         self._positive = self.rule.kind.startswith("encrypted_")  # encrypted only where the rule matches
-        self._comment_re = None if self._match else re.compile(self.rule.value)
+        self._comment_re = None if self._match else compile_go(self.rule.value, field=f"sops metadata {self.rule.kind}")
         self._seen: dict[str, bool] = {}
 
     # -- structure ---------------------------------------------------------------------------
@@ -95,6 +95,8 @@ class Walker:
             return None
         if t is Comment:
             return self._comment(value, prefix, matched, stack)
+        if self.by_shape:
+            return self._leaf(value, prefix, t is str and is_enc(value))
         return self._leaf(value, prefix, self._encrypted(matched, stack, False))
 
     # -- leaves ------------------------------------------------------------------------------

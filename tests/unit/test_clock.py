@@ -50,12 +50,6 @@ def test_a_wait_in_progress_counts_so_far():
     assert clock.seconds() == 6.0
 
 
-def test_sleep_counts_as_waiting():
-    clock = WaitClock()
-    clock.sleep(0.02)
-    assert clock.seconds() >= 0.02
-
-
 def test_threads_entering_and_leaving_leave_the_clock_balanced():
     now = Fake()
     clock = WaitClock(now=now)

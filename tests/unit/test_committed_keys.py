@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import os
 
-from bootstrap.pipeline import find_committed_keys
+from bootstrap.repofiles import find_committed_keys
 
 KEY = "AGE-SECRET-KEY-1" + "QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L" * 2
 
@@ -14,7 +13,7 @@ def test_finds_key_text_in_any_file_in_path_order(tmp_path):
     (tmp_path / "z.txt").write_text(f"note: {KEY}\n")
     (tmp_path / "a" / "b" / "old.agekey").write_text(KEY + "\n")
     (tmp_path / "a" / "clean.yaml").write_text("kind: Secret\n")
-    assert find_committed_keys(tmp_path) == [os.path.join("a", "b", "old.agekey"), "z.txt"]
+    assert find_committed_keys(tmp_path) == ["a/b/old.agekey", "z.txt"]
 
 
 def test_skips_git_internals_symlinks_and_short_lookalikes(tmp_path):

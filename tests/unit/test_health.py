@@ -7,16 +7,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from bootstrap.health import (
-    IMAGE_PULL_GRACE,
-    Status,
-    assess,
-    consumed_secret_keys,
-    consumes_secret,
-    current_pods,
-    new_replicaset,
-    pod_failure,
-)
+from bootstrap.status.engine import Status, assess
+from bootstrap.status.pods import IMAGE_PULL_GRACE, current_pods, new_replicaset, pod_failure
+from bootstrap.status.secrets import consumed_secret_keys, consumes_secret
 
 NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=timezone.utc)
 

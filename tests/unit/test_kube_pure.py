@@ -6,23 +6,27 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from bootstrap.health import Health, PodFailure, Status
-from bootstrap.kube import (
-    FIELD_MANAGER,
-    LAST_APPLIED,
+from bootstrap.kube.client import Response, decode
+from bootstrap.kube.errors import (
     KubeApiError,
-    Response,
-    _apply_query,
     TransportError,
-    apply_action,
     immutable_field,
     is_retryable,
-    prepare_body,
     redact_values,
     retry_after_seconds,
+)
+from bootstrap.kube.objects import (
+    FIELD_MANAGER,
+    LAST_APPLIED,
+    apply_action,
+    apply_query,
+    http_date,
+    prepare_body,
     split_api_version,
 )
+from bootstrap.kube.transport import Reply
 from bootstrap.model import ObjectRef
+from bootstrap.status import Health, PodFailure, Status
 from bootstrap.rollout import Snapshot, failure_message, judge, needs_check, timeout_message
 
 
@@ -68,23 +72,35 @@ def test_validation_errors_are_not_retried(err):
 
 
 def test_apply_query_is_server_side_apply_by_our_manager():
-    assert _apply_query(True, False) == {"fieldManager": FIELD_MANAGER, "force": "true", "fieldValidation": "Ignore"}
-    assert _apply_query(False, True) == {"fieldManager": FIELD_MANAGER, "force": "false", "fieldValidation": "Ignore",
+    assert apply_query(True, False) == {"fieldManager": FIELD_MANAGER, "force": "true", "fieldValidation": "Ignore"}
+    assert apply_query(False, True) == {"fieldManager": FIELD_MANAGER, "force": "false", "fieldValidation": "Ignore",
                                          "dryRun": "All"}
 
 
 def test_response_date_is_the_date_header_in_epoch_seconds():
-    assert Response(200, {}, "Sun, 29 Nov 2026 04:00:00 GMT").date == 1795924800.0
-    assert Response(200, {}, "not a date").date is None
-    assert Response(200, {}).date is None
+    assert http_date("Sun, 29 Nov 2026 04:00:00 GMT") == 1795924800.0
+    assert http_date("not a date") is None
+    assert http_date(None) is None
+    assert decode(Reply(200, "OK", b"{}", "Sun, 29 Nov 2026 04:00:00 GMT")).date == 1795924800.0
+
+
+def test_decode_turns_a_status_into_an_api_error():
+    body = (b'{"kind":"Status","reason":"Invalid","message":"bad","details":{"causes":[{"field":"spec.x"}]}}')
+    with pytest.raises(KubeApiError) as err:
+        decode(Reply(422, "Unprocessable Entity", body, None, "2"))
+    assert (err.value.status, err.value.reason, err.value.message) == (422, "Invalid", "bad")
+    assert err.value.causes == ({"field": "spec.x"},) and err.value.retry_after == 2.0
+    with pytest.raises(KubeApiError, match="503 Service Unavailable: Service Unavailable"):
+        decode(Reply(503, "Service Unavailable", b"<html>"))
 
 
 def test_retry_after_seconds_parses_both_forms():
     assert retry_after_seconds("3") == 3.0
     assert retry_after_seconds(None) is None
     assert retry_after_seconds("soon") is None
-    in_5s = (datetime.now(timezone.utc) + timedelta(seconds=5)).strftime("%a, %d %b %Y %H:%M:%S GMT")
-    assert 3.0 <= retry_after_seconds(in_5s) <= 5.0
+    now = datetime(2026, 11, 29, 4, 0, 0, tzinfo=timezone.utc)
+    assert retry_after_seconds("Sun, 29 Nov 2026 04:00:05 GMT", now=now) == 5.0
+    assert retry_after_seconds("Sun, 29 Nov 2026 03:59:00 GMT", now=now) == 0.0
 
 
 def test_immutable_field_from_causes_and_message():
@@ -127,8 +143,11 @@ def _live(rv: str, applied_at: datetime | None) -> dict:
     return {"metadata": {"resourceVersion": rv, "managedFields": fields}}
 
 
+NOW = datetime(2026, 11, 29, 4, 0, 0, tzinfo=timezone.utc)
+
+
 def test_apply_action():
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = NOW
     ts = now.timestamp()
     assert apply_action(201, _live("1", now), prior_rv=None, server_now=ts) == "created"
     assert apply_action(200, _live("5", now), prior_rv="5", server_now=ts) == "unchanged"
@@ -141,7 +160,7 @@ def test_apply_action():
 
 
 def test_apply_action_of_an_object_we_own_no_field_of():
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = NOW
     old, ts = now - timedelta(minutes=3), now.timestamp()
 
     def live(stamp: datetime) -> dict:
@@ -175,114 +194,3 @@ def test_judge_and_messages():
     assert line == "Deployment/n/web: 0 of 2 new replicas available; pod web-1 container app: CrashLoopBackOff: back-off 10s"
     msg = timeout_message(30, [(ref, Health(Status.IN_PROGRESS, "Pod is pending"))])
     assert msg == "rollout not complete after 30s; 1 not ready: Pod/n/p (InProgress: Pod is pending)"
-
-
-# -- connection errors (no cluster needed) ------------------------------------------------------------
-
-KUBECONFIG = """apiVersion: v1
-kind: Config
-clusters:
-- name: c
-  cluster: {{server: "https://127.0.0.1:{port}", insecure-skip-tls-verify: true}}
-users:
-- name: u
-  user: {{token: not-a-real-token}}
-contexts:
-- name: ctx
-  context: {{cluster: c, user: u}}
-current-context: ctx
-"""
-
-
-def _closed_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_unreachable_server_is_one_clear_apply_error(tmp_path):
-    from bootstrap.errors import ApplyError, ExitCode
-    from bootstrap.kube import Cluster
-
-    port = _closed_port()
-    path = tmp_path / "kubeconfig"
-    path.write_text(KUBECONFIG.format(port=port))
-    cluster = Cluster(str(path), retry_deadline=0.5)
-    with pytest.raises(ApplyError) as err:
-        cluster.server_version()
-    assert err.value.exit_code == ExitCode.APPLY
-    assert str(err.value) == (f"reading the server version: cannot reach the API server at https://127.0.0.1:{port}: "
-                              "connection refused")
-    with pytest.raises(ApplyError, match=r"API discovery: cannot reach the API server"):
-        cluster.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "n"}})
-
-
-def test_bad_kubeconfig_and_unknown_context_are_apply_errors(tmp_path, monkeypatch):
-    from bootstrap.errors import ApplyError
-    from bootstrap.kube import Cluster
-
-    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
-    with pytest.raises(ApplyError, match=r"kubeconfig .*/missing: file not found"):
-        Cluster(str(tmp_path / "missing"))
-    path = tmp_path / "kubeconfig"
-    path.write_text(KUBECONFIG.format(port=1))
-    with pytest.raises(ApplyError, match=r"context 'prod' not found \(available: ctx\)"):
-        Cluster(str(path), context="prod")
-    monkeypatch.setenv("KUBECONFIG", str(path))
-    assert Cluster().host == "https://127.0.0.1:1"
-    garbage = tmp_path / "garbage"
-    garbage.write_text("clusters: [unterminated")
-    with pytest.raises(ApplyError, match=r"^kubeconfig .*/garbage: "):
-        Cluster(str(garbage))
-
-
-def _scripted_cluster(tmp_path, script, **kwargs):
-    """A Cluster whose single-request transport replays `script` (errors are raised, others returned)."""
-    from bootstrap.kube import Cluster
-
-    path = tmp_path / "kubeconfig"
-    path.write_text(KUBECONFIG.format(port=_closed_port()))
-    cluster = Cluster(str(path), **kwargs)
-    calls = []
-
-    def request(method, path, **_):
-        calls.append(method)
-        step = script[min(len(calls), len(script)) - 1]
-        if isinstance(step, BaseException):
-            raise step
-        return step
-
-    cluster.request = request
-    return cluster, calls
-
-
-def test_call_retries_throttling_and_etcd_errors_then_succeeds(tmp_path):
-    from bootstrap.kube import Response
-
-    ok = Response(200, {"ok": True}, None)
-    throttled = KubeApiError(429, "TooManyRequests", "slow down", retry_after=0.05)
-    cluster, calls = _scripted_cluster(tmp_path, [throttled, api_error(500, "etcdserver: leader changed"), ok])
-    started = time_monotonic()
-    assert cluster.call("GET", "/x") is ok
-    assert len(calls) == 3 and time_monotonic() - started >= 0.05
-
-
-def test_call_does_not_retry_validation_errors_and_respects_the_deadline(tmp_path):
-    invalid = api_error(422, "spec.replicas: Invalid value: -1", "Invalid")
-    cluster, calls = _scripted_cluster(tmp_path, [invalid])
-    with pytest.raises(KubeApiError):
-        cluster.call("PATCH", "/x")
-    assert len(calls) == 1
-    cluster, calls = _scripted_cluster(tmp_path, [TransportError("connection reset")], retry_deadline=0.6)
-    started = time_monotonic()
-    with pytest.raises(TransportError):
-        cluster.call("PATCH", "/x")
-    assert len(calls) > 1 and time_monotonic() - started < 1.0
-
-
-def time_monotonic() -> float:
-    import time
-
-    return time.monotonic()

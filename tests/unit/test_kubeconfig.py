@@ -8,13 +8,17 @@ import os
 import ssl
 from pathlib import Path
 
+import asyncio
+
 import pytest
-import urllib3
 import yaml
 
-from bootstrap import kubeconfig
 from bootstrap.errors import ApplyError
-from bootstrap.kubeconfig import Connection, NeedsClientLibrary, bypasses_proxy, env_proxy, load
+from bootstrap.kube.client import credentials_for
+from bootstrap.kube.proxy import bypasses_proxy, env_proxy
+from bootstrap.kube.tls import client_context
+from bootstrap.kubeconfig import Connection, load
+from bootstrap.redact import Sensitive
 
 TOKEN = "tok-0123456789-SECRET"
 PASSWORD = "pw-SECRET-42"
@@ -45,6 +49,15 @@ def pki() -> dict[str, bytes]:
         "encrypted_key": key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
                                            serialization.BestAvailableEncryption(b"pass")),
     }
+
+
+def auth(conn: Connection) -> dict[str, str]:
+    """The Authorization header the connection's credentials send."""
+    return dict(asyncio.run(credentials_for(conn).headers()))
+
+
+def ssl_context(conn: Connection) -> ssl.SSLContext:
+    return client_context(source=conn.source, ca_data=conn.ca_data, insecure=conn.insecure, client_pair=conn.client_pair)
 
 
 def b64(data: bytes | str) -> str:
@@ -89,17 +102,17 @@ def test_files_merge_like_kubectl_first_definition_and_first_current_context_win
     spec = os.pathsep.join([first, str(tmp_path / "missing"), second, third])
 
     conn = load(spec, None, environ=NO_ENV)  # current-context "one" from b (a sets none; c's comes later)
-    assert conn.server == "https://first:1" and conn.auth_headers() == {"Authorization": "Bearer t1"}
+    assert conn.server == "https://first:1" and auth(conn) == {"Authorization": "Bearer t1"}
     assert conn.source == f"kubeconfig {spec} context one"
     two = load(spec, "two", environ=NO_ENV)  # cluster d only in b; user u from a
-    assert two.server == "https://d:3" and two.auth_headers() == {"Authorization": "Bearer t1"}
+    assert two.server == "https://d:3" and auth(two) == {"Authorization": "Bearer t1"}
 
 
 def test_kubeconfig_env_is_the_default_and_server_is_normalised(tmp_path):
     path = write(tmp_path / "kc", simple({"server": "api.example:6443/"}, namespace="team"))
     conn = load(None, None, environ={"KUBECONFIG": path})
     assert conn.server == "https://api.example:6443" and conn.namespace == "team"
-    assert conn.ca_data is None and not conn.insecure and conn.auth_headers() == {}
+    assert conn.ca_data is None and not conn.insecure and auth(conn) == {}
 
 
 # ------------------------------------------------------------------------------------ fields and auth
@@ -121,10 +134,10 @@ def test_relative_paths_resolve_against_the_file_that_defined_the_entry(tmp_path
     conn = load(os.pathsep.join([clusters, users]), None, environ=NO_ENV)
     assert conn.ca_data == pki["cert"] and conn.client_cert_data == pki["cert"]
     assert conn.client_key_data.reveal() == pki["key"]
-    assert conn.auth_headers() == {"Authorization": f"Bearer {TOKEN}"}  # tokenFile read now, whitespace dropped
+    assert auth(conn) == {"Authorization": f"Bearer {TOKEN}"}  # tokenFile read now, whitespace dropped
 
 
-def test_data_wins_over_file_and_token_over_token_file_and_basic(tmp_path, pki):
+def test_data_wins_over_file_and_token_file_over_token_and_basic(tmp_path, pki):
     (tmp_path / "tokenfile").write_text("from-file")
     path = write(tmp_path / "kc", simple(
         {"certificate-authority-data": b64(pki["cert"]), "certificate-authority": "nowhere.pem",
@@ -134,12 +147,14 @@ def test_data_wins_over_file_and_token_over_token_file_and_basic(tmp_path, pki):
     conn = load(path, None, environ=NO_ENV)
     assert conn.ca_data == pki["cert"] and conn.client_key_data.reveal() == pki["key"]
     assert conn.tls_server_name == "kubernetes.default" and conn.proxy_url == "http://proxy:3128"
-    assert conn.auth_headers() == {"Authorization": f"Bearer {TOKEN}"}
+    assert auth(conn) == {"Authorization": "Bearer from-file"}  # client-go: the token file wins over token
+    no_file = write(tmp_path / "kc2", simple(user={"token": TOKEN, "username": "admin", "password": PASSWORD}))
+    assert auth(load(no_file, None, environ=NO_ENV)) == {"Authorization": f"Bearer {TOKEN}"}
 
 
 def test_basic_auth_header(tmp_path):
     conn = load(write(tmp_path / "kc", simple(user={"username": "admin", "password": PASSWORD})), None, environ=NO_ENV)
-    assert conn.auth_headers() == {"Authorization": "Basic " + b64(f"admin:{PASSWORD}")}
+    assert auth(conn) == {"Authorization": "Basic " + b64(f"admin:{PASSWORD}")}
 
 
 def test_plain_http_server_ignores_tls_material_and_insecure_skips_verification(tmp_path):
@@ -147,7 +162,7 @@ def test_plain_http_server_ignores_tls_material_and_insecure_skips_verification(
                                               {"client-certificate": "absent"})), None, environ=NO_ENV)
     assert conn.server == "http://127.0.0.1:8080" and conn.client_cert_data is None
     insecure = load(write(tmp_path / "kc2", simple({"insecure-skip-tls-verify": True})), None, environ=NO_ENV)
-    ctx = kubeconfig.ssl_context(insecure)
+    ctx = ssl_context(insecure)
     assert insecure.insecure and ctx.verify_mode == ssl.CERT_NONE and not ctx.check_hostname
 
 
@@ -179,8 +194,8 @@ def test_in_cluster_when_no_kubeconfig_exists(tmp_path):
     env = {"KUBERNETES_SERVICE_HOST": "fd00::1", "KUBERNETES_SERVICE_PORT": "443"}
     conn = load(str(tmp_path / "none"), None, environ=env, serviceaccount_dir=sa)
     assert conn == Connection(server="https://[fd00::1]:443", source="in-cluster", ca_data=(tmp_path / "sa" / "ca.crt").read_bytes(),
-                              token=conn.token, namespace="ops")
-    assert conn.auth_headers() == {"Authorization": f"Bearer {TOKEN}"}
+                              token_file=str(tmp_path / "sa" / "token"), namespace="ops")
+    assert auth(conn) == {"Authorization": f"Bearer {TOKEN}"}
     v4 = load(None, None, environ={**env, "KUBERNETES_SERVICE_HOST": "10.0.0.1"}, serviceaccount_dir=sa)
     assert v4.server == "https://10.0.0.1:443"
 
@@ -265,16 +280,44 @@ def test_malformed_input_is_one_line_naming_file_and_field_never_a_value(tmp_pat
 # ----------------------------------------------------------------------------------- credential plugins
 
 
-@pytest.mark.parametrize("plugin", [{"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": "x"}},
-                                    {"auth-provider": {"name": "oidc", "config": {}}}], ids=["exec", "auth-provider"])
-def test_credential_plugins_need_the_client_library(tmp_path, plugin):
-    doc = config(clusters={"c": {"server": "https://x"}}, users={"u": plugin, "plain": {"token": TOKEN}},
-                 contexts={"ctx": {"cluster": "c", "user": "u"}, "other": {"cluster": "c", "user": "plain"}}, current=None)
+def test_credential_plugins_are_read_from_the_selected_user(tmp_path):
+    exec_block = {"apiVersion": "client.authentication.k8s.io/v1", "command": "bin/plugin", "args": ["token"],
+                  "env": [{"name": "REGION", "value": "eu"}], "interactiveMode": "Never", "provideClusterInfo": True}
+    doc = config(clusters={"c": {"server": "https://x", "extensions": [
+                     {"name": "client.authentication.k8s.io/exec", "extension": {"audience": "a"}}]}},
+                 users={"u": {"exec": exec_block}, "p": {"auth-provider": {"name": "oidc", "config": {}}},
+                        "plain": {"token": TOKEN}},
+                 contexts={"ctx": {"cluster": "c", "user": "u"}, "oidc": {"cluster": "c", "user": "p"},
+                           "other": {"cluster": "c", "user": "plain"}}, current=None)
     path = write(tmp_path / "kc", doc)
-    with pytest.raises(NeedsClientLibrary) as err:
-        load(path, "ctx", environ=NO_ENV)
-    assert err.value.context == "ctx"
-    assert load(path, "other", environ=NO_ENV).auth_headers() == {"Authorization": f"Bearer {TOKEN}"}
+    plugin = load(path, "ctx", environ=NO_ENV).exec
+    assert plugin is not None and plugin.command == str(tmp_path / "bin" / "plugin")  # relative to the kubeconfig
+    assert plugin.args == ("token",) and plugin.env == (("REGION", "eu"),) and plugin.interactive_mode == "Never"
+    assert plugin.cluster_info == {"server": "https://x", "config": {"audience": "a"}}
+    assert load(path, "oidc", environ=NO_ENV).auth_provider == "oidc"
+    assert auth(load(path, "other", environ=NO_ENV)) == {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.mark.parametrize("block,cause", [
+    ({"command": "x"}, "exec.apiVersion: missing"),
+    ({"apiVersion": "client.authentication.k8s.io/v1alpha1", "command": "x"}, "is not supported"),
+    ({"apiVersion": "client.authentication.k8s.io/v1", "command": "x"}, "exec.interactiveMode: must be set"),
+    ({"apiVersion": "client.authentication.k8s.io/v1beta1", "command": "x", "interactiveMode": "Sometimes"},
+     "'Sometimes' is not one of"),
+    ({"apiVersion": "client.authentication.k8s.io/v1beta1"}, "exec.command: missing"),
+    ({"apiVersion": "client.authentication.k8s.io/v1beta1", "command": "x", "env": [{"name": "A"}]}, "exec.env:"),
+])
+def test_bad_exec_blocks_are_one_line_naming_the_field(tmp_path, block, cause):
+    path = write(tmp_path / "kc", simple(user={"exec": block}))
+    with pytest.raises(ApplyError) as err:
+        load(path, None, environ=NO_ENV)
+    assert str(err.value).startswith(f"kubeconfig {path}: user 'u': ") and cause in str(err.value)
+
+
+def test_v1beta1_defaults_to_interactive_if_available(tmp_path):
+    path = write(tmp_path / "kc", simple(user={"exec": {"apiVersion": "client.authentication.k8s.io/v1beta1",
+                                                        "command": "x"}}))
+    assert load(path, None, environ=NO_ENV).exec.interactive_mode == "IfAvailable"
 
 
 # ------------------------------------------------------------------------------------------ TLS, proxies
@@ -282,9 +325,9 @@ def test_credential_plugins_need_the_client_library(tmp_path, plugin):
 
 def test_ssl_context_loads_the_client_pair_from_memory(tmp_path, pki):
     conn = Connection(server="https://x", source="kubeconfig K context C", ca_data=pki["cert"],
-                      client_cert_data=pki["cert"], client_key_data=kubeconfig.Sensitive(pki["key"]))
+                      client_cert_data=pki["cert"], client_key_data=Sensitive(pki["key"]))
     before = set(os.listdir(tmp_path.parent))
-    ctx = kubeconfig.ssl_context(conn)
+    ctx = ssl_context(conn)
     assert ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname
     assert len(ctx.get_ca_certs()) == 1
     assert set(os.listdir(tmp_path.parent)) == before
@@ -294,24 +337,11 @@ def test_ssl_context_loads_the_client_pair_from_memory(tmp_path, pki):
                                        ("encrypted_key", "client-key: encrypted private keys are not supported")])
 def test_ssl_context_rejects_unusable_keys_without_showing_them(pki, key, cause):
     conn = Connection(server="https://x", source="kubeconfig K context C", client_cert_data=pki["cert"],
-                      client_key_data=kubeconfig.Sensitive(pki[key]))
+                      client_key_data=Sensitive(pki[key]))
     with pytest.raises(ApplyError) as err:
-        kubeconfig.ssl_context(conn)
+        ssl_context(conn)
     assert str(err.value).startswith("kubeconfig K context C: " + cause)
     assert "PRIVATE" not in str(err.value)
-
-
-def test_pool_manager_uses_the_context_the_proxy_and_the_server_name(pki):
-    conn = Connection(server="https://10.0.0.1:6443", source="s", ca_data=pki["cert"], tls_server_name="kube.local")
-    pool = kubeconfig.pool_manager(conn, maxsize=7, environ=NO_ENV)
-    assert type(pool) is urllib3.PoolManager
-    assert pool.connection_pool_kw["maxsize"] == 7 and pool.connection_pool_kw["server_hostname"] == "kube.local"
-    assert isinstance(pool.connection_pool_kw["ssl_context"], ssl.SSLContext)
-    proxied = kubeconfig.pool_manager(Connection(server="https://x", source="s", proxy_url="http://p:3128"), maxsize=1,
-                                      environ={"HTTPS_PROXY": "http://env:1"})
-    assert isinstance(proxied, urllib3.ProxyManager) and proxied.proxy.host == "p"
-    via_env = kubeconfig.pool_manager(Connection(server="https://x", source="s"), maxsize=1, environ={"HTTPS_PROXY": "http://env:1"})
-    assert isinstance(via_env, urllib3.ProxyManager) and via_env.proxy.host == "env"
 
 
 def test_environment_proxy_is_chosen_as_kubernetes_36_did():

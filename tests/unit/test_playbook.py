@@ -49,7 +49,8 @@ def test_selection_first_phase_wins_and_selector_applies():
     assert playbook.phase_for(manifest("clusters/prod/infrastructure/x/y.yaml", {"tier": "platform"})).name == "platform"
     # labels do not match: falls through to the catch-all phase
     assert playbook.phase_for(manifest("clusters/prod/infrastructure/y.yaml", {"tier": "platform", "skip": "1"})).name == "late"
-    assert playbook.phase_for(manifest("elsewhere/a.yaml")) is None
+    # rendered from outside the playbook's --path (a ../base): matched by its repository path
+    assert playbook.phase_for(manifest("elsewhere/a.yaml")).name == "late"
 
 
 @pytest.mark.parametrize(

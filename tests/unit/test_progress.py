@@ -167,3 +167,69 @@ def test_summary_of_a_clean_run_lists_no_failures():
     text = out.getvalue()
     assert "failed objects" not in text and "error" not in text
     assert "total 3.0s (RTO)  result: succeeded" in text
+
+
+# ------------------------------------------------------------------------------------ warnings
+
+
+def test_human_warnings_go_to_stderr_plain_and_said_once():
+    con, out = console(tty=True)
+    errors = io.StringIO()
+    progress = HumanProgress(con, errors=errors, scrubber=Scrubber([SECRET]), clock=FakeClock())
+    progress.note("warning: WARNING: UNPROTECTED KEY FILE: k is accessible by group/others")
+    progress.warning(f"token {SECRET}\nin the log")
+    assert out.getvalue() == ""  # nothing on the progress stream
+    assert errors.getvalue() == ("warning: UNPROTECTED KEY FILE: k is accessible by group/others\n"
+                                 "warning: token <redacted> in the log\n")
+
+
+def test_quiet_progress_keeps_warnings_on_stderr():
+    errors = io.StringIO()
+    progress = QuietProgress(errors=errors)
+    progress.note("loaded 3 objects")
+    progress.note("warning: --ignore-mac: SOPS MACs are NOT verified")
+    progress.scrubber = Scrubber([SECRET])
+    progress.warning(f"value {SECRET}")
+    assert errors.getvalue() == "warning: --ignore-mac: SOPS MACs are NOT verified\nwarning: value <redacted>\n"
+
+
+def test_json_progress_has_a_warning_event():
+    out = io.StringIO()
+    progress = JsonProgress(out, clock=FakeClock())
+    progress.note("warning: careful")
+    progress.warning("again")
+    assert [(e["event"], e["message"]) for e in map(json.loads, out.getvalue().splitlines())] == [
+        ("warning", "warning: careful"), ("warning", "again")]
+
+
+def test_plan_json_keeps_the_key_warning_on_stderr(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from tests.support.sops import new_age_key, write_key_file
+
+    key_file = write_key_file(tmp_path / "open.agekey", new_age_key(), mode=0o644)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOPS_")}
+    r = subprocess.run([sys.executable, "-m", "bootstrap", "plan", str(tmp_path / "no-repo"), "--age-key-file",
+                        str(key_file), "-o", "json"], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 3
+    assert json.loads(r.stdout)["error"]["exitCode"] == 3  # stdout: the report, nothing else
+    warning, error = r.stderr.splitlines()
+    assert warning.startswith(f"warning: UNPROTECTED KEY FILE: {key_file} is accessible") and "(mode 0644)" in warning
+    assert error.startswith("error: cannot clone ")
+
+
+def test_summary_lines_stay_whole_in_a_narrow_non_terminal():
+    name = "x" * 150
+    report = RunReport("restore", started=T0)
+    report.begin_phase("apps", T0)
+    cause = "CrashLoopBackOff: " + "back-off restarting failed container app in pod " + "p" * 100
+    report.add_object(ObjectRecord("apps", "Deployment", "shop", name, "created", "Failed", 9.0, cause))
+    report.end_phase("apps", "failed", T0 + timedelta(seconds=9))
+    report.finish(now=T0 + timedelta(seconds=9))
+    out = io.StringIO()
+    con = Console(file=out, force_terminal=False, width=80, highlight=False, soft_wrap=True)
+    render_summary(report, con)
+    [row] = [line for line in out.getvalue().splitlines() if name in line]
+    assert f"Deployment/shop/{name}" in row and row.endswith(cause) and "Failed" in row

@@ -175,7 +175,8 @@ def test_json_document_has_the_contract_schema(tmp_path):
     write_json(sample(), out)
     doc = json.loads(out.read_text())
     assert set(doc) == {
-        "schemaVersion", "command", "result", "repo", "ref", "path", "commit", "keyRecipient", "signer", "started", "finished",
+        "schemaVersion", "command", "result", "repo", "ref", "path", "paths", "kustomize", "source", "commit", "keyRecipient",
+        "signer", "started", "finished",
         "seconds", "clusterWaitSeconds", "phases", "objects", "error", "toolVersion", "serverVersion",
     }
     assert doc["result"] == "failed" and doc["seconds"] == 20.0
@@ -183,7 +184,8 @@ def test_json_document_has_the_contract_schema(tmp_path):
     assert doc["phases"][0] == {"name": "crds", "started": "2026-11-27T12:00:01Z", "finished": "2026-11-27T12:00:02.500000Z", "seconds": 1.5,
                               "clusterWaitSeconds": 0.0, "result": "succeeded"}
     assert doc["objects"][0] == {"phase": "crds", "kind": "CustomResourceDefinition", "namespace": None, "name": "widgets.acme.io",
-                                 "action": "created", "status": "Current", "seconds": 0.4, "message": "established"}
+                                 "action": "created", "status": "Current", "seconds": 0.4, "message": "established",
+                                 "wave": None, "source": None}
     assert doc["error"] == {"exitCode": 6, "message": "rollout failed: Deployment/shop/api"}
     assert (doc["keyRecipient"], doc["toolVersion"], doc["serverVersion"]) == ("age1qqqexamplerecipient", "0.1.0", "v1.34.1")
 

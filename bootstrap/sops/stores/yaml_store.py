@@ -39,9 +39,12 @@ _SPECIAL_FLOATS = {
     **{s: float("-inf") for s in ("-.inf", "-.Inf", "-.INF")},
     **{s: float("nan") for s in (".nan", ".NaN", ".NAN")},
 }
+_TYPE_NAMES = {int: "int", float: "float", bool: "bool", type(None): "null", Timestamp: "timestamp"}
 _FIRST = frozenset("0123456789+-.~nNtTfF")
 _YAML_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?\Z")
 _OCTAL = re.compile(r"[-+]?0[0-7]+\Z")
+_OLD_BOOLS = re.compile(r"(?:y|Y|yes|Yes|YES|on|On|ON|n|N|no|No|NO|off|Off|OFF)\Z")
+_BASE60 = re.compile(r"[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?\Z")
 _DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})\Z")
 _DATETIME = re.compile(
     r"(\d{4})-(\d{1,2})-(\d{1,2})(?:[Tt](\d{1,2}):(\d{1,2}):(\d{1,2})(\.\d+)?(Z|[+-]\d{2}:\d{2})"
@@ -130,6 +133,14 @@ class _Builder:
             if not isinstance(key_node, yaml.ScalarNode):
                 raise DecryptError(f"{self.name}: non-string key at line {key_node.start_mark.line + 1}")
             key = key_node.value
+            if key_node.tag != _STR or (not key_node.style and (not key or key[0] in _FIRST)):
+                typed = scalar(key_node, self.name)
+                if type(typed) is not str:
+                    raise DecryptError(
+                        f"{self.name}: non-string key ({_TYPE_NAMES.get(type(typed), type(typed).__name__)}) at line "
+                        f"{key_node.start_mark.line + 1}: sops supports only string keys"
+                    )
+                key = typed
             if self.check_duplicates:
                 if key in seen:
                     raise DecryptError(f"{self.name}: duplicate key at line {key_node.start_mark.line + 1}")
@@ -164,7 +175,8 @@ def scalar(node: yaml.ScalarNode, name: str) -> Any:
     return value  # custom tags are dropped, as sops does
 
 
-def _plain(value: str, name: str, node: yaml.Node) -> Any:
+def _plain(value: str, name: str, node: yaml.Node | None) -> Any:
+    """A plain scalar typed as go-yaml v3's resolver does (ASCII digits only, as Go's strconv)."""
     if value in _NULLS:
         return None
     if value in _BOOLS:
@@ -172,28 +184,42 @@ def _plain(value: str, name: str, node: yaml.Node) -> Any:
     if value in _SPECIAL_FLOATS:
         return _SPECIAL_FLOATS[value]
     first = value[0]
-    if first.isdigit():
-        ts = _timestamp(value)
-        if ts is not None:
-            return ts
-    if first in "+-.0123456789":
+    if first == ".":
+        return float(value) if _YAML_FLOAT.match(value) else value
+    if first in "+-0123456789" and value.isascii():
+        if first.isdigit():
+            ts = _timestamp(value)
+            if ts is not None:
+                return ts
         digits = value.replace("_", "")
         try:
             number = int(digits, 8) if _OCTAL.match(digits) else int(digits, 0)
         except ValueError:
             number = None
         if number is not None:
-            if number >= 2**63 and number < 2**64:
-                raise DecryptError(f"{name}: integer out of int64 range at line {node.start_mark.line + 1}")
+            if 2**63 <= number < 2**64:
+                line = f" at line {node.start_mark.line + 1}" if node is not None else ""
+                raise DecryptError(f"{name}: integer out of int64 range{line}")
             if -(2**63) <= number < 2**63:
                 return number
             return float(number)
-        if _YAML_FLOAT.match(digits) or first == ".":
-            try:
-                return float(digits)
-            except ValueError:
-                return value
+        if _YAML_FLOAT.match(digits):
+            return float(digits)
     return value
+
+
+def plain_is_string(text: str) -> bool:
+    """Whether go-yaml v3 reads `text`, written plain, as that string (what its encoder asks before
+    writing a string unquoted; it also quotes YAML 1.1 booleans and base-60 numbers)."""
+    if not text:
+        return False
+    if text[0] in _FIRST or text == "<<":
+        try:
+            if type(_plain(text, "", None)) is not str or text == "<<":
+                return False
+        except DecryptError:
+            return False
+    return not (_OLD_BOOLS.match(text) or _BASE60.match(text))
 
 
 def _timestamp(value: str) -> Timestamp | None:

@@ -5,15 +5,16 @@ Every case keeps sops' own decryption result, so tests compare against what `sop
 
 from __future__ import annotations
 
+import os
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
 
 from bootstrap.keys import KeyRing, load_keyring
-from tests.support.sops import AgeKey, encrypt_bytes, new_age_key, sops_decrypt, write_key_file
+from tests.support.sops import AgeKey, cached_keys, encrypt_bytes, new_age_key, sops_decrypt, sops_versions, write_key_file
 from tests.unit.sops import samples
 
 
@@ -59,7 +60,8 @@ class Encrypted:
 
 @pytest.fixture(scope="session")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
-    return Keys(new_age_key(), new_age_key(), new_age_key(), new_age_key(), tmp_path_factory.mktemp("keys"))
+    made = cached_keys(4) or [new_age_key() for _ in range(4)]  # the same keys every run only under DRB_SOPS_CACHE
+    return Keys(*made, tmp_path_factory.mktemp("keys"))
 
 
 def case_ids() -> list[str]:
@@ -128,3 +130,60 @@ def simple(keys: Keys) -> dict[str, bytes]:
         fmt = "yaml" if label == "other-yaml" else label
         out[label] = encrypt_bytes(text, fmt, [keys.one.recipient])
     return out
+
+
+# -- several sops versions -------------------------------------------------------------------------------
+REQUIRE_VERSIONS = bool(os.environ.get("DRB_REQUIRE_SOPS_VERSIONS") or os.environ.get("CI"))
+VERSIONS = sops_versions(require_all=REQUIRE_VERSIONS)
+# Cross-reads (a file written by one version, read by every other) for these cases; every case is read
+# by its own writer.
+CROSS_READ = {"yaml-default", "json-default", "dotenv-default", "ini-default", "binary", "yaml-shamir-2of3",
+              "yaml-encrypted_comment_regex", "yaml-mac_only_encrypted", "json-mac_only_encrypted"} | {
+    case_id for case_id, *_ in samples.ADVERSARIAL}
+
+
+@dataclass(frozen=True)
+class Written:
+    """One case encrypted by `writer`; `reads[version]` is that version's `sops decrypt` of it."""
+
+    case: Case
+    writer: str
+    data: bytes
+    key_file: Path
+    reads: dict[str, subprocess.CompletedProcess]
+
+
+def version_case_ids() -> list[str]:
+    """`<writer>/<case id>` for every sops version and matrix case."""
+    return [f"{v}/{c.id}" for v in VERSIONS for c in _version_cases(None)]
+
+
+def _version_cases(keys: Keys | None) -> list[Case]:
+    cases = _cases(keys)
+    two = cases[0].recipients
+    cases += [Case(case_id, fmt, text.encode(), rules, two) for case_id, fmt, text, rules in samples.ADVERSARIAL]
+    return cases
+
+
+def _write(case: Case, writer: str, keys: Keys) -> Written:
+    if case.fmt == "yaml" and tuple(int(p) for p in writer.split(".")) < (3, 10):
+        case = replace(case, plaintext=samples.without_timestamps(case.plaintext))
+    try:
+        data = encrypt_bytes(
+            case.plaintext, case.fmt, case.recipients, binary=VERSIONS[writer],
+            key_groups=case.key_groups, shamir_threshold=case.shamir_threshold, **case.rules,
+        )
+    except RuntimeError as err:  # the writer refuses the input: recorded, the test says whether that is known
+        return Written(case, writer, b"", Path("."), {writer: subprocess.CompletedProcess([], 99, b"", str(err).encode())})
+    key_file = keys.file(*(getattr(keys, k) for k in case.decrypt_with))
+    readers = VERSIONS if case.id in CROSS_READ else [writer]
+    reads = {r: sops_decrypt(data, case.fmt, key_file, binary=VERSIONS[r]) for r in readers}
+    return Written(case, writer, data, key_file, reads)
+
+
+@pytest.fixture(scope="session")
+def version_matrix(keys: Keys) -> dict[str, Written]:
+    jobs = [(c, v) for v in VERSIONS for c in _version_cases(keys)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        done = list(pool.map(lambda job: _write(job[0], job[1], keys), jobs))
+    return {f"{w.writer}/{w.case.id}": w for w in done}

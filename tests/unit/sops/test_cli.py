@@ -103,7 +103,7 @@ def test_check_passes_on_a_clean_tree(repo, keys, tmp_path):
     assert result.returncode == 0, result.stdout
     report = json.loads(result.stdout)
     assert report["ok"] and report["key"]["recipients"] == [keys.one.recipient]
-    assert {Path(f["path"]).name: (f["recipient_match"], f["decrypts"], f["mac_ok"]) for f in report["files"]} == {
+    assert {Path(f["path"]).name: (f["recipientMatch"], f["decrypts"], f["macOk"]) for f in report["files"]} == {
         "app.env": (True, True, True), "secret.yaml": (True, True, True)}
 
 
@@ -123,8 +123,8 @@ def test_check_finds_every_problem_and_never_prints_the_key(repo, keys, tmp_path
     assert keys.three.identity not in result.stdout.decode() and "AGE-SECRET-KEY-1" not in result.stdout.decode()
     report = json.loads(result.stdout)
     files = {Path(f["path"]).name: f for f in report["files"]}
-    assert (files["other.yaml"]["recipient_match"], files["other.yaml"]["decrypts"]) == (False, False)
-    assert (files["tampered.env"]["decrypts"], files["tampered.env"]["mac_ok"]) == (True, False)
+    assert (files["other.yaml"]["recipientMatch"], files["other.yaml"]["decrypts"]) == (False, False)
+    assert (files["tampered.env"]["decrypts"], files["tampered.env"]["macOk"]) == (True, False)
     assert files["app.env"]["problem"] is None
     findings = {(Path(f["path"]).name, f["kind"]) for f in report["findings"]}
     assert findings == {("plain-secret.yaml", "plaintext-secret"), ("leaked.agekey", "committed-age-key")}

@@ -1,58 +1,122 @@
-"""Property: any document encrypted by the real sops decrypts back to itself (FUZZ_EXAMPLES raises the count)."""
+"""Property: a document of typed scalars (ints, floats, timestamps, booleans, nulls, strings), encrypted by
+every sops version we have, decrypts to the same typed data, and our output reads back as the same typed
+data as that version's `sops decrypt` output (FUZZ_EXAMPLES raises the count)."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
-import re
 
-import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bootstrap import sops
-from tests.support.sops import encrypt_bytes
+from bootstrap.sops.values import rfc3339
+from tests.support.sops import encrypt_bytes, sops_decrypt, typed
+from tests.unit.sops.conftest import VERSIONS
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "12"))  # each example runs every version twice
 
-# keys start with a letter: PyYAML writes `0e0` unquoted, which go-yaml (sops) reads as a float key
+
+class Stamp(str):
+    """A timestamp scalar: written unquoted in YAML (a string in JSON)."""
+
+
 keys = st.from_regex(r"[a-zA-Z][a-zA-Z0-9_.-]{0,11}", fullmatch=True).filter(lambda k: k != "sops")
-text = st.text(st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp"), blacklist_characters="\ufeff")
-               | st.sampled_from("\n\t"), max_size=40)
-# JSON numbers are float64 in sops 3.11 (ints beyond 2^53 lose precision there too): stay exact.
-scalars = st.one_of(text, st.integers(-(2**53), 2**53), st.booleans(), st.none(),
-                    st.floats(allow_nan=False, allow_infinity=False, width=64))
+text = st.text(st.characters(blacklist_categories=("Cs", "Cc", "Cn", "Co", "Zl", "Zp"), blacklist_characters="\ufeff\x85")
+               | st.sampled_from("\n\t"), max_size=30)
+stamps = st.datetimes(min_value=datetime.datetime(1, 1, 1), max_value=datetime.datetime(9999, 12, 31),
+                      timezones=st.sampled_from([datetime.timezone.utc, datetime.timezone(datetime.timedelta(hours=5, minutes=30)),
+                                                 datetime.timezone(datetime.timedelta(hours=-8))])).map(
+    lambda d: Stamp(d.isoformat().replace("+00:00", "Z")))
+dates = st.dates(min_value=datetime.date(1, 1, 1)).map(lambda d: Stamp(d.isoformat()))
+scalars = st.one_of(
+    text, st.booleans(), st.none(), stamps, dates,
+    st.integers(-(2**63), 2**63 - 1), st.integers(2**64, 2**70),
+    st.floats(allow_nan=False, allow_infinity=False, width=64),
+    st.sampled_from([0.0, -0.0, 1.0, 1e6, 1e21, 1.5e-7, 1e300, 2.5]),
+)
 documents = st.dictionaries(
     keys,
-    st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=4),
-                 max_leaves=12),
+    st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(keys, inner, max_size=3),
+                 max_leaves=10),
     min_size=1, max_size=6,
 )
 
 
-# PyYAML quotes the strings YAML 1.1 would read as something else; go-yaml (sops) reads YAML 1.2, where
-# plain `0E0` or `0o7` are numbers too. Quote those, so the document sops sees is the one we generated.
-_YAML12_NUMBER = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|0x[0-9a-fA-F]+|0o[0-7]+"
-                            r"|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)")
+def _yaml_scalar(value: object) -> str:
+    if isinstance(value, Stamp):
+        return str(value)
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)  # 1e+20, 1.5e-07: YAML 1.2 floats
+    if isinstance(value, int):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False)  # a double-quoted YAML string
 
 
-class _Yaml12SafeDumper(yaml.SafeDumper):
-    pass
+def to_yaml(node: object, indent: str = "") -> str:
+    """Block YAML with every key quoted and every string double-quoted: no reader guesses a type."""
+    lines = []
+    items = node.items() if isinstance(node, dict) else [(None, v) for v in node]  # type: ignore[union-attr]
+    for key, value in items:
+        head = f"{indent}{json.dumps(key)}:" if key is not None else f"{indent}-"
+        if isinstance(value, (dict, list)) and value:
+            lines.append(head + "\n" + to_yaml(value, indent + "  "))
+        else:
+            lines.append(f"{head} {'{}' if value == {} else '[]' if value == [] else _yaml_scalar(value)}\n")
+    return "".join(lines)
 
 
-_Yaml12SafeDumper.add_representer(
-    str, lambda d, v: d.represent_scalar("tag:yaml.org,2002:str", v, style='"' if _YAML12_NUMBER.fullmatch(v) else None)
-)
+def expected(node: object, fmt: str, version: str) -> object:
+    """The data sops holds after reading what we wrote (`Decrypted.documents`)."""
+    if isinstance(node, dict):
+        return {k: expected(v, fmt, version) for k, v in node.items()}
+    if isinstance(node, list):
+        return [expected(v, fmt, version) for v in node]
+    if isinstance(node, Stamp):
+        if fmt == "json":
+            return str(node)
+        return rfc3339(node if "T" in node else node + "T00:00:00Z", nanos=True)
+    if isinstance(node, bool) or node is None:
+        return node
+    if isinstance(node, int):
+        exact = fmt == "yaml" or tuple(int(p) for p in version.split(".")) >= (3, 13, 2)
+        return node if exact and -(2**63) <= node < 2**63 else float(node)
+    return node
 
 
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def _writable(doc: dict, fmt: str, version: str) -> bool:
+    """sops < 3.10 cannot encrypt YAML timestamps (issue #944): such documents skip those versions. (The
+    integers generated avoid 2^63..2^64, which go-yaml reads as uint64 and sops refuses.)"""
+    def walk(node):
+        if isinstance(node, dict):
+            return all(walk(v) for v in node.values())
+        if isinstance(node, list):
+            return all(walk(v) for v in node)
+        if isinstance(node, Stamp):
+            return fmt == "json" or tuple(int(p) for p in version.split(".")) >= (3, 10)
+        return True
+    return walk(doc)
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                        HealthCheck.too_slow])
 @given(doc=documents, fmt=st.sampled_from(["yaml", "json"]))
-def test_random_documents_round_trip_through_real_sops(doc, fmt, keys):
-    as_yaml = yaml.dump(doc, Dumper=_Yaml12SafeDumper, allow_unicode=True)
-    plaintext = (as_yaml if fmt == "yaml" else json.dumps(doc)).encode()
-    encrypted = encrypt_bytes(plaintext, fmt, [keys.one.recipient])
-    decrypted = sops.decrypt(encrypted, keys.ring(keys.one), fmt=fmt, name=f"random.{fmt}")
-    assert decrypted.documents == [doc]
-    rendered = decrypted.render()
-    reparsed = yaml.safe_load(rendered) if fmt == "yaml" else json.loads(rendered)
-    assert reparsed == doc
+def test_typed_documents_round_trip_through_every_sops_version(doc, fmt, keys):
+    plaintext = (to_yaml(doc) if fmt == "yaml" else json.dumps(doc)).encode()
+    for version, binary in VERSIONS.items():
+        if not _writable(doc, fmt, version):
+            continue
+        encrypted = encrypt_bytes(plaintext, fmt, [keys.one.recipient], binary=binary)
+        decrypted = sops.decrypt(encrypted, keys.ring(keys.one), fmt=fmt, name=f"random.{fmt}")
+        want = expected(doc, fmt, version)
+        assert typed(json.dumps(decrypted.documents[0], default=str).encode(), "json") == typed(
+            json.dumps(want, default=str).encode(), "json"), version
+        theirs = sops_decrypt(encrypted, fmt, keys.file(keys.one), binary=binary)
+        assert theirs.returncode == 0, (version, theirs.stderr)
+        assert typed(decrypted.render(), fmt) == typed(theirs.stdout, fmt), version

@@ -6,6 +6,8 @@ import os
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bootstrap.sops import detect_format, is_encrypted
 from bootstrap.sops.metadata import unflatten
@@ -103,3 +105,13 @@ def test_is_encrypted_is_cheap_and_format_aware():
     assert is_encrypted(b'{"sops": {"mac": "x"}}', "json")
     assert is_encrypted(b"A=1\nsops_lastmodified=x\nsops_mac=ENC[x]\n", "dotenv")
     assert is_encrypted(b"[sops]\nmac = x\n", "ini")
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.from_regex(r"[A-Za-z][A-Za-z0-9_./@+=-]{0,6}( [A-Za-z0-9_./@+=()-]{1,4}){0,2}", fullmatch=True)
+       | st.sampled_from(["true", "True", "TRUE", "false", "FALSE", "null", "Null", "NULL", "y", "Y", "yes", "No", "ON",
+                          "off", "Off", "nan", "inf", "e5", "E1", "t", "f", "N"]))
+def test_the_yaml_emitters_plain_fast_path_agrees_with_the_resolver(text):
+    from bootstrap.sops.stores import yaml_emit
+
+    assert yaml_emit._plain_ok(text) == yaml_emit.plain_ok_slow(text)

@@ -1,0 +1,124 @@
+"""Rendering speed against the real Flux CLI.
+
+A generated repository of BENCH_RENDER_KUSTOMIZATIONS (default 100) Flux Kustomizations, ~15 objects each
+(Deployments, Services, ConfigMaps, a configMapGenerator, two SOPS-encrypted Secrets), with targetNamespace,
+postBuild substitution and decryption. Ours: one `dr-bootstrap plan --kustomization all` process (render with
+the real kustomize, decrypt with MACs verified, validate, plan; renders run in parallel). Theirs: `flux build
+kustomization NAME --dry-run` once per Kustomization, one after the other. Target: ratio <= 0.2.
+Rounds alternate (BENCH_RENDER_ROUNDS, default 3); the median of each side is compared.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from bench import record
+
+
+def _dump(*docs) -> str:
+    return "---\n".join(yaml.safe_dump(doc, sort_keys=False) for doc in docs)
+
+
+def write_repo(root: Path, count: int, recipient: str) -> list[tuple[str, str, Path]]:
+    """The repository; returns (name, path, Kustomization file) for every Flux Kustomization."""
+    from tests.support import fluxrepos
+    from tests.support.sops import encrypt_file
+
+    kustomizations = []
+    ks_docs = []
+    for n in range(count):
+        name, path = f"app-{n:03d}", f"apps/app-{n:03d}"
+        ks = fluxrepos.flux_ks(name, f"./{path}", targetNamespace=name, postBuild={"substitute": {"ENV": "bench"}},
+                               decryption={"provider": "sops", "secretRef": {"name": "sops-age"}})
+        ks_docs.append(ks)
+        app = root / path
+        app.mkdir(parents=True)
+        resources = ["deployment.yaml", "service.yaml", "config.yaml", "db.sops.yaml", "api.sops.yaml"]
+        (app / "kustomization.yaml").write_text(fluxrepos.kustomization(
+            resources=resources, configMapGenerator=[{"name": "settings", "literals": ["ENV=${ENV}", f"APP={name}"]}]))
+        (app / "deployment.yaml").write_text(_dump(fluxrepos.deployment("web", envFrom=[{"configMapRef": {"name": "settings"}}])))
+        (app / "service.yaml").write_text(_dump({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+                                                 "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}}))
+        (app / "config.yaml").write_text(_dump(*(fluxrepos.configmap(f"cfg-{i}", {"env": "${ENV}", "i": str(i)})
+                                                 for i in range(10))))
+        for secret in ("db", "api"):
+            target = app / f"{secret}.sops.yaml"
+            target.write_text(_dump(fluxrepos.secret(secret, {"user": f"{secret}-{n}", "password": os.urandom(8).hex()})))
+            encrypt_file(target, [recipient], encrypted_regex=fluxrepos.MANIFEST_RULE)
+        ks_file = root.parent / "ks" / f"{name}.yaml"
+        ks_file.parent.mkdir(exist_ok=True)
+        ks_file.write_text(_dump(ks))
+        kustomizations.append((name, path, ks_file))
+    sync = _dump(fluxrepos.git_repository(), fluxrepos.flux_ks("flux-system", "./clusters/bench"))
+    (root / "clusters/bench/flux-system").mkdir(parents=True)
+    (root / "clusters/bench/flux-system/gotk-sync.yaml").write_text(sync)
+    (root / "clusters/bench/apps.yaml").write_text(_dump(*ks_docs))
+    top = root.parent / "ks" / "flux-system.yaml"
+    top.write_text(_dump(fluxrepos.flux_ks("flux-system", "./clusters/bench")))
+    kustomizations.insert(0, ("flux-system", "clusters/bench", top))
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=root, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+    subprocess.run(["git", "-c", "user.name=b", "-c", "user.email=b@example.invalid", "commit", "-qm", "bench"],
+                   cwd=root, check=True)
+    return kustomizations
+
+
+def _ours(root: Path, key_file: Path) -> tuple[float, int]:
+    script = Path(sys.executable).with_name("dr-bootstrap")
+    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "bootstrap"]
+    start = time.perf_counter()
+    done = subprocess.run([*cmd, "plan", str(root), "--path", "clusters/bench", "--kustomization", "all",
+                           "--age-key-file", str(key_file), "--output", "json"], capture_output=True, check=True)
+    seconds = time.perf_counter() - start
+    return seconds, len(json.loads(done.stdout)["objects"])
+
+
+def _theirs(flux: Path, root: Path, kustomizations) -> float:
+    start = time.perf_counter()
+    for name, path, ks_file in kustomizations:
+        subprocess.run([str(flux), "build", "kustomization", name, "--path", str(root / path),
+                        "--kustomization-file", str(ks_file), "--dry-run"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=True)
+    return time.perf_counter() - start
+
+
+def main() -> bool:
+    from tests.support.flux import flux_bin
+    from tests.support.sops import new_age_key, write_key_file
+
+    count = int(os.environ.get("BENCH_RENDER_KUSTOMIZATIONS", "100"))
+    rounds = int(os.environ.get("BENCH_RENDER_ROUNDS", "3"))
+    flux = flux_bin()
+    key = new_age_key()
+    with tempfile.TemporaryDirectory(prefix="bench-render-") as tmp:
+        root = Path(tmp) / "repo"
+        key_file = write_key_file(Path(tmp) / "age.agekey", key)
+        kustomizations = write_repo(root, count, key.recipient)
+        ours_t, theirs_t, objects = [], [], 0
+        for _ in range(rounds):  # interleaved, so load spikes hit both
+            seconds, objects = _ours(root, key_file)
+            ours_t.append(seconds)
+            theirs_t.append(_theirs(flux, root, kustomizations))
+    ratio = statistics.median(ours_t) / statistics.median(theirs_t)
+    load = os.getloadavg()[0]
+    print(f"{len(kustomizations)} Kustomizations, {objects} objects: dr-bootstrap plan median "
+          f"{statistics.median(ours_t):.2f}s ({', '.join(f'{t:.2f}' for t in ours_t)}), flux build per Kustomization "
+          f"median {statistics.median(theirs_t):.2f}s ({', '.join(f'{t:.2f}' for t in theirs_t)}): ratio {ratio:.3f} "
+          f"(target <= 0.2; load average {load:.1f})")
+    record([{"bench": "render.flux_tree", "kustomizations": len(kustomizations), "objects": objects,
+             "ours_s": [round(t, 3) for t in ours_t], "flux_build_s": [round(t, 3) for t in theirs_t],
+             "ratio": round(ratio, 3), "load": round(load, 1), "target": "<= 0.2", "pass": ratio <= 0.2}])
+    return ratio <= 0.2
+
+
+if __name__ == "__main__":
+    sys.exit(0 if main() else 1)

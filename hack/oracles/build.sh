@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Build the Go oracles (the real upstream code our Python re-implementations are tested against) into a
+# versioned cache dir. Skips work when DIR/.complete records the current sources. Last line: the binary.
+#
+#   hack/oracles/build.sh              build (or reuse) the envsubst oracle and print its path
+#   hack/oracles/build.sh kustschema   the same for kustschema (kustomize's Kustomization field tree)
+#   hack/oracles/build.sh all          both (prints the kustschema path last)
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../versions.env
+. "$HERE/../versions.env"
+ENVSUBST_VERSION=${ENVSUBST_VERSION:?}
+KUSTOMIZE_API_VERSION=${KUSTOMIZE_API_VERSION:?}
+if [[ $# -gt 1 ]]; then echo "usage: $0 [envsubst|kustschema|all]" >&2; exit 2; fi
+WHAT=${1:-envsubst}
+
+# Only Go modules, only through the module proxy (no VCS), this Go toolchain, no cgo.
+GOPROXY=$(go env GOPROXY | tr ',|' '\n\n' | grep -vx 'direct' | paste -sd, -)
+GOPROXY=${GOPROXY:-off}
+export GOPROXY GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS="-modcacherw -buildvcs=false"
+
+# build NAME MODULE VERSION: hack/oracles/NAME, whose go.mod must require exactly MODULE VERSION (the pin in
+# versions.env), into the cache; prints the binary.
+build() {
+  local name=$1 module=$2 version=$3
+  local src="$HERE/$name" out=${XDG_CACHE_HOME:-$HOME/.cache}/dr-bootstrap/oracles/$name-$version
+  local bin="$out/$name-oracle"
+  grep -qx "require $module $version" "$src/go.mod" || {
+    echo "build.sh: $src/go.mod does not require $module $version (hack/versions.env)" >&2
+    exit 3
+  }
+  local stamp
+  stamp=$(cat "$src/main.go" "$src/go.mod" "$src/go.sum" | sha256sum | cut -d' ' -f1)
+  if [[ -x "$bin" && "$(cat "$out/.complete" 2>/dev/null)" == "$stamp" ]]; then echo "$bin"; return; fi
+  local start=$SECONDS
+  mkdir -p "$out"
+  rm -f "$out/.complete"
+  (cd "$src" && go build -mod=readonly -trimpath -ldflags="-s -w" -o "$bin.tmp" .)
+  mv -f "$bin.tmp" "$bin"
+  echo "$stamp" > "$out/.complete"
+  echo "[oracles] $name $version built in $((SECONDS - start))s" >&2
+  echo "$bin"
+}
+
+case "$WHAT" in
+  envsubst) build envsubst github.com/fluxcd/pkg/envsubst "$ENVSUBST_VERSION" ;;
+  kustschema) build kustschema sigs.k8s.io/kustomize/api "$KUSTOMIZE_API_VERSION" ;;
+  all) build envsubst github.com/fluxcd/pkg/envsubst "$ENVSUBST_VERSION" >/dev/null
+       build kustschema sigs.k8s.io/kustomize/api "$KUSTOMIZE_API_VERSION" ;;
+  *) echo "usage: $0 [envsubst|kustschema|all]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,288 @@
+"""Real Git servers for tests, on 127.0.0.1: git's own smart-HTTP backend (`git http-backend`) behind a
+small HTTP(S) front end that can demand a token, and OpenSSH's sshd with git-shell as the only command.
+
+Both serve the bare repositories under one root directory; `publish` puts a working repository there.
+They run for the length of a `with` block; nothing is mocked: the clients (git, ssh, Flux's go-git) speak
+the real protocols to the real server programs.
+"""
+
+from __future__ import annotations
+
+import base64
+import getpass
+import hmac
+import os
+import shlex
+import socket
+import ssl
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from bootstrap.localcluster import pki as pki_mod
+
+SSHD = Path("/usr/sbin/sshd")
+
+
+def publish(work: Path, root: Path, name: str) -> Path:
+    """A bare copy of the repository `work` at `root/name` (e.g. name="fleet.git"), ready to serve."""
+    dest = root / name
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(dest)], check=True, capture_output=True)
+    return dest
+
+
+@dataclass(frozen=True)
+class Tls:
+    """A CA made at test time and a server certificate it signed for 127.0.0.1 and localhost."""
+
+    ca_cert: Path
+    cert: Path
+    key: Path
+
+    @classmethod
+    def make(cls, directory: Path) -> Tls:
+        pki = pki_mod.generate(directory)  # the local cluster's generator: a CA and a 127.0.0.1 serving cert
+        return cls(pki.ca_cert, pki.cert, pki.key)
+
+
+# ------------------------------------------------------------------------------------------ HTTP(S)
+
+
+class _GitHandler(BaseHTTPRequestHandler):
+    """Authorizes the request, then hands it to `git http-backend` as a CGI program."""
+
+    server: _GitHttpd
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server naming)
+        self._serve()
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._serve()
+
+    def _serve(self) -> None:
+        owner = self.server.owner
+        authorized = owner.authorized(self.headers.get("Authorization"))
+        owner.record(self.command, self.path, authorized)
+        if not authorized:
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="git"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if self.command == "POST" and "Content-Length" not in self.headers:
+            self.send_error(411, "chunked request bodies are not supported by this test server")
+            return
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        parts = urlsplit(self.path)
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GIT_PROJECT_ROOT": str(owner.root),
+            "GIT_HTTP_EXPORT_ALL": "1", "GATEWAY_INTERFACE": "CGI/1.1", "REQUEST_METHOD": self.command,
+            "PATH_INFO": parts.path, "QUERY_STRING": parts.query, "REMOTE_ADDR": self.client_address[0],
+            "CONTENT_TYPE": self.headers.get("Content-Type", ""), "CONTENT_LENGTH": str(len(body)),
+            "GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
+            "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", ""),
+        }
+        if owner.token is not None:
+            env["REMOTE_USER"] = "token"
+        done = subprocess.run(["git", "http-backend"], input=body, env=env, capture_output=True, check=False)
+        head, sep, payload = done.stdout.partition(b"\r\n\r\n")
+        if not sep:
+            head, sep, payload = done.stdout.partition(b"\n\n")
+        headers = [line.split(":", 1) for line in head.decode("latin-1").splitlines() if ":" in line]
+        status = next((v.strip() for k, v in headers if k.lower() == "status"), "200 OK")
+        code, _, reason = status.partition(" ")
+        self.send_response(int(code), reason or None)
+        for key, value in headers:
+            if key.lower() not in ("status", "content-length"):
+                self.send_header(key, value.strip())
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args: object) -> None:  # requests are recorded in GitHttpServer.requests
+        pass
+
+
+class _GitHttpd(ThreadingHTTPServer):
+    daemon_threads = True
+    owner: GitHttpServer
+
+
+@dataclass
+class GitHttpServer:
+    """`git http-backend` over HTTP, or HTTPS with `tls`, serving the bare repositories under `root`.
+
+    With `token`, every request must carry HTTP Basic credentials whose password is the token (any user
+    name, as GitHub and GitLab accept); others get 401. `requests` lists (method, path, authorized)."""
+
+    root: Path
+    token: str | None = None
+    tls: Tls | None = None
+    requests: list[tuple[str, str, bool]] = field(default_factory=list, init=False)
+    _httpd: _GitHttpd | None = field(default=None, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def authorized(self, header: str | None) -> bool:
+        if self.token is None:
+            return True
+        scheme, _, value = (header or "").partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            _, _, password = base64.b64decode(value, validate=True).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return False
+        return hmac.compare_digest(password.encode(), self.token.encode())
+
+    def record(self, method: str, path: str, authorized: bool) -> None:
+        with self._lock:
+            self.requests.append((method, path, authorized))
+
+    def url(self, name: str) -> str:
+        assert self._httpd is not None, "server not started"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self._httpd.server_port}/{name}"
+
+    def __enter__(self) -> GitHttpServer:
+        httpd = _GitHttpd(("127.0.0.1", 0), _GitHandler)
+        httpd.owner = self
+        if self.tls:
+            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ctx.load_cert_chain(str(self.tls.cert), str(self.tls.key))
+            httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
+        threading.Thread(target=httpd.serve_forever, name="git-http", daemon=True).start()
+        self._httpd = httpd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+
+# ------------------------------------------------------------------------------------------ SSH
+
+
+@dataclass(frozen=True)
+class SshKey:
+    private: Path
+    public: str  # the authorized_keys line
+
+
+def ssh_keygen(path: Path, kind: str = "ed25519", comment: str = "dr-bootstrap-test") -> SshKey:
+    """A new key pair without passphrase (private key mode 0600) at `path` and `path`.pub."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["ssh-keygen", "-q", "-t", kind, "-N", "", "-C", comment, "-f", str(path)],
+                   check=True, capture_output=True)
+    return SshKey(path, path.with_suffix(".pub").read_text().strip())
+
+
+@dataclass
+class SshGitServer:
+    """OpenSSH's sshd (not daemonized, a child of the test) on a loopback port, serving the bare
+    repositories under `root` to the holders of `authorized` keys, as the current user, whose only
+    command is git-shell (so only git-upload-pack and friends run). Own config, host key and log in
+    `state_dir`; the URL names a repository by its absolute path."""
+
+    root: Path
+    state_dir: Path
+    authorized: list[SshKey]
+    user: str = field(default_factory=getpass.getuser)
+    port: int = 0
+    host_key: SshKey | None = field(default=None, init=False)
+    _proc: subprocess.Popen | None = field(default=None, init=False, repr=False)
+
+    def url(self, name: str) -> str:
+        return f"ssh://{self.user}@127.0.0.1:{self.port}{(self.root / name).resolve()}"
+
+    def known_hosts(self, path: Path, key: SshKey | None = None) -> Path:
+        """A known_hosts file at `path` trusting `key` (default: this server's host key) for the server."""
+        key = key or self.host_key
+        assert key is not None, "server not started"
+        kind, blob = key.public.split()[:2]
+        path.write_text(f"[127.0.0.1]:{self.port} {kind} {blob}\n")
+        return path
+
+    @property
+    def log(self) -> Path:
+        return self.state_dir / "sshd.log"
+
+    def __enter__(self) -> SshGitServer:
+        if not SSHD.is_file():
+            raise AssertionError(f"{SSHD} not found: install openssh-server (`make sshd`)")
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.host_key = ssh_keygen(self.state_dir / "host_ed25519", comment="test-host")
+        (self.state_dir / "authorized_keys").write_text("".join(f"{k.public}\n" for k in self.authorized))
+        if os.geteuid() == 0:  # sshd started by root insists on its privilege-separation directory
+            Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+        for attempt in range(3):
+            self.port = _free_port()
+            self._start()
+            if self._wait_listening():
+                return self
+            self.__exit__()
+            if attempt == 2 or "Address already in use" not in self.log.read_text(errors="replace"):
+                raise AssertionError(f"sshd did not start: {self.log.read_text(errors='replace')[-1500:]}")
+        raise AssertionError("unreachable")
+
+    def _start(self) -> None:
+        s = self.state_dir
+        command = f"cd {shlex.quote(str(self.root))} && exec git-shell -c \"$SSH_ORIGINAL_COMMAND\""
+        config = s / "sshd_config"
+        config.write_text("\n".join([
+            f"ListenAddress 127.0.0.1:{self.port}", f"HostKey {self.host_key.private}", "PidFile none",
+            f"AuthorizedKeysFile {s / 'authorized_keys'}", f"AllowUsers {self.user}", "StrictModes no",
+            "UsePAM no", "PubkeyAuthentication yes", "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no", "PermitRootLogin prohibit-password", "AllowTcpForwarding no",
+            "X11Forwarding no", "PermitTTY no", "LogLevel VERBOSE", f"ForceCommand {command}", "",
+        ]))
+        log = open(self.log, "ab")
+        try:
+            self._proc = subprocess.Popen([str(SSHD), "-D", "-e", "-f", str(config)], stdin=subprocess.DEVNULL,
+                                          stdout=log, stderr=subprocess.STDOUT)
+        finally:
+            log.close()
+
+    def _wait_listening(self, timeout: float = 20.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._proc is None or self._proc.poll() is not None:
+                return False
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as conn:
+                    if conn.recv(4).startswith(b"SSH-"):
+                        return True
+            except OSError:
+                pass
+            time.sleep(0.1)
+        return False
+
+    def __exit__(self, *exc: object) -> None:
+        if self._proc is not None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+            self._proc = None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def git_env_for_tls(tls: Tls, base: dict[str, str] | None = None) -> dict[str, str]:
+    """An environment in which git trusts `tls`'s CA (GIT_SSL_CAINFO; git reads it from the environment)."""
+    env = dict(os.environ if base is None else base)
+    env["GIT_SSL_CAINFO"] = str(tls.ca_cert)
+    return env
+

@@ -1,0 +1,165 @@
+"""render.secrets with real sops files: encrypted objects decrypted after the build, their committed file's
+MAC verified first; values bound to their key paths; generator inputs; Secret data holding SOPS documents."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bootstrap.errors import DecryptError
+from bootstrap.keys import load_keyring
+from bootstrap.render.artifact import Artifact
+from bootstrap.render.builder import Builder, BuildSpec
+from bootstrap.render.kustomize import find_kustomizer
+from bootstrap.render.objects import Finishing, finish
+from bootstrap.render.scratch import memory_backed_dir
+from bootstrap.render.secrets import SopsFiles, mac_token_of_bytes
+from tests.support.sops import encrypt_bytes, new_age_key, write_key_file
+
+RULE = "^(data|stringData)$"
+
+
+@pytest.fixture(scope="module")
+def key(tmp_path_factory):
+    age = new_age_key()
+    return age, load_keyring(str(write_key_file(tmp_path_factory.mktemp("k") / "age.agekey", age)))
+
+
+def secret(name: str, **values) -> bytes:
+    return yaml.safe_dump({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name},
+                           "stringData": values}).encode()
+
+
+def write(root: Path, rel: str, data: bytes | str) -> Path:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data if isinstance(data, bytes) else data.encode())
+    return path
+
+
+def render(root: Path, ring, spec=None, *, decrypts=True, ignore_mac=False):
+    secrets = SopsFiles(root, ring, ignore_mac=ignore_mac)
+    builder = Builder(root, kustomizer=find_kustomizer(), artifact=Artifact(root), secrets=secrets,
+                      disk_base=root.parent, memory_base=memory_backed_dir())
+    built = builder.build(BuildSpec(path="app", spec=spec or {}))
+    notes: list[str] = []
+    return finish(built, Finishing(None, decrypts, None), secrets, origin="path:app", notes=notes), built, secrets
+
+
+def test_a_secret_kustomize_changed_is_decrypted_with_its_file_verified(tmp_path, key):
+    age, ring = key
+    write(tmp_path, "app/db.sops.yaml", encrypt_bytes(secret("db", password="hunter2", user="admin"), "yaml",
+                                                      [age.recipient], encrypted_regex=RULE))
+    write(tmp_path, "app/kustomization.yaml", "resources: [db.sops.yaml]\nnamespace: shop\nnamePrefix: p-\n"
+                                              "commonLabels: {tier: db}\n")
+    (m,), _, secrets = render(tmp_path, ring)
+    assert (m.ref.namespace, m.ref.name, m.encrypted) == ("shop", "p-db", True)
+    assert m.body["stringData"] == {"password": "hunter2", "user": "admin"} and "sops" not in m.body
+    assert m.body["metadata"]["labels"] == {"tier": "db"}
+    assert secrets.used == {"app/db.sops.yaml"}
+
+
+def test_a_value_kustomize_moved_fails_naming_the_object_and_file(tmp_path, key):
+    age, ring = key
+    write(tmp_path, "app/db.sops.yaml", encrypt_bytes(secret("db", password="hunter2"), "yaml", [age.recipient],
+                                                      encrypted_regex=RULE))
+    # a patch that moves the encrypted value to another key: its GCM tag is bound to stringData:password:
+    write(tmp_path, "app/kustomization.yaml", "resources: [db.sops.yaml]\npatches:\n- target: {kind: Secret}\n"
+          "  patch: |-\n    - op: move\n      from: /stringData/password\n      path: /stringData/moved\n")
+    with pytest.raises(DecryptError) as exc:
+        render(tmp_path, ring)
+    assert "app/db.sops.yaml" in str(exc.value) and "Secret/db" in str(exc.value)
+    assert "hunter2" not in str(exc.value)
+
+
+def test_a_tampered_committed_file_fails_its_mac_before_anything_else(tmp_path, key):
+    age, ring = key
+    data = encrypt_bytes(secret("db", password="hunter2"), "yaml", [age.recipient], encrypted_regex=RULE)
+    write(tmp_path, "app/db.sops.yaml", data.replace(b"name: db", b"name: dbx"))  # plaintext edited outside sops
+    write(tmp_path, "app/kustomization.yaml", "resources: [db.sops.yaml]\n")
+    with pytest.raises(DecryptError, match="MAC"):
+        render(tmp_path, ring)
+    # with --ignore-mac the values still open (each bound to its path)
+    (m,), _, _ = render(tmp_path, ring, ignore_mac=True)
+    assert m.ref.name == "dbx" and m.body["stringData"] == {"password": "hunter2"}
+
+
+def test_an_encrypted_file_no_build_uses_is_never_opened(tmp_path, key):
+    age, ring = key
+    write(tmp_path, "app/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n")
+    write(tmp_path, "app/kustomization.yaml", "resources: [cm.yaml]\n")
+    write(tmp_path, "elsewhere/kms.enc.yaml", b"data: {a: 'ENC[AES256_GCM,data:AA==,iv:AA==,tag:AA==,type:str]'}\n"
+          b"sops: {kms: [{arn: x, enc: y}], mac: 'ENC[AES256_GCM,data:AA==,iv:AA==,tag:AA==,type:str]', "
+          b"lastmodified: '2024-01-01T00:00:00Z', version: 3.9.0}\n")
+    (m,), _, secrets = render(tmp_path, ring)
+    assert m.ref.name == "c" and secrets.used == set()
+
+
+def test_without_decryption_an_encrypted_object_is_refused_as_flux_would(tmp_path, key):
+    age, ring = key
+    write(tmp_path, "app/db.sops.yaml", encrypt_bytes(secret("db", password="x"), "yaml", [age.recipient],
+                                                      encrypted_regex=RULE))
+    write(tmp_path, "app/kustomization.yaml", "resources: [db.sops.yaml]\n")
+    with pytest.raises(Exception, match="has no spec.decryption: Flux would refuse to apply it"):
+        render(tmp_path, ring, decrypts=False)
+
+
+def test_a_sops_env_generator_input_is_decrypted_and_hashed_as_plaintext(tmp_path, key):
+    age, ring = key
+    env = b"API_KEY=s3cret\nMODE=fast\n"
+    write(tmp_path, "app/app.sops.env", encrypt_bytes(env, "dotenv", [age.recipient]))
+    write(tmp_path, "app/kustomization.yaml", "secretGenerator:\n- name: app\n  envs: [app.sops.env]\n")
+    memory = Path(memory_backed_dir() or tmp_path)
+    before = set(memory.glob("drb-build-*"))
+    (m,), built, _ = render(tmp_path, ring)
+    assert {k: base64.b64decode(v).decode() for k, v in m.body["data"].items()} == {"API_KEY": "s3cret", "MODE": "fast"}
+    # the name's hash is kustomize's for the plaintext: build the plaintext the same way and compare
+    plain = tmp_path / "plain"
+    write(plain, "app/app.env", env)
+    write(plain, "app/kustomization.yaml", "secretGenerator:\n- name: app\n  envs: [app.env]\n")
+    (p,), _, _ = render(plain, ring)
+    assert m.ref.name == p.ref.name and m.ref.name.startswith("app-")
+    assert built.decrypted_sources == ["app/app.sops.env"]
+    assert not list(tmp_path.glob("**/drb-build-*")) and set(memory.glob("drb-build-*")) == before  # removed
+
+
+def test_a_secret_data_value_holding_a_sops_document_is_decrypted(tmp_path, key):
+    age, ring = key
+    doc = encrypt_bytes(b'{"user": "u", "password": "p"}', "json", [age.recipient])
+    write(tmp_path, "app/creds.json", doc)
+    write(tmp_path, "app/kustomization.yaml", "secretGenerator:\n- name: creds\n  files: [config.json=creds.json]\n")
+    (m,), _, _ = render(tmp_path, ring)
+    # the file went through DecryptSources (a generator input), so kustomize saw the plaintext
+    assert json.loads(base64.b64decode(m.body["data"]["config.json"])) == {"user": "u", "password": "p"}
+
+
+def test_mac_token_of_bytes_finds_each_store_s_mac(key):
+    age, _ = key
+    for data, fmt in ((secret("a", x="1"), "yaml"), (b'{"a": "1"}', "json"), (b"A=1\n", "dotenv"),
+                      (b"[s]\na = 1\n", "ini")):
+        encrypted = encrypt_bytes(data, fmt, [age.recipient])
+        token = mac_token_of_bytes(encrypted)
+        assert token and token.startswith("ENC[AES256_GCM,") and token.endswith("]"), fmt
+
+
+def test_a_committed_secret_whose_data_value_is_a_sops_document_is_decrypted(tmp_path, key):
+    """kustomize-controller's second case: a data value that base64-decodes to a SOPS document is decrypted
+    (its own MAC verified), written back in the store the key's name says."""
+    age, ring = key
+    env = encrypt_bytes(b"TOKEN=abc123\n", "dotenv", [age.recipient])
+    body = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "bundle"},
+            "data": {"app.env": base64.b64encode(env).decode(), "plain": base64.b64encode(b"hello").decode()}}
+    write(tmp_path, "app/bundle.yaml", yaml.safe_dump(body))
+    write(tmp_path, "app/kustomization.yaml", "resources: [bundle.yaml]\n")
+    (m,), _, _ = render(tmp_path, ring)
+    assert base64.b64decode(m.body["data"]["app.env"]) == b"TOKEN=abc123\n"
+    assert base64.b64decode(m.body["data"]["plain"]) == b"hello" and m.encrypted
+    tampered = env.replace(b"TOKEN=ENC", b"TOKEN2=ENC")
+    body["data"]["app.env"] = base64.b64encode(tampered).decode()
+    write(tmp_path, "app/bundle.yaml", yaml.safe_dump(body))
+    with pytest.raises(DecryptError, match="data.app.env"):
+        render(tmp_path, ring)

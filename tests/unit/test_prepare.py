@@ -1,0 +1,86 @@
+"""prepare: the read-only half's pure parts — the values to scrub, the key Secrets, the validation gate."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from bootstrap.errors import ValidationError
+from bootstrap.manifests import ref_of
+from bootstrap.model import Manifest
+from bootstrap.options import RestoreOptions
+from bootstrap.prepare import KeySecret, drop_repo_key_copies, key_secrets, secret_values, validate_and_plan
+from bootstrap.render.flux import parse
+from bootstrap.render.repository import RenderedPhase, Rendering
+from bootstrap.keys import load_keyring
+from tests.support.sops import new_age_key, write_key_file
+
+
+def manifest(body: dict, source: str = "f.yaml", origin: str = "path:.") -> Manifest:
+    return Manifest(ref=ref_of(body), body=body, source=source, origin=origin)
+
+
+def secret(name: str, ns: str = "apps", **fields) -> Manifest:
+    return manifest({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": ns}, **fields})
+
+
+def test_secret_values_hold_string_data_data_and_its_decoded_form():
+    values = secret_values([
+        secret("a", stringData={"password": "hunter2-long"}),
+        secret("b", data={"token": base64.b64encode(b"t0ken-value").decode()}),
+        manifest({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"x": "not-secret"}}),
+    ])
+    assert "hunter2-long" in values  # stringData: what a decrypted *.sops.yaml usually holds
+    assert "t0ken-value" in values and base64.b64encode(b"t0ken-value").decode() in values
+    assert "not-secret" not in values
+
+
+def test_the_validation_gate_refuses_an_invalid_set():
+    good = manifest({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "apps"}})
+    bad = secret("s", data={"k": "not base64!!"})
+    validate_and_plan([good], None, [("all", "path:.")], known_kind=lambda a, k: True, is_namespaced=lambda a, k: True)
+    with pytest.raises(ValidationError, match="data.k is not valid base64"):
+        validate_and_plan([good, bad], None, [("all", "path:.")], known_kind=lambda a, k: True,
+                          is_namespaced=lambda a, k: True)
+
+
+def rendering(*phases: RenderedPhase) -> Rendering:
+    from bootstrap.render.flux import SourceChoice, SourceRef
+
+    return Rendering(phases=list(phases), source=SourceChoice(SourceRef("GitRepository", "flux-system", "flux-system"), ""),
+                     kustomizations={}, not_restorable=[], not_selected=[], decrypted_sources=[])
+
+
+def ks(name: str, ns: str, **spec):
+    return parse({"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+                  "metadata": {"name": name, "namespace": ns},
+                  "spec": {"path": "./x", "sourceRef": {"kind": "GitRepository", "name": "flux-system"}, **spec}}, "f")
+
+
+def test_key_secrets_are_the_flag_plus_every_distinct_decryption_secret_ref():
+    sops = {"provider": "sops", "secretRef": {"name": "sops-age"}}
+    phases = [RenderedPhase("a", "x", ks("a", "flux-system", decryption=sops)),
+              RenderedPhase("b", "x", ks("b", "apps", decryption=sops)),
+              RenderedPhase("c", "x", ks("c", "apps", decryption={"provider": "sops", "secretRef": {"name": "other"}})),
+              RenderedPhase("d", "x", ks("d", "apps")), RenderedPhase(".", "", None)]
+    targets = key_secrets(RestoreOptions(repo_url="r"), rendering(*phases))
+    assert [(t.namespace, t.name, t.key) for t in targets] == [
+        ("flux-system", "sops-age", "age.agekey"), ("apps", "sops-age", "age.agekey"), ("apps", "other", "age.agekey")]
+    assert targets[0].why == "--key-secret, Kustomization flux-system/a"
+
+
+def test_the_repo_s_own_key_copy(tmp_path):
+    ours, theirs = new_age_key(), new_age_key()
+    target = [KeySecret("flux-system", "sops-age", "age.agekey", "--key-secret")]
+    ring = load_keyring(str(write_key_file(tmp_path / "age.agekey", ours)))
+    same = secret("sops-age", "flux-system", stringData={"sops.agekey": ours.key_file_text})
+    other = secret("sops-age", "flux-system", data={"age.agekey": base64.b64encode(theirs.key_file_text.encode()).decode()})
+    unrelated = secret("db", "flux-system", stringData={"x.agekey": theirs.key_file_text})
+    notes: list[str] = []
+    assert drop_repo_key_copies([same, unrelated], target, ring, notes.append) == [unrelated]
+    assert "holds the same key" in notes[0]
+    with pytest.raises(ValidationError) as exc:
+        drop_repo_key_copies([other], target, ring, notes.append)
+    assert theirs.recipient in str(exc.value) and ours.recipient in str(exc.value)
+    assert "AGE-SECRET-KEY" not in str(exc.value)
