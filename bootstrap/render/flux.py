@@ -51,6 +51,14 @@ class FluxKustomization:
     depends_on: tuple[Key, ...]
     spec: Mapping[str, Any] = field(repr=False, compare=False)
     found_in: str = field(default="", compare=False)  # where it was rendered from
+    parent: Key | None = field(default=None, compare=False)  # the Kustomization whose build defines it
+
+    @property
+    def after(self) -> tuple[Key, ...]:
+        """What must be applied first: its dependsOn, and the Kustomization that creates it (Flux cannot
+        reconcile a child before its parent has applied the child's object, and its substituteFrom data
+        usually comes from there)."""
+        return self.depends_on + ((self.parent,) if self.parent is not None and self.parent != self.key else ())
 
     @property
     def decrypts(self) -> bool:
@@ -81,7 +89,7 @@ def normalize_path(raw: Any, where: str) -> str:
     return "" if path in ("", ".") else path
 
 
-def parse(body: Mapping[str, Any], found_in: str) -> FluxKustomization:
+def parse(body: Mapping[str, Any], found_in: str, parent: Key | None = None) -> FluxKustomization:
     """A FluxKustomization from a rendered object (ValidationError naming it when a field is malformed)."""
     metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
     namespace = str(metadata.get("namespace") or "default")
@@ -96,7 +104,7 @@ def parse(body: Mapping[str, Any], found_in: str) -> FluxKustomization:
             raise ValidationError(f"{where}: spec.dependsOn[{index}] needs a name")
         depends.append(Key(str(dep.get("namespace") or namespace), dep["name"]))
     return FluxKustomization(Key(namespace, name), normalize_path(spec.get("path"), where), source,
-                             tuple(depends), spec, found_in)
+                             tuple(depends), spec, found_in, parent)
 
 
 # --- which GitRepository is "this repository" ---------------------------------------------------------------
@@ -152,7 +160,7 @@ def find(known: Mapping[Key, FluxKustomization], namespace: str | None, name: st
 
 
 def ordered(selected: Iterable[Key], known: Mapping[Key, FluxKustomization]) -> list[FluxKustomization]:
-    """`selected` with their dependsOn closure, each after what it depends on (discovery order otherwise).
+    """`selected` with their dependsOn closure and parents, each after those (discovery order otherwise).
 
     ValidationError on an unknown dependency or a cycle, naming them."""
     order = list(known)
@@ -163,7 +171,7 @@ def ordered(selected: Iterable[Key], known: Mapping[Key, FluxKustomization]) -> 
         if key in closure:
             continue
         closure.add(key)
-        for dep in known[key].depends_on:
+        for dep in known[key].after:
             if dep not in known:
                 raise ValidationError(f"Kustomization {key} ({known[key].found_in}) depends on {dep}, "
                                       "which no rendered path defines")
@@ -172,7 +180,7 @@ def ordered(selected: Iterable[Key], known: Mapping[Key, FluxKustomization]) -> 
     placed: set[Key] = set()
     pending = sorted(closure, key=order.index)
     while pending:
-        ready = [k for k in pending if all(d in placed for d in known[k].depends_on)]
+        ready = [k for k in pending if all(d in placed for d in known[k].after)]
         if not ready:
             raise ValidationError(f"Kustomization dependsOn cycle: {_cycle(pending, known)}")
         for key in ready:
@@ -186,6 +194,6 @@ def _cycle(blocked: Sequence[Key], known: Mapping[Key, FluxKustomization]) -> st
     inside = set(blocked)
     path = [blocked[0]]
     while path.count(path[-1]) < 2:
-        path.append(next(d for d in known[path[-1]].depends_on if d in inside))
+        path.append(next(d for d in known[path[-1]].after if d in inside))
     start = path.index(path[-1])
     return " -> ".join(str(k) for k in path[start:])

@@ -65,11 +65,11 @@ class Rendering:
         return [m for phase in self.phases for m in phase.manifests]
 
 
-def _discover(built: Built, known: dict[Key, FluxKustomization]) -> list[FluxKustomization]:
+def _discover(built: Built, known: dict[Key, FluxKustomization], parent: Key | None = None) -> list[FluxKustomization]:
     new = []
     for doc in built.documents:
         if flux.is_flux_kustomization(doc.body):
-            found = flux.parse(doc.body, doc.source)
+            found = flux.parse(doc.body, doc.source, parent)
             if found.key not in known:
                 known[found.key] = found
                 new.append(found)
@@ -129,7 +129,7 @@ def _render(request: RenderRequest, builder: Builder, pool: ThreadPoolExecutor, 
         owners.append(owner)
         if owner is not None and _affects_build(owner):
             built[index] = builder.build(BuildSpec(path=path, spec=owner.spec, label=f"Kustomization {owner.key}"))
-            _discover(built[index], known)
+            _discover(built[index], known, owner.key)
     owned = {o.key for o in owners if o is not None}
 
     every, wanted = flux.parse_selection(request.kustomizations)
@@ -199,13 +199,13 @@ def _select(every: bool, wanted: list[tuple[str | None, str]], known: dict[Key, 
         frontier = [k for k in known.values() if ours(k) and k.key not in owned and k.key not in children]
         unresolved = not every and (
             any(flux.find(known, ns, name) is None for ns, name in wanted)
-            or any(dep not in known for key in targets for dep in known[key].depends_on)
+            or any(dep not in known for key in targets for dep in known[key].after)
         )
         if not frontier or not (every or unresolved):
             break
         for k, one in zip(frontier, _build_all(pool, builder, [_spec(k) for k in frontier])):
             children[k.key] = one
-            _discover(one, known)
+            _discover(one, known, k.key)
     for namespace, name in wanted:
         if flux.find(known, namespace, name) is None:
             names = ", ".join(sorted(str(k) for k, v in known.items() if ours(v))) or "none"
@@ -226,7 +226,7 @@ def _closure(keys: set[Key], known: Mapping[Key, FluxKustomization]) -> set[Key]
         if key in out or key not in known:
             continue
         out.add(key)
-        stack.extend(known[key].depends_on)
+        stack.extend(known[key].after)
     return out
 
 

@@ -109,3 +109,15 @@ def test_an_unknown_dependency_is_named():
     tree = known(ks("apps", depends=["nowhere"]))
     with pytest.raises(ValidationError, match="flux-system/apps .* depends on flux-system/nowhere"):
         ordered([Key("flux-system", "apps")], tree)
+
+
+def test_a_child_comes_after_the_kustomization_that_renders_it():
+    # Discovery can meet the child first (a parallel build); its parent must still be applied before it,
+    # and selecting the child alone brings the parent (Flux cannot reconcile an object nobody created).
+    parent = parse(ks("cluster-apps", "./kubernetes/apps"), "clusters/main/ks.yaml")
+    child = parse(ks("cert-manager", "./kubernetes/apps/cert-manager/app"), "kubernetes/apps/cert-manager/ks.yaml",
+                  parent.key)
+    tree = {child.key: child, parent.key: parent}
+    assert [k.key.name for k in ordered([child.key], tree)] == ["cluster-apps", "cert-manager"]
+    assert child.after == (parent.key,)
+    assert parse(ks("self"), "f", Key("flux-system", "self")).after == ()
