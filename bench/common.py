@@ -173,7 +173,7 @@ def apply_phase(kubeconfig: str | os.PathLike[str], objects: list[dict[str, Any]
     import aiohttp  # noqa: F401  (imported before the clock, as the pipeline has it by then)
 
     from bootstrap import kube
-    from bootstrap.pipeline import wait_gates
+    from bootstrap.waves import wait_gates
     from bootstrap.plan import build_plan
 
     concurrency = concurrency or default_concurrency()

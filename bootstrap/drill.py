@@ -25,7 +25,7 @@ import yaml
 
 from bootstrap import __version__
 from bootstrap.errors import ApplyError, BootstrapError, ExitCode, UsageError
-from bootstrap.report import RunReport, to_dict
+from bootstrap.report import RunReport, Scrubber, to_dict
 
 EVIDENCE_SCHEMA = 1
 EDITABLE_NAME = re.compile(r"^(\s+name: )(?!ENC\[)(\S+)$", re.MULTILINE)  # sops writes block-style YAML
@@ -299,8 +299,10 @@ CHECKS = [
 ]
 
 
-def run_drill(restore_opts, drill: DrillOptions, progress, keyring, confirm: Callable[[str], bool]) -> Evidence:
-    """Run one drill. Never raises for a restore failure: the verdict says it (and the evidence records it)."""
+def run_drill(restore_opts, drill: DrillOptions, progress, keyring, confirm: Callable[[str], bool], *,
+              scrubber: Scrubber | None = None) -> Evidence:
+    """Run one drill. Never raises for a restore failure: the verdict says it (and the evidence records it).
+    `scrubber` is the one `progress` was built with: the drill's report shares it."""
     from bootstrap import pipeline, source
 
     injection = INJECTIONS.get(drill.inject) if drill.inject else None
@@ -313,7 +315,7 @@ def run_drill(restore_opts, drill: DrillOptions, progress, keyring, confirm: Cal
     evidence = Evidence(inject=drill.inject, checks=list(CHECKS))
     if injection:
         evidence.expected = {"exitCode": int(injection.exit_code), "cause": injection.cause}
-    report = pipeline.new_report("drill", restore_opts)
+    report = pipeline.new_report("drill", restore_opts, scrubber=scrubber)
     error: BootstrapError | None = None
     restore_keyring = keyring
     old_term = signal.signal(signal.SIGTERM, _interrupt)

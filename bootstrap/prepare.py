@@ -18,10 +18,12 @@ from bootstrap.options import RestoreOptions, normalized_paths
 from bootstrap.report import Scrubber
 
 if TYPE_CHECKING:
+    from bootstrap.kube import Cluster
     from bootstrap.keys import KeyRing
     from bootstrap.plan import Plan
     from bootstrap.progress import Progress
     from bootstrap.render.repository import Rendering
+    from bootstrap.run import Run
     from bootstrap.source import Checkout
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # the API server sets it on every Namespace
@@ -45,9 +47,13 @@ class Prepared:
     """What the read-only half produced: a validated plan, the values to scrub, where the key goes."""
 
     plan: "Plan"
-    scrubber: Scrubber
+    secrets: frozenset[str] = field(repr=False, default=frozenset())
     key_secrets: list[KeySecret] = field(default_factory=list)
     rendering: "Rendering | None" = None
+
+    @property
+    def scrubber(self) -> Scrubber:
+        return Scrubber(self.secrets)
 
 
 # --- values to scrub ---------------------------------------------------------------------------------------
@@ -219,3 +225,74 @@ def cluster_lookup(get_object: Callable[[ObjectRef], "Mapping | None"] | None):
         return data_of(live) if live is not None else None
 
     return lookup
+
+
+# --- the stage -----------------------------------------------------------------------------------------------
+
+
+def prepare(opts: RestoreOptions, run: "Run", checkout: "Checkout", keyring: "KeyRing",
+            cluster: "Callable[[], Cluster] | None") -> Prepared:
+    """Render, decrypt, validate and plan: every check that needs no write. Raises before anything is applied.
+
+    `cluster` connects and returns the client on first use (rendering needs the cluster only for values
+    `substituteFrom` finds nowhere in the restore), or is None (offline)."""
+    from bootstrap import repofiles
+    from bootstrap.playbook import selected_kustomizations
+
+    if opts.ignore_mac:
+        run.progress.warning("--ignore-mac: SOPS MACs are NOT verified; an edited file would be applied")
+    with run.phase("render"):
+        if not opts.allow_committed_keys:
+            committed = repofiles.find_committed_keys(checkout.root)
+            if committed:
+                raise ValidationError(
+                    f"{committed[0]}: the repository contains an age private key (AGE-SECRET-KEY-…)"
+                    + (f" and {len(committed) - 1} more file(s)" if len(committed) > 1 else ""),
+                    hint="rotate that key; pass --allow-committed-keys to restore anyway",
+                )
+        playbook = find_playbook(opts, checkout)
+        rendering = render(
+            opts, checkout, keyring, run.progress,
+            cluster_lookup=cluster_lookup((lambda ref: cluster().get(ref)) if cluster else None),
+            extra_kustomizations=selected_kustomizations(playbook),
+        )
+        run.report.kustomize = getattr(rendering, "kustomizer", None)
+        run.report.source = f"{rendering.source.ref.namespace}/{rendering.source.ref.name}"
+    targets = key_secrets(opts, rendering)
+    manifests = drop_repo_key_copies(rendering.manifests, targets, keyring, run.progress.note)
+    secrets = frozenset(secret_values(manifests) | set(rendering.secret_values))
+    run.learn_secrets(secrets)
+    with run.phase("validate"):
+        connected = cluster() if cluster else None
+        manifests = with_namespace_name_label(manifests)
+        plan = validate_and_plan(
+            manifests, playbook, [(p.name, p.origin) for p in rendering.phases],
+            known_kind=_known_kind(connected),
+            is_namespaced=connected.is_namespaced if connected else _offline_namespaced,
+        )
+    return Prepared(plan=plan, secrets=secrets, key_secrets=targets, rendering=rendering)
+
+
+def _known_kind(cluster: "Cluster | None") -> Callable[[str, str], bool | None]:
+    """(apiVersion, kind) -> known? From the cluster's discovery; offline, from the built-in kinds (custom
+    kinds without a CRD in the set are then marked, not refused: the cluster may have their CRD)."""
+    if cluster is not None:
+        return lambda av, kind: cluster.resource(av, kind) is not None
+    from bootstrap.builtin_kinds import is_builtin
+
+    return lambda av, kind: True if is_builtin(av, kind) else None
+
+
+def needs_crd(manifests: list[Manifest]) -> Callable[[ObjectRef], bool]:
+    """ref -> its kind is neither built in nor defined by a CRD in the set (offline plans say so)."""
+    from bootstrap.builtin_kinds import is_builtin
+    from bootstrap.plan import crd_kinds
+
+    defined = crd_kinds(manifests)
+    return lambda ref: not is_builtin(ref.api_version, ref.kind) and (ref.group, ref.kind) not in defined
+
+
+def _offline_namespaced(api_version: str, kind: str) -> bool | None:
+    from bootstrap.builtin_kinds import namespaced
+
+    return namespaced(api_version, kind)

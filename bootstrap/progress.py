@@ -92,7 +92,7 @@ class QuietProgress:
 
     def __init__(self, errors: IO[str] | None = None, *, scrubber: Scrubber | None = None):
         self.errors = errors
-        self.scrubber = scrubber
+        self.scrubber = scrubber or Scrubber()
 
     def phase_started(self, name: str) -> None:
         pass
@@ -111,7 +111,7 @@ class QuietProgress:
             self.warning(text)
 
     def warning(self, text: str) -> None:
-        warn(self.scrubber(text) if self.scrubber else text, self.errors or sys.stderr)
+        warn(self.scrubber(text), self.errors or sys.stderr)
 
 
 def _object_fields(rec: ObjectRecord) -> dict[str, object]:

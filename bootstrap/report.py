@@ -52,34 +52,45 @@ class Scrubber:
     longest value, as with a plain alternation.
     """
 
-    __slots__ = ("_heads", "_by_head")
+    __slots__ = ("_needles", "_index")
 
     def __init__(self, values: Iterable[str | bytes] = ()):
-        needles: set[str] = set()
+        self._needles: frozenset[str] = frozenset()
+        self._index: tuple[dict[str, list[str]], re.Pattern[str] | None] = ({}, None)
+        self.learn(values)
+
+    def learn(self, values: Iterable[str | bytes]) -> None:
+        """Add values to scrub from now on. A run shares one Scrubber with its report and progress from
+        construction, and learns the plaintext once decryption has produced it; the index is swapped in
+        as one object, so a line scrubbed concurrently sees the old or the new set, never half of one."""
+        needles = set(self._needles)
         for value in values:
             needles.update(_forms(value))
+        if needles == self._needles:
+            return
         by_head: dict[str, list[str]] = {}
         for needle in sorted(needles, key=len, reverse=True):  # longest first: a value inside another still goes
             by_head.setdefault(needle[:HEAD], []).append(needle)
-        self._by_head = by_head
-        self._heads = re.compile(_trie_pattern(by_head)) if by_head else None
+        self._needles = frozenset(needles)
+        self._index = (by_head, re.compile(_trie_pattern(by_head)) if by_head else None)
 
     def __call__(self, text: str) -> str:
-        if self._heads is None or not text:
+        by_head, heads = self._index
+        if heads is None or not text:
             return text
-        found = self._heads.search(text)
+        found = heads.search(text)
         if found is None:
             return text
         parts: list[str] = []
         done = 0  # text[:done] is in `parts` already
         while found is not None:
             start = found.start()
-            for needle in self._by_head[found.group()]:
+            for needle in by_head[found.group()]:
                 if text.startswith(needle, start):
                     parts += (text[done:start], REDACTED)
                     done = start + len(needle)
                     break
-            found = self._heads.search(text, max(done, start + 1))
+            found = heads.search(text, max(done, start + 1))
         parts.append(text[done:])
         return "".join(parts)
 

@@ -16,20 +16,21 @@ from bootstrap.errors import BootstrapError, UsageError
 from bootstrap.output import FORMATS, render
 from bootstrap.pipeline import RestoreOptions, finish, new_report  # noqa: F401  (RestoreOptions re-exported)
 from bootstrap.progress import QuietProgress
-from bootstrap.report import RunReport, to_dict, to_json, write_json, write_junit
+from bootstrap.report import RunReport, Scrubber, to_dict, to_json, write_json, write_junit
 
 OUTPUTS = FORMATS  # human: live progress and a summary; json, yaml: the report on stdout, nothing else
 
 
-def _progress(output: str):
-    """Live progress on stdout for people; for json/yaml nothing but warnings (on stderr)."""
+def _progress(output: str, scrubber: Scrubber):
+    """Live progress on stdout for people; for json/yaml nothing but warnings (on stderr). It scrubs with
+    the run's one `scrubber`, which the report shares."""
     if output not in OUTPUTS:
         raise UsageError(f"--output {output!r}: expected human, json or yaml")
     if output != "human":
-        return QuietProgress(errors=sys.stderr)
+        return QuietProgress(errors=sys.stderr, scrubber=scrubber)
     from bootstrap.console import HumanProgress, make_console  # rich: only for people
 
-    return HumanProgress(make_console(sys.stdout), errors=sys.stderr)
+    return HumanProgress(make_console(sys.stdout), errors=sys.stderr, scrubber=scrubber)
 
 
 def _document(report: RunReport, output: str) -> str | None:
@@ -104,9 +105,10 @@ def _confirm(question: str) -> bool:
 def run_restore(opts: RestoreOptions, *, report_path: str | None, junit_path: str | None, output: str) -> None:
     from bootstrap import pipeline
 
-    progress = _progress(output)
+    scrubber = Scrubber()
+    progress = _progress(output, scrubber)
     check_report_paths(report=report_path, junit=junit_path)
-    report = new_report("restore", opts)
+    report = new_report("restore", opts, scrubber=scrubber)
     ask = _confirm if sys.stdin.isatty() and sys.stderr.isatty() else None
     _run(
         report,
@@ -120,9 +122,10 @@ def run_restore(opts: RestoreOptions, *, report_path: str | None, junit_path: st
 def run_plan(opts: RestoreOptions, *, report_path: str | None, output: str) -> None:
     from bootstrap import pipeline
 
-    progress = _progress(output)
+    scrubber = Scrubber()
+    progress = _progress(output, scrubber)
     check_report_paths(report=report_path)
-    report = new_report("plan", opts)
+    report = new_report("plan", opts, scrubber=scrubber)
     lines: list[str] = []
 
     def body() -> None:
@@ -146,9 +149,10 @@ def run_verify(
 ) -> None:
     from bootstrap import pipeline
 
-    progress = _progress(output)
+    scrubber = Scrubber()
+    progress = _progress(output, scrubber)
     check_report_paths(report=report_path, junit=junit_path)
-    report = new_report("verify")
+    report = new_report("verify", scrubber=scrubber)
     _run(
         report,
         lambda: pipeline.verify_only(kubeconfig, context, namespaces, timeout, progress, report),
@@ -161,9 +165,10 @@ def run_verify(
 def run_drill(opts: RestoreOptions, drill_opts, *, output: str) -> None:
     from bootstrap import drill, pipeline
 
-    progress = _progress(output)
+    scrubber = Scrubber()
+    progress = _progress(output, scrubber)
     keyring = pipeline.load_key(opts, progress)
-    evidence = drill.run_drill(opts, drill_opts, progress, keyring, confirm=_confirm)
+    evidence = drill.run_drill(opts, drill_opts, progress, keyring, confirm=_confirm, scrubber=scrubber)
     data = evidence.to_dict()
     if drill_opts.history:
         from pathlib import Path

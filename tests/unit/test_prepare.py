@@ -84,3 +84,31 @@ def test_the_repo_s_own_key_copy(tmp_path):
         drop_repo_key_copies([other], target, ring, notes.append)
     assert theirs.recipient in str(exc.value) and ours.recipient in str(exc.value)
     assert "AGE-SECRET-KEY" not in str(exc.value)
+
+
+def test_prepare_teaches_the_run_s_scrubber_every_decrypted_value(tmp_path):
+    # The report and progress are built before anything is decrypted; the values they must hide reach them
+    # only through Run.learn_secrets. A real render (kubectl kustomize) of a real sops file, offline.
+    import io
+
+    from bootstrap.prepare import prepare
+    from bootstrap.progress import QuietProgress
+    from bootstrap.report import RunReport, Scrubber
+    from bootstrap.run import Run
+    from bootstrap.source import Checkout
+    from tests.support.sops import encrypt_file
+
+    key = new_age_key()
+    value = "pr3pare-learns-this-value"
+    (tmp_path / "repo").mkdir()
+    path = tmp_path / "repo" / "creds.sops.yaml"
+    path.write_text("apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\n  namespace: apps\n"
+                    f"stringData:\n  password: {value}\n")
+    encrypt_file(path, [key.recipient], encrypted_regex="^(data|stringData)$")
+    ring = load_keyring(str(write_key_file(tmp_path / "age.agekey", key)))
+    shared = Scrubber()
+    run = Run(RunReport("plan", scrubber=shared), QuietProgress(errors=io.StringIO(), scrubber=shared))
+    checkout = Checkout(root=tmp_path / "repo", commit="0" * 40, ref=None, url=str(tmp_path / "repo"))
+    prepared = prepare(RestoreOptions(repo_url=str(tmp_path / "repo")), run, checkout, ring, None)
+    assert "creds" in [m.ref.name for m in prepared.plan.manifests]
+    assert shared(f"oops {value}") == "oops <redacted>"

@@ -100,10 +100,10 @@ def test_json_progress_writes_one_scrubbed_object_per_line():
     assert SECRET not in out.getvalue()
 
 
-def test_scrubber_can_be_set_once_values_are_known():
+def test_scrubber_learns_values_once_they_are_known():
     out = io.StringIO()
     progress = JsonProgress(out, clock=FakeClock())
-    progress.scrubber = Scrubber([SECRET])
+    progress.scrubber.learn([SECRET])
     progress.note(SECRET)
     assert json.loads(out.getvalue())["message"] == "<redacted>"
 
@@ -188,7 +188,7 @@ def test_quiet_progress_keeps_warnings_on_stderr():
     progress = QuietProgress(errors=errors)
     progress.note("loaded 3 objects")
     progress.note("warning: --ignore-mac: SOPS MACs are NOT verified")
-    progress.scrubber = Scrubber([SECRET])
+    progress.scrubber.learn([SECRET])
     progress.warning(f"value {SECRET}")
     assert errors.getvalue() == "warning: --ignore-mac: SOPS MACs are NOT verified\nwarning: value <redacted>\n"
 
