@@ -194,6 +194,10 @@ def restore_command(
     ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Restore into a cluster that is not fresh without asking "
                              "(without a terminal, such a restore needs it)."),
+    wait_gitops: bool = typer.Option(
+        False, "--wait-gitops/--no-wait-gitops",
+        help="After the bootstrap, wait until Flux has reconciled every Kustomization and HelmRelease "
+             "(the `gitops` phase; fails fast on a decryption, build or Helm failure; within --timeout)."),
     token_env: str = _TOKEN_ENV,
     ssh_key_file: Optional[str] = _SSH_KEY,
     known_hosts_file: Optional[str] = _KNOWN_HOSTS,
@@ -313,9 +317,15 @@ def drill_command(
     junit: Optional[str] = _JUNIT,
     history: Optional[str] = typer.Option(None, "--history", metavar="FILE", help="Append to this history file; flags RTO regressions."),
     inject: Optional[str] = typer.Option(
-        None, "--inject", metavar="FAULT", help="Negative control: wrong-key, tampered-file, missing-crd, crashloop, missing-secret-key."
+        None, "--inject", metavar="FAULT", help="Negative control: wrong-key, tampered-file, missing-crd, crashloop, missing-secret-key, key-format."
     ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before restoring into --cluster current."),
+    wait_gitops: Optional[bool] = typer.Option(
+        None, "--wait-gitops/--no-wait-gitops", show_default="when the restored set installs Flux",
+        help="Wait until Flux has reconciled every Kustomization and HelmRelease (the `gitops` phase)."),
+    flux: Optional[bool] = typer.Option(
+        None, "--flux/--no-flux", show_default="when `make flux` has built them",
+        help="--cluster local: also run Flux's source-, kustomize- and helm-controller as host processes."),
     timeout: float = _TIMEOUT,
     token_env: str = _TOKEN_ENV,
     ssh_key_file: Optional[str] = _SSH_KEY,
@@ -341,7 +351,8 @@ def drill_command(
 
     run_drill(
         _restore_options(locals()),
-        DrillOptions(cluster=cluster, evidence=evidence, junit=junit, history=history, inject=inject, yes=yes),
+        DrillOptions(cluster=cluster, evidence=evidence, junit=junit, history=history, inject=inject, yes=yes,
+                     flux=flux),
         output=output.value,
     )
 

@@ -124,6 +124,10 @@ def render_summary(report: RunReport, console: Console) -> None:
     result = report.result or "unfinished"
     total = Text.assemble(("total ", "bold"), (f"{report.seconds:.1f}s", "bold"), " (RTO)  result: ", (result, _RESULT_STYLE.get(result, "bold")))
     console.print(total)
+    if (bootstrap := report.bootstrap_seconds()) is not None:
+        converged = report.converged_seconds()
+        console.print(f"  bootstrap {bootstrap:.1f}s, then Flux "
+                      + (f"converged at {converged:.1f}s" if converged is not None else "did not converge"))
     if report.cluster_wait_seconds:
         own = max(report.seconds - report.cluster_wait_seconds, 0.0)
         console.print(f"  {report.cluster_wait_seconds:.1f}s waiting on the cluster (API server, controllers), "

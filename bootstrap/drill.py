@@ -56,6 +56,12 @@ INJECTIONS = {
             "createcontainerconfigerror",
             "point one Deployment at a Secret key that does not exist",
         ),
+        Injection(
+            "key-format",
+            ExitCode.ROLLOUT,
+            "decrypt",
+            "install the age key under a data key Flux ignores (age.key): Flux's decryption must fail (needs Flux)",
+        ),
     )
 }
 
@@ -68,6 +74,7 @@ class DrillOptions:
     history: str | None = None
     inject: str | None = None
     yes: bool = False
+    flux: bool | None = None  # --cluster local: run the Flux controllers (None: when they are built)
     kind_config: str | None = None
 
 
@@ -105,6 +112,8 @@ class Evidence:
             "started": run.get("started"),
             "finished": run.get("finished"),
             "rtoSeconds": run.get("seconds"),
+            "bootstrapSeconds": run.get("bootstrapSeconds"),
+            "convergedSeconds": run.get("convergedSeconds"),
             "phases": run.get("phases", []),
             "objectsRestored": sum(
                 1 for o in run.get("objects", []) if o.get("action") in ("created", "configured", "unchanged")
@@ -128,7 +137,7 @@ def throwaway_cluster(kind: str, opts: DrillOptions, workdir: Path, confirm: Cal
         from bootstrap.localcluster import LocalCluster, LocalClusterError, find_bin_dir
 
         try:
-            cluster = LocalCluster(workdir / "cluster", find_bin_dir(build=False))
+            cluster = LocalCluster(workdir / "cluster", find_bin_dir(build=False), flux=_with_flux(opts.flux))
         except LocalClusterError as err:
             raise UsageError(f"--cluster local: {err}", hint="run `make control-plane` first") from None
         try:
@@ -326,6 +335,8 @@ def run_drill(restore_opts, drill: DrillOptions, progress, keyring, confirm: Cal
             opts = restore_opts
             if injection and injection.name == "wrong-key":
                 restore_keyring = throwaway_keyring()
+            elif injection and injection.name == "key-format":
+                opts = _replace(opts, key_secret_key="age.key", allow_any_key_name=True, wait_gitops=True)
             elif injection:
                 with source.checkout(
                     opts.repo_url, opts.ref, token_env=opts.token_env, ssh_key_file=opts.ssh_key_file,
@@ -359,6 +370,19 @@ def run_drill(restore_opts, drill: DrillOptions, progress, keyring, confirm: Cal
         evidence.report = report
     evidence.verdict = verdict(injection, error)
     return evidence
+
+
+def _with_flux(option: bool | None) -> bool:
+    """--flux/--no-flux; unset: when hack/flux.sh has built the controllers."""
+    if option is not None:
+        return option
+    from bootstrap.localcluster.flux import FluxBuildError, find_flux_bin_dir
+
+    try:
+        find_flux_bin_dir(build=False)
+    except FluxBuildError:
+        return False
+    return True
 
 
 def verdict(injection: Injection | None, error: BootstrapError | None) -> str:

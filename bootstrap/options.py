@@ -44,6 +44,9 @@ class RestoreOptions:
     known_hosts_file: str | None = None
     verify_signatures: str | None = None  # allowed signers file: the commit must carry a signature from it
     yes: bool = False  # --yes: restore into a cluster that is not fresh without asking
+    # --wait-gitops: after the bootstrap, wait until Flux has reconciled every Kustomization and HelmRelease.
+    # None (drill's default): when the restored set installs Flux (its Kustomization CRD and one Kustomization).
+    wait_gitops: bool | None = False
 
     @property
     def path(self) -> str:

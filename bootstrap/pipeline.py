@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bootstrap import __version__
+from bootstrap import __version__, gitops
 from bootstrap.errors import BootstrapError
 from bootstrap.model import ObjectRef
 from bootstrap.options import RestoreOptions, check_options
@@ -104,8 +104,27 @@ def restore(opts: RestoreOptions, progress: Progress, report: RunReport, *, keyr
                         cluster, outside, timeout=opts.timeout,
                         on_status=lambda ref, health: run.status("consumers", ref, health),
                     )
+        if not opts.dry_run and gitops.wanted(opts.wait_gitops, [m.ref for m in plan.manifests]):
+            hand_over(cluster, run, timeout=opts.timeout)
     report.result = "succeeded"
     return report
+
+
+def hand_over(cluster, run: Run, *, timeout: float) -> None:
+    """The `gitops` phase: Flux reconciles the rest of the repository; each object's time to Ready is recorded."""
+    from bootstrap.kube.reads import list_objects
+
+    client = cluster.client
+    with run.phase("gitops"):
+        run.progress.note("hand-over: waiting for Flux to reconcile every Kustomization and HelmRelease")
+        done = client.run(gitops.wait_converged(
+            lambda api_version, kind: list_objects(client, cluster.discovery, api_version, kind),
+            timeout=timeout, now=client.now, sleep=client.sleep,
+            on_status=lambda ref, health: run.status("gitops", ref, health),
+        ))
+        for ref in done.suspended:
+            run.progress.note(f"{ref.kind}/{ref.namespace}/{ref.name} is suspended: Flux leaves it alone")
+        run.progress.note(f"Flux converged: {len(done.ready_at)} object(s) Ready")
 
 
 def plan_only(opts: RestoreOptions, progress: Progress, report: RunReport) -> list[str]:

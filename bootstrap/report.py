@@ -257,6 +257,18 @@ class RunReport:
         failed = self.error is not None or any(p.result == "failed" for p in self.phases)
         self.result = "failed" if failed else "succeeded"
 
+    def bootstrap_seconds(self) -> float | None:
+        """With a `gitops` phase: the time until the hand-over began (the bootstrap's own part of the RTO)."""
+        gitops = next((p for p in self.phases if p.name == "gitops"), None)
+        return None if gitops is None else round(_seconds(self.started, gitops.started), 3)
+
+    def converged_seconds(self) -> float | None:
+        """With a `gitops` phase that succeeded: the time until Flux had reconciled everything (the real RTO)."""
+        gitops = next((p for p in self.phases if p.name == "gitops"), None)
+        if gitops is None or gitops.result != "succeeded" or gitops.finished is None:
+            return None
+        return round(_seconds(self.started, gitops.finished), 3)
+
     def failed_objects(self) -> list[ObjectRecord]:
         failed_phases = {p.name for p in self.phases if p.result == "failed"}
         return [o for o in self.objects if is_failure(o, phase_failed=o.phase in failed_phases)]
@@ -293,6 +305,8 @@ def to_dict(report: RunReport) -> dict[str, Any]:
         "finished": _iso(report.finished),
         "seconds": round(report.seconds, 3),
         "clusterWaitSeconds": round(report.cluster_wait_seconds, 3),
+        "bootstrapSeconds": report.bootstrap_seconds(),
+        "convergedSeconds": report.converged_seconds(),
         "phases": [
             {"name": p.name, "started": _iso(p.started), "finished": _iso(p.finished), "seconds": round(p.seconds, 3),
              "clusterWaitSeconds": round(p.cluster_wait_seconds, 3), "result": p.result}

@@ -6,7 +6,9 @@ notification and image kinds) have no kind rule: `assess` judges them by the gen
 (Reconciling, Stalled, observedGeneration, Ready). `flux_readiness` adds Flux's own Ready message and
 whether a failure is terminal, for a fast-failing wait on Flux: Stalled=True, or Ready=False with a
 reason that says the controller gave up on this revision (a build, decryption, artifact, install or
-upgrade failure), is terminal; DependencyNotReady and progress reasons are not.
+upgrade failure), is terminal; DependencyNotReady, ArtifactFailed (kustomize-controller's "Source artifact
+not found, retrying", while source-controller has not fetched yet) and progress reasons are not. A Ready
+condition about an older generation (its observedGeneration behind metadata.generation) is never terminal.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ FLUX_GROUP_SUFFIX = ".toolkit.fluxcd.io"
 TERMINAL_REASONS = frozenset({
     "BuildFailed",  # kustomize build failed, decryption failures included
     "ReconciliationFailed",
-    "ArtifactFailed",
     "InstallFailed",
     "UpgradeFailed",
     "TestFailed",
@@ -54,7 +55,10 @@ def flux_readiness(obj: Obj) -> FluxReadiness:
     status, reason = str(ready.get("status") or ""), str(ready.get("reason") or "")
     message = one_line(ready.get("message") or "")
     stalled = health.status is Status.FAILED
-    failed_for_good = status == "False" and (reason in TERMINAL_REASONS or bool(_DECRYPTION.search(message)))
+    generation = (obj.get("metadata") or {}).get("generation")
+    observed = ready.get("observedGeneration")
+    current = generation is None or observed is None or observed == generation
+    failed_for_good = current and status == "False" and (reason in TERMINAL_REASONS or bool(_DECRYPTION.search(message)))
     terminal = stalled or (failed_for_good and health.status is not Status.CURRENT)
     if terminal and health.status is not Status.FAILED:
         health = Health(Status.FAILED, ": ".join(part for part in (reason, message) if part) or "not ready")

@@ -177,7 +177,7 @@ def test_json_document_has_the_contract_schema(tmp_path):
     assert set(doc) == {
         "schemaVersion", "command", "result", "repo", "ref", "path", "paths", "kustomize", "source", "commit", "keyRecipient",
         "signer", "started", "finished",
-        "seconds", "clusterWaitSeconds", "phases", "objects", "error", "toolVersion", "serverVersion",
+        "seconds", "clusterWaitSeconds", "bootstrapSeconds", "convergedSeconds", "phases", "objects", "error", "toolVersion", "serverVersion",
     }
     assert doc["result"] == "failed" and doc["seconds"] == 20.0
     assert doc["started"] == "2026-11-27T12:00:00Z" and doc["finished"] == "2026-11-27T12:00:20Z"
@@ -309,3 +309,18 @@ def test_a_misspelt_attribute_fails_loudly_instead_of_leaving_the_scrubber_empty
     report.scrubber = Scrubber([PASSWORD])
     report.add_object(ObjectRecord("p", "Secret", "ns", "s", "failed", "", 0, PASSWORD))
     assert PASSWORD not in json.dumps(to_dict(report))
+
+
+def test_a_gitops_phase_splits_the_rto_into_bootstrap_and_convergence():
+    from bootstrap.report import PhaseRecord
+
+    report = RunReport("restore", started=T0)
+    report.phases.append(PhaseRecord("apps: apply", T0, T0 + timedelta(seconds=4), 4.0, "succeeded"))
+    report.phases.append(PhaseRecord("gitops", T0 + timedelta(seconds=5), T0 + timedelta(seconds=35), 30.0,
+                                     "succeeded"))
+    report.finish(now=T0 + timedelta(seconds=36))
+    doc = to_dict(report)
+    assert (doc["bootstrapSeconds"], doc["convergedSeconds"], doc["seconds"]) == (5.0, 35.0, 36.0)
+    report.phases[-1].result = "failed"
+    assert to_dict(report)["convergedSeconds"] is None
+    assert to_dict(RunReport("restore", started=T0))["bootstrapSeconds"] is None
