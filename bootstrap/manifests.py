@@ -179,6 +179,24 @@ def _object_problems(manifest: Manifest) -> Iterator[str]:
         yield f"{where}: {path} is still encrypted (ENC[...])"
     if body.get("kind") == "Secret" and body.get("apiVersion") == "v1":
         yield from _secret_problems(body, where)
+    if body.get("kind") == "ConfigMap" and body.get("apiVersion") == "v1":
+        yield from _configmap_problems(body, where)
+
+
+def _configmap_problems(body: dict, where: str) -> Iterator[str]:
+    """The API server takes only strings in a ConfigMap (a `${VAR}` substituted to `1` or `true` unquoted is
+    a number or a boolean, which it refuses at apply time, after earlier waves were written)."""
+    for field_name in ("data", "binaryData"):
+        values = body.get(field_name)
+        if values is None:
+            continue
+        if not isinstance(values, dict):
+            yield f"{where}: {field_name} is not a mapping"
+            continue
+        for key, value in values.items():
+            if not isinstance(value, str):
+                yield (f"{where}: {field_name}.{key} is {type(value).__name__}, not a string "
+                       "(quote it in the manifest)")
 
 
 def _secret_problems(body: dict, where: str) -> Iterator[str]:
@@ -245,11 +263,14 @@ def _kind_problems(manifests: list[Manifest], known_kind: KnownKind) -> Iterator
 def validate_manifests(manifests: list[Manifest], *, known_kind: KnownKind | None = None) -> None:
     """Refuse the set (ValidationError, one problem per line) unless every object is fit to apply."""
     problems: list[str] = []
-    seen: dict[tuple[str, str, str, str], Manifest] = {}
+    seen: dict[tuple[str, str, str, str, str], Manifest] = {}
     for manifest in manifests:
         problems.extend(_object_problems(manifest))
         ref = manifest.ref
-        identity = (ref.group, ref.kind, ref.namespace or "default", ref.name)
+        # Twice in one phase is an error; in two phases it is how Flux repos are built (a Kustomization that
+        # renders the directory holding its own definition and GitRepository): each phase applies it, as
+        # each Kustomization does, and the later one's form is what Flux keeps.
+        identity = (manifest.origin, ref.group, ref.kind, ref.namespace or "default", ref.name)
         if identity in seen and ref.name:
             problems.append(f"{ref}: defined twice, in {seen[identity].source} and {manifest.source}")
         seen.setdefault(identity, manifest)

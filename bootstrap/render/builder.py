@@ -53,9 +53,10 @@ class BuildSpec:
 
 @dataclass
 class Document:
-    """One built object: its YAML as kustomize printed it, the data, and the file it came from."""
+    """One built object: its YAML as kustomize printed it (None when the body was changed after the build:
+    the origin annotation we asked for removed), the data, and the file it came from."""
 
-    text: str = field(repr=False)
+    text: str | None = field(repr=False)
     body: dict[str, Any] = field(repr=False)
     source: str
 
@@ -235,8 +236,9 @@ class Builder:
                 raise ValidationError(f"{label}: kustomize printed YAML that cannot be read back") from None
             if not isinstance(body, dict):
                 continue
+            annotated = not keep_origin and ORIGIN_ANNOTATION in chunk
             source = origin_source(body, base, keep_origin) or label
-            yield Document(text=chunk, body=body, source=source)
+            yield Document(text=None if annotated else chunk, body=body, source=source)
 
 
 def origin_source(body: dict[str, Any], base: str, keep: bool) -> str | None:

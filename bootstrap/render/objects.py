@@ -73,8 +73,8 @@ def finish(built: Built, how: Finishing, secrets: SopsFiles, *, origin: str, not
                 hint="add `decryption: {provider: sops, secretRef: {name: sops-age}}` to that Kustomization",
             )
         if how.variables is not None:
-            if text is None:
-                text = yaml.safe_dump(body, sort_keys=False)
+            if text is None:  # the object as Flux serializes it for substitution: no line folding
+                text = yaml.safe_dump(body, sort_keys=False, width=float("inf"), allow_unicode=True)
             substituted = substitute_object(text, body, how.variables, always=how.always, strict=how.strict,
                                             where=where)
             if substituted is not None:

@@ -28,7 +28,7 @@ from bootstrap.render.scratch import memory_backed_dir
 from bootstrap.render.secrets import SopsFiles
 from tests.integration.conftest import run_cli
 from tests.support import fluxrepos
-from tests.support.flux import run_flux
+from tests.support.flux import apply_install, install_manifests, run_flux
 from tests.support.sops import new_age_key, sops_decrypt, write_key_file
 
 pytestmark = pytest.mark.cluster
@@ -97,7 +97,17 @@ def flux_render(plain_repo: Path, ks_body: dict, tmp: Path, kubeconfig: Path | N
     ks_file.write_text(yaml.safe_dump(ks_body))
     args = ["build", "kustomization", meta["name"], "--namespace", meta["namespace"],
             "--path", str(plain_repo / (spec.get("path") or ".")), "--kustomization-file", str(ks_file)]
-    args += ["--kubeconfig", str(kubeconfig)] if kubeconfig is not None else ["--dry-run"]
+    if kubeconfig is not None:
+        # `flux build` with a cluster (for substituteFrom) reads the live Kustomization first: it must exist.
+        # No controller runs in this cluster, so the object only sits there.
+        from bootstrap.kube import Cluster
+
+        with Cluster(str(kubeconfig)) as kube:
+            kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": meta["namespace"]}})
+            kube.apply(ks_body)
+        args += ["--kubeconfig", str(kubeconfig)]
+    else:
+        args.append("--dry-run")
     return load_all(run_flux(*args).stdout)
 
 
@@ -120,7 +130,21 @@ def compare(rendering, plain_repo: Path, tmp: Path, kubeconfig: Path | None) -> 
         for key, body in ours.items():
             assert body == theirs[key], (str(k.key), key)
         checked.append(str(k.key))
+        if kubeconfig is not None:
+            _provide_substitution_data(phase.manifests, kubeconfig)
     return checked
+
+
+def _provide_substitution_data(manifests, kubeconfig: Path) -> None:
+    """What kustomize-controller would have applied by now: this phase's Namespaces, ConfigMaps and Secrets
+    (just shown equal to flux build's), which later Kustomizations read with substituteFrom."""
+    from bootstrap.kube import Cluster
+
+    with Cluster(str(kubeconfig)) as kube:
+        for kind in ("Namespace", "ConfigMap", "Secret"):
+            for m in manifests:
+                if m.ref.kind == kind and m.ref.api_version == "v1":
+                    kube.apply(m.body)
 
 
 def _without_owner_labels(body: dict) -> dict:
@@ -162,12 +186,19 @@ def test_cluster_template_renders_as_flux_build(tmp_path, key, fresh_cluster, pl
     vars_restore = run_cli("restore", str(repo.path), "--yes", "--path", "kubernetes/flux/vars", "--age-key-file",
                            str(key_file), "--kubeconfig", str(fresh_cluster.kubeconfig), "--timeout", "60")
     assert vars_restore.code == 0, vars_restore
+    # `flux build` with a kubeconfig (for substituteFrom) looks the Kustomization up first: it needs the API
+    from bootstrap.kube import Cluster
+
+    with Cluster(str(fresh_cluster.kubeconfig)) as kube:
+        apply_install(kube, "\n---\n".join(yaml.safe_dump(d) for d in yaml.safe_load_all(install_manifests())
+                                            if d and d["kind"] == "CustomResourceDefinition"))
     rendering = our_render(repo.path, load_keyring(str(key_file)), ("kubernetes/flux/config",),
                            fresh_cluster.kubeconfig)
     checked = compare(rendering, plain, tmp_path, fresh_cluster.kubeconfig)
     assert checked == ["flux-system/cluster", "flux-system/cluster-apps", "cert-manager/cert-manager", "network/echo"]
     names = {(m.ref.kind, m.ref.namespace, m.ref.name) for m in rendering.manifests}
-    assert ("ConfigMap", "cert-manager", "home-example-org-production") in names
+    # `${SECRET_DOMAIN/./-}` replaces the first dot only, as Flux's envsubst does (flux build agrees above)
+    assert ("ConfigMap", "cert-manager", "home-example.org-production") in names
     assert ("Secret", "network", "cluster-secrets") in names  # the component's copy, in the app's namespace
     ingress = next(m.body for m in rendering.manifests if m.ref.kind == "Ingress")
     assert ingress["spec"]["rules"][0]["host"] == f"echo.{domain}"

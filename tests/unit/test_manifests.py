@@ -123,3 +123,22 @@ def test_an_object_over_the_request_limit_is_refused():
 def test_a_document_with_metadata_but_no_kind_is_refused():
     with pytest.raises(ValidationError, match="f.yaml: kind missing or not a string"):
         validate_manifests([m({"apiVersion": "v1", "metadata": {"name": "x"}, "spec": {}})])
+
+
+def test_one_object_in_two_phases_is_no_duplicate():
+    # cluster-template's `cluster` Kustomization renders kubernetes/flux, which holds its own definition and
+    # GitRepository, restored first by the entry path: Flux applies both, so does the restore.
+    git = {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+           "metadata": {"name": "home", "namespace": "flux-system"}}
+    entry = Manifest(ref=ref_of(git), body=git, source="kubernetes/flux/config/flux.yaml", origin="path:kubernetes/flux/config")
+    child = Manifest(ref=ref_of(git), body=git, source="kubernetes/flux/config/flux.yaml", origin="flux-system/cluster")
+    validate_manifests([entry, child])
+    with pytest.raises(ValidationError, match="defined twice"):
+        validate_manifests([entry, entry])
+
+
+def test_a_configmap_takes_only_strings():
+    cm = m({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": 1, "b": "ok"}})
+    with pytest.raises(ValidationError, match=r"data.a is int, not a string"):
+        validate_manifests([cm])
+    validate_manifests([m({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"b": "ok"}})])
