@@ -30,7 +30,7 @@ def local_cluster(tmp_path_factory, control_plane_bin) -> Iterator[LocalCluster]
 
 @pytest.fixture
 def fresh_cluster(tmp_path, control_plane_bin) -> Iterator[LocalCluster]:
-    """A cluster of its own for one test (about a warm start's cost, see README)."""
+    """A cluster of its own for one test (about a warm start's cost, see docs/local-cluster.md)."""
     with started_cluster(tmp_path / "cluster", control_plane_bin) as cluster:
         yield cluster
 
