@@ -67,6 +67,31 @@ def wanted(option: bool | None, refs: Sequence[ObjectRef]) -> bool:
     return installs_flux(refs) if option is None else option
 
 
+FLUX_MANAGER = "kustomize-controller"  # kustomize-controller's server-side apply field manager
+OWNER_LABEL = "kustomize.toolkit.fluxcd.io/name"
+
+
+def taken_over(managed_fields: Sequence[dict[str, Any]], ours: str) -> list[dict[str, Any]] | None:
+    """The managedFields with our Apply entry handed to kustomize-controller, or None when there is none.
+
+    kustomize-controller applies only on drift, and it clears only kubectl's and its own former managers, so
+    an object the bootstrap applied stays co-owned by `ours` after Flux reconciled it: a field later removed
+    from Git would then stay in the cluster. Handing the entry over makes Flux the sole owner, as if it had
+    applied the object itself. When Flux has applied already (an Apply entry of its own), ours is dropped."""
+    entries = [dict(e) for e in managed_fields]
+    mine = [i for i, e in enumerate(entries) if e.get("manager") == ours and e.get("operation") == "Apply"
+            and not e.get("subresource")]
+    if not mine:
+        return None
+    flux_applied = any(e.get("manager") == FLUX_MANAGER and e.get("operation") == "Apply" and not e.get("subresource")
+                       for e in entries)
+    if flux_applied:
+        return [e for i, e in enumerate(entries) if i not in mine]
+    for i in mine:
+        entries[i]["manager"] = FLUX_MANAGER
+    return entries
+
+
 def ref_of(obj: dict[str, Any]) -> ObjectRef:
     meta = obj.get("metadata") or {}
     return ObjectRef(obj["apiVersion"], obj["kind"], meta.get("namespace"), meta.get("name", ""))

@@ -105,13 +105,15 @@ def restore(opts: RestoreOptions, progress: Progress, report: RunReport, *, keyr
                         on_status=lambda ref, health: run.status("consumers", ref, health),
                     )
         if not opts.dry_run and gitops.wanted(opts.wait_gitops, [m.ref for m in plan.manifests]):
-            hand_over(cluster, run, timeout=opts.timeout)
+            hand_over(cluster, run, plan.manifests, timeout=opts.timeout)
     report.result = "succeeded"
     return report
 
 
-def hand_over(cluster, run: Run, *, timeout: float) -> None:
-    """The `gitops` phase: Flux reconciles the rest of the repository; each object's time to Ready is recorded."""
+def hand_over(cluster, run: Run, manifests, *, timeout: float) -> None:
+    """The `gitops` phase: Flux reconciles the rest of the repository; each object's time to Ready is recorded.
+    Then the objects the bootstrap applied that a Flux Kustomization manages are handed to Flux's manager."""
+    from bootstrap.kube.objects import FIELD_MANAGER
     from bootstrap.kube.reads import list_objects
 
     client = cluster.client
@@ -125,6 +127,18 @@ def hand_over(cluster, run: Run, *, timeout: float) -> None:
         for ref in done.suspended:
             run.progress.note(f"{ref.kind}/{ref.namespace}/{ref.name} is suspended: Flux leaves it alone")
         run.progress.note(f"Flux converged: {len(done.ready_at)} object(s) Ready")
+        handed = 0
+        for m in manifests:
+            if gitops.OWNER_LABEL not in ((m.body.get("metadata") or {}).get("labels") or {}):
+                continue
+            live = cluster.get(m.ref)
+            entries = gitops.taken_over((live or {}).get("metadata", {}).get("managedFields") or [], FIELD_MANAGER)
+            if entries is not None:
+                cluster.merge_patch(m.ref, {"metadata": {"managedFields": entries,
+                                                         "resourceVersion": live["metadata"]["resourceVersion"]}})
+                handed += 1
+        run.progress.note(f"hand-over: {handed} object(s) the bootstrap applied now belong to Flux's "
+                          f"{gitops.FLUX_MANAGER} field manager")
 
 
 def plan_only(opts: RestoreOptions, progress: Progress, report: RunReport) -> list[str]:

@@ -108,3 +108,16 @@ def test_nothing_to_wait_for_is_a_timeout_that_says_so_and_suspended_objects_are
         Cluster([]).wait(timeout=2)
     done = Cluster([flux(KS, "flux-system", "True"), flux(KS, "paused", None, suspend=True)]).wait()
     assert [r.name for r in done.suspended] == ["paused"]
+
+
+def test_our_apply_entry_is_handed_to_kustomize_controller():
+    from bootstrap.gitops import taken_over
+
+    ours = {"manager": "dr-bootstrap", "operation": "Apply", "fieldsV1": {"f:data": {}}}
+    status = {"manager": "gotk-kustomize-controller", "operation": "Update", "subresource": "status"}
+    assert taken_over([ours, status], "dr-bootstrap") == [{**ours, "manager": "kustomize-controller"}, status]
+    flux = {"manager": "kustomize-controller", "operation": "Apply", "fieldsV1": {"f:data": {}}}
+    assert taken_over([ours, flux, status], "dr-bootstrap") == [flux, status]  # Flux applied already: ours goes
+    assert taken_over([flux, status], "dr-bootstrap") is None  # nothing of ours: nothing to do
+    update = {"manager": "dr-bootstrap", "operation": "Update"}  # a restart annotation: not the apply
+    assert taken_over([update], "dr-bootstrap") is None
