@@ -172,7 +172,7 @@ class Supervisor:
     def run(self) -> int:
         backoff = 0.0
         while not self.stopping:
-            if not self._wait_for_crds():
+            if not self._wait_for_crds() or self.stopping:  # told to stop while listing: start nothing
                 break
             started = time.monotonic()
             for scratch in (self.env["TMPDIR"], self.env["HOME"]):
