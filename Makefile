@@ -26,7 +26,7 @@ $(VENV)/.stamp: pyproject.toml
 venv: $(VENV)/.stamp ## create/update the virtualenv with the project and its test extras
 
 control-plane: ## build (or reuse) etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok
-	bash hack/control-plane.sh
+	bash drb_localcluster/data/control-plane.sh
 
 oracles: ## build (or reuse) the Go programs the tests compare our re-implementations with
 	bash hack/oracles/build.sh all
@@ -35,16 +35,16 @@ sops-versions: ## build (or reuse) the extra sops versions the SOPS tests compar
 	bash hack/sops-versions.sh
 
 flux: ## build (or reuse) the flux CLI, kustomize, source-, kustomize- and helm-controller (docs/local-cluster.md)
-	bash hack/flux.sh
+	bash drb_localcluster/data/flux.sh
 
 sshd: ## install openssh-server (the SSH clone tests run their own sshd) when it is missing
 	@test -x /usr/sbin/sshd || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq openssh-server; }
 
 cluster-up: venv control-plane $(if $(FLUX),flux) ## start a local cluster in $(CLUSTER_DIR) (FLUX=1: with the Flux controllers)
-	$(PY) -m bootstrap.localcluster up --dir $(CLUSTER_DIR) $(if $(FLUX),--flux)
+	$(PY) -m drb_localcluster up --dir $(CLUSTER_DIR) $(if $(FLUX),--flux)
 
 cluster-down: venv ## stop the local cluster in $(CLUSTER_DIR) and remove its state
-	$(PY) -m bootstrap.localcluster down --dir $(CLUSTER_DIR)
+	$(PY) -m drb_localcluster down --dir $(CLUSTER_DIR)
 
 test: venv control-plane oracles sops-versions flux sshd ## run every test (unit and real-cluster integration)
 	DRB_REQUIRE_SOPS_VERSIONS=1 $(PY) -m pytest $(PYTEST_ARGS)

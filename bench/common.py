@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from bootstrap.localcluster import LocalCluster, LocalClusterError
+from drb_localcluster import LocalCluster, LocalClusterError
 from bootstrap.model import Manifest, ObjectRef
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

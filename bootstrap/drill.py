@@ -29,6 +29,7 @@ from bootstrap.report import RunReport, Scrubber, to_dict
 
 EVIDENCE_SCHEMA = 1
 EDITABLE_NAME = re.compile(r"^(\s+name: )(?!ENC\[)(\S+)$", re.MULTILINE)  # sops writes block-style YAML
+KIND_CONFIG = Path(__file__).resolve().parent / "data" / "kind-config.yaml"  # package data: in the wheel
 HISTORY_WINDOW = 5  # green runs the RTO is compared with
 REGRESSION_FACTOR = 1.3  # slower than 130% of their median is a regression
 
@@ -134,12 +135,15 @@ class Evidence:
 def throwaway_cluster(kind: str, opts: DrillOptions, workdir: Path, confirm: Callable[[str], bool]) -> Iterator[dict]:
     """Yields {"kind", "kubeconfig", "context"}; tears down whatever it created, also on errors and Ctrl-C."""
     if kind == "local":
-        from bootstrap.localcluster import LocalCluster, LocalClusterError, find_bin_dir
+        from drb_localcluster import BUILD_HINT, LocalCluster, LocalClusterError, NotBuiltError, find_bin_dir
 
         try:
             cluster = LocalCluster(workdir / "cluster", find_bin_dir(build=False), flux=_with_flux(opts.flux))
+        except NotBuiltError as err:
+            raise UsageError(f"--cluster local: the control-plane binaries are not built in {err.bin_dir}",
+                             hint=BUILD_HINT) from None
         except LocalClusterError as err:
-            raise UsageError(f"--cluster local: {err}", hint="run `make control-plane` first") from None
+            raise UsageError(f"--cluster local: {err}") from None
         try:
             try:
                 cluster.start(timeout=180.0)  # a loaded CI machine can be slow; bounded all the same
@@ -155,7 +159,7 @@ def throwaway_cluster(kind: str, opts: DrillOptions, workdir: Path, confirm: Cal
             raise UsageError("--cluster kind: no Docker engine answers (`docker info` failed); use --cluster local")
         name = f"dr-drill-{os.getpid()}"
         kubeconfig = workdir / "kubeconfig"
-        config = opts.kind_config or str(Path(__file__).resolve().parent.parent / "kind-config.yaml")
+        config = opts.kind_config or str(KIND_CONFIG)
         try:
             subprocess.run(
                 ["kind", "create", "cluster", "--name", name, "--config", config, "--kubeconfig", str(kubeconfig),
@@ -373,10 +377,10 @@ def run_drill(restore_opts, drill: DrillOptions, progress, keyring, confirm: Cal
 
 
 def _with_flux(option: bool | None) -> bool:
-    """--flux/--no-flux; unset: when hack/flux.sh has built the controllers."""
+    """--flux/--no-flux; unset: when drb_localcluster/data/flux.sh has built the controllers."""
     if option is not None:
         return option
-    from bootstrap.localcluster.flux import FluxBuildError, find_flux_bin_dir
+    from drb_localcluster.flux import FluxBuildError, find_flux_bin_dir
 
     try:
         find_flux_bin_dir(build=False)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make drill`: the main job end to end. Builds the demo GitOps repo (playbooks/examples/demo) with a
+# `make drill`: the main job end to end. Builds the demo GitOps repo (bootstrap/data/demo) with a
 # throwaway age key, then runs `dr-bootstrap drill` on a throwaway cluster — kind when a Docker engine
 # answers, else the project's local control plane — with reports, and always tears the cluster down.
 set -euo pipefail

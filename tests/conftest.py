@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bootstrap.localcluster import LocalCluster, LocalClusterError, find_bin_dir
+from drb_localcluster import LocalCluster, LocalClusterError, find_bin_dir
 from tests.support.cluster import started_cluster
 
 

@@ -1,18 +1,15 @@
-"""The flux CLI built by hack/flux.sh is the pinned release and bundles working manifests for the three
+"""The flux CLI built by drb_localcluster/data/flux.sh is the pinned release and bundles working manifests for the three
 controllers we build (it is the oracle other tests compare against, so it must be the real thing)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import yaml
 
+from drb_localcluster import versions
 from tests.support.flux import build_kustomization, install_manifests, run_flux
 
-VERSIONS = dict(
-    line.split("=", 1) for line in (Path(__file__).resolve().parents[2] / "hack" / "versions.env").read_text().split("\n")
-    if line and not line.startswith("#")
-)
+VERSIONS = versions()
 
 
 def test_flux_cli_reports_the_pinned_release():

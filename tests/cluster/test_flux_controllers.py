@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from bootstrap.kube import Cluster
-from bootstrap.localcluster import LocalCluster
+from drb_localcluster import LocalCluster
 from bootstrap.model import ObjectRef
 from tests.support.charts import ChartRepo, serve_chart_repo
 from tests.support.cluster import started_cluster

@@ -16,7 +16,7 @@ import pytest
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-from bootstrap.localcluster import LocalCluster
+from drb_localcluster import LocalCluster
 
 pytestmark = pytest.mark.cluster
 REPO = Path(__file__).resolve().parents[2]
@@ -258,7 +258,7 @@ def test_two_clusters_run_independently(local_cluster, fresh_cluster):
 
 def test_cli_up_and_down_leave_no_process_behind(tmp_path, control_plane_bin):
     directory = tmp_path / "cli-cluster"
-    cli = [sys.executable, "-m", "bootstrap.localcluster"]
+    cli = [sys.executable, "-m", "drb_localcluster"]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     up = subprocess.run([*cli, "up", "--dir", str(directory)], capture_output=True, text=True, timeout=150, env=env)
     assert up.returncode == 0, up.stderr[-2000:]
@@ -278,7 +278,7 @@ def test_components_die_with_the_process_that_started_them(tmp_path, control_pla
     script = (
         "import os, sys\n"
         "from pathlib import Path\n"
-        "from bootstrap.localcluster import LocalCluster\n"
+        "from drb_localcluster import LocalCluster\n"
         "c = LocalCluster(Path(sys.argv[1]), Path(sys.argv[2])); c.start(timeout=120)\n"
         "print(' '.join(p.read_text().strip() for p in (c.dir / 'pids').glob('*.pid')), flush=True)\n"
         "os._exit(0)  # crash: no stop()\n"

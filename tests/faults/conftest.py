@@ -25,10 +25,11 @@ import pytest
 import yaml
 
 from bootstrap.kube import Cluster, poll_until
-from bootstrap.localcluster import LocalCluster
+from drb_localcluster import LocalCluster
 from bootstrap.model import ObjectRef
-from bootstrap.localcluster.cluster import REPO_ROOT
 from tests.support.sops import encrypt_file, new_age_key, write_key_file
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 SUFFIXES = ("apps", "config", "data")
 KEY_SECRET = ("flux-system", "sops-age")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bootstrap.status import Health, Status
-from bootstrap.localcluster.pki import generate
+from drb_localcluster.pki import generate
 from bootstrap.rollout import settle
 from tests.faults.conftest import assert_converged, run_restore
 from tests.faults.proxy import FAULTS, FaultProxy

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from bootstrap.kube import Cluster
-from bootstrap.localcluster.cluster import free_port
-from bootstrap.localcluster.pki import Pki, generate
+from drb_localcluster.cluster import free_port
+from drb_localcluster.pki import Pki, generate
 from bootstrap.model import ObjectRef
 from tests.faults.conftest import (
     CONFIGMAPS_PER_NS,

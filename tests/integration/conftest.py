@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from bootstrap.localcluster import LocalCluster
+from drb_localcluster import LocalCluster
 from tests.support.cluster import started_cluster
 from tests.support.sops import AgeKey, encrypt_file, new_age_key, write_key_file
 

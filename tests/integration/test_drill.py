@@ -34,7 +34,7 @@ EVIDENCE_FIELDS = {
     "started", "finished", "rtoSeconds", "phases", "objectsRestored", "failures", "checks", "restoreResult",
     "error", "rtoRegression", "secondsSinceLastGreen",
 }
-DEMO_OBJECTS = 16  # 15 objects in playbooks/examples/demo (with the generated app-env Secret) + the key Secret
+DEMO_OBJECTS = 16  # 15 objects in bootstrap/data/demo (with the generated app-env Secret) + the key Secret
 
 
 def cluster_processes(marker: Path) -> list[str]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bootstrap.localcluster import LocalCluster
+from drb_localcluster import LocalCluster
 from tests.support.cluster import started_cluster
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from bootstrap.localcluster import LocalCluster
+from drb_localcluster import LocalCluster
 
 
 @contextmanager

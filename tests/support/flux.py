@@ -1,4 +1,4 @@
-"""The real flux CLI, kustomize and Flux controllers (hack/flux.sh) for tests: the CLI is the oracle for
+"""The real flux CLI, kustomize and Flux controllers (drb_localcluster/data/flux.sh) for tests: the CLI is the oracle for
 how Flux renders a Kustomization; the controllers reconcile a local cluster (LocalCluster(flux=True)).
 
 The binaries are built on first use when missing (`make test` builds them beforehand); a failed build fails
@@ -13,15 +13,15 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
-from bootstrap.localcluster import FluxBuildError, find_flux_bin_dir
+from drb_localcluster import FluxBuildError, find_flux_bin_dir
 
-#: the controllers hack/flux.sh builds, as `flux install --components` names them
+#: the controllers flux.sh builds, as `flux install --components` names them
 COMPONENTS = ("source-controller", "kustomize-controller", "helm-controller")
 
 
 @functools.cache
 def cli_bin_dir() -> Path:
-    """Where flux and kustomize are (built by `hack/flux.sh cli` when missing)."""
+    """Where flux and kustomize are (built by `flux.sh cli` when missing)."""
     try:
         return find_flux_bin_dir(build=True, what="cli")
     except FluxBuildError as exc:
@@ -30,7 +30,7 @@ def cli_bin_dir() -> Path:
 
 @functools.cache
 def flux_bin_dir() -> Path:
-    """Where flux, kustomize and the three controllers are (built by `hack/flux.sh` when missing)."""
+    """Where flux, kustomize and the three controllers are (built by `flux.sh` when missing)."""
     try:
         return find_flux_bin_dir(build=True)
     except FluxBuildError as exc:
@@ -38,12 +38,12 @@ def flux_bin_dir() -> Path:
 
 
 def flux_bin() -> Path:
-    """The flux CLI of the pinned release (hack/versions.env FLUX_VERSION)."""
+    """The flux CLI of the pinned release (drb_localcluster/data/versions.env FLUX_VERSION)."""
     return cli_bin_dir() / "flux"
 
 
 def kustomize_bin() -> Path:
-    """The kustomize whose api module that flux release links (hack/versions.env KUSTOMIZE_VERSION)."""
+    """The kustomize whose api module that flux release links (drb_localcluster/data/versions.env KUSTOMIZE_VERSION)."""
     return cli_bin_dir() / "kustomize"
 
 

@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bootstrap.localcluster import pki as pki_mod
+from drb_localcluster import pki as pki_mod
 
 SSHD = Path("/usr/sbin/sshd")
 

@@ -1,4 +1,4 @@
-"""The Flux controller supervisor of the local cluster (bootstrap/localcluster/flux.py): its pure rules, and
+"""The Flux controller supervisor of the local cluster (drb_localcluster/flux.py): its pure rules, and
 its loop around real child processes (a shell stands in for the controller; the CRD list is a function)."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bootstrap.localcluster import flux
-from bootstrap.localcluster.cluster import free_port
+from drb_localcluster import flux
+from drb_localcluster.cluster import free_port
 
 
 def crd(name: str, established: str | None = "True") -> dict:

@@ -1,6 +1,6 @@
 """The simulated kubelet's verdicts: what a real kubelet would report before starting containers."""
 
-from bootstrap.localcluster.kubelet_sim import ADMITTED, SIMULATE, decide, image_refs, pending_decision, VERDICT
+from drb_localcluster.kubelet_sim import ADMITTED, SIMULATE, decide, image_refs, pending_decision, VERDICT
 
 OBJECTS = {
     ("Secret", "apps", "db"): frozenset({"password"}),
@@ -106,7 +106,7 @@ def test_only_undecided_or_retryable_pods_are_revisited():
 
 
 def test_failures_get_the_kubelets_warning_event_and_admitted_pods_none():
-    from bootstrap.localcluster.kubelet_sim import kubelet_event
+    from drb_localcluster.kubelet_sim import kubelet_event
 
     p = pod(c(env=[{"name": "X", "valueFrom": {"secretKeyRef": {"name": "nope", "key": "k"}}}]))
     p["metadata"]["uid"] = "u1"

@@ -1,4 +1,4 @@
-"""The throwaway local cluster's certificates (bootstrap.localcluster.pki)."""
+"""The throwaway local cluster's certificates (drb_localcluster.pki)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from bootstrap.localcluster import pki as pki_mod
+from drb_localcluster import pki as pki_mod
 
 
 def test_the_ca_is_rsa_2048_and_the_admin_key_is_p256(tmp_path):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bootstrap.demo import DEMO
 from bootstrap.errors import ExitCode, ValidationError
 from bootstrap.manifests import ref_of
 from bootstrap.model import Manifest
@@ -106,7 +107,7 @@ def test_glob(pattern, path, hit):
 
 
 def test_shipped_playbooks_are_valid():
-    files = sorted(REPO_PLAYBOOKS.glob("*.yaml")) + [REPO_PLAYBOOKS / "examples/demo/dr-bootstrap.yaml"]
+    files = sorted(REPO_PLAYBOOKS.glob("*.yaml")) + [DEMO / "dr-bootstrap.yaml"]
     assert len(files) >= 3
     for path in files:
         assert load_playbook(path).phases

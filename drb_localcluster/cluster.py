@@ -23,9 +23,15 @@ from pathlib import Path
 from . import flux as flux_mod
 from . import pki as pki_mod
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-BUILD_SCRIPT = REPO_ROOT / "hack" / "control-plane.sh"
-STAGES_DIR = REPO_ROOT / "hack" / "kwok"
+DATA = Path(__file__).resolve().parent / "data"  # package data: ships in the wheel
+#: the directory that holds this package (the repo root in a checkout, site-packages in a wheel install)
+IMPORT_ROOT = Path(__file__).resolve().parents[1]
+BUILD_SCRIPT = DATA / "control-plane.sh"
+STAGES_DIR = DATA / "kwok"
+#: what a user without the binaries is told (drill --cluster local, up, the test fixtures)
+BUILD_HINT = ("build them once with `python -m drb_localcluster build` (`make control-plane` in a checkout): it needs "
+              "Go 1.26 or newer and the Go module proxy, takes about 11 minutes on 2 cores and 5 GB of disk the "
+              "first time; later runs reuse the cached binaries")
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 #: start order; stop goes in reverse
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kubelet-sim",
@@ -38,18 +44,47 @@ class LocalClusterError(RuntimeError):
     """The local control plane cannot be built, started or stopped; the message names the component."""
 
 
-def find_bin_dir(*, build: bool = False) -> Path:
-    """The directory with the control-plane binaries: $DRB_CONTROL_PLANE_BIN, else hack/control-plane.sh's
-    versioned cache dir. With `build`, run the build script when the binaries are missing."""
-    args = ["bash", str(BUILD_SCRIPT)] + ([] if build else ["--print-bin-dir"])
-    result = subprocess.run(args, capture_output=True, text=True, check=False)
+class NotBuiltError(LocalClusterError):
+    """The control-plane binaries are not in their cache dir; the message says how to build them."""
+
+    def __init__(self, bin_dir: Path):
+        self.bin_dir = bin_dir
+        super().__init__(f"the control-plane binaries are not built in {bin_dir}: {BUILD_HINT}")
+
+
+def find_bin_dir(*, build: bool = False, progress: bool = False) -> Path:
+    """The directory with the control-plane binaries: $DRB_CONTROL_PLANE_BIN, else control-plane.sh's
+    versioned cache dir (~/.cache/dr-bootstrap/control-plane/...). With `build`, run the build script when
+    the binaries are missing; `progress` (with `build`) lets its step lines through to stderr."""
+    bin_dir = _run_build_script([] if build else ["--print-bin-dir"], quiet=not (build and progress))
+    if not (bin_dir / ".complete").exists():
+        raise NotBuiltError(bin_dir)
+    return bin_dir
+
+
+def versions() -> dict[str, str]:
+    """The pins in data/versions.env (KUBE_VERSION, FLUX_VERSION, ...), as the build scripts read them."""
+    pins = {}
+    for line in (DATA / "versions.env").read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, _, value = line.partition("=")
+            pins[name.strip()] = value.strip().strip('"')
+    return pins
+
+
+def bin_dir_path() -> Path:
+    """Where the control-plane binaries are, or would be once built."""
+    return _run_build_script(["--print-bin-dir"], quiet=True)
+
+
+def _run_build_script(args: list[str], *, quiet: bool) -> Path:
+    result = subprocess.run(["bash", str(BUILD_SCRIPT), *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE if quiet else None, text=True, check=False)
     lines = result.stdout.strip().splitlines()
     if result.returncode != 0 or not lines:
-        raise LocalClusterError(f"{BUILD_SCRIPT.name} failed (exit {result.returncode}): {result.stderr.strip()[-300:]}")
-    bin_dir = Path(lines[-1])
-    if not (bin_dir / ".complete").exists():
-        raise LocalClusterError(f"control-plane binaries not built in {bin_dir}: run `make control-plane`")
-    return bin_dir
+        tail = (result.stderr or "").strip()[-300:]
+        raise LocalClusterError(f"{BUILD_SCRIPT.name} failed (exit {result.returncode})" + (f": {tail}" if tail else ""))
+    return Path(lines[-1])
 
 
 def free_port() -> int:
@@ -87,7 +122,7 @@ class LocalCluster:
     stages_dir: Path = STAGES_DIR
     #: kill the components when the process that started them dies (False for `up`, which detaches)
     tied_to_parent: bool = True
-    #: also run source-, kustomize- and helm-controller (hack/flux.sh's build) as host processes
+    #: also run source-, kustomize- and helm-controller (flux.sh's build) as host processes
     flux: bool = False
     flux_bin_dir: Path | None = None
     #: extra command-line flags per controller, e.g. {"kustomize-controller": ["--sops-age-secret=sops-age"]}
@@ -194,7 +229,7 @@ class LocalCluster:
                 f"{b}/kwok", f"--kubeconfig={kc}", f"--config={d}/kwok.yaml", "--manage-all-nodes=true",
                 "--node-ip=127.0.0.1", f"--server-address=127.0.0.1:{p.kwok}", "--node-lease-duration-seconds=40",
             ],
-            "kubelet-sim": [sys.executable, "-m", "bootstrap.localcluster", "kubelet-sim", f"--kubeconfig={kc}"],
+            "kubelet-sim": [sys.executable, "-m", "drb_localcluster", "kubelet-sim", f"--kubeconfig={kc}"],
         }
 
     def _spawn_flux(self) -> None:
@@ -225,7 +260,7 @@ class LocalCluster:
         try:
             proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                cwd=self.dir, start_new_session=True, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+                cwd=self.dir, start_new_session=True, env=_child_env(),
                 preexec_fn=_die_with_parent if self.tied_to_parent else None,
             )
         finally:
@@ -356,6 +391,13 @@ class LocalCluster:
 
     def _pids(self) -> list[tuple[str, int]]:
         return [(f.stem, int(f.read_text().strip())) for f in self._pid_files()]
+
+
+def _child_env() -> dict[str, str]:
+    """The environment of a component: the sidecars (`python -m drb_localcluster ...`) import this very
+    package, wherever it was imported from (a checkout, a wheel), before anything on PYTHONPATH."""
+    path = [str(IMPORT_ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(dict.fromkeys(path))}
 
 
 def _alive(pid: int) -> bool:

@@ -2,7 +2,7 @@
 
 kwok only writes pod status; it does not look at images, Secrets or ConfigMaps. This module decides, per
 pod, what a real kubelet would report (mount a volume, pull images, build each container's environment)
-and records the verdict as pod annotations that the kwok stages in hack/kwok/ turn into pod status (plus the kubelet's Warning event):
+and records the verdict as pod annotations that the kwok stages in data/kwok/ turn into pod status (plus the kubelet's Warning event):
 
     dr-bootstrap.io/kubelet             admitted | crashloop | image-pull | config-error | volume-missing | fail
     dr-bootstrap.io/kubelet-container   the failing container

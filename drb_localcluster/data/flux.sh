@@ -3,9 +3,9 @@
 # helm-controller) of ONE Flux release from Go modules only, into a versioned cache dir
 # (DIR/.complete once everything is there). Last line of output: the bin dir. See docs/local-cluster.md.
 #
-#   hack/flux.sh                  build (or reuse) everything and print the bin dir
-#   hack/flux.sh cli              build (or reuse) only flux and kustomize (the test oracle) and print the bin dir
-#   hack/flux.sh --print-bin-dir  print the bin dir without building
+#   flux.sh                  build (or reuse) everything and print the bin dir
+#   flux.sh cli              build (or reuse) only flux and kustomize (the test oracle) and print the bin dir
+#   flux.sh --print-bin-dir  print the bin dir without building
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -92,7 +92,7 @@ if [[ ! -x "$BIN/flux" ]]; then
       url="https://github.com/fluxcd/$c/releases/download/$v/$c.$asset.yaml"
       # versions.env must name the controller versions of this Flux release
       grep -qxF -- "- $url" "$base/kustomization.yaml" ||
-        { echo "flux.sh: flux2 ${FLUX_VERSION} does not bundle $c $v (check hack/versions.env)" >&2; exit 3; }
+        { echo "flux.sh: flux2 ${FLUX_VERSION} does not bundle $c $v (check versions.env beside flux.sh)" >&2; exit 3; }
       dir=crd; [[ $asset == deployment ]] && dir=manager
       "$KUSTOMIZE" build "${CONTROLLER_SRC[$c]}/config/$dir" >"$base/$c.$asset.yaml"
       sed -i "s#^- ${url}\$#- $c.$asset.yaml#" "$base/kustomization.yaml"

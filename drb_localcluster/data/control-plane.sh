@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok from Go modules only
 # into a versioned cache dir. Skips work when DIR/.complete exists. Last line of output: the bin dir.
+# Ships in the wheel (drb_localcluster/data/); needs Go 1.26 or newer and a Go module proxy, nothing else.
 #
-#   hack/control-plane.sh                 build (or reuse) and print the bin dir
-#   hack/control-plane.sh --print-bin-dir print the bin dir without building
+#   control-plane.sh                 build (or reuse) and print the bin dir
+#   control-plane.sh --print-bin-dir print the bin dir without building
+# (make control-plane and `python -m drb_localcluster build` run it.)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -16,6 +18,10 @@ BIN=${DRB_CONTROL_PLANE_BIN:-${XDG_CACHE_HOME:-$HOME/.cache}/dr-bootstrap/contro
 if [[ "${1:-}" == "--print-bin-dir" ]]; then echo "$BIN"; exit 0; fi
 if [[ $# -gt 0 ]]; then echo "usage: $0 [--print-bin-dir]" >&2; exit 2; fi
 if [[ -f "$BIN/.complete" ]]; then echo "cached: control plane binaries present" >&2; echo "$BIN"; exit 0; fi
+command -v go >/dev/null 2>&1 || {
+  echo "control-plane.sh: building the local control plane needs Go 1.26 or newer on PATH (https://go.dev/dl/)" >&2
+  exit 3
+}
 
 # Only Go modules, only through the module proxy: drop 'direct' (VCS fetches) from GOPROXY.
 # GOPROXY=off works too when the module cache is warm (proves the build needs nothing else).

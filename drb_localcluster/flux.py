@@ -1,12 +1,12 @@
 """The real Flux controllers (source-controller, kustomize-controller, helm-controller) as host processes
-of a local cluster, built by hack/flux.sh. See docs/local-cluster.md.
+of a local cluster, built by data/flux.sh (`make flux`). See docs/local-cluster.md.
 
 A restore applies Flux's own manifests (gotk-components: CRDs, the flux-system namespace, Deployments). The
 Deployments' pods stay simulated by kwok; these host processes do the reconciling, against the cluster's
 API server with the admin kubeconfig. A controller exits when the CRDs it watches are missing (it gives up
 after controller-runtime's cache-sync timeout, or at once when it indexes a kind the API does not serve),
 and they appear only when the restore applies them. So each controller runs under a small supervisor
-(`python -m bootstrap.localcluster flux-controller`): it waits until the controller's CRDs are Established,
+(`python -m drb_localcluster flux-controller`): it waits until the controller's CRDs are Established,
 starts the controller, and when the controller exits on its own, waits for the CRDs again and restarts it
 (backoff 1 s doubling to 30 s). The supervisor is the cluster's component (pid file, log); it stops its
 controller on SIGTERM, and the kernel kills the controller if the supervisor dies (PR_SET_PDEATHSIG).
@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-BUILD_SCRIPT = Path(__file__).resolve().parents[2] / "hack" / "flux.sh"
+BUILD_SCRIPT = Path(__file__).resolve().parent / "data" / "flux.sh"
 #: the Flux namespace the controllers consider their own (RUNTIME_NAMESPACE in Flux's Deployments)
 NAMESPACE = "flux-system"
 
@@ -46,11 +46,11 @@ log = logging.getLogger(__name__)
 
 
 class FluxBuildError(RuntimeError):
-    """hack/flux.sh failed or its binaries are missing."""
+    """flux.sh failed or its binaries are missing."""
 
 
 def find_flux_bin_dir(*, build: bool = False, what: str = "all") -> Path:
-    """hack/flux.sh's versioned bin dir ($DRB_FLUX_BIN overrides). With `build`, run the script first
+    """flux.sh's versioned bin dir ($DRB_FLUX_BIN overrides). With `build`, run the script first
     (`what`: "all", or "cli" for only flux and kustomize). Raises FluxBuildError when binaries are missing."""
     args = ["bash", str(BUILD_SCRIPT)] + ([] if not build else [] if what == "all" else [what])
     if not build:
@@ -126,7 +126,7 @@ def controller_env(name: str, kubeconfig: Path, state_dir: Path, base: Mapping[s
 def supervisor_argv(name: str, kubeconfig: Path, controller: Sequence[str]) -> list[str]:
     """The supervisor's command line (its `--kubeconfig` names the cluster dir, which `stop` checks)."""
     crds = ",".join(CONTROLLER_CRDS[name])
-    return [sys.executable, "-m", "bootstrap.localcluster", "flux-controller", f"--name={name}",
+    return [sys.executable, "-m", "drb_localcluster", "flux-controller", f"--name={name}",
             f"--kubeconfig={kubeconfig}", f"--crds={crds}", "--", *controller]
 
 
@@ -172,7 +172,7 @@ class Supervisor:
     def run(self) -> int:
         backoff = 0.0
         while not self.stopping:
-            if not self._wait_for_crds():
+            if not self._wait_for_crds() or self.stopping:  # told to stop while listing: start nothing
                 break
             started = time.monotonic()
             for scratch in (self.env["TMPDIR"], self.env["HOME"]):
