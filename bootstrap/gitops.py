@@ -112,8 +112,13 @@ def hint(readiness: FluxReadiness) -> str | None:
     return None
 
 
-def failure_line(ref: ObjectRef, readiness: FluxReadiness) -> str:
+def failure_line(ref: ObjectRef, readiness: FluxReadiness, obj: dict[str, Any] | None = None) -> str:
     what = ": ".join(p for p in (readiness.reason, readiness.message) if p) or readiness.health.message
+    spec = (obj or {}).get("spec") or {}
+    if ref.kind == "HelmChart" and spec.get("chart"):  # helm-controller's chart for a HelmRelease: say which
+        source = spec.get("sourceRef") or {}
+        chart = f"chart {spec['chart']}" + (f" {spec['version']}" if spec.get("version") else "")
+        what = f"{chart} from {source.get('kind', '?')}/{source.get('name', '?')}: {what}"
     return f"{ref.kind}/{ref.namespace}/{ref.name}: {what}"
 
 
@@ -152,13 +157,13 @@ async def wait_converged(list_kind: List, *, timeout: float, now: Callable[[], f
                     health = assess(obj)
                     if health.status is Status.FAILED:
                         readiness = flux_readiness(obj)
-                        raise GitOpsError(failure_line(ref, readiness), hint=hint(readiness))
+                        raise GitOpsError(failure_line(ref, readiness, obj), hint=hint(readiness))
                     continue
                 readiness = flux_readiness(obj)
                 if readiness.terminal:
                     if on_status is not None:
                         on_status(ref, readiness.health)
-                    raise GitOpsError(failure_line(ref, readiness), hint=hint(readiness))
+                    raise GitOpsError(failure_line(ref, readiness, obj), hint=hint(readiness))
                 if last.get(ref) != readiness.health:
                     last[ref] = readiness.health
                     if on_status is not None:

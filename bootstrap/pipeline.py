@@ -118,6 +118,10 @@ def hand_over(cluster, run: Run, manifests, *, timeout: float) -> None:
 
     client = cluster.client
     with run.phase("gitops"):
+        if cluster.resource(*gitops.WAITED[0]) is None:
+            raise gitops.GitOpsError("--wait-gitops: the cluster has no Flux (no Kustomization API), and the "
+                                     "restored set does not install it", hint="restore the path that holds "
+                                     "gotk-components.yaml first, or leave out --wait-gitops")
         run.progress.note("hand-over: waiting for Flux to reconcile every Kustomization and HelmRelease")
         done = client.run(gitops.wait_converged(
             lambda api_version, kind: list_objects(client, cluster.discovery, api_version, kind),

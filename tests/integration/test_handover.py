@@ -215,3 +215,17 @@ def test_a_helmrelease_whose_chart_does_not_exist_is_named(tmp_path, served, key
     assert done.code == 6, done
     (line,) = [l for l in done.stderr.splitlines() if l.startswith("error:")]
     assert "no-such-chart" in line or "HelmRelease/shop/hello" in line, line
+
+
+def test_drill_negative_control_key_format_passes_on_flux_s_decryption_error(tmp_path, served, key, gotk):
+    # The drill runs Flux's controllers on its throwaway local cluster (--flux), waits for the hand-over by
+    # default (the set installs Flux), and the injection puts the key under a data key Flux ignores.
+    url = published(tmp_path, served, key, gotk)
+    evidence = tmp_path / "evidence.json"
+    done = run_cli("drill", url, "--path", "clusters/local", "--age-key-file", str(key[1]), "--cluster", "local",
+                   "--flux", "--inject", "key-format", "--timeout", "240", "--evidence", str(evidence), timeout=900)
+    assert done.code == 0, done
+    data = read_json(evidence)
+    assert data["verdict"] == "pass" and data["error"]["exitCode"] == 6
+    assert "decrypt" in data["error"]["message"].lower()
+    assert data["phases"][-1]["name"] == "gitops"
