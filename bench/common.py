@@ -109,10 +109,11 @@ def byte_compile_tool() -> None:
 
 
 @contextmanager
-def fresh_cluster(prefix: str) -> Iterator[LocalCluster]:
-    """A new local control plane in a temp dir, always stopped (and its dir removed) on the way out."""
+def fresh_cluster(prefix: str, *, flux: bool = False) -> Iterator[LocalCluster]:
+    """A new local control plane in a temp dir (with `flux`, running the Flux controllers), always stopped
+    (and its dir removed) on the way out."""
     tmp = Path(tempfile.mkdtemp(prefix=f"bench-{prefix}-"))
-    cluster = LocalCluster(tmp / "cluster")
+    cluster = LocalCluster(tmp / "cluster", flux=flux)
     try:
         try:
             cluster.start(timeout=CLUSTER_START_TIMEOUT)
@@ -125,6 +126,10 @@ def fresh_cluster(prefix: str) -> Iterator[LocalCluster]:
             cluster.stop()
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def fresh_flux_cluster(prefix: str):
+    return fresh_cluster(prefix, flux=True)
 
 
 def count_objects(kubeconfig: str | os.PathLike[str], label: str = "bench=apply") -> int:

@@ -16,6 +16,7 @@ from bootstrap.model import ObjectRef
 from bootstrap.options import RestoreOptions, check_options
 from bootstrap.progress import Progress
 from bootstrap.report import RunReport, Scrubber
+from bootstrap.handover import hand_over
 from bootstrap.run import Run
 from bootstrap.session import load_key, prepared_run
 from bootstrap.waves import confirm_target, dry_run_wave, list_workloads, verified, wait_gates
@@ -108,41 +109,6 @@ def restore(opts: RestoreOptions, progress: Progress, report: RunReport, *, keyr
             hand_over(cluster, run, plan.manifests, timeout=opts.timeout)
     report.result = "succeeded"
     return report
-
-
-def hand_over(cluster, run: Run, manifests, *, timeout: float) -> None:
-    """The `gitops` phase: Flux reconciles the rest of the repository; each object's time to Ready is recorded.
-    Then the objects the bootstrap applied that a Flux Kustomization manages are handed to Flux's manager."""
-    from bootstrap.kube.objects import FIELD_MANAGER
-    from bootstrap.kube.reads import list_objects
-
-    client = cluster.client
-    with run.phase("gitops"):
-        if cluster.resource(*gitops.WAITED[0]) is None:
-            raise gitops.GitOpsError("--wait-gitops: the cluster has no Flux (no Kustomization API), and the "
-                                     "restored set does not install it", hint="restore the path that holds "
-                                     "gotk-components.yaml first, or leave out --wait-gitops")
-        run.progress.note("hand-over: waiting for Flux to reconcile every Kustomization and HelmRelease")
-        done = client.run(gitops.wait_converged(
-            lambda api_version, kind: list_objects(client, cluster.discovery, api_version, kind),
-            timeout=timeout, now=client.now, sleep=client.sleep,
-            on_status=lambda ref, health: run.status("gitops", ref, health),
-        ))
-        for ref in done.suspended:
-            run.progress.note(f"{ref.kind}/{ref.namespace}/{ref.name} is suspended: Flux leaves it alone")
-        run.progress.note(f"Flux converged: {len(done.ready_at)} object(s) Ready")
-        handed = 0
-        for m in manifests:
-            if gitops.OWNER_LABEL not in ((m.body.get("metadata") or {}).get("labels") or {}):
-                continue
-            live = cluster.get(m.ref)
-            entries = gitops.taken_over((live or {}).get("metadata", {}).get("managedFields") or [], FIELD_MANAGER)
-            if entries is not None:
-                cluster.merge_patch(m.ref, {"metadata": {"managedFields": entries,
-                                                         "resourceVersion": live["metadata"]["resourceVersion"]}})
-                handed += 1
-        run.progress.note(f"hand-over: {handed} object(s) the bootstrap applied now belong to Flux's "
-                          f"{gitops.FLUX_MANAGER} field manager")
 
 
 def plan_only(opts: RestoreOptions, progress: Progress, report: RunReport) -> list[str]:

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -23,33 +21,16 @@ import pytest
 from bootstrap.kube import Cluster
 from bootstrap.model import ObjectRef
 from tests.integration.conftest import read_json, run_cli
-from tests.support import fluxrepos
-from tests.support.charts import ChartRepo, serve_chart_repo
 from tests.support.flux import install_manifests
-from tests.support.gitserver import GitHttpServer, publish
+from tests.support.handover import DB_PASSWORD, DOMAIN, Served, published, reencrypt_bootstrap, serving
 from tests.support.sops import AgeKey, new_age_key, write_key_file
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]
 
-DOMAIN = "handover.example.org"
-DB_PASSWORD = "db-pw-" + "7f3a9c21"
-CHART = ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-cm\n"
-         "data:\n  greeting: {{ .Values.greeting | quote }}\n")
-
-
-@dataclass(frozen=True)
-class Served:
-    git: GitHttpServer
-    charts: ChartRepo
-    root: Path  # where the bare repositories are
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory) -> Iterator[Served]:
-    work = tmp_path_factory.mktemp("handover-servers")
-    with GitHttpServer(work / "srv") as git, \
-            serve_chart_repo(work / "charts", {"hello": {"0.1.0": {"configmap.yaml": CHART}}}) as charts:
-        yield Served(git, charts, work / "srv")
+    with serving(tmp_path_factory.mktemp("handover-servers")) as servers:
+        yield servers
 
 
 @pytest.fixture(scope="module")
@@ -61,47 +42,6 @@ def gotk() -> str:
 def key(tmp_path_factory) -> tuple[AgeKey, Path]:
     age = new_age_key()
     return age, write_key_file(tmp_path_factory.mktemp("handover-key") / "age.agekey", age)
-
-
-def repo_files(gotk: str, git_url: str, chart_url: str, *, apps_path: str = "./apps",
-               chart: str = "hello") -> dict[str, str]:
-    decryption = {"provider": "sops", "secretRef": {"name": "sops-age"}}
-    release = fluxrepos.helm_release("hello", "shop", chart, "charts", {"greeting": "hi from helm"})
-    release["spec"]["chart"]["spec"]["version"] = "0.1.0"
-    sync = fluxrepos.dump(
-        fluxrepos.git_repository(url=git_url, interval="1m", ref={"branch": "main"}),
-        fluxrepos.flux_ks("flux-system", "./clusters/local", decryption=decryption),
-    )
-    return {
-        "clusters/local/flux-system/gotk-components.yaml": gotk,
-        "clusters/local/flux-system/gotk-sync.yaml": sync,
-        "clusters/local/flux-system/kustomization.yaml": fluxrepos.kustomization(
-            resources=["gotk-components.yaml", "gotk-sync.yaml"]),
-        # restored by the bootstrap (decrypted by dr-bootstrap), read by `apps` through substituteFrom
-        "clusters/local/cluster-secrets.sops.yaml": fluxrepos.dump(
-            fluxrepos.secret("cluster-secrets", {"DOMAIN": DOMAIN}, "flux-system")),
-        "clusters/local/infra.yaml": fluxrepos.dump(fluxrepos.flux_ks(
-            "infra", "./infra", decryption=decryption, wait=True, timeout="3m")),
-        "clusters/local/apps.yaml": fluxrepos.dump(fluxrepos.flux_ks(
-            "apps", apps_path, decryption=decryption, dependsOn=[{"name": "infra"}], targetNamespace="shop",
-            postBuild={"substituteFrom": [{"kind": "Secret", "name": "cluster-secrets"}]})),
-        "infra/namespace.yaml": fluxrepos.dump(fluxrepos.namespace("shop")),
-        "infra/db.sops.yaml": fluxrepos.dump(fluxrepos.secret("db", {"password": DB_PASSWORD}, "shop")),
-        "infra/charts.yaml": fluxrepos.dump(fluxrepos.helm_repository("charts", chart_url, "shop"), release),
-        "apps/web.yaml": fluxrepos.dump(fluxrepos.configmap("web-config", {"host": "web.${DOMAIN}"})),
-        "apps/token.sops.yaml": fluxrepos.dump(fluxrepos.secret("api-token", {"token": "tok-${DOMAIN}"})),
-    }
-
-
-def published(tmp_path: Path, served: Served, key: tuple[AgeKey, Path], gotk: str, **changes) -> str:
-    """The repository committed, pushed to the Git server; returns its URL (which gotk-sync points at)."""
-    age, _ = key
-    name = f"{tmp_path.name}.git"
-    url = served.git.url(name)
-    repo = fluxrepos.write_repo(tmp_path / "work", repo_files(gotk, url, served.charts.url, **changes),
-                                lambda rel: [age.recipient])
-    publish(repo.path, served.root, name)
-    return url
 
 
 def restore(url: str, key_file: Path, kubeconfig: Path, tmp_path: Path, *extra: str, timeout: str = "240"):
@@ -168,25 +108,12 @@ def test_a_key_that_does_not_open_the_children_fails_at_the_gitops_phase_with_fl
     # cannot decrypt `infra`; the run names it and Flux's own decryption error (exit 6).
     other = new_age_key()
     url = published(tmp_path, served, (other, key[1]), gotk)  # every file for another key, then
-    _reencrypt_bootstrap(tmp_path, served, url, key)  # the bootstrap file for the operator's: children unreadable
+    reencrypt_bootstrap(tmp_path, served, url, key)  # the bootstrap file for the operator's: children unreadable
     done, report = restore(url, key[1], fresh_flux_cluster.kubeconfig, tmp_path)
     assert done.code == 6, done
     (line,) = [l for l in done.stderr.splitlines() if l.startswith("error:")]
     assert "Kustomization/flux-system/" in line and "decrypt" in line.lower(), line
     assert report["phases"][-1]["name"] == "gitops" and report["phases"][-1]["result"] == "failed"
-
-
-def _reencrypt_bootstrap(tmp_path: Path, served: Served, url: str, key) -> None:
-    from tests.support.sops import encrypt_file
-
-    work = tmp_path / "work"
-    target = work / "clusters/local/cluster-secrets.sops.yaml"
-    target.write_text(fluxrepos.dump(fluxrepos.secret("cluster-secrets", {"DOMAIN": DOMAIN}, "flux-system")))
-    encrypt_file(target, [key[0].recipient], encrypted_regex=fluxrepos.MANIFEST_RULE)
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
-    subprocess.run([*git, "commit", "-qam", "bootstrap file for the operator's key"], cwd=work, check=True)
-    subprocess.run(["git", "push", "-q", str(served.root / url.rsplit("/", 1)[1]), "HEAD:main", "--force"],
-                   cwd=work, check=True, capture_output=True)
 
 
 def test_the_key_under_a_data_key_flux_ignores_fails_with_flux_s_decryption_error(

@@ -1,0 +1,50 @@
+"""The `gitops` phase: after the bootstrap, Flux reconciles the rest of the repository (the wait itself is
+`bootstrap.gitops.wait_converged`, pure), then the objects the bootstrap applied that a Flux Kustomization
+manages are handed to Flux's field manager (`gitops.taken_over`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from bootstrap import gitops
+from bootstrap.model import Manifest
+
+if TYPE_CHECKING:
+    from bootstrap.kube import Cluster
+    from bootstrap.run import Run
+
+
+def hand_over(cluster: Cluster, run: Run, manifests: Sequence[Manifest], *, timeout: float) -> None:
+    """The `gitops` phase: Flux reconciles the rest of the repository; each object's time to Ready is recorded.
+    Then the objects the bootstrap applied that a Flux Kustomization manages are handed to Flux's manager."""
+    from bootstrap.kube.objects import FIELD_MANAGER
+    from bootstrap.kube.reads import list_objects
+
+    client = cluster.client
+    with run.phase("gitops"):
+        if cluster.resource(*gitops.WAITED[0]) is None:
+            raise gitops.GitOpsError("--wait-gitops: the cluster has no Flux (no Kustomization API), and the "
+                                     "restored set does not install it", hint="restore the path that holds "
+                                     "gotk-components.yaml first, or leave out --wait-gitops")
+        run.progress.note("hand-over: waiting for Flux to reconcile every Kustomization and HelmRelease")
+        done = client.run(gitops.wait_converged(
+            lambda api_version, kind: list_objects(client, cluster.discovery, api_version, kind),
+            timeout=timeout, now=client.now, sleep=client.sleep,
+            on_status=lambda ref, health: run.status("gitops", ref, health),
+        ))
+        for ref in done.suspended:
+            run.progress.note(f"{ref.kind}/{ref.namespace}/{ref.name} is suspended: Flux leaves it alone")
+        run.progress.note(f"Flux converged: {len(done.ready_at)} object(s) Ready")
+        handed = 0
+        for m in manifests:
+            if gitops.OWNER_LABEL not in ((m.body.get("metadata") or {}).get("labels") or {}):
+                continue
+            live = cluster.get(m.ref)
+            entries = gitops.taken_over((live or {}).get("metadata", {}).get("managedFields") or [], FIELD_MANAGER)
+            if entries is not None:
+                cluster.merge_patch(m.ref, {"metadata": {"managedFields": entries,
+                                                         "resourceVersion": live["metadata"]["resourceVersion"]}})
+                handed += 1
+        run.progress.note(f"hand-over: {handed} object(s) the bootstrap applied now belong to Flux's "
+                          f"{gitops.FLUX_MANAGER} field manager")
