@@ -5,6 +5,8 @@ labels, and no `status` (except on CRDs) or `creationTimestamp`.
 
 from __future__ import annotations
 
+import json
+
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -72,9 +74,9 @@ def finish(built: Built, how: Finishing, secrets: SopsFiles, *, origin: str, not
                 "spec.decryption: Flux would refuse to apply it",
                 hint="add `decryption: {provider: sops, secretRef: {name: sops-age}}` to that Kustomization",
             )
-        if how.variables is not None:
+        if how.variables is not None and _may_substitute(body, text):
             if text is None:  # the object as Flux serializes it for substitution: no line folding
-                text = yaml.safe_dump(body, sort_keys=False, width=float("inf"), allow_unicode=True)
+                text = yaml.dump(body, Dumper=_Dumper, sort_keys=False, width=float("inf"), allow_unicode=True)
             substituted = substitute_object(text, body, how.variables, always=how.always, strict=how.strict,
                                             where=where)
             if substituted is not None:
@@ -82,6 +84,16 @@ def finish(built: Built, how: Finishing, secrets: SopsFiles, *, origin: str, not
         body = _applied_form(body, how.kustomization)
         out.append(Manifest(ref=ref_of(body), body=body, source=doc.source, encrypted=decrypted, origin=origin))
     return out
+
+
+_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def _may_substitute(body: dict[str, Any], text: str | None) -> bool:
+    """Only text with a `$` can change under envsubst (its syntax starts there; `$$` escapes included)."""
+    if text is not None:
+        return "$" in text
+    return "$" in json.dumps(body, separators=(",", ":"), default=str)
 
 
 def _applied_form(body: dict[str, Any], owner: FluxKustomization | None) -> dict[str, Any]:

@@ -162,3 +162,22 @@ def test_an_alias_bomb_never_reaches_kustomize(tmp_path, kustomizer, layout):
         write(root, "app/kustomization.yaml", "resources: [cm.yaml]\npatches: [{path: bomb.yaml}]\n")
     with pytest.raises(ValidationError, match="app/bomb.yaml: more than 500000 nodes after alias expansion"):
         builder(root, kustomizer).build(BuildSpec(path="app"))
+
+
+def test_a_kustomize_on_path_of_the_pinned_version_is_preferred_another_version_is_not(tmp_path, monkeypatch):
+    from bootstrap.render.kustomize import _probe
+
+    pinned = find_kustomizer()
+    assert pinned.name.startswith("kubectl kustomize")
+    same = tmp_path / "same" / "kustomize"
+    other = tmp_path / "other" / "kustomize"
+    for path, version in ((same, pinned.version), (other, "v5.0.0")):
+        path.parent.mkdir()
+        path.write_text(f"#!/bin/sh\necho {version}\n")
+        path.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{same.parent}:/usr/bin:/bin")
+    chosen = find_kustomizer()
+    assert chosen.name.startswith("kustomize build") and chosen.version == pinned.version
+    monkeypatch.setenv("PATH", f"{other.parent}:/usr/bin:/bin")
+    assert find_kustomizer().name.startswith("kubectl kustomize")
+    assert _probe(str(other)).version == "v5.0.0"
