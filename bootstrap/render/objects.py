@@ -76,7 +76,7 @@ def finish(built: Built, how: Finishing, secrets: SopsFiles, *, origin: str, not
             )
         if how.variables is not None and _may_substitute(body, text):
             if text is None:  # the object as Flux serializes it for substitution: no line folding
-                text = yaml.dump(body, Dumper=_Dumper, sort_keys=False, width=float("inf"), allow_unicode=True)
+                text = yaml.dump(body, Dumper=_Dumper, sort_keys=False, width=_NO_FOLDING, allow_unicode=True)
             substituted = substitute_object(text, body, how.variables, always=how.always, strict=how.strict,
                                             where=where)
             if substituted is not None:
@@ -87,6 +87,7 @@ def finish(built: Built, how: Finishing, secrets: SopsFiles, *, origin: str, not
 
 
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+_NO_FOLDING = 2**31 - 1  # libyaml takes an int line width
 
 
 def _may_substitute(body: dict[str, Any], text: str | None) -> bool:

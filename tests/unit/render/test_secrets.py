@@ -163,3 +163,23 @@ def test_a_committed_secret_whose_data_value_is_a_sops_document_is_decrypted(tmp
     write(tmp_path, "app/bundle.yaml", yaml.safe_dump(body))
     with pytest.raises(DecryptError, match="data.app.env"):
         render(tmp_path, ring)
+
+
+def test_a_built_object_is_substituted_from_its_body_without_the_origin_annotation(tmp_path, key):
+    # kustomize prints our origin annotation on every object; the text Flux substitutes is the object without
+    # it, as one line per value (a long value must not be folded mid-variable)
+    _, ring = key
+    long_value = "x" * 120 + " ${DOMAIN} " + "y" * 120
+    write(tmp_path, "app/cm.yaml", yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap",
+                                                   "metadata": {"name": "web-${ENV}"},
+                                                   "data": {"long": long_value, "plain": "no variable"}}))
+    write(tmp_path, "app/kustomization.yaml", "resources: [cm.yaml]\n")
+    secrets = SopsFiles(tmp_path, ring)
+    builder = Builder(tmp_path, kustomizer=find_kustomizer(), artifact=Artifact(tmp_path), secrets=secrets,
+                      disk_base=tmp_path.parent, memory_base=memory_backed_dir())
+    built = builder.build(BuildSpec(path="app"))
+    (m,) = finish(built, Finishing(None, False, {"DOMAIN": "example.org", "ENV": "prod"}), secrets,
+                  origin="path:app", notes=[])
+    assert m.ref.name == "web-prod"
+    assert m.body["data"]["long"] == "x" * 120 + " example.org " + "y" * 120
+    assert "annotations" not in m.body["metadata"]
