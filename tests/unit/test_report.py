@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from bootstrap.clock import WaitClock
 from bootstrap.errors import BootstrapError, RolloutError
+from bootstrap.scrub import _forms
 from bootstrap.report import (
-    _forms,
     ObjectRecord,
     RunReport,
     Scrubber,
