@@ -130,7 +130,7 @@ def _with_namespace(manifest: Manifest, namespace: str) -> Manifest:
     body = dict(manifest.body)
     body["metadata"] = {**body.get("metadata", {}), "namespace": namespace}
     ref = ObjectRef(manifest.ref.api_version, manifest.ref.kind, namespace, manifest.ref.name)
-    return Manifest(ref=ref, body=body, source=manifest.source, encrypted=manifest.encrypted)
+    return Manifest(ref=ref, body=body, source=manifest.source, encrypted=manifest.encrypted, origin=manifest.origin)
 
 
 def _namespace_manifest(name: str) -> Manifest:

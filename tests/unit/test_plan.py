@@ -296,7 +296,6 @@ def test_created_namespace_is_a_plain_v1_namespace():
     assert created.body == {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "demo"}}
 
 
-@pytest.mark.xfail(strict=True, reason="plan._with_namespace drops Manifest.origin (found by the mutation run)")
 def test_defaulted_namespace_keeps_the_rendered_phase():
     # No playbook: one phase per Flux Kustomization, chosen by Manifest.origin. A namespaced object written
     # without a namespace must stay in its Kustomization's phase, not be skipped as "not selected".
