@@ -29,7 +29,7 @@ def test_rerun_after_sigkill_converges_to_a_clean_run(fault_cluster, fault_repo,
         target, delay = rng.randint(0, fault_repo.objects + 1), rng.uniform(0.0, 0.02)
         proc = start_restore(fault_repo, tag, fault_cluster.kubeconfig)
         try:
-            lines = read_until(proc, lambda seen: applied_count(seen) >= target or "==> phase all: verify" in seen[-1])
+            lines = read_until(proc, lambda seen: applied_count(seen) >= target or ("==> phase " in seen[-1] and seen[-1].rstrip().endswith(": verify")))
             time.sleep(delay)
             proc.send_signal(signal.SIGKILL)
             out, _ = proc.communicate(timeout=30)

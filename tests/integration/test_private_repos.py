@@ -72,8 +72,8 @@ def restore_or_plan(command: str, url: str, served: Served, kubeconfig: Path, ou
     report = out / f"{command}.json"
     args = [command, url, "--age-key-file", str(served.repo.key_file), "--kubeconfig", str(kubeconfig),
             "--report", str(report), *extra]
-    if command == "restore":
-        args += ["--junit", str(out / "restore.xml"), "--timeout", "120"]
+    if command == "restore":  # into the session's shared cluster: not fresh, so --yes
+        args += ["--junit", str(out / "restore.xml"), "--timeout", "120", "--yes"]
     return run_cli(*args, env=clean_env(**env)), report
 
 
