@@ -227,6 +227,15 @@ class Builder:
         return built
 
     def _documents(self, text: str, base: str, keep_origin: bool, label: str):
+        if not keep_origin:  # every object carries the origin annotation we asked for: the text is not kept
+            try:
+                bodies = list(yaml.load_all(text, Loader=_OutputLoader))
+            except yaml.YAMLError:
+                raise ValidationError(f"{label}: kustomize printed YAML that cannot be read back") from None
+            for body in bodies:
+                if isinstance(body, dict):
+                    yield Document(text=None, body=body, source=origin_source(body, base, keep_origin) or label)
+            return
         for chunk in _SEPARATOR.split(text):
             if not chunk.strip():
                 continue
@@ -236,9 +245,25 @@ class Builder:
                 raise ValidationError(f"{label}: kustomize printed YAML that cannot be read back") from None
             if not isinstance(body, dict):
                 continue
-            annotated = not keep_origin and ORIGIN_ANNOTATION in chunk
             source = origin_source(body, base, keep_origin) or label
-            yield Document(text=None if annotated else chunk, body=body, source=source)
+            yield Document(text=chunk, body=body, source=source)
+
+
+_PLAIN_ORIGIN_LINE = re.compile(r"(path|repo|ref|configuredIn): ([A-Za-z0-9_./@+-]+)")
+# a plain scalar YAML reads as something other than a string (bool, null, number): left to YAML
+_YAML_TYPED = re.compile(r"(?i)y|n|yes|no|true|false|on|off|null|[-+]?[0-9._]+(e[-+]?[0-9]+)?|[-+]?\.(inf|nan)")
+
+
+def _simple_origin(raw: str) -> dict[str, str] | None:
+    """kustomize's usual origin annotation (`path: a/b.yaml`, one plain `key: value` per line) without a YAML
+    parser (one per object is a good part of the render's time); None for anything else, which YAML reads."""
+    out: dict[str, str] = {}
+    for line in raw.splitlines():
+        match = _PLAIN_ORIGIN_LINE.fullmatch(line)
+        if match is None or _YAML_TYPED.fullmatch(match.group(2)):
+            return None
+        out[match.group(1)] = match.group(2)
+    return out or None
 
 
 def origin_source(body: dict[str, Any], base: str, keep: bool) -> str | None:
@@ -252,10 +277,12 @@ def origin_source(body: dict[str, Any], base: str, keep: bool) -> str | None:
     raw = annotations[ORIGIN_ANNOTATION] if keep else annotations.pop(ORIGIN_ANNOTATION)
     if not keep and not annotations:
         metadata.pop("annotations")
-    try:
-        origin = yaml.load(str(raw), Loader=_OutputLoader)
-    except yaml.YAMLError:
-        return None
+    origin = _simple_origin(str(raw))
+    if origin is None:
+        try:
+            origin = yaml.load(str(raw), Loader=_OutputLoader)
+        except yaml.YAMLError:
+            return None
     if not isinstance(origin, dict):
         return None
     if origin.get("repo"):

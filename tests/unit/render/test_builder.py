@@ -181,3 +181,19 @@ def test_a_kustomize_on_path_of_the_pinned_version_is_preferred_another_version_
     monkeypatch.setenv("PATH", f"{other.parent}:/usr/bin:/bin")
     assert find_kustomizer().name.startswith("kubectl kustomize")
     assert _probe(str(other)).version == "v5.0.0"
+
+
+@pytest.mark.parametrize("raw", [
+    "path: apps/web.yaml\n", "path: ../base/x.yml\nrepo: https://example.org/x\nref: v1.2.3\n",
+    "configuredIn: kustomization.yaml\nconfiguredBy:\n  apiVersion: builtin\n  kind: ConfigMapGenerator\n",
+    "path: 'quoted name.yaml'\n", "path: a b.yaml\n", "path: true\n",
+])
+def test_the_plain_origin_reader_agrees_with_yaml_or_defers_to_it(raw):
+    import yaml as pyyaml
+
+    from bootstrap.render.builder import _simple_origin
+
+    quick = _simple_origin(raw)
+    assert quick is None or quick == {k: str(v) for k, v in pyyaml.safe_load(raw).items()}
+    if "configuredBy" in raw or "'" in raw or " b." in raw:
+        assert quick is None
