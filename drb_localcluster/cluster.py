@@ -8,7 +8,6 @@ Several clusters with different directories run side by side.
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import ssl
@@ -21,11 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import flux as flux_mod
+from .procs import alive as _alive, child_env as _child_env, die_with_parent as _die_with_parent  # noqa: F401
+from .procs import owned as _owned, send as _signal, tail as _tail, wait_gone as _wait_gone
 from . import pki as pki_mod
 
 DATA = Path(__file__).resolve().parent / "data"  # package data: ships in the wheel
 #: the directory that holds this package (the repo root in a checkout, site-packages in a wheel install)
-IMPORT_ROOT = Path(__file__).resolve().parents[1]
+from .procs import IMPORT_ROOT  # noqa: E402,F401  (where the sidecars import this package from)
 BUILD_SCRIPT = DATA / "control-plane.sh"
 STAGES_DIR = DATA / "kwok"
 #: what a user without the binaries is told (drill --cluster local, up, the test fixtures)
@@ -391,64 +392,3 @@ class LocalCluster:
 
     def _pids(self) -> list[tuple[str, int]]:
         return [(f.stem, int(f.read_text().strip())) for f in self._pid_files()]
-
-
-def _child_env() -> dict[str, str]:
-    """The environment of a component: the sidecars (`python -m drb_localcluster ...`) import this very
-    package, wherever it was imported from (a checkout, a wheel), before anything on PYTHONPATH."""
-    path = [str(IMPORT_ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(dict.fromkeys(path))}
-
-
-def _alive(pid: int) -> bool:
-    """True while `pid` exists and is not a zombie (we reap our own children)."""
-    try:
-        reaped, _ = os.waitpid(pid, os.WNOHANG)
-        if reaped == pid:
-            return False
-    except ChildProcessError:
-        pass  # not our child (e.g. started by `up` in another process)
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return False
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: the kernel sends SIGKILL when the parent dies (Linux prctl)."""
-    import ctypes
-
-    PR_SET_PDEATHSIG = 1
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
-def _wait_gone(pid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while _alive(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
-
-
-def _owned(pid: int, directory: Path) -> bool:
-    """Guard against pid reuse: the process's command line names the cluster directory."""
-    try:
-        return str(directory) in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-    except OSError:
-        return False
-
-
-def _signal(pid: int, sig: int) -> None:
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
-
-
-def _tail(path: Path, lines: int = 3) -> str:
-    try:
-        return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])[-600:]
-    except OSError:
-        return "(no log)"

@@ -14,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import pathspec.util
+from pathspec.pattern import Pattern
 
 IGNORE_FILE = ".sourceignore"
 DEFAULT_PATTERNS = (
@@ -33,7 +34,7 @@ def _pattern_class():
 @dataclass(frozen=True)
 class _Rule:
     domain: str  # repo-relative directory the pattern is scoped to ("" for the root)
-    pattern: object
+    pattern: Pattern
     include: bool  # False: a negated pattern (`!x`) that takes the path back in
 
 

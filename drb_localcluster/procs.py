@@ -1,0 +1,72 @@
+"""Process bookkeeping of a local cluster's components: their environment, liveness (zombies count as gone),
+pid-reuse guards, signals, and a log's last lines for error messages."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+IMPORT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def child_env() -> dict[str, str]:
+    """The environment of a component: the sidecars (`python -m drb_localcluster ...`) import this very
+    package, wherever it was imported from (a checkout, a wheel), before anything on PYTHONPATH."""
+    path = [str(IMPORT_ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(dict.fromkeys(path))}
+
+
+def alive(pid: int) -> bool:
+    """True while `pid` exists and is not a zombie (we reap our own children)."""
+    try:
+        reaped, _ = os.waitpid(pid, os.WNOHANG)
+        if reaped == pid:
+            return False
+    except ChildProcessError:
+        pass  # not our child (e.g. started by `up` in another process)
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+
+
+def die_with_parent() -> None:
+    """In the child before exec: the kernel sends SIGKILL when the parent dies (Linux prctl)."""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def wait_gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def owned(pid: int, directory: Path) -> bool:
+    """Guard against pid reuse: the process's command line names the cluster directory."""
+    try:
+        return str(directory) in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return False
+
+
+def send(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def tail(path: Path, lines: int = 3) -> str:
+    try:
+        return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])[-600:]
+    except OSError:
+        return "(no log)"
