@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from bootstrap import gitops
-from bootstrap.model import Manifest
+from bootstrap.model import Manifest, ObjectRef
 
 if TYPE_CHECKING:
     from bootstrap.kube import Cluster
@@ -36,15 +36,28 @@ def hand_over(cluster: Cluster, run: Run, manifests: Sequence[Manifest], *, time
         for ref in done.suspended:
             run.progress.note(f"{ref.kind}/{ref.namespace}/{ref.name} is suspended: Flux leaves it alone")
         run.progress.note(f"Flux converged: {len(done.ready_at)} object(s) Ready")
-        handed = 0
-        for m in manifests:
-            if gitops.OWNER_LABEL not in ((m.body.get("metadata") or {}).get("labels") or {}):
-                continue
-            live = cluster.get(m.ref)
-            entries = gitops.taken_over((live or {}).get("metadata", {}).get("managedFields") or [], FIELD_MANAGER)
-            if entries is not None:
-                cluster.merge_patch(m.ref, {"metadata": {"managedFields": entries,
-                                                         "resourceVersion": live["metadata"]["resourceVersion"]}})
-                handed += 1
+        handed = sum(_hand_over_one(cluster, m.ref, FIELD_MANAGER) for m in manifests
+                     if gitops.OWNER_LABEL in ((m.body.get("metadata") or {}).get("labels") or {}))
         run.progress.note(f"hand-over: {handed} object(s) the bootstrap applied now belong to Flux's "
                           f"{gitops.FLUX_MANAGER} field manager")
+
+
+def _hand_over_one(cluster: Cluster, ref: ObjectRef, ours: str, attempts: int = 3) -> bool:
+    """Our Apply entry on `ref` handed to Flux's manager (True), or nothing of ours there (False). The patch
+    carries the resourceVersion it was computed from; when Flux writes the object in between (409), it is
+    read again and recomputed."""
+    from bootstrap.errors import BootstrapError
+
+    for attempt in range(attempts):
+        live = cluster.get(ref)
+        entries = gitops.taken_over((live or {}).get("metadata", {}).get("managedFields") or [], ours)
+        if entries is None:
+            return False
+        try:
+            cluster.merge_patch(ref, {"metadata": {"managedFields": entries,
+                                                   "resourceVersion": live["metadata"]["resourceVersion"]}})
+            return True
+        except BootstrapError:
+            if attempt == attempts - 1:
+                raise
+    return False
