@@ -122,9 +122,13 @@ def failure_line(ref: ObjectRef, readiness: FluxReadiness, obj: dict[str, Any] |
     return f"{ref.kind}/{ref.namespace}/{ref.name}: {what}"
 
 
-def timeout_line(timeout: float, waiting: Sequence[tuple[ObjectRef, FluxReadiness]]) -> str:
+def timeout_line(timeout: float, waiting: Sequence[tuple[ObjectRef, FluxReadiness]],
+                 suspended: Sequence[ObjectRef] = ()) -> str:
     parts = [f"{ref.kind}/{ref.namespace}/{ref.name} ({r.reason or r.health.status.value}: "
              f"{r.message or r.health.message})" for ref, r in waiting]
+    if not parts and suspended:
+        return (f"Flux did not converge within {timeout:g}s: the {len(suspended)} Kustomization(s)/HelmRelease(s) "
+                "in the cluster are all suspended, so Flux reconciles none of them")
     if not parts:
         return f"Flux did not start reconciling within {timeout:g}s: no Kustomization or HelmRelease in the cluster"
     return f"Flux did not converge within {timeout:g}s; not Ready: " + "; ".join(parts)
@@ -176,6 +180,6 @@ async def wait_converged(list_kind: List, *, timeout: float, now: Callable[[], f
             return Converged(ready_at, suspended, polls)
         remaining = deadline - now()
         if remaining <= 0:
-            raise GitOpsError(timeout_line(timeout, waiting))
+            raise GitOpsError(timeout_line(timeout, waiting, suspended))
         await sleep(min(delay, remaining))
         delay = min(delay * pace.factor, pace.cap)

@@ -121,3 +121,8 @@ def test_our_apply_entry_is_handed_to_kustomize_controller():
     assert taken_over([flux, status], "dr-bootstrap") is None  # nothing of ours: nothing to do
     update = {"manager": "dr-bootstrap", "operation": "Update"}  # a restart annotation: not the apply
     assert taken_over([update], "dr-bootstrap") is None
+
+
+def test_a_cluster_where_everything_is_suspended_says_so_at_the_timeout():
+    with pytest.raises(GitOpsError, match="all suspended"):
+        Cluster([flux(KS, "flux-system", None, suspend=True)]).wait(timeout=2)
