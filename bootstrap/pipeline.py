@@ -23,7 +23,6 @@ from bootstrap.waves import confirm_target, dry_run_wave, list_workloads, verifi
 
 __all__ = ["RestoreOptions", "check_options", "restore", "plan_only", "verify_only", "new_report", "finish",
            "load_key"]
-check_key_secret_options = check_options  # the name drill and older callers use
 
 
 def new_report(command: str, opts: RestoreOptions | None = None, *, scrubber: Scrubber | None = None) -> RunReport:

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 from bootstrap.errors import ValidationError
 from bootstrap.model import Manifest, ObjectRef
 from bootstrap.options import RestoreOptions, normalized_paths
-from bootstrap.report import Scrubber
 
 if TYPE_CHECKING:
     from bootstrap.kube import Cluster
@@ -44,16 +43,12 @@ class KeySecret:
 
 @dataclass
 class Prepared:
-    """What the read-only half produced: a validated plan, the values to scrub, where the key goes."""
+    """What the read-only half produced: a validated plan and where the key goes (the values to scrub went
+    to the run's scrubber, `Run.learn_secrets`)."""
 
     plan: "Plan"
-    secrets: frozenset[str] = field(repr=False, default=frozenset())
     key_secrets: list[KeySecret] = field(default_factory=list)
     rendering: "Rendering | None" = None
-
-    @property
-    def scrubber(self) -> Scrubber:
-        return Scrubber(self.secrets)
 
 
 # --- values to scrub ---------------------------------------------------------------------------------------
@@ -260,8 +255,7 @@ def prepare(opts: RestoreOptions, run: "Run", checkout: "Checkout", keyring: "Ke
         run.report.source = f"{rendering.source.ref.namespace}/{rendering.source.ref.name}"
     targets = key_secrets(opts, rendering)
     manifests = drop_repo_key_copies(rendering.manifests, targets, keyring, run.progress.note)
-    secrets = frozenset(secret_values(manifests) | set(rendering.secret_values))
-    run.learn_secrets(secrets)
+    run.learn_secrets(secret_values(manifests) | set(rendering.secret_values))
     with run.phase("validate"):
         connected = cluster() if cluster else None
         manifests = with_namespace_name_label(manifests)
@@ -270,7 +264,7 @@ def prepare(opts: RestoreOptions, run: "Run", checkout: "Checkout", keyring: "Ke
             known_kind=_known_kind(connected),
             is_namespaced=connected.is_namespaced if connected else _offline_namespaced,
         )
-    return Prepared(plan=plan, secrets=secrets, key_secrets=targets, rendering=rendering)
+    return Prepared(plan=plan, key_secrets=targets, rendering=rendering)
 
 
 def _known_kind(cluster: "Cluster | None") -> Callable[[str, str], bool | None]:
