@@ -197,3 +197,46 @@ def test_the_plain_origin_reader_agrees_with_yaml_or_defers_to_it(raw):
     assert quick is None or quick == {k: str(v) for k, v in pyyaml.safe_load(raw).items()}
     if "configuredBy" in raw or "'" in raw or " b." in raw:
         assert quick is None
+
+
+def _reporting_kustomize(tmp_path: Path, body: str):
+    """A stand-in build program (a shell script given the directory) whose "YAML" reports its own process."""
+    from bootstrap.render.kustomize import Kustomizer
+
+    script = tmp_path / "report.sh"
+    script.write_text(f"#!/bin/sh\n{body}\n")
+    script.chmod(0o755)
+    return Kustomizer((str(script),), "report.sh", "v0")
+
+
+def test_a_build_runs_with_its_address_space_bounded(tmp_path):
+    """The limit is set on the started process from outside: the script waits (up to 10 s) until its own
+    limit is the build's, then reports it; without the limit it reports the inherited one."""
+    from bootstrap.render.kustomize import BUILD_MEMORY
+
+    kustomizer = _reporting_kustomize(tmp_path, (
+        f"for i in $(seq 200); do grep -q '^Max address space *{BUILD_MEMORY} ' /proc/$$/limits && break; "
+        "sleep 0.05; done\ngrep '^Max address space' /proc/$$/limits"))
+    reported = kustomizer.build(tmp_path).split()
+    assert reported[3:5] == [str(BUILD_MEMORY), str(BUILD_MEMORY)]
+
+
+def test_a_build_gets_go_gc_settings_unless_the_user_chose_their_own(tmp_path, monkeypatch):
+    from bootstrap.render.kustomize import BUILD_MEMORY
+
+    kustomizer = _reporting_kustomize(tmp_path, 'echo "$GOGC $GOMEMLIMIT"')
+    monkeypatch.delenv("GOGC", raising=False)
+    monkeypatch.delenv("GOMEMLIMIT", raising=False)
+    assert kustomizer.build(tmp_path).split() == ["400", f"{BUILD_MEMORY // 2**20 // 2}MiB"]
+    monkeypatch.setenv("GOGC", "100")
+    monkeypatch.setenv("GOMEMLIMIT", "1GiB")
+    assert kustomizer.build(tmp_path).split() == ["100", "1GiB"]
+
+
+def test_a_build_past_its_timeout_is_killed_and_named(tmp_path):
+    pid_file = tmp_path / "pid"
+    kustomizer = _reporting_kustomize(tmp_path, f"echo $$ > {pid_file}\nexec sleep 60")
+    with pytest.raises(KustomizeError, match=r"^app: kustomize build did not finish within 0\.5s$"):
+        kustomizer.build(tmp_path, timeout=0.5, where="app")
+    pid = int(pid_file.read_text())
+    assert not Path(f"/proc/{pid}").exists()  # killed and reaped, not left running
