@@ -34,7 +34,7 @@ for v in $SOPS_VERSIONS; do
   step "sops ${v}: building"
   GOBIN="$WORK/$v" go install -trimpath -ldflags="-s -w" "github.com/getsops/sops/v3/cmd/sops@${v}"
   mv "$WORK/$v/sops" "$BIN/sops-${v}"
-  "$BIN/sops-${v}" --version --disable-version-check 2>/dev/null | head -1 >&2 || "$BIN/sops-${v}" --version | head -1 >&2
+  "$BIN/sops-${v}" --version --disable-version-check 2>/dev/null | sed -n 1p >&2 || "$BIN/sops-${v}" --version | sed -n 1p >&2
 done
 
 touch "$BIN/.complete"

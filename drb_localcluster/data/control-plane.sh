@@ -46,7 +46,7 @@ UPSTREAM_MOD=$(go mod download -json "k8s.io/kubernetes@${KUBE_VERSION}" | sed -
 go mod edit -require="k8s.io/kubernetes@${KUBE_VERSION}"
 sed -n 's#^[[:space:]]*\(k8s\.io/[^[:space:]]*\)[[:space:]]*=>[[:space:]]*\./staging/.*#\1#p' "$UPSTREAM_MOD" |
   while read -r m; do go mod edit -replace="${m}=${m}@${STAGING}"; done
-GODEBUG_LINE=$(sed -n 's/^godebug[[:space:]]\{1,\}\([a-z0-9]*=[^[:space:]]*\)[[:space:]]*$/\1/p' "$UPSTREAM_MOD" | head -1)
+GODEBUG_LINE=$(sed -n 's/^godebug[[:space:]]\{1,\}\([a-z0-9]*=[^[:space:]]*\)[[:space:]]*$/\1/p' "$UPSTREAM_MOD" | sed -n 1p)
 [[ -n "$GODEBUG_LINE" ]] && go mod edit -godebug="$GODEBUG_LINE"
 MINOR=${KUBE_VERSION#v1.}; MINOR=${MINOR%%.*}
 LDF="-s -w"
@@ -73,7 +73,7 @@ step "kwok ${KWOK_VERSION}: building"
 GOBIN="$BIN" go install -trimpath -ldflags="-s -w" "sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}"
 
 "$BIN/kube-apiserver" --version >&2
-"$BIN/etcd" --version | head -1 >&2
+"$BIN/etcd" --version | sed -n 1p >&2  # sed reads it all: head would leave etcd a SIGPIPE (exit 141 under pipefail)
 "$BIN/kwok" --version >&2 || true
 touch "$BIN/.complete"
 step "done in $((SECONDS - START))s"
