@@ -16,6 +16,9 @@ def discover() -> list[str]:
 
 
 def run(names: list[str]) -> int:
+    from bench import compile_like_a_wheel
+
+    compile_like_a_wheel()
     failures = 0
     for name in names:
         module = importlib.import_module(f"bench.{name}")

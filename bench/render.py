@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from bench import record
+from bench import compile_like_a_wheel, record
 
 
 def _dump(*docs) -> str:
@@ -99,6 +99,7 @@ def main() -> bool:
     from tests.support.flux import flux_bin, kustomize_bin
     from tests.support.sops import new_age_key, write_key_file
 
+    compile_like_a_wheel()
     count = int(os.environ.get("BENCH_RENDER_KUSTOMIZATIONS", "100"))
     rounds = int(os.environ.get("BENCH_RENDER_ROUNDS", "3"))
     flux = flux_bin()
