@@ -222,12 +222,10 @@ def test_a_build_runs_with_its_address_space_bounded(tmp_path):
 
 
 def test_a_build_gets_go_gc_settings_unless_the_user_chose_their_own(tmp_path, monkeypatch):
-    from bootstrap.render.kustomize import BUILD_MEMORY
-
     kustomizer = _reporting_kustomize(tmp_path, 'echo "$GOGC $GOMEMLIMIT"')
     monkeypatch.delenv("GOGC", raising=False)
     monkeypatch.delenv("GOMEMLIMIT", raising=False)
-    assert kustomizer.build(tmp_path).split() == ["400", f"{BUILD_MEMORY // 2**20 // 2}MiB"]
+    assert kustomizer.build(tmp_path).split() == ["400", "2048MiB"]  # half of the 4 GiB address space
     monkeypatch.setenv("GOGC", "100")
     monkeypatch.setenv("GOMEMLIMIT", "1GiB")
     assert kustomizer.build(tmp_path).split() == ["100", "1GiB"]
