@@ -166,7 +166,7 @@ class ApplyRun:
 
 def default_concurrency() -> int:
     """What `restore` uses unless told otherwise."""
-    from bootstrap.pipeline import RestoreOptions
+    from bootstrap.commands.restore import RestoreOptions
 
     return RestoreOptions(repo_url="").concurrency
 
@@ -178,8 +178,8 @@ def apply_phase(kubeconfig: str | os.PathLike[str], objects: list[dict[str, Any]
     import aiohttp  # noqa: F401  (imported before the clock, as the pipeline has it by then)
 
     from bootstrap import kube
-    from bootstrap.waves import wait_gates
-    from bootstrap.plan import build_plan
+    from bootstrap.stages.apply import wait_gates
+    from bootstrap.stages.plan import build_plan
 
     concurrency = concurrency or default_concurrency()
     manifests = as_manifests(objects)

@@ -57,7 +57,7 @@ def _time(cmd: list[str], env: dict[str, str]) -> float:
 
 def main() -> bool:
     from bootstrap import sops
-    from bootstrap.keys import load_keyring
+    from bootstrap.stages.keys import load_keyring
     from tests.support.sops import encrypt_bytes, new_age_key, sops_binary, write_key_file
 
     files = int(os.environ.get("BENCH_DECRYPT_FILES", "500"))

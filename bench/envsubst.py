@@ -1,4 +1,4 @@
-"""postBuild substitution speed: bootstrap.render.envsubst vs the Go fluxcd/pkg/envsubst (the oracle).
+"""postBuild substitution speed: bootstrap.engines.flux.envsubst vs the Go fluxcd/pkg/envsubst (the oracle).
 
 A rendered repository's objects as YAML text: half without any expression (the fast path), the rest with a
 handful of `${...}` of the usual kinds.  Go's time is measured inside the oracle (`-repeat`: Eval only, no
@@ -57,7 +57,7 @@ def _objects(n: int) -> list[str]:
 
 
 def main() -> bool:
-    from bootstrap.render.envsubst import substitute
+    from bootstrap.engines.flux.envsubst import substitute
     from tests.support.envsubst_oracle import Case, build_oracle
 
     n = int(os.environ.get("BENCH_ENVSUBST_OBJECTS", "2000"))

@@ -25,7 +25,7 @@ CHILD_TIMEOUT = 900.0
 def child(count: int, kubeconfig: str) -> None:
     """Run in the subprocess: build the objects, apply them, print one JSON line of facts."""
     import bootstrap.kube  # noqa: F401  (imports before the clock, as in bench.apply)
-    import bootstrap.pipeline  # noqa: F401
+    import bootstrap.commands.restore  # noqa: F401
 
     objects = common.make_objects(count)
     before = common.peak_rss_mb()

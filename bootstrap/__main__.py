@@ -1,4 +1,4 @@
-from bootstrap.entry import main
+from bootstrap.cli.entry import main
 
 if __name__ == "__main__":
     main()

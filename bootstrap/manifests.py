@@ -1,6 +1,6 @@
 """Kubernetes objects before anything is written: safe YAML parsing, identity, and validation.
 
-The render stage (`bootstrap.render`) produces the objects with the real kustomize; this module checks them.
+The render stage (`bootstrap.kustomize`) produces the objects with the real kustomize; this module checks them.
 Parsing is budgeted (YAML bombs, deep nesting and huge files are refused fast) for the few files dr-bootstrap
 reads itself (kustomization files, playbooks). Bad input only ever raises `ValidationError` (exit 4);
 messages name the file, object and key, never a value.

@@ -11,7 +11,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 chmod 700 "$work"
 
-"$PY" -m bootstrap.demo "$work" >/dev/null
+"$PY" -m bootstrap.commands.demo "$work" >/dev/null
 cluster=local
 if command -v kind >/dev/null 2>&1 && docker info >/dev/null 2>&1; then cluster=kind; fi
 echo "make drill: demo repo with a throwaway key, cluster: $cluster, evidence in $OUT/"

@@ -6,7 +6,7 @@
 - `discovery`: which kinds the server serves;
 - `objects`: the apply body, query and action rules (pure);
 - `apply`: `ResourceManager` — prior versions in, a `ChangeSet` out;
-- `wait`: the one wait engine, used by `gates` (CRDs Established, Namespaces Active) and `bootstrap.rollout`;
+- `wait`: the one wait engine, used by `gates` (CRDs Established, Namespaces Active) and `bootstrap.stages.verify`;
 - `keysecret`: the age key Secret Flux reads;
 - `cluster`: `Cluster`, the parts built together for one API server.
 """

@@ -1,6 +1,6 @@
 """The API client: requests to one API server, retried on transient failures, answers decoded.
 
-`connect(kubeconfig, context, clock=…)` reads the kubeconfig (`bootstrap.kubeconfig`), builds its
+`connect(kubeconfig, context, clock=…)` reads the kubeconfig (`bootstrap.kube.kubeconfig`), builds its
 credentials and TLS context, and returns a `Client` on an aiohttp transport. The client holds no run
 state: only the transport, the credentials and the collaborators it was built with (the clock that
 measures waiting on the cluster, the sleep retries use).
@@ -31,7 +31,7 @@ from bootstrap.kube.transport import AiohttpTransport, EventLoop, Reply, Transpo
 
 if TYPE_CHECKING:
     from bootstrap.kube.credentials import Credentials
-    from bootstrap.kubeconfig import Connection
+    from bootstrap.kube.kubeconfig import Connection
 
 T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[None]]
@@ -201,7 +201,7 @@ def connect(kubeconfig: str | None = None, context: str | None = None, *, clock:
     benchmarks pass others. ApplyError for a bad kubeconfig or a failing credential plugin: an exec plugin
     runs here, before anything is sent, so a run never goes on unauthenticated because a plugin failed.
     """
-    from bootstrap import kubeconfig as kubecfg  # our loader: no `kubernetes` import on this path
+    from bootstrap.kube import kubeconfig as kubecfg  # our loader: no `kubernetes` import on this path
     from bootstrap.kube.exec_credential import ExecCredentials
 
     conn = kubecfg.load(kubeconfig, context)

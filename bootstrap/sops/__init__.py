@@ -20,7 +20,7 @@ from bootstrap.sops.tree import TreeMap, to_plain
 from bootstrap.sops.walk import Walker
 
 if TYPE_CHECKING:
-    from bootstrap.keys import KeyRing
+    from bootstrap.stages.keys import KeyRing
 
 FORMATS = ("yaml", "json", "dotenv", "ini", "binary")
 _STORES: dict[str, ModuleType] = {

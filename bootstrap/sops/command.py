@@ -1,7 +1,7 @@
 """`dr-bootstrap decrypt`: the one implementation behind the typer command and its fast start-up path.
 
 Building the full typer app (every option of every command) costs more than decrypting a large file, so the
-entry point (`bootstrap.entry`) parses a plain `decrypt …` invocation with this small argparse parser and
+entry point (`bootstrap.cli.entry`) parses a plain `decrypt …` invocation with this small argparse parser and
 calls `run_decrypt` directly. Anything it does not understand (help, bad flags) goes to typer.
 """
 
@@ -55,7 +55,7 @@ def run_decrypt(
     short for `--output-type json|yaml`.
     """
     from bootstrap.errors import UsageError
-    from bootstrap.keys import load_keyring
+    from bootstrap.stages.keys import load_keyring
     from bootstrap.sops import decrypt_path, detect_format
 
     out = stdout or sys.stdout.buffer

@@ -1,10 +1,10 @@
-"""bootstrap.builtin_kinds (what `plan` knows offline) against the live discovery of the local API server."""
+"""bootstrap.kube.builtin_kinds (what `plan` knows offline) against the live discovery of the local API server."""
 
 from __future__ import annotations
 
 import pytest
 
-from bootstrap.builtin_kinds import BUILTIN
+from bootstrap.kube.builtin_kinds import BUILTIN
 from bootstrap.kube import Cluster
 
 pytestmark = pytest.mark.cluster

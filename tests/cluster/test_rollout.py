@@ -10,7 +10,7 @@ from bootstrap.errors import ExitCode, RolloutError
 from bootstrap.status import Status
 from bootstrap.kube import Cluster
 from bootstrap.model import ObjectRef
-from bootstrap.rollout import RESTARTED_AT, find_consumers, restart_consumers, verify_rollouts
+from bootstrap.stages.verify import RESTARTED_AT, find_consumers, restart_consumers, verify_rollouts
 
 pytestmark = pytest.mark.cluster
 TIMEOUT = 60.0

@@ -7,7 +7,7 @@ import pytest
 
 from bootstrap.status import Health, Status
 from drb_localcluster.pki import generate
-from bootstrap.rollout import settle
+from bootstrap.stages.verify import settle
 from tests.faults.conftest import assert_converged, run_restore
 from tests.faults.proxy import FAULTS, FaultProxy
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from bootstrap.errors import BootstrapError
 from bootstrap.manifests import Limits, parse_documents, ref_of, validate_manifests
 from bootstrap.model import Manifest
-from bootstrap.render.kustfile import merge_spec, round_trip
+from bootstrap.kustomize.kustfile import merge_spec, round_trip
 from tests.fuzz.test_fuzz_sops import OPS, VALUES, mutate
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from bootstrap import sops
 from bootstrap.errors import BootstrapError
-from bootstrap.keys import load_keyring
+from bootstrap.stages.keys import load_keyring
 from tests.support.sops import encrypt_bytes, new_age_key, write_key_file
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from bootstrap import __version__
-from bootstrap.demo import DemoRepo, build
-from bootstrap.drill import INJECTIONS as ALL_INJECTIONS
+from bootstrap.commands.demo import DemoRepo, build
+from bootstrap.commands.drill import INJECTIONS as ALL_INJECTIONS
 
 # key-format breaks what Flux reads: it needs a repo that installs Flux and the real controllers, so it runs
 # in tests/integration/test_handover.py; the demo repo here has no Flux

@@ -18,14 +18,14 @@ import pytest
 import yaml
 
 from bootstrap.errors import BootstrapError
-from bootstrap.keys import load_keyring
+from bootstrap.stages.keys import load_keyring
 from bootstrap.model import Manifest
-from bootstrap.render.artifact import Artifact
-from bootstrap.render.builder import Builder
-from bootstrap.render.kustomize import find_kustomizer
-from bootstrap.render.repository import RenderRequest, render_repository
-from bootstrap.render.scratch import memory_backed_dir
-from bootstrap.render.secrets import SopsFiles
+from bootstrap.kustomize.artifact import Artifact
+from bootstrap.kustomize.builder import Builder
+from bootstrap.kustomize.kustomizer import find_kustomizer
+from bootstrap.engines.flux.render import RenderRequest, render_repository
+from bootstrap.kustomize.scratch import memory_backed_dir
+from bootstrap.kustomize.secrets import SopsFiles
 from tests.integration.conftest import run_cli
 from tests.support import fluxrepos
 from tests.support.flux import apply_install, install_manifests, run_flux
@@ -81,7 +81,7 @@ def our_render(repo: Path, keyring, paths: tuple[str, ...], kubeconfig: Path | N
     lookup = None
     if kubeconfig is not None:
         from bootstrap.kube import Cluster
-        from bootstrap.prepare import cluster_lookup
+        from bootstrap.stages.prepare import cluster_lookup
 
         cluster = Cluster(str(kubeconfig))
         lookup = cluster_lookup(cluster.get)

@@ -1,4 +1,4 @@
-"""Private repositories on real servers, cloned by `dr-bootstrap` itself (bootstrap/source.py):
+"""Private repositories on real servers, cloned by `dr-bootstrap` itself (bootstrap/stages/source.py):
 
 - HTTPS with a token: git's own smart-HTTP backend behind TLS with a CA made for the test, demanding HTTP
   Basic credentials whose password is the token. git trusts the CA through GIT_SSL_CAINFO in the

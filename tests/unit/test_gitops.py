@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from bootstrap.errors import ExitCode
-from bootstrap.gitops import GitOpsError, wait_converged
+from bootstrap.engines.flux.converge import GitOpsError, wait_converged
 from bootstrap.model import ObjectRef
 
 KS = ("kustomize.toolkit.fluxcd.io/v1", "Kustomization")
@@ -111,7 +111,7 @@ def test_nothing_to_wait_for_is_a_timeout_that_says_so_and_suspended_objects_are
 
 
 def test_our_apply_entry_is_handed_to_kustomize_controller():
-    from bootstrap.gitops import taken_over
+    from bootstrap.engines.flux.converge import taken_over
 
     ours = {"manager": "dr-bootstrap", "operation": "Apply", "fieldsV1": {"f:data": {}}}
     status = {"manager": "gotk-kustomize-controller", "operation": "Update", "subresource": "status"}

@@ -9,18 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from bootstrap._helptext import HELP
-from bootstrap.helpcache import commands, render
+from bootstrap.cli._helptext import HELP
+from bootstrap.cli.helpcache import commands, render
 from tests.support.sops import new_age_key, write_key_file
 
-HEAVY = ("typer", "click", "rich", "kubernetes", "bootstrap.cli", "bootstrap.kube")
+HEAVY = ("typer", "click", "rich", "kubernetes", "bootstrap.cli.app", "bootstrap.kube")
 
 # Run the entry point and report, at exit, which of the heavy packages were imported.
 PROBE = (
     "import atexit, sys\n"
     f"heavy = {HEAVY!r}\n"
     "atexit.register(lambda: sys.stderr.write('loaded: %s\\n' % sorted(m for m in sys.modules if m.startswith(heavy))))\n"
-    "from bootstrap.entry import main\n"
+    "from bootstrap.cli.entry import main\n"
     "sys.argv = ['dr-bootstrap', *sys.argv[1:]]\n"
     "main()\n"
 )
@@ -42,7 +42,7 @@ def loaded(result: subprocess.CompletedProcess) -> str:
 def test_the_help_cache_is_what_typer_renders_now():
     live = {name: render(name) for name in commands()}
     stale = sorted(name or "(root)" for name in set(live) | set(HELP) if live.get(name) != HELP.get(name))
-    assert not stale, f"help cache stale for {stale}: run `python -m bootstrap.helpcache`"
+    assert not stale, f"help cache stale for {stale}: run `python -m bootstrap.cli.helpcache`"
 
 
 @pytest.mark.parametrize("args", [["--help"], ["-h"], [], ["restore", "--help"], ["check", "-h"]])

@@ -27,7 +27,7 @@ from bootstrap.kube.objects import (
 from bootstrap.kube.transport import Reply
 from bootstrap.model import ObjectRef
 from bootstrap.status import Health, PodFailure, Status
-from bootstrap.rollout import Snapshot, failure_message, judge, needs_check, timeout_message
+from bootstrap.stages.verify import Snapshot, failure_message, judge, needs_check, timeout_message
 
 
 def api_error(status: int, message: str = "", reason: str = "", causes=()) -> KubeApiError:

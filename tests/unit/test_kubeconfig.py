@@ -1,4 +1,4 @@
-"""bootstrap.kubeconfig: kubectl's merge rules, file/data fields, auth, in-cluster, errors without values."""
+"""bootstrap.kube.kubeconfig: kubectl's merge rules, file/data fields, auth, in-cluster, errors without values."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from bootstrap.errors import ApplyError
 from bootstrap.kube.client import credentials_for
 from bootstrap.kube.proxy import bypasses_proxy, env_proxy
 from bootstrap.kube.tls import client_context
-from bootstrap.kubeconfig import Connection, load
+from bootstrap.kube.kubeconfig import Connection, load
 from bootstrap.redact import Sensitive
 
 TOKEN = "tok-0123456789-SECRET"

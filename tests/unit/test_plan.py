@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from bootstrap.errors import ValidationError
 from bootstrap.manifests import ref_of
 from bootstrap.model import Manifest
-from bootstrap.plan import CREATED, build_plan, crd_kinds, plan_records, render_plan
-from bootstrap.playbook import parse_playbook, rendered_playbook
-from bootstrap.report import ObjectRecord
+from bootstrap.stages.plan import CREATED, build_plan, crd_kinds, plan_records, render_plan
+from bootstrap.stages.playbook import parse_playbook, rendered_playbook
+from bootstrap.report.model import ObjectRecord
 
 CLUSTER = {"Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "PriorityClass",
            "StorageClass", "IngressClass", "RuntimeClass", "APIService", "PersistentVolume",

@@ -9,11 +9,11 @@ import pytest
 from bootstrap.errors import ValidationError
 from bootstrap.manifests import ref_of
 from bootstrap.model import Manifest
-from bootstrap.options import RestoreOptions
-from bootstrap.prepare import KeySecret, drop_repo_key_copies, key_secrets, secret_values, validate_and_plan
-from bootstrap.render.flux import parse
-from bootstrap.render.repository import RenderedPhase, Rendering
-from bootstrap.keys import load_keyring
+from bootstrap.commands.options import RestoreOptions
+from bootstrap.stages.prepare import KeySecret, drop_repo_key_copies, key_secrets, secret_values, validate_and_plan
+from bootstrap.engines.flux.kustomizations import parse
+from bootstrap.engines.flux.render import RenderedPhase, Rendering
+from bootstrap.stages.keys import load_keyring
 from tests.support.sops import new_age_key, write_key_file
 
 
@@ -46,7 +46,7 @@ def test_the_validation_gate_refuses_an_invalid_set():
 
 
 def rendering(*phases: RenderedPhase) -> Rendering:
-    from bootstrap.render.flux import SourceChoice, SourceRef
+    from bootstrap.engines.flux.kustomizations import SourceChoice, SourceRef
 
     return Rendering(phases=list(phases), source=SourceChoice(SourceRef("GitRepository", "flux-system", "flux-system"), ""),
                      kustomizations={}, not_restorable=[], not_selected=[], decrypted_sources=[])
@@ -91,11 +91,11 @@ def test_prepare_teaches_the_run_s_scrubber_every_decrypted_value(tmp_path):
     # only through Run.learn_secrets. A real render (kubectl kustomize) of a real sops file, offline.
     import io
 
-    from bootstrap.prepare import prepare
-    from bootstrap.progress import QuietProgress
-    from bootstrap.report import RunReport, Scrubber
-    from bootstrap.run import Run
-    from bootstrap.source import Checkout
+    from bootstrap.stages.prepare import prepare
+    from bootstrap.report.progress import QuietProgress
+    from bootstrap.report.model import RunReport, Scrubber
+    from bootstrap.report.run import Run
+    from bootstrap.stages.source import Checkout
     from tests.support.sops import encrypt_file
 
     key = new_age_key()

@@ -10,9 +10,9 @@ from datetime import datetime, timedelta, timezone
 from rich.console import Console
 
 from bootstrap.errors import RolloutError
-from bootstrap.console import HumanProgress, make_console, render_summary
-from bootstrap.progress import JsonProgress, Progress, QuietProgress
-from bootstrap.report import ObjectRecord, PhaseRecord, RunReport, Scrubber
+from bootstrap.report.console import HumanProgress, make_console, render_summary
+from bootstrap.report.progress import JsonProgress, Progress, QuietProgress
+from bootstrap.report.model import ObjectRecord, PhaseRecord, RunReport, Scrubber
 
 SECRET = "s3cr3t-db-password"
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from bootstrap.clock import WaitClock
 from bootstrap.errors import BootstrapError, RolloutError
-from bootstrap.scrub import _forms
-from bootstrap.report import (
+from bootstrap.report.scrub import _forms
+from bootstrap.report.model import (
     ObjectRecord,
     RunReport,
     Scrubber,
@@ -312,7 +312,7 @@ def test_a_misspelt_attribute_fails_loudly_instead_of_leaving_the_scrubber_empty
 
 
 def test_a_gitops_phase_splits_the_rto_into_bootstrap_and_convergence():
-    from bootstrap.report import PhaseRecord
+    from bootstrap.report.model import PhaseRecord
 
     report = RunReport("restore", started=T0)
     report.phases.append(PhaseRecord("apps: apply", T0, T0 + timedelta(seconds=4), 4.0, "succeeded"))

@@ -1,4 +1,4 @@
-"""bootstrap.run: phases timed into the report, object records, and the one scrubber shared from construction."""
+"""bootstrap.report.run: phases timed into the report, object records, and the one scrubber shared from construction."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import json
 import pytest
 
 from bootstrap.model import ObjectRef
-from bootstrap.progress import JsonProgress, QuietProgress
-from bootstrap.report import ObjectRecord, RunReport, Scrubber, to_dict
-from bootstrap.run import Run
+from bootstrap.report.progress import JsonProgress, QuietProgress
+from bootstrap.report.model import ObjectRecord, RunReport, Scrubber, to_dict
+from bootstrap.report.run import Run
 
 SECRET = "s3cr3t-value-42"
 

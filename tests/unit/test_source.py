@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bootstrap.errors import ExitCode, SourceError
-from bootstrap.source import checkout, git_environment, redact_url, remove_tree
+from bootstrap.stages.source import checkout, git_environment, redact_url, remove_tree
 
 GIT_ID = ["-c", "user.email=t@example.invalid", "-c", "user.name=test", "-c", "commit.gpgsign=false"]
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bootstrap.kube.gates import crd_health, namespace_health, served_kinds
-from bootstrap.status import Status, assess, flux_readiness, has_readiness, is_flux
+from bootstrap.engines.flux.readiness import flux_readiness, is_flux
+from bootstrap.status import Status, assess, has_readiness
 
 
 def cond(type_, status, reason=None, message=None, **extra):

@@ -6,7 +6,7 @@ import pytest
 
 from bootstrap.errors import ExitCode, UsageError
 from bootstrap.model import ObjectRef
-from bootstrap.target import go_ahead, target
+from bootstrap.stages.target import go_ahead, target
 
 NS = ObjectRef("v1", "Namespace", None, "flux-system")
 CM = [ObjectRef("v1", "ConfigMap", "apps", f"c{i}") for i in range(8)]

@@ -3,7 +3,7 @@ GitRepository spec.ignore)."""
 
 from __future__ import annotations
 
-from bootstrap.render.artifact import Artifact
+from bootstrap.kustomize.artifact import Artifact
 
 
 def test_default_exclusions(tmp_path):

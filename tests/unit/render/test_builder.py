@@ -8,11 +8,11 @@ import pytest
 import yaml
 
 from bootstrap.errors import ValidationError
-from bootstrap.render.artifact import Artifact
-from bootstrap.render.builder import Builder, BuildSpec, origin_source
-from bootstrap.render.graph import ReferenceError_
-from bootstrap.render.kustomize import KustomizeError, find_kustomizer
-from bootstrap.render.secrets import SopsFiles
+from bootstrap.kustomize.artifact import Artifact
+from bootstrap.kustomize.builder import Builder, BuildSpec, origin_source
+from bootstrap.kustomize.graph import ReferenceError_
+from bootstrap.kustomize.kustomizer import KustomizeError, find_kustomizer
+from bootstrap.kustomize.secrets import SopsFiles
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +165,7 @@ def test_an_alias_bomb_never_reaches_kustomize(tmp_path, kustomizer, layout):
 
 
 def test_a_kustomize_on_path_of_the_pinned_version_is_preferred_another_version_is_not(tmp_path, monkeypatch):
-    from bootstrap.render.kustomize import _probe
+    from bootstrap.kustomize.kustomizer import _probe
 
     pinned = find_kustomizer()
     assert pinned.name.startswith("kubectl kustomize")
@@ -191,7 +191,7 @@ def test_a_kustomize_on_path_of_the_pinned_version_is_preferred_another_version_
 def test_the_plain_origin_reader_agrees_with_yaml_or_defers_to_it(raw):
     import yaml as pyyaml
 
-    from bootstrap.render.builder import _simple_origin
+    from bootstrap.kustomize.builder import _simple_origin
 
     quick = _simple_origin(raw)
     assert quick is None or quick == {k: str(v) for k, v in pyyaml.safe_load(raw).items()}
@@ -201,7 +201,7 @@ def test_the_plain_origin_reader_agrees_with_yaml_or_defers_to_it(raw):
 
 def _reporting_kustomize(tmp_path: Path, body: str):
     """A stand-in build program (a shell script given the directory) whose "YAML" reports its own process."""
-    from bootstrap.render.kustomize import Kustomizer
+    from bootstrap.kustomize.kustomizer import Kustomizer
 
     script = tmp_path / "report.sh"
     script.write_text(f"#!/bin/sh\n{body}\n")
@@ -212,7 +212,7 @@ def _reporting_kustomize(tmp_path: Path, body: str):
 def test_a_build_runs_with_its_address_space_bounded(tmp_path):
     """The limit is set on the started process from outside: the script waits (up to 10 s) until its own
     limit is the build's, then reports it; without the limit it reports the inherited one."""
-    from bootstrap.render.kustomize import BUILD_MEMORY
+    from bootstrap.kustomize.kustomizer import BUILD_MEMORY
 
     kustomizer = _reporting_kustomize(tmp_path, (
         f"for i in $(seq 200); do grep -q '^Max address space *{BUILD_MEMORY} ' /proc/$$/limits && break; "

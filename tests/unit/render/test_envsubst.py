@@ -1,4 +1,4 @@
-"""Unit tests of bootstrap.render.envsubst: every operator, the errors, and the Go quirks it keeps.
+"""Unit tests of bootstrap.engines.flux.envsubst: every operator, the errors, and the Go quirks it keeps.
 
 The expected values are what fluxcd/pkg/envsubst v1.7.1 gives (test_envsubst_oracle.py checks the same
 ground against the Go program itself); comments mark where that differs from bash.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from bootstrap.errors import ExitCode, ValidationError
-from bootstrap.render.envsubst import (
+from bootstrap.engines.flux.envsubst import (
     INVALID_NAME,
     NOT_UTF8,
     OVERFLOW,
@@ -19,7 +19,7 @@ from bootstrap.render.envsubst import (
     check_var_names,
     substitute,
 )
-from bootstrap.render.envsubst_funcs import BadPattern, glob_match
+from bootstrap.engines.flux.envsubst_funcs import BadPattern, glob_match
 
 VARS = {
     "A": "hello",

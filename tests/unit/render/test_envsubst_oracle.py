@@ -1,4 +1,4 @@
-"""Differential tests: bootstrap.render.envsubst against the real fluxcd/pkg/envsubst v1.7.1 (the Go oracle).
+"""Differential tests: bootstrap.engines.flux.envsubst against the real fluxcd/pkg/envsubst v1.7.1 (the Go oracle).
 
 Every case goes to both; they must give the same output bytes, or both an error of the same kind (the Go
 error text maps to SubstitutionError.kind in tests/support/envsubst_oracle.py: Go's parse errors are our
@@ -16,8 +16,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bootstrap.render import envsubst_tables
-from bootstrap.render.envsubst_tables import CASE_RANGES, IDENT_RANGES
+from bootstrap.engines.flux import envsubst_tables
+from bootstrap.engines.flux.envsubst_tables import CASE_RANGES, IDENT_RANGES
 from tests.support.envsubst_oracle import Case, OracleSession, our_outcome, run_batch, same
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "300"))
@@ -147,7 +147,7 @@ def test_case_mapping_matches_go(envsubst_oracle: Path) -> None:
 
 
 def test_unicode_tables_are_current(envsubst_oracle: Path) -> None:
-    """bootstrap/render/envsubst_tables.py is what this oracle's Go prints (regenerate it if not)."""
+    """bootstrap/engines/flux/envsubst_tables.py is what this oracle's Go prints (regenerate it if not)."""
     printed = subprocess.run([str(envsubst_oracle), "-python-tables"], capture_output=True, text=True, check=True)
     assert Path(envsubst_tables.__file__).read_text() == printed.stdout
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bootstrap.errors import ExitCode, UsageError, ValidationError
-from bootstrap.render.flux import (
+from bootstrap.engines.flux.kustomizations import (
     Key,
     SourceRef,
     choose_source,

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bootstrap.render.artifact import Artifact
-from bootstrap.render.graph import Graph, ReferenceError_, sops_format
+from bootstrap.kustomize.artifact import Artifact
+from bootstrap.kustomize.graph import Graph, ReferenceError_, sops_format
 
 
 def write(root: Path, rel: str, text: str = "x: 1\n") -> Path:

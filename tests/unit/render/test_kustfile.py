@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bootstrap.errors import ExitCode
-from bootstrap.render.kustfile import (
+from bootstrap.kustomize.kustfile import (
     API_VERSION,
     KustomizationFileError,
     generated,

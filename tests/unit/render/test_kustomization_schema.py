@@ -24,5 +24,5 @@ def kustschema() -> Path:
 
 def test_the_committed_schema_is_the_go_struct_s(kustschema):
     live = json.loads(subprocess.run([str(kustschema)], capture_output=True, text=True, check=True).stdout)
-    committed = json.loads(resources.files("bootstrap.render").joinpath("kustomization_schema.json").read_text())
-    assert committed == live, "regenerate: hack/oracles/build.sh kustschema, run it > bootstrap/render/kustomization_schema.json"
+    committed = json.loads(resources.files("bootstrap.kustomize").joinpath("kustomization_schema.json").read_text())
+    assert committed == live, "regenerate: hack/oracles/build.sh kustschema, run it > bootstrap/kustomize/kustomization_schema.json"

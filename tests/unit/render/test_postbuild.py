@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from bootstrap.errors import ExitCode, ValidationError
-from bootstrap.render.postbuild import always, data_of, disabled, substitute_object, variables
+from bootstrap.engines.flux.postbuild import always, data_of, disabled, substitute_object, variables
 
 
 def lookup_from(objects: dict[tuple[str, str, str], dict]):

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bootstrap.render import scratch
-from bootstrap.render.scratch import PlaintextRefused, filesystem_type, memory_backed_dir, scratch_tree
+from bootstrap.kustomize import scratch
+from bootstrap.kustomize.scratch import PlaintextRefused, filesystem_type, memory_backed_dir, scratch_tree
 
 
 def repo(tmp_path: Path) -> Path:

@@ -11,13 +11,13 @@ import pytest
 import yaml
 
 from bootstrap.errors import DecryptError
-from bootstrap.keys import load_keyring
-from bootstrap.render.artifact import Artifact
-from bootstrap.render.builder import Builder, BuildSpec
-from bootstrap.render.kustomize import find_kustomizer
-from bootstrap.render.objects import Finishing, finish
-from bootstrap.render.scratch import memory_backed_dir
-from bootstrap.render.secrets import SopsFiles, mac_token_of_bytes
+from bootstrap.stages.keys import load_keyring
+from bootstrap.kustomize.artifact import Artifact
+from bootstrap.kustomize.builder import Builder, BuildSpec
+from bootstrap.kustomize.kustomizer import find_kustomizer
+from bootstrap.engines.flux.objects import Finishing, finish
+from bootstrap.kustomize.scratch import memory_backed_dir
+from bootstrap.kustomize.secrets import SopsFiles, mac_token_of_bytes
 from tests.support.sops import encrypt_bytes, new_age_key, write_key_file
 
 RULE = "^(data|stringData)$"

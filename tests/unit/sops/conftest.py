@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bootstrap.keys import KeyRing, load_keyring
+from bootstrap.stages.keys import KeyRing, load_keyring
 from tests.support.sops import AgeKey, cached_keys, encrypt_bytes, new_age_key, sops_decrypt, sops_versions, write_key_file
 from tests.unit.sops import samples
 

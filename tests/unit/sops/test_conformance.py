@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bootstrap import sops
-from bootstrap.keys import load_keyring
+from bootstrap.stages.keys import load_keyring
 from tests.support.sops import sops_decrypt, typed
 
 SHARED = (Path(__file__).resolve().parents[3] / ".." / "shared").resolve()

@@ -120,7 +120,7 @@ def test_binary_output_from_a_json_stored_binary_file(matrix):
     enc = matrix["binary"]
     theirs = sops_decrypt(enc.data, "json", enc.key_file, output_type="binary")
     assert theirs.returncode == 0, theirs.stderr
-    from bootstrap.keys import load_keyring
+    from bootstrap.stages.keys import load_keyring
 
     ours = sops.decrypt(enc.data, load_keyring(str(enc.key_file)), fmt="json", name="b.json").render("binary")
     assert ours == theirs.stdout == enc.case.plaintext

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from bootstrap import sops
 from bootstrap.errors import KeyError_
-from bootstrap.keys import load_keyring
+from bootstrap.stages.keys import load_keyring
 from tests.support.sops import encrypt_bytes, new_age_key, sops_decrypt, write_key_file
 
 NO_ENV: dict[str, str] = {"HOME": "/nonexistent"}

@@ -9,7 +9,7 @@ import json
 import pytest
 from bootstrap import sops
 from bootstrap.errors import DecryptError
-from bootstrap.keys import load_keyring
+from bootstrap.stages.keys import load_keyring
 from bootstrap.sops.stores import yaml_store
 from bootstrap.sops.tree import to_plain
 from tests.support.sops import typed

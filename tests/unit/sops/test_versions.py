@@ -12,7 +12,7 @@ import pytest
 
 from bootstrap import sops
 from bootstrap.errors import DecryptError
-from bootstrap.keys import load_keyring
+from bootstrap.stages.keys import load_keyring
 from tests.support.sops import typed
 from tests.unit.sops.conftest import VERSIONS, version_case_ids
 

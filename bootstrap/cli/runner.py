@@ -1,0 +1,193 @@
+"""Runs a command's pipeline with its outputs: live progress, summary, JSON/JUnit reports, exit code.
+
+Reports are written whatever happens, so a failed 3 a.m. restore still leaves its evidence.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Callable
+
+import typer
+
+from bootstrap.errors import BootstrapError, UsageError
+from bootstrap.cli.output import FORMATS, render
+from bootstrap.commands.restore import RestoreOptions, finish, new_report  # noqa: F401  (RestoreOptions re-exported)
+from bootstrap.report.progress import QuietProgress
+from bootstrap.report.model import RunReport, Scrubber, to_dict, to_json, write_json, write_junit
+
+OUTPUTS = FORMATS  # human: live progress and a summary; json, yaml: the report on stdout, nothing else
+
+
+def _progress(output: str, scrubber: Scrubber):
+    """Live progress on stdout for people; for json/yaml nothing but warnings (on stderr). It scrubs with
+    the run's one `scrubber`, which the report shares."""
+    if output not in OUTPUTS:
+        raise UsageError(f"--output {output!r}: expected human, json or yaml")
+    if output != "human":
+        return QuietProgress(errors=sys.stderr, scrubber=scrubber)
+    from bootstrap.report.console import HumanProgress, make_console  # rich: only for people
+
+    return HumanProgress(make_console(sys.stdout), errors=sys.stderr, scrubber=scrubber)
+
+
+def _document(report: RunReport, output: str) -> str | None:
+    """The report as `output` prints it (json: the very text of the report file), None for people."""
+    if output == "json":
+        return to_json(report)
+    return render(to_dict(report), output) if output == "yaml" else None
+
+
+def _run(
+    report: RunReport,
+    body: Callable[[], None],
+    *,
+    output: str,
+    report_path: str | None,
+    junit_path: str | None,
+    summary: bool = True,
+) -> None:
+    """Run `body`, then close and write the report; raise the body's error after the reports are out."""
+    error: BootstrapError | None = None
+    try:
+        body()
+    except BootstrapError as err:
+        error = err
+    except KeyboardInterrupt:
+        error = BootstrapError("interrupted")
+        finish(report, error)
+        _write(report, report_path, junit_path)
+        raise
+    finish(report, error)
+    text = _document(report, output)  # json: rendered once, it is also the report file
+    _write(report, report_path, junit_path, text if output == "json" else None)
+    if text is not None:
+        typer.echo(text)
+    elif summary:
+        from bootstrap.report.console import make_console, render_summary
+
+        render_summary(report, make_console(sys.stdout))
+    if error is not None:
+        raise error
+
+
+def check_report_paths(**paths: str | None) -> None:
+    """Refuse report destinations that cannot be written before the run starts, not after the restore."""
+    for flag, path in paths.items():
+        if not path:
+            continue
+        target = Path(path)
+        if target.is_dir():
+            raise UsageError(f"--{flag} {path}: is a directory")
+        if not target.parent.is_dir():
+            raise UsageError(f"--{flag} {path}: the directory {target.parent} does not exist")
+        if not os.access(target.parent, os.W_OK):
+            raise UsageError(f"--{flag} {path}: the directory {target.parent} is not writable")
+
+
+def _write(report: RunReport, report_path: str | None, junit_path: str | None, text: str | None = None) -> None:
+    if report_path:
+        write_json(report, report_path, text=text)
+    if junit_path:
+        write_junit(report, junit_path)
+
+
+def _confirm(question: str) -> bool:
+    """Ask on stderr (stdout may carry the JSON report); no answer (closed stdin, CI) is a no."""
+    try:
+        return typer.confirm(question, default=False, err=True)
+    except typer.Abort:
+        return False
+
+
+def run_restore(opts: RestoreOptions, *, report_path: str | None, junit_path: str | None, output: str) -> None:
+    from bootstrap.commands import restore as pipeline
+
+    scrubber = Scrubber()
+    progress = _progress(output, scrubber)
+    check_report_paths(report=report_path, junit=junit_path)
+    report = new_report("restore", opts, scrubber=scrubber)
+    ask = _confirm if sys.stdin.isatty() and sys.stderr.isatty() else None
+    _run(
+        report,
+        lambda: pipeline.restore(opts, progress, report, ask=ask),
+        output=output,
+        report_path=report_path,
+        junit_path=junit_path,
+    )
+
+
+def run_plan(opts: RestoreOptions, *, report_path: str | None, output: str) -> None:
+    from bootstrap.commands import restore as pipeline
+
+    scrubber = Scrubber()
+    progress = _progress(output, scrubber)
+    check_report_paths(report=report_path)
+    report = new_report("plan", opts, scrubber=scrubber)
+    lines: list[str] = []
+
+    def body() -> None:
+        lines.extend(pipeline.plan_only(opts, progress, report))
+
+    _run(report, body, output=output, report_path=report_path, junit_path=None, summary=False)
+    if output == "human":
+        for line in lines:
+            typer.echo(line)
+
+
+def run_verify(
+    kubeconfig: str | None,
+    context: str | None,
+    namespaces: list[str],
+    timeout: float,
+    *,
+    report_path: str | None,
+    junit_path: str | None,
+    output: str,
+) -> None:
+    from bootstrap.commands import restore as pipeline
+
+    scrubber = Scrubber()
+    progress = _progress(output, scrubber)
+    check_report_paths(report=report_path, junit=junit_path)
+    report = new_report("verify", scrubber=scrubber)
+    _run(
+        report,
+        lambda: pipeline.verify_only(kubeconfig, context, namespaces, timeout, progress, report),
+        output=output,
+        report_path=report_path,
+        junit_path=junit_path,
+    )
+
+
+def run_drill(opts: RestoreOptions, drill_opts, *, output: str) -> None:
+    from bootstrap.commands import drill, restore as pipeline
+
+    scrubber = Scrubber()
+    progress = _progress(output, scrubber)
+    keyring = pipeline.load_key(opts, progress)
+    evidence = drill.run_drill(opts, drill_opts, progress, keyring, confirm=_confirm, scrubber=scrubber)
+    data = evidence.to_dict()
+    if drill_opts.history:
+        from pathlib import Path
+
+        regression, since = drill.update_history(Path(drill_opts.history), data, drill.now())
+        data["rtoRegression"], data["secondsSinceLastGreen"] = regression, since
+    if drill_opts.evidence:
+        drill.write_evidence(drill_opts.evidence, data)
+    if drill_opts.junit and evidence.report is not None:
+        write_junit(evidence.report, drill_opts.junit)
+    if output != "human":
+        typer.echo(render(data, output))
+    else:
+        from bootstrap.report.console import make_console, render_summary
+
+        console = make_console(sys.stdout)
+        if evidence.report is not None:
+            render_summary(evidence.report, console)
+        console.print(drill.verdict_line(data))
+    if evidence.verdict != "pass":
+        error = evidence.report.error if evidence.report else None
+        raise typer.Exit(error.exit_code if error and not data["inject"] else 1)

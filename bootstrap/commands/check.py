@@ -1,0 +1,283 @@
+"""Offline preflight of a GitOps tree: will every SOPS file open with this key, and is anything leaking?
+
+For every SOPS file: is the key's recipient among the file's recipients, does it decrypt, does its MAC
+verify, and which Flux Kustomization renders it, with or without `decryption` (a file rendered by one
+without it would reach the cluster encrypted: Flux users' most common failure). Besides: plaintext Secrets
+(a document that is a `v1 Secret` with values, or a `.env` file a secretGenerator reads) and any committed
+`AGE-SECRET-KEY-` text (reported by place, never printed). Files that merely name a Secret (an
+ExternalSecret, a `substituteFrom`) are not secrets. `.sops.yaml` creation rules are honoured (`path_regex`
+is a Go regexp, evaluated with RE2): a plaintext secret matching a rule's path_regex is named as such; an
+encrypted file outside every rule gets a note.
+
+This module only finds; what `dr-bootstrap check` prints (human lines, JSON/YAML, the summary) is
+`bootstrap.commands.check_output`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterable
+
+from bootstrap import repofiles
+from bootstrap.errors import BootstrapError, UsageError
+from bootstrap.stages.keys import KeyRing
+
+MAX_BYTES = 5 * 1024 * 1024
+_KIND_SECRET = re.compile(rb"""(?m)^\s*"?kind"?\s*:\s*["']?Secret["']?\s*,?\s*$""")  # cheap pre-filter
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    """One SOPS file. `None` means "not determined" (e.g. no decrypt attempted after a parse error)."""
+
+    path: str
+    format: str
+    recipients: list[str]
+    recipient_match: bool | None
+    decrypts: bool | None
+    mac_ok: bool | None
+    problem: str | None = None
+    note: str | None = None
+    kustomizations: tuple[str, ...] = ()  # the Flux Kustomizations that render it
+    decryption: bool | None = None  # do they all decrypt? (None: no Flux Kustomization renders it)
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Something that must not be in the repo: a plaintext secret or a committed age key."""
+
+    path: str
+    kind: str  # "plaintext-secret" | "committed-age-key" | "kustomization-build"
+    detail: str
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    key_recipients: tuple[str, ...]
+    key_source: str
+    files: list[FileCheck] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    warnings: tuple[str, ...] = ()
+    flux_source: str | None = None  # the GitRepository whose Kustomizations were rendered
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings and all(f.ok for f in self.files)
+
+
+@dataclass(frozen=True)
+class _Rules:
+    root: Path
+    path_regexes: tuple[Any, ...]  # Go regexps (bootstrap.sops.regex.GoRegex)
+
+    def matches(self, path: Path) -> bool:
+        try:
+            rel = path.resolve().relative_to(self.root).as_posix()
+        except ValueError:
+            rel = path.as_posix()
+        return any(r.search(rel) for r in self.path_regexes)
+
+
+def check_paths(paths: Iterable[str], keyring: KeyRing) -> CheckReport:
+    """Check every file under `paths` (files or directories) against `keyring`."""
+    report = CheckReport(keyring.recipients, keyring.source, warnings=keyring.warnings)
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise UsageError(f"{raw}: no such file or directory")
+        if path.is_dir():
+            _check_tree(path, keyring, report)
+        else:
+            _check_one(path, str(path), _rules_for(path.parent), keyring, report, set())
+    return report
+
+
+def _check_tree(root: Path, keyring: KeyRing, report: CheckReport) -> None:
+    rules = _rules_for(root)
+    generator_inputs = _secret_generator_inputs(root)
+    start = len(report.files)
+    for rel, path in repofiles.walk(root):
+        if path.name != ".sops.yaml":
+            _check_one(path, str(path), rules, keyring, report, generator_inputs)
+    if len(report.files) > start:
+        _add_flux(root, report, start)
+
+
+def _check_one(path: Path, display: str, rules: "_Rules | None", keyring: KeyRing, report: CheckReport,
+               generator_inputs: set[Path]) -> None:
+    try:
+        if path.stat().st_size > MAX_BYTES:
+            return
+        data = path.read_bytes()
+    except OSError as err:
+        report.files.append(FileCheck(display, "?", [], None, None, None, f"unreadable ({err.strerror})"))
+        return
+    for number in repofiles.committed_key_lines(data):
+        report.findings.append(Finding(display, "committed-age-key", f"AGE-SECRET-KEY text at line {number}"))
+    if b"ENC[" not in data and b"sops" not in data and not _maybe_secret(path, data, generator_inputs):
+        return
+    from bootstrap import sops  # loaded with the first candidate: a tree without any is checked without it
+
+    fmt = sops.detect_format(path.name)
+    if sops.is_encrypted(data, fmt):
+        result = _check_file(data, fmt, display, keyring)
+        if rules is not None and not rules.matches(path):
+            result = replace(result, note="not matched by any .sops.yaml creation rule")
+        report.files.append(result)
+    elif _plaintext_secret(path, data, generator_inputs):
+        ruled = rules is not None and rules.matches(path)
+        why = "matches a .sops.yaml creation rule" if ruled else "holds Secret values"
+        report.findings.append(Finding(display, "plaintext-secret", f"{why} but is not SOPS-encrypted"))
+
+
+def _add_flux(root: Path, report: CheckReport, start: int) -> None:
+    """Which Flux Kustomization renders each SOPS file found under `root`, and whether it decrypts."""
+    from bootstrap.engines.flux import checkmap as fluxmap
+    from bootstrap import sops
+    from bootstrap.kustomize.artifact import Artifact
+    from bootstrap.kustomize.builder import Builder, BuildSpec
+    from bootstrap.kustomize.kustomizer import find_kustomizer
+    from bootstrap.kustomize.secrets import SopsFiles
+
+    secrets = SopsFiles(root, None)
+    try:
+        kustomizer = find_kustomizer()
+    except BootstrapError:
+        kustomizer = None
+    builder = Builder(root, kustomizer=kustomizer, artifact=Artifact(root), secrets=secrets) if kustomizer else None
+
+    def build(k):
+        return builder.build(BuildSpec(path=k.path, spec=k.spec, decrypts=False, label=f"Kustomization {k.key}"))
+
+    found = fluxmap.map_checkout(root, build if builder else None, sops.mac_token, secrets.files_by_mac())
+    if not found.kustomizations:
+        return
+    if builder is None:
+        report.warnings += ("no kustomize found: not checked which Flux Kustomization renders each file",)
+        return
+    object.__setattr__(report, "flux_source", found.source)
+    for name, why in found.failed.items():
+        report.findings.append(Finding(name, "kustomization-build", why))
+    for index in range(start, len(report.files)):
+        f = report.files[index]
+        rel = Path(f.path).resolve().relative_to(root.resolve()).as_posix()
+        renders = found.by_file.get(rel, [])
+        if not renders:
+            report.files[index] = replace(f, note=f.note or f"not rendered by any Flux Kustomization of {found.source}")
+            continue
+        raw = [r.kustomization for r in renders if not r.decrypts]
+        report.files[index] = replace(
+            f, kustomizations=tuple(r.kustomization for r in renders), decryption=not raw,
+            problem=f.problem or (f"rendered by Kustomization {', '.join(raw)} without spec.decryption: Flux would "
+                                  "apply it encrypted" if raw else None))
+
+
+def _check_file(data: bytes, fmt: str, name: str, keyring: KeyRing) -> FileCheck:
+    from bootstrap import sops
+    from bootstrap.sops.datakey import recipient_id
+    from bootstrap.sops.mac import MacMismatchError
+
+    ours = {recipient_id(r) for r in keyring.recipients}
+
+    def matches(recipients: list[str]) -> bool:
+        return any(recipient_id(r) in ours for r in recipients)
+
+    # Decrypt first: a file that opens carries its recipients in its metadata, so it is parsed once.
+    try:
+        meta = sops.decrypt(data, keyring, fmt=fmt, name=name).metadata
+    except MacMismatchError as err:
+        decrypts, mac_ok, failure = True, False, err
+    except BootstrapError as err:
+        decrypts, mac_ok, failure = False, None, err
+    else:
+        recipients = meta.age_recipients + [f"<{b}>" for b in meta.other_backends]
+        return FileCheck(name, fmt, recipients, matches(recipients), True, True)
+    try:
+        recipients = sops.file_recipients(data, fmt, name)
+    except BootstrapError as err:  # unreadable metadata: nothing else is known
+        return FileCheck(name, fmt, [], None, None, None, _cause(err, name))
+    return FileCheck(name, fmt, recipients, matches(recipients), decrypts, mac_ok, _cause(failure, name))
+
+
+def _cause(err: BootstrapError, name: str) -> str:
+    """The error without the file name it starts with: the report names the file once, in `path`."""
+    text = str(err)
+    return text[len(name) + 2:] if text.startswith(f"{name}: ") else text
+
+
+def _rules_for(directory: Path) -> _Rules | None:
+    """The nearest `.sops.yaml` at or above `directory` (as sops finds it), if it has path_regex rules."""
+    for parent in [directory.resolve(), *directory.resolve().parents]:
+        config = parent / ".sops.yaml"
+        if config.is_file():
+            import yaml
+
+            from bootstrap.sops.regex import InvalidGoRegex, compile_go
+
+            try:
+                loaded = yaml.safe_load(config.read_bytes()) or {}
+                rules = [r.get("path_regex") for r in loaded.get("creation_rules") or [] if isinstance(r, dict)]
+                compiled = tuple(compile_go(str(r), field=f".sops.yaml creation_rules[{i}].path_regex")
+                                 for i, r in enumerate(rules) if r)
+            except InvalidGoRegex as err:
+                raise UsageError(f"{config}: {err}") from None
+            except (yaml.YAMLError, AttributeError):
+                raise UsageError(f"{config}: not a valid .sops.yaml") from None
+            return _Rules(parent, compiled) if compiled else None
+    return None
+
+
+def _secret_generator_inputs(root: Path) -> set[Path]:
+    """Files some kustomization's secretGenerator reads (`envs`, `files`), resolved."""
+    from bootstrap.manifests import parse_documents
+    from bootstrap.kustomize.kustfile import KUSTOMIZATION_FILES
+
+    found: set[Path] = set()
+    for rel, path in repofiles.walk(root):
+        if path.name not in KUSTOMIZATION_FILES:
+            continue
+        try:
+            documents = parse_documents(path.read_bytes(), rel)
+        except (BootstrapError, OSError):
+            continue
+        kus = documents[0] if documents and isinstance(documents[0], dict) else {}
+        for gen in kus.get("secretGenerator") or []:
+            if not isinstance(gen, dict):
+                continue
+            names = [e.partition("=")[2] or e for e in gen.get("files") or [] if isinstance(e, str)]
+            names += [e for e in gen.get("envs") or [] if isinstance(e, str)]
+            found.update((path.parent / name).resolve() for name in names)
+    return found
+
+
+def _maybe_secret(path: Path, data: bytes, generator_inputs: set[Path]) -> bool:
+    return path.resolve() in generator_inputs or (path.suffix in (".yaml", ".yml", ".json")
+                                                   and _KIND_SECRET.search(data) is not None)
+
+
+def _plaintext_secret(path: Path, data: bytes, generator_inputs: set[Path]) -> bool:
+    """A v1 Secret document with values, or a file a secretGenerator reads: plaintext that belongs in SOPS."""
+    if path.resolve() in generator_inputs:
+        return True
+    if path.suffix not in (".yaml", ".yml", ".json") or _KIND_SECRET.search(data) is None:
+        return False
+    from bootstrap.manifests import parse_documents
+
+    try:
+        documents = parse_documents(data, path.name, "json" if path.suffix == ".json" else "yaml")
+    except BootstrapError:
+        return False
+    return any(_is_secret_with_values(doc) for doc in documents)
+
+
+def _is_secret_with_values(doc: Any) -> bool:
+    if not isinstance(doc, dict) or doc.get("kind") != "Secret" or doc.get("apiVersion") != "v1":
+        return False
+    return any(isinstance(doc.get(key), dict) and any(v not in (None, "") for v in doc[key].values())
+               for key in ("data", "stringData"))

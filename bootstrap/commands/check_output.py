@@ -1,0 +1,105 @@
+"""What `dr-bootstrap check` prints: plain columns for people, one camelCase document for machines.
+
+The human form is plain lines in every terminal and log: aligned columns whose last one (the problem)
+is never padded or cut, so a long path or recipient stays whole, then the findings, then one summary
+line with the counts (`3 SOPS files, 1 problem: 1 MAC mismatch`).  A problem does not repeat the file
+name its row already shows.  Warnings (an unprotected key file) go to stderr, in every format.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import IO, Any, Iterable
+
+from bootstrap.commands.check import CheckReport, FileCheck
+from bootstrap.cli.output import columns, render, warn
+
+_MARK = {True: "yes", False: "no", None: "-"}
+_FINDING_WORDS = {"plaintext-secret": "plaintext secret", "committed-age-key": "committed age key",
+                  "kustomization-build": "Kustomization does not build"}
+
+
+def run_check(paths: Iterable[str], age_key_file: str | None, output: str, *,
+              stdout: IO[str] | None = None, stderr: IO[str] | None = None) -> int:
+    """Check `paths` with the key, print the result in `output` format; the exit code (0 ok, 1 problems)."""
+    from bootstrap.commands.check import check_paths
+    from bootstrap.stages.keys import load_keyring
+
+    stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
+    keyring = load_keyring(age_key_file)
+    for warning in keyring.warnings:
+        warn(warning, stderr)
+    report = check_paths(paths, keyring)
+    text = "\n".join(human_lines(report)) if output == "human" else render(to_dict(report), output)
+    stdout.write(text + "\n")
+    stdout.flush()
+    return 0 if report.ok else 1
+
+
+def problem_kind(f: FileCheck) -> str | None:
+    """The problem of one file in a few words (for the counts), or None."""
+    if f.ok:
+        return None
+    if f.recipient_match is None:
+        return "unreadable"
+    if f.recipient_match is False:
+        return "not encrypted for this key"
+    if f.decrypts is False:
+        return "does not decrypt"
+    if f.mac_ok is False:
+        return "MAC mismatch"
+    if f.decryption is False:
+        return "rendered without decryption"
+    return "failed"
+
+
+def summary(report: CheckReport) -> str:
+    """`N SOPS files, no problems` or `N SOPS files, P problems: 2 MAC mismatch, 1 plaintext secret`."""
+    counts: dict[str, int] = {}
+    kinds = [problem_kind(f) for f in report.files] + [_FINDING_WORDS.get(f.kind, f.kind) for f in report.findings]
+    for kind in kinds:
+        if kind:
+            counts[kind] = counts.get(kind, 0) + 1
+    files, problems = len(report.files), sum(counts.values())
+    head = f"{files} SOPS file{'' if files == 1 else 's'}"
+    if not problems:
+        return f"{head}, no problems"
+    detail = ", ".join(f"{count} {kind}" for kind, count in counts.items())
+    return f"{head}, {problems} problem{'' if problems == 1 else 's'}: {detail}"
+
+
+def human_lines(report: CheckReport) -> list[str]:
+    lines = [f"key: {report.key_source}"]
+    lines += [f"  recipient: {recipient}" for recipient in report.key_recipients]
+    if report.files:
+        flux = report.flux_source is not None
+        rows = [("FILE", "FORMAT", "RECIPIENT", "DECRYPTS", "MAC", *(("KUSTOMIZATION",) if flux else ()), "PROBLEM")]
+        for f in report.files:
+            remark = f.problem or (f"note: {f.note}" if f.note else "")
+            rendered = (",".join(f.kustomizations) or "-",) if flux else ()
+            rows.append((f.path, f.format, _MARK[f.recipient_match], _MARK[f.decrypts], _MARK[f.mac_ok], *rendered,
+                         remark))
+        lines += ["", *columns(rows)]
+    if report.findings:
+        rows = [("FINDING", "FILE", "DETAIL")] + [(f.kind, f.path, f.detail) for f in report.findings]
+        lines += ["", *columns(rows)]
+    lines += ["", summary(report)]
+    return lines
+
+
+def to_dict(report: CheckReport) -> dict[str, Any]:
+    """The machine form (camelCase keys, stable)."""
+    return {
+        "ok": report.ok,
+        "summary": summary(report),
+        "key": {"recipients": list(report.key_recipients), "source": report.key_source},
+        "files": [
+            {"path": f.path, "format": f.format, "recipients": list(f.recipients), "recipientMatch": f.recipient_match,
+             "decrypts": f.decrypts, "macOk": f.mac_ok, "kustomizations": list(f.kustomizations),
+             "decryption": f.decryption, "problem": f.problem, "note": f.note}
+            for f in report.files
+        ],
+        "findings": [{"path": f.path, "kind": f.kind, "detail": f.detail} for f in report.findings],
+        "warnings": list(report.warnings),
+        "fluxSource": report.flux_source,
+    }

@@ -1,0 +1,117 @@
+"""Flux's `postBuild` variable substitution, applied to rendered objects (pure, given a lookup).
+
+As fluxcd/pkg/kustomize `SubstituteVariables` does it: the variables are the data of every `substituteFrom`
+ConfigMap and Secret (in the Kustomization's namespace, in list order, later ones winning; a missing one is an
+error unless `optional`), then `substitute` on top; newlines are removed from every value. When there is at
+least one variable (or `substituteStrategy: Always`), each object's YAML text goes through envsubst, unless the
+object is labelled or annotated `kustomize.toolkit.fluxcd.io/substitute: disabled`, and the result is read
+back as the object. Without strict substitution (Flux's default) an unset variable becomes empty.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import yaml
+
+from bootstrap.errors import ValidationError
+from bootstrap.engines.flux.envsubst import SubstitutionError, check_var_names, substitute
+
+SUBSTITUTE_KEY = "kustomize.toolkit.fluxcd.io/substitute"
+DISABLED = "disabled"
+
+# (kind, namespace, name) -> the object's data as Flux reads it from the cluster, or None when there is none
+Lookup = Callable[[str, str, str], "Mapping[str, str] | None"]
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _TextLoader(_Loader):  # type: ignore[misc, valid-type]
+    """Timestamps stay strings (as they reach the API server from Flux's JSON)."""
+
+
+_TextLoader.add_constructor("tag:yaml.org,2002:timestamp", lambda loader, node: loader.construct_scalar(node))
+
+
+def disabled(body: Mapping[str, Any]) -> bool:
+    metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+    for key in ("labels", "annotations"):
+        values = metadata.get(key)
+        if isinstance(values, dict) and values.get(SUBSTITUTE_KEY) == DISABLED:
+            return True
+    return False
+
+
+def data_of(body: Mapping[str, Any]) -> dict[str, str]:
+    """What Flux reads as variables from a ConfigMap (`data`) or a Secret (`data` decoded; `stringData`, which
+    the API server merges into `data`, on top)."""
+    if body.get("kind") == "Secret":
+        values = {}
+        for key, value in (body.get("data") or {}).items():
+            try:
+                values[str(key)] = base64.b64decode(str(value), validate=True).decode("utf-8", errors="replace")
+            except (binascii.Error, ValueError):
+                continue
+        values.update({str(k): str(v) for k, v in (body.get("stringData") or {}).items()})
+        return values
+    return {str(k): "" if v is None else str(v) for k, v in (body.get("data") or {}).items()}
+
+
+def variables(spec: Mapping[str, Any], namespace: str, lookup: Lookup, where: str) -> dict[str, str] | None:
+    """The Kustomization's variables, or None when it has no `postBuild` (nothing is substituted then)."""
+    post = spec.get("postBuild")
+    if not isinstance(post, dict):
+        return None
+    found: dict[str, str] = {}
+    for index, ref in enumerate(post.get("substituteFrom") or []):
+        if not isinstance(ref, dict) or ref.get("kind") not in ("ConfigMap", "Secret") or not ref.get("name"):
+            raise ValidationError(f"{where}: spec.postBuild.substituteFrom[{index}] needs kind ConfigMap or Secret "
+                                  "and a name")
+        data = lookup(ref["kind"], namespace, str(ref["name"]))
+        if data is None:
+            if ref.get("optional") is True:
+                continue
+            raise ValidationError(f"{where}: substitute from '{ref['kind']}/{ref['name']}': not found in the "
+                                  f"restored set nor in the cluster (namespace {namespace})")
+        found.update({key: value.replace("\n", "") for key, value in data.items()})
+    inline = post.get("substitute")
+    if isinstance(inline, dict):
+        found.update({str(key): str(value).replace("\n", "") for key, value in inline.items()})
+    return found
+
+
+def substitute_object(text: str, body: Mapping[str, Any], variables_: Mapping[str, str] | None, *,
+                      always: bool, strict: bool = False, where: str) -> dict[str, Any] | None:
+    """The object after substitution, or None when Flux leaves it as it is. `text` is its YAML."""
+    if variables_ is None or disabled(body) or not (variables_ or always):
+        return None
+    try:
+        check_var_names(variables_)
+        out = substitute(text, _lookup(variables_, strict))
+    except SubstitutionError as err:
+        raise SubstitutionError(f"{where}: postBuild substitution failed: {err}", kind=err.kind,
+                                variable=err.variable, hint=err.hint) from None
+    try:
+        documents = [doc for doc in yaml.load_all(out, Loader=_TextLoader) if doc is not None]
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark else ""
+        raise ValidationError(f"{where}: postBuild substitution produced invalid YAML{at}") from None
+    if len(documents) != 1 or not isinstance(documents[0], dict):
+        raise ValidationError(f"{where}: postBuild substitution did not produce one object")
+    return documents[0]
+
+
+def _lookup(variables_: Mapping[str, str], strict: bool) -> Callable[[str], tuple[str, bool]]:
+    if strict:
+        return lambda name: (variables_.get(name, ""), name in variables_)
+    return lambda name: (variables_.get(name, ""), True)
+
+
+def always(spec: Mapping[str, Any]) -> bool:
+    """`spec.postBuild.substituteStrategy: Always` (substitute even without variables, for defaults)."""
+    post = spec.get("postBuild")
+    return isinstance(post, dict) and post.get("substituteStrategy") == "Always"

@@ -1,0 +1,244 @@
+"""Render a repository as Flux would: the entry paths, then the Flux Kustomizations the restore selects.
+
+1. Each `--path` is built as a plain directory; the Flux Kustomizations and the GitRepository found there say
+   which source is "this repository" (`render.flux.choose_source`) and what its artifact leaves out
+   (`spec.ignore`). An entry path that a Kustomization of this source points at is built with that
+   Kustomization's spec (its phase takes the Kustomization's name).
+2. The children the restore selects (`--kustomization`, playbook `kustomizations:`) are found by building
+   the Kustomizations level by level, only as deep as needed; each selected one brings its dependsOn closure.
+3. Phases are finished in order — decryption, substitution (with variables from ConfigMaps and Secrets that
+   earlier phases restore, else from the cluster), metadata — because substitution depends on them.
+Only what is selected is built, decrypted and validated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from bootstrap.errors import UsageError
+from bootstrap.model import Manifest
+from bootstrap.engines.flux import kustomizations as flux, postbuild
+from bootstrap.kustomize.builder import Builder, Built, BuildSpec
+from bootstrap.engines.flux.kustomizations import FluxKustomization, Key
+from bootstrap.engines.flux.objects import Finishing, finish
+
+ClusterLookup = postbuild.Lookup
+BUILD_FIELDS = ("targetNamespace", "namePrefix", "nameSuffix", "patches", "components", "images", "buildMetadata")
+
+
+@dataclass(frozen=True)
+class RenderRequest:
+    paths: tuple[str, ...]
+    kustomizations: tuple[str, ...] = ()  # --kustomization values (and playbook selections)
+    source: str | None = None  # --source
+    concurrency: int = 4
+
+
+@dataclass
+class RenderedPhase:
+    name: str  # the Kustomization (`namespace/name`) or the --path
+    path: str
+    kustomization: FluxKustomization | None
+    manifests: list[Manifest] = field(default_factory=list)
+
+    @property
+    def origin(self) -> str:
+        """What each of its manifests carries as Manifest.origin (a path never looks like a Kustomization)."""
+        return str(self.kustomization.key) if self.kustomization else f"path:{self.path or '.'}"
+
+
+@dataclass
+class Rendering:
+    phases: list[RenderedPhase]
+    source: flux.SourceChoice
+    kustomizations: dict[Key, FluxKustomization]  # every one seen, in discovery order
+    not_restorable: list[FluxKustomization]
+    not_selected: list[FluxKustomization]
+    decrypted_sources: list[str]
+    secret_values: list[str] = field(repr=False, default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def manifests(self) -> list[Manifest]:
+        return [m for phase in self.phases for m in phase.manifests]
+
+
+def _discover(built: Built, known: dict[Key, FluxKustomization], parent: Key | None = None) -> list[FluxKustomization]:
+    new = []
+    for doc in built.documents:
+        if flux.is_flux_kustomization(doc.body):
+            found = flux.parse(doc.body, doc.source, parent)
+            if found.key not in known:
+                known[found.key] = found
+                new.append(found)
+    return new
+
+
+def _git_ignore(built: Iterable[Built], source: flux.SourceRef) -> str | None:
+    for one in built:
+        for doc in one.documents:
+            body = doc.body
+            meta = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+            if (body.get("kind") == "GitRepository" and str(body.get("apiVersion", "")).startswith(flux.SOURCE_GROUP)
+                    and meta.get("name") == source.name and (meta.get("namespace") or "default") == source.namespace):
+                ignore = (body.get("spec") or {}).get("ignore")
+                return ignore if isinstance(ignore, str) else None
+    return None
+
+
+def _affects_build(k: FluxKustomization) -> bool:
+    return any(k.spec.get(name) not in (None, [], "") for name in BUILD_FIELDS) or "targetNamespace" in k.spec
+
+
+def render_repository(request: RenderRequest, builder: Builder, *, cluster: ClusterLookup | None,
+                      notes: Callable[[str], None]) -> Rendering:
+    pool = ThreadPoolExecutor(max_workers=max(1, request.concurrency), thread_name_prefix="kustomize")
+    try:
+        return _render(request, builder, pool, cluster, notes)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _build_all(pool: ThreadPoolExecutor, builder: Builder, specs: Sequence[BuildSpec]) -> list[Built]:
+    return list(pool.map(builder.build, specs))
+
+
+def _render(request: RenderRequest, builder: Builder, pool: ThreadPoolExecutor, cluster: ClusterLookup | None,
+            notes: Callable[[str], None]) -> Rendering:
+    entry = [BuildSpec(path=p, label=f"--path {p or '.'}") for p in request.paths]
+    built = _build_all(pool, builder, entry)
+    known: dict[Key, FluxKustomization] = {}
+    entry_found = [k for one in built for k in _discover(one, known)]
+    source = flux.choose_source(request.source, entry_found)
+    notes(f"source: GitRepository {source.ref.namespace}/{source.ref.name} ({source.why})")
+    ignore = _git_ignore(built, source.ref)
+    if ignore and builder.artifact.spec_ignore != ignore:
+        builder = builder.with_artifact(builder.artifact.with_spec_ignore(ignore))
+        notes(f"GitRepository {source.ref.name} spec.ignore applied to the checkout, as its artifact has it")
+        built = _build_all(pool, builder, entry)
+        known.clear()
+        for one in built:
+            _discover(one, known)
+
+    ours = lambda k: k.source == source.ref  # noqa: E731
+    owners: list[FluxKustomization | None] = []
+    for index, path in enumerate(request.paths):
+        owner = next((k for k in known.values() if ours(k) and k.path == path), None)
+        owners.append(owner)
+        if owner is not None and _affects_build(owner):
+            built[index] = builder.build(BuildSpec(path=path, spec=owner.spec, label=f"Kustomization {owner.key}"))
+            _discover(built[index], known, owner.key)
+    owned = {o.key for o in owners if o is not None}
+
+    every, wanted = flux.parse_selection(request.kustomizations)
+    children: dict[Key, Built] = {}
+    selected = _select(every, wanted, known, ours, owned, children, builder, pool)
+    order = []
+    for k in flux.ordered(selected, known):
+        if not ours(k):
+            notes(f"Kustomization {k.key} is not restorable from this repository (source {k.source}); "
+                  "Flux reconciles it after the hand-over")
+        elif k.key not in owned:
+            order.append(k)
+    missing = [k for k in order if k.key not in children]
+    for k, one in zip(missing, _build_all(pool, builder, [_spec(k) for k in missing])):
+        children[k.key] = one
+
+    phases: list[RenderedPhase] = []
+    rendering = Rendering(
+        phases=phases, source=source, kustomizations=known,
+        not_restorable=[k for k in known.values() if not ours(k)],
+        not_selected=[k for k in known.values() if ours(k) and k.key not in owned and k.key not in selected],
+        decrypted_sources=[],
+    )
+    # An entry path is always decrypted (the operator restores it with the key in hand); a child only when
+    # its Kustomization has `decryption`, as Flux does.
+    stages = [(f"{owner.key}" if owner else (path or "."), path, owner, one, True)
+              for path, owner, one in zip(request.paths, owners, built)]
+    stages += [(str(k.key), k.path, k, children[k.key], k.decrypts) for k in order]
+    for name, path, owner, one, decrypts in stages:
+        lookup = _lookup(phases, cluster)
+        how = Finishing(
+            kustomization=owner,
+            decrypts=decrypts,
+            variables=postbuild.variables(owner.spec, owner.key.namespace, lookup, f"Kustomization {owner.key}")
+            if owner is not None else None,
+            always=owner is not None and postbuild.always(owner.spec),
+        )
+        phase_notes: list[str] = list(one.notes)
+        phase = RenderedPhase(name=name, path=path, kustomization=owner)
+        phase.manifests = finish(one, how, builder.secrets, origin=phase.origin, notes=phase_notes)
+        for note in phase_notes:
+            notes(note)
+        phases.append(phase)
+        rendering.decrypted_sources += one.decrypted_sources
+        rendering.secret_values += one.secret_values
+    return rendering
+
+
+def _spec(k: FluxKustomization) -> BuildSpec:
+    return BuildSpec(path=k.path, spec=k.spec, decrypts=k.decrypts, label=f"Kustomization {k.key}")
+
+
+def _select(every: bool, wanted: list[tuple[str | None, str]], known: dict[Key, FluxKustomization], ours,
+            owned: set[Key], children: dict[Key, Built], builder: Builder, pool: ThreadPoolExecutor) -> set[Key]:
+    """The keys the restore takes: every child of this source (`all`), or the named ones with their
+    dependsOn closure; Kustomizations are built level by level only until those are all known."""
+    while True:
+        if every:
+            targets = {key for key, k in known.items() if ours(k)}
+        else:
+            targets = set()
+            for namespace, name in wanted:
+                found = flux.find(known, namespace, name)
+                if found is not None:
+                    targets.add(found.key)
+            targets = _closure(targets, known)
+        frontier = [k for k in known.values() if ours(k) and k.key not in owned and k.key not in children]
+        unresolved = not every and (
+            any(flux.find(known, ns, name) is None for ns, name in wanted)
+            or any(dep not in known for key in targets for dep in known[key].after)
+        )
+        if not frontier or not (every or unresolved):
+            break
+        for k, one in zip(frontier, _build_all(pool, builder, [_spec(k) for k in frontier])):
+            children[k.key] = one
+            _discover(one, known, k.key)
+    for namespace, name in wanted:
+        if flux.find(known, namespace, name) is None:
+            names = ", ".join(sorted(str(k) for k, v in known.items() if ours(v))) or "none"
+            raise UsageError(f"--kustomization {name!r}: no Flux Kustomization of this source has that name "
+                             f"(found: {names})")
+    for namespace, name in wanted:
+        found = flux.find(known, namespace, name)
+        if found is not None and not ours(found):
+            raise UsageError(f"--kustomization {name!r}: Kustomization {found.key} is not restorable from this "
+                             f"repository (its source is {found.source})")
+    return targets
+
+
+def _closure(keys: set[Key], known: Mapping[Key, FluxKustomization]) -> set[Key]:
+    out, stack = set(), list(keys)
+    while stack:
+        key = stack.pop()
+        if key in out or key not in known:
+            continue
+        out.add(key)
+        stack.extend(known[key].after)
+    return out
+
+
+def _lookup(phases: Sequence[RenderedPhase], cluster: ClusterLookup | None) -> ClusterLookup:
+    """substituteFrom data: from what an earlier phase restores, else from the cluster (None offline)."""
+
+    def lookup(kind: str, namespace: str, name: str):
+        for phase in reversed(phases):
+            for m in phase.manifests:
+                ref = m.ref
+                if ref.kind == kind and ref.api_version == "v1" and ref.name == name and ref.namespace == namespace:
+                    return postbuild.data_of(m.body)
+        return cluster(kind, namespace, name) if cluster is not None else None
+
+    return lookup

@@ -1,0 +1,2 @@
+"""What a run tells: its report (JSON, JUnit), live progress for people and machines, and the one scrubber
+that keeps decrypted values out of both."""
