@@ -84,7 +84,7 @@ def rs(name, hash_, revision, owner_uid="d-uid"):
             "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "api", "uid": owner_uid, "controller": True}],
         },
         "spec": {"replicas": 2},
-        "status": {"replicas": 2, "availableReplicas": 0, "readyReplicas": 0, "observedGeneration": 1},
+        "status": {"replicas": 2, "fullyLabeledReplicas": 2, "availableReplicas": 0, "readyReplicas": 0, "observedGeneration": 1},
     }
 
 
@@ -197,7 +197,7 @@ CASES = [
     # Deployment
     ("deployment rolled out", DEPLOY, Status.CURRENT, "rolled out"),
     ("deployment updating", with_(DEPLOY, **{"status.updatedReplicas": 1}), Status.IN_PROGRESS, "1 of 2 new replicas"),
-    ("deployment old pods terminating", with_(DEPLOY, **{"status.replicas": 3}), Status.IN_PROGRESS, "1 old replicas"),
+    ("deployment old pods terminating", with_(DEPLOY, **{"status.replicas": 3}), Status.IN_PROGRESS, "1 extra replicas pending termination"),
     ("deployment not available", with_(DEPLOY, **{"status.availableReplicas": 1}), Status.IN_PROGRESS, "1 of 2 updated replicas available"),
     ("deployment replicas default to 1", with_(DEPLOY, **{"spec.replicas": None, "status.replicas": 0, "status.updatedReplicas": 0, "status.availableReplicas": 0}), Status.IN_PROGRESS, "0 of 1"),
     ("deployment scaled to zero", with_(DEPLOY, **{"spec.replicas": 0, "status.replicas": 0, "status.updatedReplicas": 0, "status.availableReplicas": 0}), Status.CURRENT, ""),
@@ -232,7 +232,7 @@ CASES = [
     ("daemonset OnDelete ignores updated", with_(DS, **{"spec.updateStrategy": {"type": "OnDelete"}, "status.updatedNumberScheduled": 0}), Status.CURRENT, ""),
     ("daemonset zero nodes", with_(DS, **{"status.desiredNumberScheduled": 0, "status.updatedNumberScheduled": 0, "status.numberAvailable": 0}), Status.CURRENT, "0 of 0"),
     # ReplicaSet
-    ("replicaset available", with_(NEW_RS, **{"status.availableReplicas": 2}), Status.CURRENT, ""),
+    ("replicaset available", with_(NEW_RS, **{"status.readyReplicas": 2, "status.availableReplicas": 2}), Status.CURRENT, ""),
     ("replicaset waiting", NEW_RS, Status.IN_PROGRESS, "0 of 2"),
     ("replicaset ReplicaFailure", with_(NEW_RS, **{"status.conditions": [cond("ReplicaFailure", "True", "FailedCreate", "forbidden")]}), Status.FAILED, "FailedCreate"),
     # Job
@@ -287,6 +287,104 @@ def test_assess(obj, status, needle):
     health = assess(obj)
     assert health.status is status, health.message
     assert needle in health.message
+
+
+# ------------------------------------------------------ kstatus' checks (pkg/kstatus/status/core.go)
+# Each object below is InProgress by kstatus' rule and was Current here before the rules followed it check by
+# check. Statuses marked "inconsistent" are ones kube-controller-manager does not write (it counts an
+# available pod as ready, and computes counts and conditions in one update); they pin the check itself.
+
+NOT_CURRENT_BEFORE = [
+    # Deployment: readyReplicas (kstatus "LessReady"), inconsistent: available pods are ready pods
+    ("deployment without readyReplicas", with_(DEPLOY, **{"status.readyReplicas": None}), "0 of 2 replicas ready"),
+    ("deployment with fewer ready", with_(DEPLOY, **{"status.readyReplicas": 1}), "1 of 2 replicas ready"),
+    # Deployment: Progressing=True NewReplicaSetAvailable (kstatus "ReplicaSetNotAvailable")
+    (
+        "deployment still progressing",  # a scale event mid-rollout leaves the reason until the next rollout sync
+        with_(DEPLOY, **{"status.conditions": [cond("Available", "True", "MinimumReplicasAvailable"),
+                                               cond("Progressing", "True", "ReplicaSetUpdated", 'ReplicaSet "api-7d9f" is progressing.')]}),
+        "Progressing: True, ReplicaSetUpdated",
+    ),
+    (
+        "deployment scaled to zero, before the controller writes status",
+        with_(DEPLOY, **{"spec.replicas": 0, "status": {}}),
+        "Progressing: not reported yet",
+    ),
+    # Deployment: Available=True (kstatus "DeploymentNotAvailable")
+    (
+        "deployment not Available",  # inconsistent: the controller sets Available from the same counts
+        with_(DEPLOY, **{"status.conditions": [cond("Available", "False", "MinimumReplicasUnavailable", "Deployment does not have minimum availability."),
+                                               cond("Progressing", "True", "NewReplicaSetAvailable")]}),
+        "Available (False, MinimumReplicasUnavailable",
+    ),
+    (
+        "deployment without an Available condition",
+        with_(DEPLOY, **{"status.conditions": [cond("Progressing", "True", "NewReplicaSetAvailable")]}),
+        "Available (not reported yet)",
+    ),
+    # Deployment: status.replicas > spec.replicas, not > updatedReplicas (kstatus "ExtraPods"): scaled 3 -> 2
+    (
+        "deployment scaled down, pod not yet terminating",
+        with_(DEPLOY, **{"status.replicas": 3, "status.updatedReplicas": 3, "status.readyReplicas": 3, "status.availableReplicas": 3}),
+        "1 extra replicas pending termination",
+    ),
+    # Deployment: spec.replicas > status.replicas (kstatus "LessReplicas"), inconsistent: updated pods are counted in replicas
+    ("deployment with fewer replicas than updated", with_(DEPLOY, **{"status.replicas": 1}), "1 of 2 replicas created"),
+    # ReplicaSet: fullyLabeledReplicas and readyReplicas (kstatus "LessLabelled", "LessReady")
+    ("replicaset pods not fully labelled", with_(NEW_RS, **{"status.fullyLabeledReplicas": 1, "status.readyReplicas": 2, "status.availableReplicas": 2}), "1 of 2 replicas carry"),
+    ("replicaset without readyReplicas", with_(NEW_RS, **{"status.readyReplicas": None, "status.availableReplicas": 2}), "0 of 2 replicas ready"),
+    # StatefulSet: status.replicas (kstatus "LessReplicas"), inconsistent
+    ("statefulset with fewer replicas", with_(STS, **{"status.replicas": 2}), "2 of 3 pods created"),
+    # StatefulSet without rollingUpdate.partition: currentReplicas (kstatus "LessCurrent"), inconsistent
+    (
+        "statefulset without a partition, pods not current",
+        with_(STS, **{"spec.updateStrategy": {"type": "RollingUpdate"}, "status.currentReplicas": 1}),
+        "1 of 3 pods at the current revision",
+    ),
+    # DaemonSet: observedGeneration required, currentNumberScheduled and numberReady (kstatus)
+    ("daemonset never observed", with_(DS, **{"status.observedGeneration": None}), "observe the daemon set"),
+    ("daemonset without a generation", with_(DS, **{"metadata.generation": None}), "metadata.generation"),
+    ("daemonset pods not scheduled", with_(DS, **{"status.currentNumberScheduled": 2}), "2 of 3 pods scheduled"),
+    ("daemonset pods not ready", with_(DS, **{"status.numberReady": 2}), "2 of 3 pods ready"),
+]
+
+
+@pytest.mark.parametrize("obj,needle", [c[1:] for c in NOT_CURRENT_BEFORE], ids=[c[0] for c in NOT_CURRENT_BEFORE])
+def test_kstatus_checks_hold_what_is_not_current(obj, needle):
+    health = assess(obj)
+    assert health.status is Status.IN_PROGRESS, health.message
+    assert needle in health.message
+
+
+@pytest.mark.parametrize("obj", [
+    DEPLOY,
+    with_(DEPLOY, **{"spec.replicas": 0, "status.replicas": 0, "status.updatedReplicas": 0, "status.readyReplicas": None,
+                     "status.availableReplicas": None}),
+    # no progress deadline: the controller sets no Progressing condition, and kstatus does not wait for it
+    with_(DEPLOY, **{"spec.progressDeadlineSeconds": None, "status.conditions": [cond("Available", "True")]}),
+    with_(DEPLOY, **{"spec.progressDeadlineSeconds": 2147483647, "status.conditions": [cond("Available", "True")]}),
+    # the status kstatus' "ExtraPods" lets through: old replica sets scaled away
+    with_(DEPLOY, **{"status.replicas": 2, "status.updatedReplicas": 2}),
+    with_(NEW_RS, **{"status.readyReplicas": 2, "status.availableReplicas": 2}),
+    STS,
+    with_(STS, **{"spec.updateStrategy": {"type": "RollingUpdate"}}),
+    DS,
+], ids=["deployment", "deployment at zero", "deployment without a deadline", "deployment with MaxInt32 deadline",
+        "deployment old replicas gone", "replicaset", "statefulset", "statefulset without a partition", "daemonset"])
+def test_kstatus_current(obj):
+    health = assess(obj)
+    assert health.status is Status.CURRENT, health.message
+
+
+def test_deployment_conditions_are_read_after_the_counts_in_kstatus_order():
+    # counts first: a rollout in flight reports its counts, not the conditions it has yet to earn
+    rolling = with_(ROLLING, **{"status.conditions": [cond("Available", "False"), cond("Progressing", "True", "ReplicaSetUpdated")]})
+    assert "1 of 2 new replicas" in assess(rolling).message
+    # Progressing before Available, and the deadline still fails fast
+    both = with_(DEPLOY, **{"status.conditions": [cond("Available", "False"), cond("Progressing", "True", "ReplicaSetUpdated")]})
+    assert "Progressing" in assess(both).message
+    late = with_(DEPLOY, **{"status.conditions": [cond("Available", "True"), cond("Progressing", "False", "ProgressDeadlineExceeded")]})
+    assert assess(late).status is Status.FAILED
 
 
 # ------------------------------------------------------------------------------- pod fast-fail

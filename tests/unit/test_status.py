@@ -147,11 +147,14 @@ def rs(want=2, *conditions, **status):
 @pytest.mark.parametrize("replicaset,status,message", [
     (rs(2, cond("ReplicaFailure", "True")), Status.FAILED, "replica failure"),
     (rs(2, cond("ReplicaFailure", "True", "FailedCreate", "quota")), Status.FAILED, "FailedCreate: quota"),
-    (rs(2, cond("ReplicaFailure", "False"), availableReplicas=1, replicas=2), Status.IN_PROGRESS,
-     "1 of 2 replicas available"),
-    (rs(2, availableReplicas=2, replicas=3), Status.IN_PROGRESS, "1 extra pods pending termination"),
-    (rs(2, availableReplicas=2, replicas=2), Status.CURRENT, "2 replicas available"),
-    (rs(None, availableReplicas=1, replicas=1), Status.CURRENT, "1 replicas available"),  # spec.replicas defaults to 1
+    (rs(2, cond("ReplicaFailure", "False"), availableReplicas=1, readyReplicas=1, fullyLabeledReplicas=2, replicas=2),
+     Status.IN_PROGRESS, "1 of 2 replicas available"),
+    (rs(2, availableReplicas=3, readyReplicas=3, fullyLabeledReplicas=3, replicas=3), Status.IN_PROGRESS,
+     "1 extra pods pending termination"),
+    (rs(2, availableReplicas=2, readyReplicas=2, fullyLabeledReplicas=2, replicas=2), Status.CURRENT,
+     "2 replicas available"),
+    (rs(None, availableReplicas=1, readyReplicas=1, fullyLabeledReplicas=1, replicas=1), Status.CURRENT,
+     "1 replicas available"),  # spec.replicas defaults to 1
 ])
 def test_replicaset_rule(replicaset, status, message):
     health = assess(replicaset)
