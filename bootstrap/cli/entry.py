@@ -2,15 +2,17 @@
 
 Building the typer app (imports, then every option of every command) costs several times what `--help`,
 `version` or a `check` of a whole repository needs, and a user pays start-up at every run.  So this module
-answers, with small parsers of its own, exactly these forms:
+answers exactly these forms itself:
 
     --version | version [-o F] [--client] [--kubeconfig F] [--context C]
     --help, -h, no arguments, COMMAND --help   (the text typer renders, from the help cache)
     check PATH... [--age-key-file F] [-o F]  |  decrypt FILE [...]
 
 and hands everything else (help on a narrow terminal, a typo, an unknown flag, shell completion requests)
-to the typer app in `bootstrap.cli.app`, which reports it as usual.  Both ways run the same functions; only
-the parsing differs.  Errors end as one line and a documented exit code (`guarded`).
+to the typer app in `bootstrap.cli.app`, which reports it as usual.  Both ways run the same functions.  The
+commands' options are not declared here: `python -m bootstrap.cli.helpcache` reads them from the typer app into
+`bootstrap/cli/_helptext.py`, next to the help texts, and `parse` reads that.  Errors end as one line and a
+documented exit code (`guarded`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,15 @@ if TYPE_CHECKING:
 
 COMPLETE_VAR = "_DR_BOOTSTRAP_COMPLETE"  # set by the shell completion scripts: typer answers those
 HELP_FLAGS = ("-h", "--help")
+
+# The commands parsed here, each with the function its typer command calls: it gets the options as keyword
+# arguments.  Their options come from the typer app, written into bootstrap/cli/_helptext.py by
+# `python -m bootstrap.cli.helpcache`; tests/unit/test_cli_parity.py runs each both ways and compares the calls.
+FAST = {
+    "version": ("bootstrap.commands.version", "run_version"),
+    "check": ("bootstrap.commands.check_output", "run_check"),
+    "decrypt": ("bootstrap.sops.command", "run_decrypt"),
+}
 
 
 def main() -> None:
@@ -87,28 +98,18 @@ def fast(argv: list[str]) -> int | None:
         sys.stdout.write(text)
         return 0
     command = argv[0] if argv else ""
-    if any(a in HELP_FLAGS for a in argv[1:]):
+    target = FAST.get(command)
+    if target is None or any(a in HELP_FLAGS for a in argv[1:]):
         return None
-    if command == "version":
-        options = _parse(argv[1:], _version_args) if argv[1:] else {}  # argparse costs as much as the rest
-        if options is not None:
-            from bootstrap.commands.version import run_version
-
-            return run_version(**options)
-    elif command == "check":
-        options = _parse(argv[1:], _check_args)
-        if options is not None:
-            from bootstrap.commands.check_output import run_check
-
-            return run_check(**options)
-    elif command == "decrypt":
-        from bootstrap.sops.command import parse_decrypt_args, run_decrypt
-
-        options = parse_decrypt_args(argv[1:])
-        if options is not None:
-            run_decrypt(**options)
-            return 0
-    return None
+    try:
+        from bootstrap.cli._helptext import PARSERS
+    except ImportError:  # a tree without the generated file still works, only slower
+        return None
+    options = parse(argv[1:], PARSERS[command])
+    if options is None:
+        return None
+    module, function = target
+    return getattr(__import__(module, fromlist=[function]), function)(**options) or 0
 
 
 # ---------------------------------------------------------------------------------------------- help
@@ -153,41 +154,55 @@ def _columns() -> int:
 # ---------------------------------------------------------------------------------------------- parsing
 
 
-def _parse(argv: list[str], declare: Callable) -> dict | None:
-    """Options as keyword arguments, or None when the small parser does not accept `argv` (typer will say why).
+def parse(argv: list[str], spec: tuple) -> dict | None:
+    """The keyword arguments typer would give the command for `argv`, or None when this parser does not accept
+    `argv` (typer then parses it and says what is wrong).
 
-    `declare(parser)` adds the arguments.  The help formatter gets a fixed width: sized by shutil, its import
-    would cost more start-up than the parse.
+    `spec` is the command's entry in `bootstrap.cli._helptext.PARSERS`, generated from the typer app: its positional
+    arguments `(name, nargs)` (nargs -1: one or more, always last), its option spellings `{"--name": (name,
+    kind, x)}` (kind "flag" stores x; kind "value" takes a word, one of the choices x unless x is None) and its
+    defaults.  The forms accepted are read as click reads them: options anywhere, `--name=VALUE`, `-oVALUE`,
+    `--name VALUE` whatever VALUE looks like, `--` ends the options, `-` is a word, the last of a repeated option
+    counts.  Anything else is refused: an unknown or bundled option (`-yo`), a flag given a value, a word not
+    among the choices, a missing or an extra argument.  tests/unit/test_cli_parity.py runs both parsers on the
+    same command lines.
     """
-    import argparse
-
-    class NotForUs(Exception):
-        pass
-
-    class Parser(argparse.ArgumentParser):
-        def error(self, message: str) -> None:  # type: ignore[override]
-            raise NotForUs(message)
-
-    parser = Parser(add_help=False, allow_abbrev=False,
-                    formatter_class=lambda prog: argparse.HelpFormatter(prog, width=80))
-    declare(parser)
-    try:
-        return vars(parser.parse_args(argv))
-    except NotForUs:
-        return None
-
-
-_FORMATS = ("human", "json", "yaml")
-
-
-def _version_args(parser) -> None:
-    parser.add_argument("-o", "--output", choices=_FORMATS, default="human")
-    parser.add_argument("--client", action="store_true")
-    parser.add_argument("--kubeconfig")
-    parser.add_argument("--context")
-
-
-def _check_args(parser) -> None:
-    parser.add_argument("paths", nargs="+")
-    parser.add_argument("--age-key-file")
-    parser.add_argument("-o", "--output", choices=_FORMATS, default="human")
+    arguments, options, defaults = spec
+    values, words, i = dict(defaults), [], 0
+    while i < len(argv):
+        token, i = argv[i], i + 1
+        if token == "--":
+            words += argv[i:]
+            break
+        if token[:1] != "-" or token == "-":
+            words.append(token)
+            continue
+        if token[:2] == "--":
+            name, equals, value = token.partition("=")
+            attached = bool(equals)
+        else:
+            name, value = token[:2], token[2:]
+            attached = bool(value)
+        if name not in options:
+            return None
+        dest, kind, x = options[name]
+        if kind == "flag":
+            if attached:
+                return None
+            values[dest] = x
+            continue
+        if not attached:  # the next word, whatever it looks like (`--age-key-file -`, `--context -x`)
+            if i == len(argv):
+                return None
+            value, i = argv[i], i + 1
+        if x is not None and value not in x:
+            return None
+        values[dest] = value
+    for dest, nargs in arguments:
+        if not words:
+            return None
+        if nargs == -1:
+            values[dest], words = words, []
+        else:
+            values[dest] = words.pop(0)
+    return None if words else values

@@ -119,19 +119,19 @@ def run_restore(opts: RestoreOptions, *, report_path: str | None, junit_path: st
     )
 
 
-def run_plan(opts: RestoreOptions, *, report_path: str | None, output: str) -> None:
+def run_plan(opts: RestoreOptions, *, report_path: str | None, junit_path: str | None = None, output: str) -> None:
     from bootstrap.commands import restore as pipeline
 
     scrubber = Scrubber()
     progress = _progress(output, scrubber)
-    check_report_paths(report=report_path)
+    check_report_paths(report=report_path, junit=junit_path)
     report = new_report("plan", opts, scrubber=scrubber)
     lines: list[str] = []
 
     def body() -> None:
         lines.extend(pipeline.plan_only(opts, progress, report))
 
-    _run(report, body, output=output, report_path=report_path, junit_path=None, summary=False)
+    _run(report, body, output=output, report_path=report_path, junit_path=junit_path, summary=False)
     if output == "human":
         for line in lines:
             typer.echo(line)
@@ -162,11 +162,12 @@ def run_verify(
     )
 
 
-def run_drill(opts: RestoreOptions, drill_opts, *, output: str) -> None:
+def run_drill(opts: RestoreOptions, drill_opts, *, report_path: str | None = None, output: str) -> None:
     from bootstrap.commands import drill, restore as pipeline
 
     scrubber = Scrubber()
     progress = _progress(output, scrubber)
+    check_report_paths(report=report_path)
     keyring = pipeline.load_key(opts, progress)
     evidence = drill.run_drill(opts, drill_opts, progress, keyring, confirm=_confirm, scrubber=scrubber)
     data = evidence.to_dict()
@@ -177,8 +178,8 @@ def run_drill(opts: RestoreOptions, drill_opts, *, output: str) -> None:
         data["rtoRegression"], data["secondsSinceLastGreen"] = regression, since
     if drill_opts.evidence:
         drill.write_evidence(drill_opts.evidence, data)
-    if drill_opts.junit and evidence.report is not None:
-        write_junit(evidence.report, drill_opts.junit)
+    if evidence.report is not None:
+        _write(evidence.report, report_path, drill_opts.junit)  # the drill's restore, as restore writes them
     if output != "human":
         typer.echo(render(data, output))
     else:

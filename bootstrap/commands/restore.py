@@ -131,7 +131,7 @@ def plan_only(opts: RestoreOptions, progress: Progress, report: RunReport) -> li
             with run.phase("server-dry-run"):
                 for phase in prepared.plan.phases:
                     for wave in phase.waves:
-                        dry_run_wave(cluster, run, "server-dry-run", wave.manifests)
+                        dry_run_wave(cluster, run, "server-dry-run", wave.manifests, recreate=opts.recreate)
     report.result = "succeeded"
     return lines
 

@@ -1,41 +1,15 @@
 """`dr-bootstrap decrypt`: the one implementation behind the typer command and its fast start-up path.
 
 Building the full typer app (every option of every command) costs more than decrypting a large file, so the
-entry point (`bootstrap.cli.entry`) parses a plain `decrypt …` invocation with this small argparse parser and
-calls `run_decrypt` directly. Anything it does not understand (help, bad flags) goes to typer.
+entry point (`bootstrap.cli.entry`) parses a plain `decrypt …` invocation itself, with the options of the typer
+command (generated into `bootstrap/cli/_helptext.py`), and calls `run_decrypt` directly. Anything it does not
+understand (help, bad flags) goes to typer.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 from typing import BinaryIO, TextIO
-
-
-class _NotForUs(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise _NotForUs(message)
-
-
-def parse_decrypt_args(argv: list[str]) -> dict | None:
-    """Options of `decrypt` as keyword arguments for `run_decrypt`, or None to let typer handle argv."""
-    if any(a in ("-h", "--help") for a in argv):
-        return None
-    parser = _Parser(add_help=False, allow_abbrev=False)
-    parser.add_argument("file")
-    parser.add_argument("--age-key-file")
-    parser.add_argument("--input-type")
-    parser.add_argument("--output-type")
-    parser.add_argument("--ignore-mac", action="store_true")
-    parser.add_argument("-o", "--output", choices=("human", "json", "yaml"), default="human")
-    try:
-        return vars(parser.parse_args(argv))
-    except _NotForUs:
-        return None
 
 
 def run_decrypt(

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bootstrap.cli._helptext import HELP
-from bootstrap.cli.helpcache import commands, render
+from bootstrap.cli.helpcache import TARGET, commands, render, source
 from tests.support.sops import new_age_key, write_key_file
 
 HEAVY = ("typer", "click", "rich", "kubernetes", "bootstrap.cli.app", "bootstrap.kube")
@@ -43,6 +43,11 @@ def test_the_help_cache_is_what_typer_renders_now():
     live = {name: render(name) for name in commands()}
     stale = sorted(name or "(root)" for name in set(live) | set(HELP) if live.get(name) != HELP.get(name))
     assert not stale, f"help cache stale for {stale}: run `python -m bootstrap.cli.helpcache`"
+
+
+def test_regenerating_gives_the_committed_file():
+    """Help texts and the fast path's options alike: a typer change without `python -m bootstrap.cli.helpcache` fails."""
+    assert TARGET.read_text() == source(), "bootstrap/cli/_helptext.py is stale: run `python -m bootstrap.cli.helpcache`"
 
 
 @pytest.mark.parametrize("args", [["--help"], ["-h"], [], ["restore", "--help"], ["check", "-h"]])

@@ -1,4 +1,4 @@
-"""A whole restore (`bootstrap.pipeline.restore`) on the fake API server: the write-side guards.
+"""A whole restore (`bootstrap.commands.restore.restore`) on the fake API server: the write-side guards.
 
 A real clone of a Git repository made here, a real render (kustomize), the real client, discovery, apply
 manager, gates and rollout verification; only the HTTP transport is a double (`tests.support.fakeapi`).
@@ -22,12 +22,13 @@ from pathlib import Path
 
 import pytest
 
-from bootstrap import kube, pipeline
+from bootstrap import kube
+from bootstrap.commands import restore as pipeline
 from bootstrap.errors import UsageError
-from bootstrap.keys import KeyRing, load_keyring
-from bootstrap.options import RestoreOptions
-from bootstrap.progress import QuietProgress
-from bootstrap.report import PhaseRecord, RunReport
+from bootstrap.stages.keys import KeyRing, load_keyring
+from bootstrap.commands.options import RestoreOptions
+from bootstrap.report.progress import QuietProgress
+from bootstrap.report.model import PhaseRecord, RunReport
 from tests.support.fakeapi import FakeApiServer, Request
 from tests.support.sops import AgeKey, new_age_key
 
@@ -105,7 +106,7 @@ def repo(tmp_path_factory) -> Repo:
 @pytest.fixture
 def api(monkeypatch) -> FakeApiServer:
     server = FakeApiServer()
-    # THE SEAM (temporary): bootstrap/session.py `_clone_while_loading` makes the run's cluster with
+    # THE SEAM (temporary): bootstrap/stages/session.py `_clone_while_loading` makes the run's cluster with
     # `kube.Cluster(opts.kubeconfig, opts.context, clock=…, max_connections=…, retry_deadline=…,
     # concurrency=…)`, looking `Cluster` up on the `bootstrap.kube` package when it runs; replacing that
     # attribute puts the whole run on the fake. The lead is adding a cluster factory to the run context:
