@@ -103,7 +103,8 @@ def _confirm(question: str) -> bool:
 
 
 def run_restore(opts: RestoreOptions, *, report_path: str | None, junit_path: str | None, output: str) -> None:
-    from bootstrap.commands import restore as pipeline
+    from bootstrap.commands.restore import restore
+    from bootstrap.report.run import Run
 
     scrubber = Scrubber()
     progress = _progress(output, scrubber)
@@ -112,7 +113,7 @@ def run_restore(opts: RestoreOptions, *, report_path: str | None, junit_path: st
     ask = _confirm if sys.stdin.isatty() and sys.stderr.isatty() else None
     _run(
         report,
-        lambda: pipeline.restore(opts, progress, report, ask=ask),
+        lambda: restore(opts, Run(report, progress), ask=ask),
         output=output,
         report_path=report_path,
         junit_path=junit_path,
@@ -120,7 +121,8 @@ def run_restore(opts: RestoreOptions, *, report_path: str | None, junit_path: st
 
 
 def run_plan(opts: RestoreOptions, *, report_path: str | None, junit_path: str | None = None, output: str) -> None:
-    from bootstrap.commands import restore as pipeline
+    from bootstrap.commands.plan import plan_only
+    from bootstrap.report.run import Run
 
     scrubber = Scrubber()
     progress = _progress(output, scrubber)
@@ -129,7 +131,7 @@ def run_plan(opts: RestoreOptions, *, report_path: str | None, junit_path: str |
     lines: list[str] = []
 
     def body() -> None:
-        lines.extend(pipeline.plan_only(opts, progress, report))
+        lines.extend(plan_only(opts, Run(report, progress)))
 
     _run(report, body, output=output, report_path=report_path, junit_path=junit_path, summary=False)
     if output == "human":
@@ -147,7 +149,8 @@ def run_verify(
     junit_path: str | None,
     output: str,
 ) -> None:
-    from bootstrap.commands import restore as pipeline
+    from bootstrap.commands.verify import verify_only
+    from bootstrap.report.run import Run
 
     scrubber = Scrubber()
     progress = _progress(output, scrubber)
@@ -155,7 +158,7 @@ def run_verify(
     report = new_report("verify", scrubber=scrubber)
     _run(
         report,
-        lambda: pipeline.verify_only(kubeconfig, context, namespaces, timeout, progress, report),
+        lambda: verify_only(kubeconfig, context, namespaces, timeout, Run(report, progress)),
         output=output,
         report_path=report_path,
         junit_path=junit_path,
@@ -163,12 +166,13 @@ def run_verify(
 
 
 def run_drill(opts: RestoreOptions, drill_opts, *, report_path: str | None = None, output: str) -> None:
-    from bootstrap.commands import drill, restore as pipeline
+    from bootstrap.commands import drill
+    from bootstrap.commands.restore import load_key
 
     scrubber = Scrubber()
     progress = _progress(output, scrubber)
     check_report_paths(report=report_path)
-    keyring = pipeline.load_key(opts, progress)
+    keyring = load_key(opts, progress)
     evidence = drill.run_drill(opts, drill_opts, progress, keyring, confirm=_confirm, scrubber=scrubber)
     data = evidence.to_dict()
     if drill_opts.history:

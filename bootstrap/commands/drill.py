@@ -199,6 +199,7 @@ def run_drill(restore_opts, drill: DrillOptions, progress, keyring, confirm: Cal
     """Run one drill. Never raises for a restore failure: the verdict says it (and the evidence records it).
     `scrubber` is the one `progress` was built with: the drill's report shares it."""
     from bootstrap.commands import restore as pipeline
+    from bootstrap.report.run import Run
     from bootstrap.stages import source
 
     injection = INJECTIONS.get(drill.inject) if drill.inject else None
@@ -243,7 +244,7 @@ def run_drill(restore_opts, drill: DrillOptions, progress, keyring, confirm: Cal
                 )
                 evidence.cluster["kind"] = target["kind"]
                 try:
-                    pipeline.restore(opts, progress, report, keyring=restore_keyring)
+                    pipeline.restore(opts, Run(report, progress), keyring=restore_keyring)
                 except BootstrapError as err:
                     error = err
                 pipeline.finish(report, error)  # before the teardown: that is not part of the RTO

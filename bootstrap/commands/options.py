@@ -4,6 +4,7 @@ anything is cloned, decrypted or written (exit 2, one line naming the flag)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bootstrap.errors import UsageError
@@ -83,11 +84,11 @@ def check_options(opts: RestoreOptions) -> tuple[str, str]:
     for path in opts.paths:
         if not path or path.startswith("/") or "\x00" in path:
             raise UsageError(f"--path {path!r}: must be a directory relative to the repository root")
-    if len(set(normalized_paths(opts))) != len(opts.paths):
+    if len(set(normalized(opts.paths))) != len(opts.paths):
         raise UsageError(f"--path given twice for the same directory: {', '.join(opts.paths)}")
-    from bootstrap.engines.flux.kustomizations import parse_selection
+    from bootstrap import engines
 
-    parse_selection(opts.kustomizations)
+    engines.get().check_selection(opts.kustomizations)
     if opts.source is not None and (not opts.source or opts.source.count("/") > 1):
         raise UsageError(f"--source {opts.source!r}: expected NAME or NAMESPACE/NAME of a GitRepository")
     for pattern in opts.excludes:
@@ -96,12 +97,12 @@ def check_options(opts: RestoreOptions) -> tuple[str, str]:
     return key_ns, key_name
 
 
-def normalized_paths(opts: RestoreOptions) -> list[str]:
+def normalized(paths: Sequence[str]) -> list[str]:
     """--path values as repo-relative directories ("" for the root), in the order given."""
     import posixpath
 
     out = []
-    for path in opts.paths:
+    for path in paths:
         norm = posixpath.normpath(path.replace("\\", "/"))
         out.append("" if norm == "." else norm)
     return out

@@ -304,7 +304,9 @@ def _values_of(plain: bytes) -> list[str]:
 
 
 def _scrubber(values: list[str]) -> Callable[[str], str]:
+    """kustomize's messages scrubbed of these values with the run's one scrubbing rule (`bootstrap.scrub`)."""
     if not values:
         return lambda s: s
-    pattern = re.compile("|".join(re.escape(v) for v in sorted(set(values), key=len, reverse=True)))
-    return lambda s: pattern.sub("<redacted>", s)
+    from bootstrap.scrub import Scrubber
+
+    return Scrubber(values)

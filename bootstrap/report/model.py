@@ -24,7 +24,7 @@ from typing import Any
 from bootstrap.clock import WaitClock
 from bootstrap.errors import BootstrapError
 from bootstrap.redact import REDACTED  # noqa: F401  (re-exported)
-from bootstrap.report.scrub import HEAD, LINE_MIN_LENGTH, MIN_LENGTH, Scrubber, scrub  # noqa: F401  (re-exported)
+from bootstrap.scrub import HEAD, LINE_MIN_LENGTH, MIN_LENGTH, Scrubber, scrub  # noqa: F401  (re-exported)
 
 SCHEMA_VERSION = 1
 

@@ -1,9 +1,11 @@
-"""One run's bookkeeping: phases timed into the RunReport and told to the Progress, object records, and the
-plaintext both of them scrub.
+"""The run context, built once per command and passed to every stage: the report (with its clock and
+scrubber), the progress, and the cluster factory; and the run's bookkeeping: phases timed into the report and
+told to the progress, object records, and the plaintext both of them scrub.
 
 The report and the progress are built first (the runner writes the report whatever happens); a `Run`
 only records into them. Both share the Scrubber they were constructed with, and `learn_secrets` adds the
-decrypted values to it once the render has produced them.
+decrypted values to it once the render has produced them. `make_cluster` builds the cluster client
+(`kube.Cluster`; unit tests give one on a fake transport).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from bootstrap.model import ObjectRef
 from bootstrap.report.model import ObjectRecord, PhaseRecord, RunReport
 
 if TYPE_CHECKING:
+    from bootstrap.kube import Cluster
     from bootstrap.kube.objects import ApplyOutcome
     from bootstrap.report.progress import Progress
     from bootstrap.status.engine import Health
@@ -27,12 +30,20 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def _cluster(*args, **kwargs) -> Cluster:
+    from bootstrap.kube import Cluster
+
+    return Cluster(*args, **kwargs)
+
+
 class Run:
     """Times the phases of one run into a RunReport and reports them to a Progress."""
 
-    def __init__(self, report: RunReport, progress: Progress, *, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, report: RunReport, progress: Progress, *, clock: Callable[[], float] = time.monotonic,
+                 make_cluster: Callable[..., Cluster] | None = None):
         self.report = report
         self.progress = progress
+        self.make_cluster = make_cluster or _cluster
         self._clock = clock
         self._records: dict[tuple[str, str, str, str], ObjectRecord] = {}  # (phase, kind, namespace, name)
         self._phase_t0 = clock()

@@ -1,45 +1,74 @@
-"""What a restore does to the cluster between applies: the target check before the first write, the gates
-after a wave (CRDs Established, Namespaces Active), a wave's server-side dry run, and which objects a
-bootstrap phase verifies."""
+"""The apply and verify stages, staged as fluxcd/pkg `ssa` ApplyAllStaged is: in one place, each phase's
+waves in order, each wave applied with server-side apply, then its gates (CRDs Established, Namespaces
+Active) before the next wave; after a phase's waves, its workloads' rollouts verified.
+
+In: the cluster, the `Plan`, `ApplyOptions`, and which objects the engine makes Ready itself (never waited
+on here). Out: `Applied`: the Secrets restored (the consumer check reads them).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bootstrap.model import Manifest, ObjectRef
 
 if TYPE_CHECKING:
+    from bootstrap.commands.options import RestoreOptions
     from bootstrap.kube import Cluster
-    from bootstrap.stages.prepare import Prepared
-    from bootstrap.report.progress import Progress
     from bootstrap.report.run import Run
-
-VERIFIED_KINDS = (("apps/v1", "Deployment"), ("apps/v1", "StatefulSet"), ("apps/v1", "DaemonSet"), ("batch/v1", "Job"))
-
-
-def confirm_target(cluster: Cluster, prepared: Prepared, server_version: str | None, progress: Progress, *,
-                   yes: bool, ask: Callable[[str], bool] | None) -> None:
-    """Say where the restore writes and whether the cluster is fresh; go on only if it is, or on a yes."""
-    from bootstrap.stages.target import go_ahead, target
-
-    refs = [m.ref for m in prepared.plan.manifests]
-    refs += [ObjectRef("v1", "Secret", t.namespace, t.name) for t in prepared.key_secrets]
-    existing = cluster.resources.read_versions(refs)
-    where = target(cluster.client.context, cluster.host, server_version, refs, existing)
-    progress.note(where.line())
-    go_ahead(where, yes=yes, ask=ask)
+    from bootstrap.stages.plan import Plan
 
 
-def is_gitops_object(ref: ObjectRef) -> bool:
-    """A Flux toolkit object (Kustomization, GitRepository, HelmRelease, …): it becomes Ready when Flux's
-    controllers reconcile it after the hand-over, so a bootstrap phase never waits for it."""
-    return ref.group.endswith(".toolkit.fluxcd.io")
+@dataclass(frozen=True)
+class ApplyOptions:
+    timeout: float
+    dry_run: bool = False
+    recreate: bool = False
+
+    @classmethod
+    def of(cls, opts: RestoreOptions) -> ApplyOptions:
+        return cls(timeout=opts.timeout, dry_run=opts.dry_run, recreate=opts.recreate)
 
 
-def verified(manifests: Iterable[Manifest]) -> list[ObjectRef]:
-    """The objects a phase's verify step waits for: all but the GitOps controller's own."""
-    return [m.ref for m in manifests if not is_gitops_object(m.ref)]
+@dataclass
+class Applied:
+    secrets: list[ObjectRef] = field(default_factory=list)  # the Secrets restored, in apply order
+
+
+def apply_plan(cluster: Cluster, run: Run, plan: Plan, options: ApplyOptions, *,
+               engine_owns: Callable[[ObjectRef], bool]) -> Applied:
+    """Every phase of the plan: `<phase>: apply` (its waves and their gates), then `<phase>: verify`."""
+    from bootstrap import kube
+    from bootstrap.stages.verify import verify_rollouts
+
+    applied = Applied()
+    created: set[str] = set()  # namespaces this run's apply created: nothing of ours in them to look up
+    for phase in plan.phases:
+        applying = f"{phase.name}: apply"
+        with run.phase(applying):
+            for wave in phase.waves:
+                run.progress.note(f"wave {wave.index} ({wave.label}): {len(wave.manifests)} object(s)")
+                if options.dry_run:
+                    dry_run_wave(cluster, run, applying, wave.manifests, recreate=options.recreate)
+                    continue
+                changes = kube.apply_wave(
+                    cluster.resources, wave.manifests, created=created, recreate=options.recreate,
+                    on_result=lambda m, o, applying=applying: run.applied(applying, o),
+                )
+                created |= changes.created_namespaces
+                wait_gates(cluster, wave.manifests, timeout=options.timeout, on_wait=run.progress.note,
+                           created=created)
+                applied.secrets += [m.ref for m in wave.manifests if m.ref.kind == "Secret"]
+        refs = [m.ref for w in phase.waves for m in w.manifests if not engine_owns(m.ref)]
+        if options.dry_run or not phase.verify.rollouts or not refs:
+            continue
+        verifying = f"{phase.name}: verify"
+        with run.phase(verifying):
+            verify_rollouts(cluster, refs, timeout=phase.timeout or phase.verify.timeout or options.timeout,
+                            on_status=lambda ref, health, verifying=verifying: run.status(verifying, ref, health))
+    return applied
 
 
 def wait_gates(cluster: Cluster, manifests: list[Manifest], *, timeout: float, on_wait: Callable[[str], None],
@@ -91,14 +120,3 @@ def dry_run_wave(cluster: Cluster, run: Run, phase: str, manifests: list[Manifes
             run.skipped(phase, m.ref, reason)
     kube.apply_wave(cluster.resources, checkable, dry_run=True, recreate=recreate,
                     on_result=lambda m, o: run.applied(phase, o))
-
-
-def list_workloads(cluster: Cluster, namespaces: list[str]) -> list[ObjectRef]:
-    """Deployments, StatefulSets, DaemonSets and Jobs in the given namespaces (all when none given)."""
-    refs = []
-    for namespace in namespaces or [None]:
-        for api_version, kind in VERIFIED_KINDS:
-            for obj in cluster.list(api_version, kind, namespace):
-                meta = obj["metadata"]
-                refs.append(ObjectRef(api_version, kind, meta.get("namespace"), meta["name"]))
-    return sorted(set(refs))

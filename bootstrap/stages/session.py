@@ -1,28 +1,26 @@
-"""Opening a run: the key, the clone (in the background while the modules load), the connection made only
-when first needed, and the read-only half (`prepare`) — everything up to the first write.
+"""The source stage, and the run's way to the cluster: the clone (in the background while the modules the
+run needs load), the signature check, and the cluster client, made at once but connected only when first
+needed. Everything here is read-only.
 
 Errors come in the order an operator fixes them: flags and the key file, the clone and `--path`, rendering
-and decryption, and only then the kubeconfig and the API server.
+and decryption, and only then the kubeconfig and the API server (`Opened.connect`).
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from bootstrap.errors import BootstrapError
-from bootstrap.commands.options import RestoreOptions
-from bootstrap.stages.prepare import Prepared, prepare
 
 if TYPE_CHECKING:
-    from bootstrap.clock import WaitClock
-    from bootstrap.stages.keys import KeyRing
+    from bootstrap.commands.options import RestoreOptions
+    from bootstrap.engines.base import ClusterLookup
     from bootstrap.kube import Cluster
-    from bootstrap.report.progress import Progress
     from bootstrap.report.run import Run
     from bootstrap.stages.source import Checkout
 
@@ -39,16 +37,6 @@ def in_background(fn: Callable[[], T], *, name: str) -> Future[T]:
         pool.shutdown(wait=False)
 
 
-def load_key(opts: RestoreOptions, progress: Progress) -> KeyRing:
-    """The age identities, from --age-key-file or the sops environment variables; warnings shown."""
-    from bootstrap.stages.keys import load_keyring
-
-    keyring = load_keyring(opts.age_key_file)
-    for warning in keyring.warnings:
-        progress.warning(warning)
-    return keyring
-
-
 def connect(cluster: Cluster) -> str:
     """The server's version, with discovery fetched and cached (validation needs it next).
 
@@ -60,18 +48,46 @@ def connect(cluster: Cluster) -> str:
     return version
 
 
-@contextmanager
-def prepared_run(opts: RestoreOptions, run: Run, keyring: KeyRing, *,
-                 offline: bool = False) -> Iterator[tuple[Prepared, Cluster | None]]:
-    """Clone, render and decrypt, connect, validate and plan; yields (prepared, cluster). Nothing is written.
+@dataclass
+class Opened:
+    """The checkout (until `release_checkout`) and the cluster, connected on first use."""
 
-    `offline` (plan without --server-dry-run): no cluster at all; the cluster yielded is None."""
+    checkout: Checkout
+    run: Run
+    client: Cluster | BootstrapError | None  # None offline; the error making it, raised when connecting
+    _release: Callable[[], None]
+    _connected: Cluster | None = field(default=None, init=False)
+
+    def connect(self) -> Cluster:
+        """The cluster (connected on first call); its errors about objects are scrubbed."""
+        if self._connected is None:
+            if self.client is None:
+                raise RuntimeError("an offline run has no cluster")
+            if isinstance(self.client, BootstrapError):
+                raise self.client
+            self.run.report.server_version = connect(self.client)
+            self._connected = self.client.with_scrub(self.run.report.scrubber)
+        return self._connected
+
+    def lookup(self) -> ClusterLookup | None:
+        """substituteFrom data read from the cluster, connecting only if a value is found nowhere else."""
+        from bootstrap.stages.validate import cluster_lookup
+
+        return cluster_lookup((lambda ref: self.connect().get(ref)) if self.client is not None else None)
+
+    def release_checkout(self) -> None:
+        """Nothing reads the checkout after the plan is made: its files are removed in the background."""
+        self._release()
+
+
+@contextmanager
+def opened(opts: RestoreOptions, run: Run, *, offline: bool = False) -> Iterator[Opened]:
+    """Clone (and verify the commit's signature) while the run's modules load and the cluster client is
+    made. On exit: the checkout removed (waited for), the cluster closed."""
     from bootstrap.stages import provenance
 
     if opts.verify_signatures:
         provenance.check_allowed_signers(opts.verify_signatures)
-    # The checkout lives only until the plan is made (nothing reads it later); removing its files runs in the
-    # background while the restore goes on, and is waited for before the run ends.
     removals: list[Future[None]] = []
 
     def remove_later(path: Path) -> None:
@@ -80,47 +96,28 @@ def prepared_run(opts: RestoreOptions, run: Run, keyring: KeyRing, *,
         removals.append(in_background(lambda: remove_tree(path), name="remove-checkout"))
 
     try:
-        yield from _prepared(opts, run, keyring, remove_later, offline=offline)
+        with ExitStack() as clone:
+            with run.phase("clone"):
+                checkout, client = _clone_while_loading(opts, clone, remove_later, run, offline=offline)
+            run.report.commit = checkout.commit
+            run.report.repo = checkout.url
+            run.progress.note(f"cloned {checkout.url} at {checkout.commit[:12]}")
+            if opts.verify_signatures:
+                with run.phase("verify-signature"):
+                    signer = provenance.verify_commit(checkout.root, checkout.commit, opts.verify_signatures)
+                run.report.signer = signer.to_dict()
+                run.progress.note(f"commit {checkout.commit[:12]} signed by {signer}")
+            with ExitStack() as cluster:
+                if client is not None and not isinstance(client, BootstrapError):
+                    cluster.enter_context(client)
+                yield Opened(checkout, run, client, clone.close)
     finally:
         for removal in removals:
             removal.result()
 
 
-def _prepared(opts: RestoreOptions, run: Run, keyring: KeyRing, remove_later: Callable[[Path], None], *,
-              offline: bool) -> Iterator[tuple[Prepared, Cluster | None]]:
-    from bootstrap.stages import provenance
-
-    with ExitStack() as clone:
-        with run.phase("clone"):
-            checkout, cluster = _clone_while_loading(opts, clone, remove_later, run.report.clock, offline=offline)
-        run.report.commit = checkout.commit
-        run.report.repo = checkout.url
-        run.progress.note(f"cloned {checkout.url} at {checkout.commit[:12]}")
-        if opts.verify_signatures:
-            with run.phase("verify-signature"):
-                signer = provenance.verify_commit(checkout.root, checkout.commit, opts.verify_signatures)
-            run.report.signer = signer.to_dict()
-            run.progress.note(f"commit {checkout.commit[:12]} signed by {signer}")
-
-        @functools.cache
-        def live() -> Cluster:
-            """The cluster, connected on first use: rendering and decryption come first, so a bad --path or
-            key is reported before a kubeconfig problem."""
-            if isinstance(cluster, BootstrapError):
-                raise cluster
-            run.report.server_version = connect(cluster)
-            return cluster
-
-        prepared = prepare(opts, run, checkout, keyring, None if offline else live)
-    if offline:
-        yield prepared, None
-        return
-    with live() as connected:
-        yield prepared, connected.with_scrub(run.report.scrubber)  # errors about objects are scrubbed from here on
-
-
-def _clone_while_loading(opts: RestoreOptions, stack: ExitStack, remove_later: Callable[[Path], None],
-                         clock: WaitClock, *, offline: bool = False) -> tuple[Checkout, Cluster | BootstrapError | None]:
+def _clone_while_loading(opts: RestoreOptions, stack: ExitStack, remove_later: Callable[[Path], None], run: Run, *,
+                         offline: bool = False) -> tuple[Checkout, Cluster | BootstrapError | None]:
     """(checkout, cluster client or the error making it, or None offline): git clones in a background thread
     while this one loads the modules the rest of the run needs and reads the kubeconfig. Nothing here talks to
     the cluster, so nothing keeps a failed clone waiting; the thread is always joined. Errors keep the order
@@ -143,17 +140,16 @@ def _clone_while_loading(opts: RestoreOptions, stack: ExitStack, remove_later: C
     cluster: Cluster | BootstrapError | None = None
     try:
         from bootstrap import manifests, sops  # noqa: F401  (loaded while git works)
-        from bootstrap.stages import plan, playbook
-        from bootstrap.engines.flux import render as repository  # noqa: F401
+        from bootstrap.engines.flux import render  # noqa: F401
+        from bootstrap.stages import plan, playbook  # noqa: F401
 
         if not offline:
-            from bootstrap import kube  # noqa: F401
-            from bootstrap.stages import verify as rollout
+            from bootstrap.stages import verify  # noqa: F401
 
             try:
-                cluster = kube.Cluster(opts.kubeconfig, opts.context, clock=clock,
-                                       max_connections=max(16, opts.concurrency), retry_deadline=opts.timeout,
-                                       concurrency=opts.concurrency)
+                cluster = run.make_cluster(opts.kubeconfig, opts.context, clock=run.report.clock,
+                                           max_connections=max(16, opts.concurrency), retry_deadline=opts.timeout,
+                                           concurrency=opts.concurrency)
             except BootstrapError as exc:
                 cluster = exc
     except BaseException:

@@ -1,4 +1,5 @@
-"""Which cluster a restore is about to write to, and whether it is fresh (pure, given what was read).
+"""The target stage: which cluster a restore is about to write to, and whether it is fresh (pure, given
+what was read; `confirm_target` reads it).
 
 Before the first write `restore` says where it is going (context, server, Kubernetes version) and whether the
 cluster already holds objects this restore writes. A cluster that is not fresh is where a mistyped context
@@ -8,11 +9,16 @@ refuses without either (nothing written).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bootstrap.errors import UsageError
 from bootstrap.model import ObjectRef
+
+if TYPE_CHECKING:
+    from bootstrap.kube import Cluster
+    from bootstrap.report.progress import Progress
 
 SHOWN = 5  # existing objects named in the line
 
@@ -59,3 +65,14 @@ def go_ahead(where: Target, *, yes: bool, ask: Callable[[str], bool] | None) -> 
         )
     if not ask("Continue?"):
         raise UsageError("not confirmed: nothing was written")
+
+
+def confirm_target(cluster: Cluster, refs: Sequence[ObjectRef], progress: Progress, *, yes: bool,
+                   ask: Callable[[str], bool] | None, server_version: str | None) -> None:
+    """The target stage: say where the restore writes (`refs`: everything it writes, key Secrets included)
+    and whether the cluster is fresh; return only when it is, or on a yes (UsageError otherwise, nothing
+    written)."""
+    existing = cluster.resources.read_versions(list(refs))
+    where = target(cluster.client.context, cluster.host, server_version, refs, existing)
+    progress.note(where.line())
+    go_ahead(where, yes=yes, ask=ask)

@@ -180,3 +180,36 @@ def restart_consumers(cluster: Cluster, refs: Iterable[ObjectRef], *, now: datet
         cluster.merge_patch(ref, patch)
         restarted.append(ref)
     return restarted
+
+
+VERIFIED_KINDS = (("apps/v1", "Deployment"), ("apps/v1", "StatefulSet"), ("apps/v1", "DaemonSet"), ("batch/v1", "Job"))
+
+
+def list_workloads(cluster: Cluster, namespaces: list[str]) -> list[ObjectRef]:
+    """Deployments, StatefulSets, DaemonSets and Jobs in the given namespaces (all when none given)."""
+    refs = []
+    for namespace in namespaces or [None]:
+        for api_version, kind in VERIFIED_KINDS:
+            for obj in cluster.list(api_version, kind, namespace):
+                meta = obj["metadata"]
+                refs.append(ObjectRef(api_version, kind, meta.get("namespace"), meta["name"]))
+    return sorted(set(refs))
+
+
+def verify_consumers(cluster: Cluster, run, restored: Sequence[ObjectRef], secrets: Sequence[ObjectRef], *,
+                     restart: bool, timeout: float) -> None:
+    """The `consumers` phase: workloads already in the cluster (not restored by this run) that read a
+    restored Secret are verified, restarted first with --restart-consumers."""
+    if not secrets:
+        return
+    planned = set(restored)
+    outside = [c for c in find_consumers(cluster, secrets) if c not in planned]
+    if not outside:
+        return
+    with run.phase("consumers"):
+        run.progress.note(f"{len(outside)} workload(s) already in the cluster use restored Secrets")
+        if restart:
+            restart_consumers(cluster, outside)
+            run.progress.note(f"restarted {len(outside)} consumer(s)")
+        verify_rollouts(cluster, outside, timeout=timeout,
+                        on_status=lambda ref, health: run.status("consumers", ref, health))

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from bootstrap.clock import WaitClock
 from bootstrap.errors import BootstrapError, RolloutError
-from bootstrap.report.scrub import _forms
+from bootstrap.scrub import _forms
 from bootstrap.report.model import (
     ObjectRecord,
     RunReport,

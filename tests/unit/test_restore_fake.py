@@ -22,12 +22,12 @@ from pathlib import Path
 
 import pytest
 
-from bootstrap import kube
 from bootstrap.commands import restore as pipeline
 from bootstrap.errors import UsageError
 from bootstrap.stages.keys import KeyRing, load_keyring
 from bootstrap.commands.options import RestoreOptions
 from bootstrap.report.progress import QuietProgress
+from bootstrap.report.run import Run
 from bootstrap.report.model import PhaseRecord, RunReport
 from tests.support.fakeapi import FakeApiServer, Request
 from tests.support.sops import AgeKey, new_age_key
@@ -104,15 +104,8 @@ def repo(tmp_path_factory) -> Repo:
 
 
 @pytest.fixture
-def api(monkeypatch) -> FakeApiServer:
-    server = FakeApiServer()
-    # THE SEAM (temporary): bootstrap/stages/session.py `_clone_while_loading` makes the run's cluster with
-    # `kube.Cluster(opts.kubeconfig, opts.context, clock=…, max_connections=…, retry_deadline=…,
-    # concurrency=…)`, looking `Cluster` up on the `bootstrap.kube` package when it runs; replacing that
-    # attribute puts the whole run on the fake. The lead is adding a cluster factory to the run context:
-    # pass `server.cluster` there instead when merging, and drop this monkeypatch.
-    monkeypatch.setattr(kube, "Cluster", server.cluster)
-    return server
+def api() -> FakeApiServer:
+    return FakeApiServer()  # the run's cluster factory (`Run.make_cluster`) is `server.cluster`
 
 
 class LoggedProgress(QuietProgress):
@@ -147,7 +140,7 @@ def restore(api: FakeApiServer, repo: Repo, *, ask: Callable[[str], bool] | None
     opts = RestoreOptions(repo_url=str(repo.path), paths=PATHS, **options)
     progress = LoggedProgress(api)
     report = pipeline.new_report("restore", opts, scrubber=progress.scrubber)
-    return pipeline.restore(opts, progress, report, keyring=repo.keyring(), ask=ask)
+    return pipeline.restore(opts, Run(report, progress, make_cluster=api.cluster), keyring=repo.keyring(), ask=ask)
 
 
 def writes(api: FakeApiServer) -> list[Request]:

@@ -1,2 +1,7 @@
-"""Flux: its Kustomizations rendered as kustomize-controller would, where its decryption key goes, its
-readiness rules and the hand-over to its controllers."""
+"""Flux: its Kustomizations rendered as kustomize-controller would (`render`, `kustomizations`, `objects`,
+`postbuild`, `envsubst*`), where its key goes, its readiness rules (`readiness`), and the hand-over to its
+controllers (`converge`, `handover`). `engine` puts it behind the engine interface."""
+
+from bootstrap.engines.flux.engine import ENGINE
+
+__all__ = ["ENGINE"]

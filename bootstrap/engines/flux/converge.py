@@ -62,11 +62,6 @@ def installs_flux(refs: Sequence[ObjectRef]) -> bool:
         r.kind == "Kustomization" and r.group == "kustomize.toolkit.fluxcd.io" for r in refs)
 
 
-def wanted(option: bool | None, refs: Sequence[ObjectRef]) -> bool:
-    """--wait-gitops: yes, no, or (None) when the set installs Flux."""
-    return installs_flux(refs) if option is None else option
-
-
 FLUX_MANAGER = "kustomize-controller"  # kustomize-controller's server-side apply field manager
 OWNER_LABEL = "kustomize.toolkit.fluxcd.io/name"
 

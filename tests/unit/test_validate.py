@@ -1,4 +1,5 @@
-"""prepare: the read-only half's pure parts — the values to scrub, the key Secrets, the validation gate."""
+"""The render and validate stages: the values to scrub, the key Secrets (with Flux's key targets), the
+validation gate."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from bootstrap.errors import ValidationError
 from bootstrap.manifests import ref_of
 from bootstrap.model import Manifest
 from bootstrap.commands.options import RestoreOptions
-from bootstrap.stages.prepare import KeySecret, drop_repo_key_copies, key_secrets, secret_values, validate_and_plan
+from bootstrap.engines.flux.engine import rendered
+from bootstrap.stages.validate import (KeyOptions, KeySecret, drop_repo_key_copies, key_secrets, secret_values,
+                                       validate_and_plan)
 from bootstrap.engines.flux.kustomizations import parse
 from bootstrap.engines.flux.render import RenderedPhase, Rendering
 from bootstrap.stages.keys import load_keyring
@@ -64,7 +67,7 @@ def test_key_secrets_are_the_flag_plus_every_distinct_decryption_secret_ref():
               RenderedPhase("b", "x", ks("b", "apps", decryption=sops)),
               RenderedPhase("c", "x", ks("c", "apps", decryption={"provider": "sops", "secretRef": {"name": "other"}})),
               RenderedPhase("d", "x", ks("d", "apps")), RenderedPhase(".", "", None)]
-    targets = key_secrets(RestoreOptions(repo_url="r"), rendering(*phases))
+    targets = key_secrets(KeyOptions.of(RestoreOptions(repo_url="r")), rendered(rendering(*phases)))
     assert [(t.namespace, t.name, t.key) for t in targets] == [
         ("flux-system", "sops-age", "age.agekey"), ("apps", "sops-age", "age.agekey"), ("apps", "other", "age.agekey")]
     assert targets[0].why == "--key-secret, Kustomization flux-system/a"
@@ -86,12 +89,14 @@ def test_the_repo_s_own_key_copy(tmp_path):
     assert "AGE-SECRET-KEY" not in str(exc.value)
 
 
-def test_prepare_teaches_the_run_s_scrubber_every_decrypted_value(tmp_path):
+def test_render_and_validate_teach_the_run_s_scrubber_every_decrypted_value(tmp_path):
     # The report and progress are built before anything is decrypted; the values they must hide reach them
     # only through Run.learn_secrets. A real render (kubectl kustomize) of a real sops file, offline.
     import io
 
-    from bootstrap.stages.prepare import prepare
+    from bootstrap import engines
+    from bootstrap.stages.render import RenderOptions, render
+    from bootstrap.stages.validate import validate
     from bootstrap.report.progress import QuietProgress
     from bootstrap.report.model import RunReport, Scrubber
     from bootstrap.report.run import Run
@@ -109,6 +114,8 @@ def test_prepare_teaches_the_run_s_scrubber_every_decrypted_value(tmp_path):
     shared = Scrubber()
     run = Run(RunReport("plan", scrubber=shared), QuietProgress(errors=io.StringIO(), scrubber=shared))
     checkout = Checkout(root=tmp_path / "repo", commit="0" * 40, ref=None, url=str(tmp_path / "repo"))
-    prepared = prepare(RestoreOptions(repo_url=str(tmp_path / "repo")), run, checkout, ring, None)
-    assert "creds" in [m.ref.name for m in prepared.plan.manifests]
+    opts = RestoreOptions(repo_url=str(tmp_path / "repo"))
+    out = render(RenderOptions.of(opts), checkout, ring, run, engine=engines.get(), lookup=None)
+    validated = validate(out.rendered, out.playbook, ring, KeyOptions.of(opts), run, None)
+    assert "creds" in [m.ref.name for m in validated.plan.manifests]
     assert shared(f"oops {value}") == "oops <redacted>"

@@ -1,0 +1,62 @@
+"""`plan`: the pipeline up to validate (keys → source → render → validate), without a cluster unless
+--server-dry-run asks the API server to check every object too. `planned` is that read-only half, which
+`restore` runs first."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from bootstrap.commands.options import RestoreOptions
+
+if TYPE_CHECKING:
+    from bootstrap.engines.base import Engine
+    from bootstrap.kube import Cluster
+    from bootstrap.report.run import Run
+    from bootstrap.stages.keys import KeyRing
+    from bootstrap.stages.validate import Validated
+
+
+@contextmanager
+def planned(opts: RestoreOptions, run: Run, keyring: KeyRing, engine: Engine, *,
+            offline: bool = False) -> Iterator[tuple[Validated, Cluster | None]]:
+    """Clone, render and decrypt, connect, validate and plan; yields (validated, cluster), the cluster None
+    offline. Nothing is written. The checkout is gone once this yields; the cluster is closed after."""
+    from bootstrap.stages import render, session, validate
+
+    with session.opened(opts, run, offline=offline) as opened:
+        out = render.render(render.RenderOptions.of(opts), opened.checkout, keyring, run, engine=engine,
+                            lookup=None if offline else opened.lookup())
+        validated = validate.validate(out.rendered, out.playbook, keyring, validate.KeyOptions.of(opts), run,
+                                      None if offline else opened.connect)
+        opened.release_checkout()
+        yield validated, None if offline else opened.connect()
+
+
+def plan_only(opts: RestoreOptions, run: Run) -> list[str]:
+    """Everything `restore` does before its first write; with --server-dry-run, the API server also validates
+    every object. Returns the rendered plan lines; the report's objects are the plan."""
+    from bootstrap import engines
+    from bootstrap.commands.options import check_options
+    from bootstrap.commands.restore import load_key
+    from bootstrap.stages.apply import dry_run_wave
+    from bootstrap.stages.plan import plan_records, render_plan
+    from bootstrap.stages.validate import needs_crd
+
+    check_options(opts)
+    engine = engines.get()
+    keyring = load_key(opts, run.progress)
+    run.report.key_recipient = keyring.recipients[0] if keyring.recipients else None
+    with planned(opts, run, keyring, engine, offline=not opts.server_dry_run) as (validated, cluster):
+        unknown = needs_crd(validated.plan.manifests) if cluster is None else (lambda ref: False)
+        lines = render_plan(validated.plan, unknown)
+        for record in plan_records(validated.plan, unknown):
+            run.record(record)
+        if cluster is not None:
+            with run.phase("server-dry-run"):
+                for phase in validated.plan.phases:
+                    for wave in phase.waves:
+                        dry_run_wave(cluster, run, "server-dry-run", wave.manifests, recreate=opts.recreate)
+    run.report.result = "succeeded"
+    return lines

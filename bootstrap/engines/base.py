@@ -1,0 +1,97 @@
+"""The engine interface: what the pipeline asks of a GitOps engine, and the engine-neutral result of a render.
+
+An engine (Flux today) knows five things the rest of dr-bootstrap does not:
+1. its objects in a rendered set, and which of them the restore takes (`--kustomization`, a playbook);
+2. how to render their children from the checkout exactly as its controllers would (`render`);
+3. where its controllers read the age key (`Rendered.key_targets`);
+4. which of its objects a bootstrap phase must not wait for, because only its controllers make them Ready
+   (`owns`), and whether the restored set installs it at all (`installs`);
+5. the hand-over: waiting until its controllers have reconciled the rest, and judging their readiness
+   (`hand_over`).
+Kustomize, SOPS, the Kubernetes edge and the status engine know nothing of engines; an engine uses them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from bootstrap.model import Manifest, ObjectRef
+
+if TYPE_CHECKING:
+    from bootstrap.kube import Cluster
+    from bootstrap.kustomize.builder import Builder
+    from bootstrap.report.run import Run
+
+#: substituteFrom-style data read from the cluster: (kind, namespace, name) -> data, or None when absent
+ClusterLookup = Callable[[str, str, str], "Mapping[str, str] | None"]
+
+
+@dataclass(frozen=True)
+class KeyTarget:
+    """A Secret the engine reads the age key from (its data key comes from --key-secret-key)."""
+
+    namespace: str
+    name: str
+    why: str  # which of the engine's objects name it
+
+
+@dataclass
+class RenderedPhase:
+    """One unit the restore applies in order: an entry path, or one of the engine's objects."""
+
+    name: str  # `namespace/name` of the engine's object, or the --path
+    path: str  # repo-relative directory it was built from
+    origin: str  # what each of its manifests carries as Manifest.origin
+    manifests: list[Manifest] = field(default_factory=list)
+
+
+@dataclass
+class Rendered:
+    """The render stage's output, in the engine's order."""
+
+    engine: str
+    phases: list[RenderedPhase]
+    source: str  # `namespace/name` of the engine's object that is this repository
+    key_targets: list[KeyTarget] = field(default_factory=list)
+    left_to_engine: list[str] = field(default_factory=list)  # found, not selected: reconciled after the hand-over
+    not_restorable: list[str] = field(default_factory=list)  # `name (source)`: not from this repository
+    secret_values: list[str] = field(repr=False, default_factory=list)  # what came out of decryption
+    kustomizer: str = ""
+
+    @property
+    def manifests(self) -> list[Manifest]:
+        return [m for phase in self.phases for m in phase.manifests]
+
+
+@dataclass(frozen=True)
+class RenderInputs:
+    """What the render stage asks of an engine."""
+
+    paths: tuple[str, ...]  # repo-relative entry directories, in order ("" is the root)
+    selection: tuple[str, ...] = ()  # the engine's objects to restore besides the entry paths (names, `all`)
+    source: str | None = None  # which of the engine's source objects is this repository (None: the engine guesses)
+    concurrency: int = 4
+
+
+class Engine(Protocol):
+    """A GitOps engine, as the pipeline uses it. Implementations live in `bootstrap.engines.<name>`."""
+
+    name: str
+
+    def check_selection(self, values: Sequence[str]) -> None:
+        """UsageError (exit 2) for a malformed selection, before anything is cloned."""
+
+    def render(self, inputs: RenderInputs, builder: Builder, *, lookup: ClusterLookup | None,
+               notes: Callable[[str], None]) -> Rendered:
+        """The entry paths and the selected objects rendered as the engine's controllers would."""
+
+    def owns(self, ref: ObjectRef) -> bool:
+        """One of the engine's own objects: Ready only once its controllers reconcile it after the hand-over."""
+
+    def installs(self, refs: Sequence[ObjectRef]) -> bool:
+        """The restored set installs the engine and gives it something to reconcile."""
+
+    def hand_over(self, cluster: Cluster, run: Run, manifests: Sequence[Manifest], *, timeout: float) -> None:
+        """Wait until the engine has reconciled the rest of the repository (the `gitops` phase)."""

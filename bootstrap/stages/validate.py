@@ -1,0 +1,207 @@
+"""The validate stage: the rendered set made fit to apply, and ordered. Read-only; the last stage `plan` runs.
+
+In: the `Rendered` set, the playbook, the key ring, where the key goes (`KeyOptions`), and a way to the
+cluster (None offline: kinds and scopes then come from the built-in tables). Out: `Validated`: the `Plan`
+(phases and waves) and the key Secrets. Refuses the whole set, before the first write, when one object is
+not fit: every problem is in the error's details.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from bootstrap.errors import ValidationError
+from bootstrap.model import Manifest, ObjectRef
+
+if TYPE_CHECKING:
+    from bootstrap.commands.options import RestoreOptions
+    from bootstrap.engines.base import Rendered
+    from bootstrap.kube import Cluster
+    from bootstrap.report.run import Run
+    from bootstrap.stages.keys import KeyRing
+    from bootstrap.stages.plan import Plan
+    from bootstrap.stages.playbook import Playbook
+
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # the API server sets it on every Namespace
+
+
+@dataclass(frozen=True)
+class KeySecret:
+    """Where the age key is installed: the Secret and the data key the engine reads it from."""
+
+    namespace: str
+    name: str
+    key: str
+    why: str  # --key-secret, or the engine's objects that name it
+
+    def __str__(self) -> str:
+        return f"Secret/{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class KeyOptions:
+    secret: tuple[str, str]  # --key-secret
+    key: str  # --key-secret-key
+
+    @classmethod
+    def of(cls, opts: RestoreOptions) -> KeyOptions:
+        return cls(opts.key_secret_ref(), opts.key_secret_key)
+
+
+@dataclass
+class Validated:
+    """A validated plan and where the key goes (the values to scrub went to the run's scrubber)."""
+
+    plan: Plan
+    key_secrets: list[KeySecret] = field(default_factory=list)
+
+
+def validate(rendered: Rendered, playbook: Playbook | None, keyring: KeyRing, key: KeyOptions, run: Run,
+             connect: Callable[[], Cluster] | None) -> Validated:
+    """The `validate` phase. `connect` returns the cluster, connecting on first use (None offline)."""
+    targets = key_secrets(key, rendered)
+    manifests = drop_repo_key_copies(rendered.manifests, targets, keyring, run.progress.note)
+    run.learn_secrets(secret_values(manifests) | set(rendered.secret_values))
+    with run.phase("validate"):
+        cluster = connect() if connect else None
+        plan = validate_and_plan(
+            with_namespace_name_label(manifests), playbook, [(p.name, p.origin) for p in rendered.phases],
+            known_kind=_known_kind(cluster),
+            is_namespaced=cluster.is_namespaced if cluster else _offline_namespaced,
+        )
+    return Validated(plan=plan, key_secrets=targets)
+
+
+def secret_values(manifests: list[Manifest]) -> set[str]:
+    """Plaintext values of every Secret in the set (data decoded, and stringData), for scrubbing."""
+    values: set[str] = set()
+    for m in manifests:
+        if m.ref.kind != "Secret":
+            continue
+        for field_name in ("stringData", "data"):
+            for value in (m.body.get(field_name) or {}).values():
+                if not isinstance(value, str):
+                    continue
+                values.add(value)
+                if field_name == "data":
+                    try:
+                        values.add(base64.b64decode(value, validate=True).decode("utf-8"))
+                    except Exception:
+                        pass
+    return values
+
+
+def with_namespace_name_label(manifests: list[Manifest]) -> list[Manifest]:
+    """Namespaces as applied: with the `kubernetes.io/metadata.name` label the API server sets anyway.
+
+    A bare Namespace gives server-side apply no field to own, so the server keeps no managedFields entry
+    for us: the next apply writes a `before-first-apply` entry and no re-run can report `unchanged`.
+    """
+    out = []
+    for m in manifests:
+        labels = m.labels
+        if m.ref.kind == "Namespace" and m.ref.api_version == "v1" and NAMESPACE_NAME_LABEL not in labels:
+            metadata = {**m.body["metadata"], "labels": {**labels, NAMESPACE_NAME_LABEL: m.ref.name}}
+            m = Manifest(ref=m.ref, body={**m.body, "metadata": metadata}, source=m.source, encrypted=m.encrypted,
+                         origin=m.origin)
+        out.append(m)
+    return out
+
+
+def key_secrets(key: KeyOptions, rendered: Rendered) -> list[KeySecret]:
+    """--key-secret, plus every distinct Secret the engine reads the key from in the rendered set."""
+    found: dict[tuple[str, str], list[str]] = {key.secret: ["--key-secret"]}
+    for target in rendered.key_targets:
+        found.setdefault((target.namespace, target.name), []).append(target.why)
+    return [KeySecret(n, s, key.key, ", ".join(why)) for (n, s), why in found.items()]
+
+
+def drop_repo_key_copies(manifests: list[Manifest], targets: list[KeySecret], keyring: KeyRing,
+                         note: Callable[[str], None]) -> list[Manifest]:
+    """The repository's own copy of a key Secret (often SOPS-encrypted under `sops.agekey`): left out when it
+    holds the operator's key; a stop (before any write) when it holds another, naming both recipients."""
+    from bootstrap.stages.keys import recipients_of_key_text
+
+    wanted = {(t.namespace, t.name): t for t in targets}
+    out = []
+    for m in manifests:
+        target = wanted.get((m.ref.namespace or "", m.ref.name)) if m.ref.kind == "Secret" else None
+        if target is None:
+            out.append(m)
+            continue
+        theirs = sorted({r for text in _agekey_texts(m.body) for r in recipients_of_key_text(text)})
+        ours = sorted(keyring.recipients)
+        if theirs and set(theirs) <= set(ours):
+            note(f"{m.source}: {target} in the repository holds the same key as --age-key-file; "
+                 "installing the operator's copy only")
+            continue
+        raise ValidationError(
+            f"{m.source}: {target} in the repository holds another age key ({', '.join(theirs) or 'none readable'}) "
+            f"than the one given ({', '.join(ours)}); restoring both would overwrite the key Flux decrypts with",
+            hint="restore with the key that repository copy holds, or fix the repository",
+        )
+    return out
+
+
+def _agekey_texts(body: Mapping) -> list[str]:
+    texts = []
+    for key, value in (body.get("data") or {}).items():
+        if str(key).endswith(".agekey") and isinstance(value, str):
+            try:
+                texts.append(base64.b64decode(value, validate=True).decode("utf-8", errors="replace"))
+            except ValueError:
+                continue
+    texts += [str(v) for k, v in (body.get("stringData") or {}).items() if str(k).endswith(".agekey")]
+    return texts
+
+
+def validate_and_plan(manifests: list[Manifest], playbook: Playbook | None, phases: list[tuple[str, str]], *,
+                      known_kind, is_namespaced) -> Plan:
+    """Refuse the set unless every object is fit to apply; order it into phases and waves."""
+    from bootstrap import manifests as mf
+    from bootstrap.stages import plan as planning
+    from bootstrap.stages.playbook import rendered_playbook
+
+    mf.validate_manifests(manifests, known_kind=known_kind)
+    return planning.build_plan(manifests, playbook or rendered_playbook(phases), is_namespaced=is_namespaced)
+
+
+def cluster_lookup(get_object: Callable[[ObjectRef], Mapping | None] | None):
+    """substituteFrom data read from the cluster (None offline: nothing is there to read)."""
+    if get_object is None:
+        return None
+    from bootstrap.engines.flux.postbuild import data_of
+
+    def lookup(kind: str, namespace: str, name: str):
+        live = get_object(ObjectRef("v1", kind, namespace, name))
+        return data_of(live) if live is not None else None
+
+    return lookup
+
+
+def _known_kind(cluster: Cluster | None) -> Callable[[str, str], bool | None]:
+    """(apiVersion, kind) -> known? From the cluster's discovery; offline, from the built-in kinds (custom
+    kinds without a CRD in the set are then marked, not refused: the cluster may have their CRD)."""
+    if cluster is not None:
+        return lambda av, kind: cluster.resource(av, kind) is not None
+    from bootstrap.kube.builtin_kinds import is_builtin
+
+    return lambda av, kind: True if is_builtin(av, kind) else None
+
+
+def needs_crd(manifests: list[Manifest]) -> Callable[[ObjectRef], bool]:
+    """ref -> its kind is neither built in nor defined by a CRD in the set (offline plans say so)."""
+    from bootstrap.kube.builtin_kinds import is_builtin
+    from bootstrap.stages.plan import crd_kinds
+
+    defined = crd_kinds(manifests)
+    return lambda ref: not is_builtin(ref.api_version, ref.kind) and (ref.group, ref.kind) not in defined
+
+
+def _offline_namespaced(api_version: str, kind: str) -> bool | None:
+    from bootstrap.kube.builtin_kinds import namespaced
+
+    return namespaced(api_version, kind)
