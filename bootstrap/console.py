@@ -18,6 +18,7 @@ from typing import IO
 from rich.console import Console
 from rich.text import Text
 
+from bootstrap.errors import error_lines
 from bootstrap.output import pad, warn
 from bootstrap.progress import Clock, is_warning, single_line
 from bootstrap.report import ObjectRecord, PhaseRecord, RunReport, Scrubber, error_fields
@@ -101,8 +102,10 @@ class HumanProgress:
         return single_line(self.scrubber(text))
 
 
-def render_summary(report: RunReport, console: Console) -> None:
-    """The closing summary: phases with seconds and result, failed objects with causes, total (RTO)."""
+def render_summary(report: RunReport, console: Console, *, show_error: bool = True) -> None:
+    """The closing summary: phases with seconds and result, failed objects with causes, total (RTO), and the
+    run's error (its first few problems under it) unless `show_error` is False: the caller prints it where
+    the same reader sees it already (stderr on the same terminal)."""
     clean = report.scrubber
     rows = [("PHASE", "SECONDS", "OBJECTS", "RESULT")]
     for phase in report.phases:
@@ -132,8 +135,12 @@ def render_summary(report: RunReport, console: Console) -> None:
         own = max(report.seconds - report.cluster_wait_seconds, 0.0)
         console.print(f"  {report.cluster_wait_seconds:.1f}s waiting on the cluster (API server, controllers), "
                       f"{own:.1f}s dr-bootstrap's own work")
-    if error := error_fields(report.error):
-        console.print(Text(f"error (exit {error['exitCode']}): {single_line(clean(error['message']))}", style="red"))
+    if show_error and (error := error_fields(report.error)):
+        head, *rest = error_lines(clean(error["message"]), [clean(d) for d in error["details"]],
+                                  prefix=f"error (exit {error['exitCode']}): ")
+        console.print(Text(head, style="red"))
+        for line in rest:
+            console.print(Text(line), soft_wrap=True)
 
 
 def _columns(console: Console, rows: list[tuple[str, ...]], styles: dict[int, dict[str, str]]) -> None:

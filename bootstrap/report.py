@@ -71,6 +71,7 @@ class PhaseRecord:
 class ReportError:
     exit_code: int
     message: str
+    details: tuple[str, ...] = ()  # every problem the message sums up (BootstrapError.details)
 
 
 @dataclass(repr=False, slots=True)
@@ -138,7 +139,7 @@ class RunReport:
             if phase.finished is None:
                 self.end_phase(phase.name, "failed", self.finished)
         if error is not None:
-            self.error = ReportError(int(error.exit_code), str(error))
+            self.error = ReportError(int(error.exit_code), str(error), error.details)
         failed = self.error is not None or any(p.result == "failed" for p in self.phases)
         self.result = "failed" if failed else "succeeded"
 
@@ -220,11 +221,12 @@ def to_dict(report: RunReport) -> dict[str, Any]:
 
 
 def error_fields(error: ReportError | BootstrapError | None) -> dict[str, Any] | None:
-    """`{exitCode, message}` of a run error (the message includes a BootstrapError's hint), or None."""
+    """`{exitCode, message, details}` of a run error (the message includes a BootstrapError's hint; details
+    are every problem it sums up, [] when it is one), or None."""
     if error is None:
         return None
     message = error.message if isinstance(error, ReportError) else str(error)
-    return {"exitCode": int(error.exit_code), "message": message}
+    return {"exitCode": int(error.exit_code), "message": message, "details": list(error.details)}
 
 
 def to_json(report: RunReport) -> str:
@@ -276,7 +278,7 @@ def to_junit(report: RunReport) -> ET.Element:
         message = error["message"] if error else "run did not succeed"
         kind = f"exit {error['exitCode']}" if error else "failed"
         failure = ET.SubElement(case, "failure", message=_xml(clean(message)), type=kind)
-        failure.text = _xml(clean(message))
+        failure.text = _xml(clean("\n".join([message, *(error["details"] if error else [])])))
     run.set("failures", str(int(run_failed)))
     root.set("tests", str(total + 1))
     root.set("failures", str(failures + int(run_failed)))

@@ -13,7 +13,7 @@ from typing import Callable
 import typer
 
 from bootstrap.errors import BootstrapError, UsageError
-from bootstrap.output import FORMATS, render
+from bootstrap.output import FORMATS, one_place, render
 from bootstrap.pipeline import RestoreOptions, finish, new_report  # noqa: F401  (RestoreOptions re-exported)
 from bootstrap.progress import QuietProgress
 from bootstrap.report import RunReport, Scrubber, to_dict, to_json, write_json, write_junit
@@ -49,7 +49,10 @@ def _run(
     junit_path: str | None,
     summary: bool = True,
 ) -> None:
-    """Run `body`, then close and write the report; raise the body's error after the reports are out."""
+    """Run `body`, then close and write the report; raise the body's error after the reports are out.
+
+    The error, scrubbed, is printed once where one reader sees both streams (a terminal): by `entry.guarded`
+    on stderr, not also in the summary on stdout."""
     error: BootstrapError | None = None
     try:
         body()
@@ -68,8 +71,9 @@ def _run(
     elif summary:
         from bootstrap.console import make_console, render_summary
 
-        render_summary(report, make_console(sys.stdout))
+        render_summary(report, make_console(sys.stdout), show_error=not one_place(sys.stdout, sys.stderr))
     if error is not None:
+        error.scrub(report.scrubber)
         raise error
 
 
