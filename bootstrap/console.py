@@ -132,9 +132,11 @@ def render_summary(report: RunReport, console: Console, *, show_error: bool = Tr
         console.print(f"  bootstrap {bootstrap:.1f}s, then Flux "
                       + (f"converged at {converged:.1f}s" if converged is not None else "did not converge"))
     if report.cluster_wait_seconds:
-        own = max(report.seconds - report.cluster_wait_seconds, 0.0)
         console.print(f"  {report.cluster_wait_seconds:.1f}s waiting on the cluster (API server, controllers), "
-                      f"{own:.1f}s dr-bootstrap's own work")
+                      f"{report.own_seconds():.1f}s dr-bootstrap's own work")
+    if report.operator_wait_seconds:
+        console.print(Text(f"  not in the RTO: {report.operator_wait_seconds:.1f}s waiting for your answer "
+                           "(Continue? [y/N])"))
     if show_error and (error := error_fields(report.error)):
         head, *rest = error_lines(clean(error["message"]), [clean(d) for d in error["details"]],
                                   prefix=f"error (exit {error['exitCode']}): ")

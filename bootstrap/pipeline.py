@@ -54,7 +54,7 @@ def restore(opts: RestoreOptions, progress: Progress, report: RunReport, *, keyr
         if opts.dry_run:
             progress.note("dry run: the API server validates every object; nothing is persisted")
         else:
-            confirm_target(cluster, prepared, report.server_version, progress, yes=opts.yes, ask=ask)
+            confirm_target(cluster, prepared, run, yes=opts.yes, ask=ask)
         with run.phase("install-key"):
             for target in prepared.key_secrets:
                 progress.note(f"age key -> {target} key {target.key} ({target.why})")

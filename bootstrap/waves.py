@@ -12,23 +12,23 @@ from bootstrap.model import Manifest, ObjectRef
 if TYPE_CHECKING:
     from bootstrap.kube import Cluster
     from bootstrap.prepare import Prepared
-    from bootstrap.progress import Progress
     from bootstrap.run import Run
 
 VERIFIED_KINDS = (("apps/v1", "Deployment"), ("apps/v1", "StatefulSet"), ("apps/v1", "DaemonSet"), ("batch/v1", "Job"))
 
 
-def confirm_target(cluster: Cluster, prepared: Prepared, server_version: str | None, progress: Progress, *,
-                   yes: bool, ask: Callable[[str], bool] | None) -> None:
-    """Say where the restore writes and whether the cluster is fresh; go on only if it is, or on a yes."""
+def confirm_target(cluster: Cluster, prepared: Prepared, run: Run, *, yes: bool,
+                   ask: Callable[[str], bool] | None) -> None:
+    """Say where the restore writes and whether the cluster is fresh; go on only if it is, or on a yes. The
+    wait for the operator's answer is timed apart from the run's (`Run.asking_operator`): not in the RTO."""
     from bootstrap.target import go_ahead, target
 
     refs = [m.ref for m in prepared.plan.manifests]
     refs += [ObjectRef("v1", "Secret", t.namespace, t.name) for t in prepared.key_secrets]
     existing = cluster.resources.read_versions(refs)
-    where = target(cluster.client.context, cluster.host, server_version, refs, existing)
-    progress.note(where.line())
-    go_ahead(where, yes=yes, ask=ask)
+    where = target(cluster.client.context, cluster.host, run.report.server_version, refs, existing)
+    run.progress.note(where.line())
+    go_ahead(where, yes=yes, ask=run.asking_operator(ask))
 
 
 def is_gitops_object(ref: ObjectRef) -> bool:

@@ -177,7 +177,8 @@ def test_json_document_has_the_contract_schema(tmp_path):
     assert set(doc) == {
         "schemaVersion", "command", "result", "repo", "ref", "path", "paths", "kustomize", "source", "commit", "keyRecipient",
         "signer", "started", "finished",
-        "seconds", "clusterWaitSeconds", "bootstrapSeconds", "convergedSeconds", "phases", "objects", "error", "toolVersion", "serverVersion",
+        "seconds", "clusterWaitSeconds", "operatorWaitSeconds", "bootstrapSeconds", "convergedSeconds", "phases", "objects", "error",
+            "toolVersion", "serverVersion",
     }
     assert doc["result"] == "failed" and doc["seconds"] == 20.0
     assert doc["started"] == "2026-11-27T12:00:00Z" and doc["finished"] == "2026-11-27T12:00:20Z"
