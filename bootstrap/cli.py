@@ -17,7 +17,7 @@ from typing import Optional
 import typer
 
 from bootstrap import __version__
-from bootstrap.cli_support import CLICK_ERROR, EXIT_CODES, Command, Output, Shell, duration
+from bootstrap.cli_support import CLICK_ERROR, EXIT_CODES, Command, Output, Shell, duration, verbose_option
 from bootstrap.entry import COMPLETE_VAR, guarded
 
 app = typer.Typer(
@@ -208,6 +208,7 @@ def restore_command(
     report: Optional[str] = _REPORT,
     junit: Optional[str] = _JUNIT,
     output: Output = _OUTPUT,
+    verbose: bool = verbose_option(),
 ) -> None:
     """Restore a cluster from its GitOps repository and age key.
 
@@ -229,10 +230,8 @@ def restore_command(
     """
     from bootstrap.runner import run_restore
 
-    run_restore(
-        _restore_options(locals()),
-        report_path=report, junit_path=junit, output=output.value,
-    )
+    run_restore(_restore_options(locals()), report_path=report, junit_path=junit, output=output.value,
+                verbose=verbose)
 
 
 @app.command("plan", cls=Command)
@@ -257,6 +256,7 @@ def plan_command(
     allow_committed_keys: bool = _COMMITTED,
     report: Optional[str] = _REPORT,
     output: Output = _OUTPUT,
+    verbose: bool = verbose_option(),
 ) -> None:
     """Print the ordered restore plan; no cluster needed.
 
@@ -270,10 +270,7 @@ def plan_command(
     """
     from bootstrap.runner import run_plan
 
-    run_plan(
-        _restore_options(locals()),
-        report_path=report, output=output.value,
-    )
+    run_plan(_restore_options(locals()), report_path=report, output=output.value, verbose=verbose)
 
 
 @app.command("verify", cls=Command)
@@ -285,6 +282,7 @@ def verify_command(
     report: Optional[str] = _REPORT,
     junit: Optional[str] = _JUNIT,
     output: Output = _OUTPUT,
+    verbose: bool = verbose_option(),
 ) -> None:
     """Verify rollouts, failing fast with the cause.
 
@@ -296,7 +294,8 @@ def verify_command(
     """
     from bootstrap.runner import run_verify
 
-    run_verify(kubeconfig, context, namespace, timeout, report_path=report, junit_path=junit, output=output.value)
+    run_verify(kubeconfig, context, namespace, timeout, report_path=report, junit_path=junit, output=output.value,
+               verbose=verbose)
 
 
 @app.command("drill", cls=Command)
@@ -332,6 +331,7 @@ def drill_command(
     known_hosts_file: Optional[str] = _KNOWN_HOSTS,
     verify_signatures: Optional[str] = _SIGNERS,
     output: Output = _OUTPUT,
+    verbose: bool = verbose_option(),
 ) -> None:
     """Restore drill on a throwaway cluster, with evidence.
 
@@ -353,7 +353,7 @@ def drill_command(
         _restore_options(locals()),
         DrillOptions(cluster=cluster, evidence=evidence, junit=junit, history=history, inject=inject, yes=yes,
                      flux=flux),
-        output=output.value,
+        output=output.value, verbose=verbose,
     )
 
 

@@ -56,7 +56,8 @@ def error_lines(summary: str, details: Sequence[str] = (), *, prefix: str = "err
     lines = [prefix + " ".join(summary.split())]
     lines += ["  " + " ".join(detail.split()) for detail in details[:shown]]
     if len(details) > shown:
-        lines.append(f"  … and {len(details) - shown} more (all {len(details)} are in the --report file and in -o json)")
+        more = len(details) - shown
+        lines.append(f"  … and {more} more (all {len(details)} are in the --report file and in -o json)")
     return lines
 
 

@@ -70,7 +70,7 @@ def restore(opts: RestoreOptions, progress: Progress, report: RunReport, *, keyr
             applying = f"{phase.name}: apply"
             with run.phase(applying):
                 for wave in phase.waves:
-                    progress.note(f"wave {wave.index} ({wave.label}): {len(wave.manifests)} object(s)")
+                    progress.wave_started(applying, wave.index, wave.label, len(wave.manifests))
                     if opts.dry_run:
                         dry_run_wave(cluster, run, applying, wave.manifests, recreate=opts.recreate)
                         continue
@@ -79,7 +79,8 @@ def restore(opts: RestoreOptions, progress: Progress, report: RunReport, *, keyr
                         on_result=lambda m, o, applying=applying: run.applied(applying, o),
                     )
                     created |= changes.created_namespaces
-                    wait_gates(cluster, wave.manifests, timeout=opts.timeout, on_wait=progress.note, created=created)
+                    wait_gates(cluster, wave.manifests, timeout=opts.timeout, on_wait=progress.note, created=created,
+                               waiting=progress.waiting)
                     restored_secrets += [m.ref for m in wave.manifests if m.ref.kind == "Secret"]
             refs = verified(m for w in phase.waves for m in w.manifests)
             if opts.dry_run or not phase.verify.rollouts or not refs:

@@ -21,16 +21,17 @@ from bootstrap.report import RunReport, Scrubber, to_dict, to_json, write_json, 
 OUTPUTS = FORMATS  # human: live progress and a summary; json, yaml: the report on stdout, nothing else
 
 
-def _progress(output: str, scrubber: Scrubber):
-    """Live progress on stdout for people; for json/yaml nothing but warnings (on stderr). It scrubs with
-    the run's one `scrubber`, which the report shares."""
+def _progress(output: str, scrubber: Scrubber, verbose: bool = False):
+    """Live progress on stdout for people (on a terminal a live line per wave; a line per object in logs and
+    with `verbose`); for json/yaml nothing but warnings (on stderr). It scrubs with the run's one
+    `scrubber`, which the report shares."""
     if output not in OUTPUTS:
         raise UsageError(f"--output {output!r}: expected human, json or yaml")
     if output != "human":
         return QuietProgress(errors=sys.stderr, scrubber=scrubber)
     from bootstrap.console import HumanProgress, make_console  # rich: only for people
 
-    return HumanProgress(make_console(sys.stdout), errors=sys.stderr, scrubber=scrubber)
+    return HumanProgress(make_console(sys.stdout), errors=sys.stderr, scrubber=scrubber, verbose=verbose)
 
 
 def _document(report: RunReport, output: str) -> str | None:
@@ -106,11 +107,12 @@ def _confirm(question: str) -> bool:
         return False
 
 
-def run_restore(opts: RestoreOptions, *, report_path: str | None, junit_path: str | None, output: str) -> None:
+def run_restore(opts: RestoreOptions, *, report_path: str | None, junit_path: str | None, output: str,
+                verbose: bool = False) -> None:
     from bootstrap import pipeline
 
     scrubber = Scrubber()
-    progress = _progress(output, scrubber)
+    progress = _progress(output, scrubber, verbose)
     check_report_paths(report=report_path, junit=junit_path)
     report = new_report("restore", opts, scrubber=scrubber)
     ask = _confirm if sys.stdin.isatty() and sys.stderr.isatty() else None
@@ -123,11 +125,11 @@ def run_restore(opts: RestoreOptions, *, report_path: str | None, junit_path: st
     )
 
 
-def run_plan(opts: RestoreOptions, *, report_path: str | None, output: str) -> None:
+def run_plan(opts: RestoreOptions, *, report_path: str | None, output: str, verbose: bool = False) -> None:
     from bootstrap import pipeline
 
     scrubber = Scrubber()
-    progress = _progress(output, scrubber)
+    progress = _progress(output, scrubber, verbose)
     check_report_paths(report=report_path)
     report = new_report("plan", opts, scrubber=scrubber)
     lines: list[str] = []
@@ -150,11 +152,12 @@ def run_verify(
     report_path: str | None,
     junit_path: str | None,
     output: str,
+    verbose: bool = False,
 ) -> None:
     from bootstrap import pipeline
 
     scrubber = Scrubber()
-    progress = _progress(output, scrubber)
+    progress = _progress(output, scrubber, verbose)
     check_report_paths(report=report_path, junit=junit_path)
     report = new_report("verify", scrubber=scrubber)
     _run(
@@ -166,11 +169,11 @@ def run_verify(
     )
 
 
-def run_drill(opts: RestoreOptions, drill_opts, *, output: str) -> None:
+def run_drill(opts: RestoreOptions, drill_opts, *, output: str, verbose: bool = False) -> None:
     from bootstrap import drill, pipeline
 
     scrubber = Scrubber()
-    progress = _progress(output, scrubber)
+    progress = _progress(output, scrubber, verbose)
     keyring = pipeline.load_key(opts, progress)
     evidence = drill.run_drill(opts, drill_opts, progress, keyring, confirm=_confirm, scrubber=scrubber)
     data = evidence.to_dict()
