@@ -21,7 +21,7 @@ import yaml
 
 from bootstrap.errors import ValidationError
 from bootstrap.model import Manifest, ObjectRef
-from bootstrap.problems import Problem, summarize
+from bootstrap.problems import Problem, in_order, summarize
 
 KnownKind = Callable[[str, str], "bool | None"]  # (apiVersion, kind) -> known to the cluster? None: cannot tell
 
@@ -287,4 +287,4 @@ def validate_manifests(manifests: list[Manifest], *, known_kind: KnownKind | Non
         raise ValidationError(problems[0].text)
     if problems:
         message, hint = summarize("manifests are not valid", problems)
-        raise ValidationError(message, hint=hint, details=[p.text for p in problems])
+        raise ValidationError(message, hint=hint, details=[p.text for p in in_order(problems)])

@@ -3,7 +3,8 @@
 A validation of a whole repository can find dozens of problems with one cause (every HelmRelease of a
 cluster-template repository when the cluster lacks Flux's CRDs).  `summarize` turns them into one line that
 counts them by cause (and, for a missing CRD, by kind) and a hint naming the fix of each cause; the problems
-themselves, every one, stay the error's `details` (printed first few on the terminal, all in the reports).
+themselves, every one, stay the error's `details` (`in_order`: the first of each cause leads, so the few a
+terminal prints cover every cause; the reports hold all).
 """
 
 from __future__ import annotations
@@ -67,6 +68,18 @@ def summarize(what: str, problems: Sequence[Problem]) -> tuple[str, str | None]:
                                       "gotk-components.yaml)" if cause == "no-crd" and _flux(subjects) else ""))
     message = f"{what} ({len(problems)} problems): " + ", ".join(groups)
     return message, "; ".join(fixes) or None
+
+
+def in_order(problems: Sequence[Problem]) -> list[Problem]:
+    """The problems as the error lists them: the first of each cause, biggest group first (so the few a
+    terminal shows cover every cause), then the rest as they were found."""
+    by_cause = Counter(p.cause for p in problems)
+    firsts: dict[str, int] = {}
+    for i, p in enumerate(problems):
+        firsts.setdefault(p.cause, i)
+    lead = sorted(firsts.values(), key=lambda i: (-by_cause[problems[i].cause], problems[i].cause))
+    taken = set(lead)
+    return [problems[i] for i in lead] + [p for i, p in enumerate(problems) if i not in taken]
 
 
 def _counted(subjects: Counter[str]) -> str:

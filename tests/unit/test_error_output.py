@@ -77,6 +77,18 @@ def test_causes_are_ordered_by_count_each_with_its_fix():
     assert len(fixes) == 2  # "other" has no fix to name: its lines say what is wrong
 
 
+def test_the_first_problem_of_every_cause_leads_the_details():
+    objects = cluster_template_objects()[:8]  # HelmReleases: no CRD
+    objects.insert(6, Manifest(ref=ObjectRef("v1", "ConfigMap", "apps", "n"), source="num.yaml", body={
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "n", "namespace": "apps"}, "data": {"a": 1}}))
+    with pytest.raises(ValidationError) as exc:
+        validate_manifests(objects, known_kind=no_flux)
+    details = exc.value.details
+    assert details[0].startswith("kubernetes/apps/helmrelease-0.yaml: ")  # the biggest group's first
+    assert details[1] == "num.yaml: ConfigMap/apps/n: data.a is int, not a string (quote it in the manifest)"
+    assert [d.split(":")[0] for d in details[2:]] == [f"kubernetes/apps/helmrelease-{n}.yaml" for n in range(1, 8)]
+
+
 def test_two_groups_sharing_a_kind_name_are_told_apart():
     problems = [Problem("a", "no-crd", "Kustomization.kustomize.toolkit.fluxcd.io"),
                 Problem("b", "no-crd", "Kustomization.example.com"), Problem("c", "no-crd", "Widget.example.com")]
