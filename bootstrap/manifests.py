@@ -3,7 +3,8 @@
 The render stage (`bootstrap.kustomize`) produces the objects with the real kustomize; this module checks them.
 Parsing is budgeted (YAML bombs, deep nesting and huge files are refused fast) for the few files dr-bootstrap
 reads itself (kustomization files, playbooks). Bad input only ever raises `ValidationError` (exit 4);
-messages name the file, object and key, never a value.
+messages name the file, object and key, never a value. Several problems make one error: a summary by cause
+(`bootstrap.problems`) with every problem in its details.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import yaml
 
 from bootstrap.errors import ValidationError
 from bootstrap.model import Manifest, ObjectRef
+from bootstrap.problems import Problem, in_order, summarize
 
 KnownKind = Callable[[str, str], "bool | None"]  # (apiVersion, kind) -> known to the cluster? None: cannot tell
 
@@ -152,7 +154,8 @@ def _encrypted_paths(body: Any) -> Iterator[str]:
             yield path
 
 
-def _object_problems(manifest: Manifest) -> Iterator[str]:
+def _object_problems(manifest: Manifest) -> Iterator[Problem | str]:
+    """The object's problems: a `Problem` when its cause is one `bootstrap.problems` groups, else the line."""
     body, where = manifest.body, f"{manifest.source}: {manifest.ref}"
     for key in ("apiVersion", "kind"):
         if not isinstance(body.get(key), str) or not body.get(key):
@@ -168,15 +171,15 @@ def _object_problems(manifest: Manifest) -> Iterator[str]:
     for key in ("name", "namespace"):
         value = metadata.get(key)
         if isinstance(value, str) and _UNRESOLVED.search(value):
-            yield (f"{manifest.source}: {body.get('kind')} metadata.{key} {value!r} still holds a variable after "
-                   "postBuild substitution (is it defined in substitute/substituteFrom?)")
+            yield Problem(f"{manifest.source}: {body.get('kind')} metadata.{key} {value!r} still holds a variable "
+                          "after postBuild substitution (is it defined in substitute/substituteFrom?)", "variable")
     size = len(json.dumps(body, separators=(",", ":"), default=str).encode())
     if size > MAX_OBJECT_BYTES:
         yield f"{where}: {size} bytes, more than the API server accepts in one request ({MAX_OBJECT_BYTES})"
     if "sops" in body:
-        yield f"{where}: SOPS metadata left in the object (file not decrypted?)"
+        yield Problem(f"{where}: SOPS metadata left in the object (file not decrypted?)", "encrypted")
     for path in sorted(_encrypted_paths(body)):
-        yield f"{where}: {path} is still encrypted (ENC[...])"
+        yield Problem(f"{where}: {path} is still encrypted (ENC[...])", "encrypted")
     if body.get("kind") == "Secret" and body.get("apiVersion") == "v1":
         yield from _secret_problems(body, where)
     if body.get("kind") == "ConfigMap" and body.get("apiVersion") == "v1":
@@ -236,7 +239,7 @@ def _crd_versions(manifests: Iterable[Manifest]) -> dict[tuple[str, str], set[st
     return defined
 
 
-def _kind_problems(manifests: list[Manifest], known_kind: KnownKind) -> Iterator[str]:
+def _kind_problems(manifests: list[Manifest], known_kind: KnownKind) -> Iterator[Problem]:
     crds = _crd_versions(manifests)
     verdicts: dict[tuple[str, str], bool | None] = {}
     for manifest in manifests:
@@ -253,30 +256,35 @@ def _kind_problems(manifests: list[Manifest], known_kind: KnownKind) -> Iterator
         if served is not None and version in served:
             continue
         if served is not None:
-            yield f"{manifest.source}: {ref}: CRD for {ref.group_kind} does not serve version {version}"
+            yield Problem(f"{manifest.source}: {ref}: CRD for {ref.group_kind} does not serve version {version}",
+                          "crd-version", ref.group_kind)
         elif "." in ref.group:
-            yield f"{manifest.source}: {ref}: no CRD defines {ref.group_kind}"
+            yield Problem(f"{manifest.source}: {ref}: no CRD defines {ref.group_kind}", "no-crd", ref.group_kind)
         else:
-            yield f"{manifest.source}: {ref}: unknown apiVersion/kind {ref.api_version} {ref.kind}"
+            yield Problem(f"{manifest.source}: {ref}: unknown apiVersion/kind {ref.api_version} {ref.kind}",
+                          "unknown-kind", ref.group_kind)
 
 
 def validate_manifests(manifests: list[Manifest], *, known_kind: KnownKind | None = None) -> None:
-    """Refuse the set (ValidationError, one problem per line) unless every object is fit to apply."""
-    problems: list[str] = []
+    """Refuse the set unless every object is fit to apply: a ValidationError naming the one problem, or for
+    several a summary by cause and the fix, with every problem in its details."""
+    problems: list[Problem] = []
     seen: dict[tuple[str, str, str, str, str], Manifest] = {}
     for manifest in manifests:
-        problems.extend(_object_problems(manifest))
+        problems.extend(p if isinstance(p, Problem) else Problem(p) for p in _object_problems(manifest))
         ref = manifest.ref
         # Twice in one phase is an error; in two phases it is how Flux repos are built (a Kustomization that
         # renders the directory holding its own definition and GitRepository): each phase applies it, as
         # each Kustomization does, and the later one's form is what Flux keeps.
         identity = (manifest.origin, ref.group, ref.kind, ref.namespace or "default", ref.name)
         if identity in seen and ref.name:
-            problems.append(f"{ref}: defined twice, in {seen[identity].source} and {manifest.source}")
+            problems.append(Problem(f"{ref}: defined twice, in {seen[identity].source} and {manifest.source}",
+                                    "duplicate"))
         seen.setdefault(identity, manifest)
     if known_kind is not None:
         problems.extend(_kind_problems(manifests, known_kind))
     if len(problems) == 1:
-        raise ValidationError(problems[0])
-    if problems:  # one line (the CLI prints errors on one line), every problem named
-        raise ValidationError(f"manifests are not valid ({len(problems)} problems): " + "; ".join(problems))
+        raise ValidationError(problems[0].text)
+    if problems:
+        message, hint = summarize("manifests are not valid", problems)
+        raise ValidationError(message, hint=hint, details=[p.text for p in in_order(problems)])

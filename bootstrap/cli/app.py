@@ -19,7 +19,7 @@ import typer
 
 from bootstrap import __version__
 from bootstrap.cli import options as opt
-from bootstrap.cli.support import CLICK_ERROR, EXIT_CODES, Command, Output, Shell
+from bootstrap.cli.support import CLICK_ERROR, EXIT_CODES, Command, Output, Shell, verbose_option
 from bootstrap.cli.entry import COMPLETE_VAR, guarded
 
 app = typer.Typer(
@@ -139,6 +139,7 @@ def restore_command(
     report: Optional[str] = opt.REPORT,
     junit: Optional[str] = opt.JUNIT,
     output: Output = opt.OUTPUT,
+    verbose: bool = verbose_option(),
 ) -> None:
     """Restore a cluster from its GitOps repository and age key.
 
@@ -162,7 +163,7 @@ def restore_command(
 
     run_restore(
         opt.restore_options(locals()),
-        report_path=report, junit_path=junit, output=output.value,
+        report_path=report, junit_path=junit, output=output.value, verbose=verbose,
     )
 
 
@@ -199,6 +200,7 @@ def plan_command(
     report: Optional[str] = opt.REPORT,
     junit: Optional[str] = opt.JUNIT,
     output: Output = opt.OUTPUT,
+    verbose: bool = verbose_option(),
 ) -> None:
     """Print the ordered restore plan; no cluster needed.
 
@@ -217,7 +219,7 @@ def plan_command(
 
     run_plan(
         opt.restore_options(locals()),
-        report_path=report, junit_path=junit, output=output.value,
+        report_path=report, junit_path=junit, output=output.value, verbose=verbose,
     )
 
 
@@ -230,6 +232,7 @@ def verify_command(
     report: Optional[str] = opt.REPORT,
     junit: Optional[str] = opt.JUNIT,
     output: Output = opt.OUTPUT,
+    verbose: bool = verbose_option(),
 ) -> None:
     """Verify rollouts, failing fast with the cause.
 
@@ -241,7 +244,8 @@ def verify_command(
     """
     from bootstrap.cli.runner import run_verify
 
-    run_verify(kubeconfig, context, namespace, timeout, report_path=report, junit_path=junit, output=output.value)
+    run_verify(kubeconfig, context, namespace, timeout, report_path=report, junit_path=junit, output=output.value,
+               verbose=verbose)
 
 
 @app.command("drill", cls=Command)
@@ -286,6 +290,7 @@ def drill_command(
     concurrency: int = opt.CONCURRENCY,
     report: Optional[str] = opt.REPORT,
     output: Output = opt.OUTPUT,
+    verbose: bool = verbose_option(),
 ) -> None:
     """Restore drill on a throwaway cluster, with evidence.
 
@@ -308,7 +313,7 @@ def drill_command(
         opt.restore_options(locals()),
         DrillOptions(cluster=cluster, evidence=evidence, junit=junit, history=history, inject=inject, yes=yes,
                      flux=flux),
-        report_path=report, output=output.value,
+        report_path=report, output=output.value, verbose=verbose,
     )
 
 

@@ -54,7 +54,8 @@ def dispatch(argv: list[str]) -> int:
 
 
 def guarded(body: Callable[[], int | None]) -> int:
-    """Run `body`; every known failure becomes one line on stderr and its exit code (no traceback).
+    """Run `body`; every known failure becomes one line on stderr and its exit code (no traceback). An error
+    summing up many problems adds the first few of them, one per line (`errors.error_lines`).
 
     Anything unforeseen prints only its type: the message of an unexpected exception could carry data.
     """
@@ -73,10 +74,10 @@ def guarded(body: Callable[[], int | None]) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 1
     except Exception as err:
-        from bootstrap.errors import BootstrapError, ExitCode
+        from bootstrap.errors import BootstrapError, ExitCode, error_lines
 
-        if isinstance(err, BootstrapError):
-            print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
+        if isinstance(err, BootstrapError):  # the summary on one line, then the first few of its problems
+            print("\n".join(error_lines(str(err), err.details)), file=sys.stderr)
             return int(err.exit_code)
         if os.environ.get("DR_BOOTSTRAP_DEBUG"):
             raise

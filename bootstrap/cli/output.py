@@ -61,3 +61,16 @@ def pad(rows: Iterable[Sequence[str]]) -> list[list[str]]:
 def columns(rows: Iterable[Sequence[str]], *, indent: str = "", gap: str = "  ") -> list[str]:
     """Rows as aligned plain lines (see `pad`), like `kubectl get`."""
     return [(indent + gap.join(cells)).rstrip() for cells in pad(rows)]
+
+
+def one_place(out: IO[str], err: IO[str]) -> bool:
+    """Whether what goes to `out` and to `err` ends up in one place the same reader sees (a terminal, or one
+    file or pipe with `2>&1`): what one of them shows, the other need not repeat."""
+    import os
+
+    try:
+        if os.path.samestat(os.fstat(out.fileno()), os.fstat(err.fileno())):
+            return True
+        return out.isatty() and err.isatty()
+    except (AttributeError, OSError, ValueError):  # not a file (a StringIO in tests): two places
+        return False

@@ -13,7 +13,7 @@ from typing import Callable
 import typer
 
 from bootstrap.errors import BootstrapError, UsageError
-from bootstrap.cli.output import FORMATS, render
+from bootstrap.cli.output import FORMATS, one_place, render
 from bootstrap.commands.restore import RestoreOptions, finish, new_report  # noqa: F401  (RestoreOptions re-exported)
 from bootstrap.report.progress import QuietProgress
 from bootstrap.report.model import RunReport, Scrubber, to_dict, to_json, write_json, write_junit
@@ -21,16 +21,17 @@ from bootstrap.report.model import RunReport, Scrubber, to_dict, to_json, write_
 OUTPUTS = FORMATS  # human: live progress and a summary; json, yaml: the report on stdout, nothing else
 
 
-def _progress(output: str, scrubber: Scrubber):
-    """Live progress on stdout for people; for json/yaml nothing but warnings (on stderr). It scrubs with
-    the run's one `scrubber`, which the report shares."""
+def _progress(output: str, scrubber: Scrubber, verbose: bool = False):
+    """Live progress on stdout for people (on a terminal a live line per wave; a line per object in logs and
+    with `verbose`); for json/yaml nothing but warnings (on stderr). It scrubs with the run's one
+    `scrubber`, which the report shares."""
     if output not in OUTPUTS:
         raise UsageError(f"--output {output!r}: expected human, json or yaml")
     if output != "human":
         return QuietProgress(errors=sys.stderr, scrubber=scrubber)
     from bootstrap.report.console import HumanProgress, make_console  # rich: only for people
 
-    return HumanProgress(make_console(sys.stdout), errors=sys.stderr, scrubber=scrubber)
+    return HumanProgress(make_console(sys.stdout), errors=sys.stderr, scrubber=scrubber, verbose=verbose)
 
 
 def _document(report: RunReport, output: str) -> str | None:
@@ -49,7 +50,10 @@ def _run(
     junit_path: str | None,
     summary: bool = True,
 ) -> None:
-    """Run `body`, then close and write the report; raise the body's error after the reports are out."""
+    """Run `body`, then close and write the report; raise the body's error after the reports are out.
+
+    The error, scrubbed, is printed once where one reader sees both streams (a terminal): by `entry.guarded`
+    on stderr, not also in the summary on stdout."""
     error: BootstrapError | None = None
     try:
         body()
@@ -68,8 +72,9 @@ def _run(
     elif summary:
         from bootstrap.report.console import make_console, render_summary
 
-        render_summary(report, make_console(sys.stdout))
+        render_summary(report, make_console(sys.stdout), show_error=not one_place(sys.stdout, sys.stderr))
     if error is not None:
+        error.scrub(report.scrubber)
         raise error
 
 
@@ -102,12 +107,13 @@ def _confirm(question: str) -> bool:
         return False
 
 
-def run_restore(opts: RestoreOptions, *, report_path: str | None, junit_path: str | None, output: str) -> None:
+def run_restore(opts: RestoreOptions, *, report_path: str | None, junit_path: str | None, output: str,
+                verbose: bool = False) -> None:
     from bootstrap.commands.restore import restore
     from bootstrap.report.run import Run
 
     scrubber = Scrubber()
-    progress = _progress(output, scrubber)
+    progress = _progress(output, scrubber, verbose)
     check_report_paths(report=report_path, junit=junit_path)
     report = new_report("restore", opts, scrubber=scrubber)
     ask = _confirm if sys.stdin.isatty() and sys.stderr.isatty() else None
@@ -120,12 +126,13 @@ def run_restore(opts: RestoreOptions, *, report_path: str | None, junit_path: st
     )
 
 
-def run_plan(opts: RestoreOptions, *, report_path: str | None, junit_path: str | None = None, output: str) -> None:
+def run_plan(opts: RestoreOptions, *, report_path: str | None, junit_path: str | None = None, output: str,
+             verbose: bool = False) -> None:
     from bootstrap.commands.plan import plan_only
     from bootstrap.report.run import Run
 
     scrubber = Scrubber()
-    progress = _progress(output, scrubber)
+    progress = _progress(output, scrubber, verbose)
     check_report_paths(report=report_path, junit=junit_path)
     report = new_report("plan", opts, scrubber=scrubber)
     lines: list[str] = []
@@ -148,12 +155,13 @@ def run_verify(
     report_path: str | None,
     junit_path: str | None,
     output: str,
+    verbose: bool = False,
 ) -> None:
     from bootstrap.commands.verify import verify_only
     from bootstrap.report.run import Run
 
     scrubber = Scrubber()
-    progress = _progress(output, scrubber)
+    progress = _progress(output, scrubber, verbose)
     check_report_paths(report=report_path, junit=junit_path)
     report = new_report("verify", scrubber=scrubber)
     _run(
@@ -165,12 +173,13 @@ def run_verify(
     )
 
 
-def run_drill(opts: RestoreOptions, drill_opts, *, report_path: str | None = None, output: str) -> None:
+def run_drill(opts: RestoreOptions, drill_opts, *, report_path: str | None = None, output: str,
+              verbose: bool = False) -> None:
     from bootstrap.commands import drill
     from bootstrap.commands.restore import load_key
 
     scrubber = Scrubber()
-    progress = _progress(output, scrubber)
+    progress = _progress(output, scrubber, verbose)
     check_report_paths(report=report_path)
     keyring = load_key(opts, progress)
     evidence = drill.run_drill(opts, drill_opts, progress, keyring, confirm=_confirm, scrubber=scrubber)

@@ -40,6 +40,12 @@ class Shell(str, Enum):
     fish = "fish"
 
 
+def verbose_option():
+    """`-v/--verbose` of the commands that show live progress (restore, plan, verify, drill)."""
+    return typer.Option(False, "--verbose", "-v", help="A line per object also on a terminal (there the default is "
+                        "one live line per wave).")
+
+
 def duration(value: str | float) -> float:
     """Seconds from a duration (`90s`, `10m`, `1h30m`, `500ms`: the playbook's parser) or a plain number."""
     from bootstrap.errors import ValidationError

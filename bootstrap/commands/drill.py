@@ -280,7 +280,8 @@ def verdict(injection: Injection | None, error: BootstrapError | None) -> str:
         return "pass" if error is None else "fail"
     if error is None or error.exit_code != injection.exit_code:
         return "fail"
-    return "pass" if injection.cause in str(error).lower() else "fail"
+    said = "\n".join([str(error), *error.details]).lower()  # the summary, and every problem it sums up
+    return "pass" if injection.cause in said else "fail"
 
 
 def throwaway_keyring():

@@ -68,8 +68,7 @@ def restore(opts: RestoreOptions, run: Run, *, keyring: KeyRing | None = None,
         else:
             writes = [m.ref for m in plan.manifests]
             writes += [ObjectRef("v1", "Secret", t.namespace, t.name) for t in validated.key_secrets]
-            target.confirm_target(cluster, writes, run.progress, yes=opts.yes, ask=ask,
-                                  server_version=run.report.server_version)
+            target.confirm_target(cluster, writes, run, yes=opts.yes, ask=ask)
         install_key.install_key(cluster, run, validated.key_secrets, keyring, dry_run=opts.dry_run,
                                 allow_any_key=opts.allow_any_key_name)
         applied = apply.apply_plan(cluster, run, plan, apply.ApplyOptions.of(opts), engine_owns=engine.owns)

@@ -2,7 +2,8 @@
 
 `RunReport` is filled in as the pipeline goes (`begin_phase`, `add_object`, `end_phase`, `finish`) and
 written at the end as JSON (`write_json`) and JUnit XML (`write_junit`).  Per-phase seconds and the total
-are the measured RTO of a restore.
+are the measured RTO of a restore; the time spent waiting for the operator's answer to a question
+(`Continue? [y/N]`) is reported apart (`operator_wait_seconds`) and is not part of it.
 
 Reports never carry a value: every string in them passes through the report's `Scrubber`, which
 replaces any decrypted value (and its base64 form) with `<redacted>`.
@@ -71,6 +72,7 @@ class PhaseRecord:
 class ReportError:
     exit_code: int
     message: str
+    details: tuple[str, ...] = ()  # every problem the message sums up (BootstrapError.details)
 
 
 @dataclass(repr=False, slots=True)
@@ -99,6 +101,9 @@ class RunReport:
     scrubber: Scrubber = field(default_factory=Scrubber, repr=False, compare=False)
     clock: WaitClock = field(default_factory=WaitClock, repr=False, compare=False)  # the run's waits on the cluster
     cluster_wait_seconds: float = 0.0  # of `seconds`, set by `finish`
+    # waits for the operator's answer (Run.asking_operator): outside `seconds`, set by `finish`
+    operator_clock: WaitClock = field(default_factory=WaitClock, repr=False, compare=False)
+    operator_wait_seconds: float = 0.0
 
     def __repr__(self) -> str:  # short, and free of messages (which are scrubbed only on output)
         return f"RunReport({self.command!r}, result={self.result!r}, phases={len(self.phases)}, objects={len(self.objects)})"
@@ -130,29 +135,40 @@ class RunReport:
         return record
 
     def finish(self, *, error: BootstrapError | None = None, now: datetime | None = None) -> None:
-        """End the run: close phases left open as failed, set the result and total seconds."""
+        """End the run: close phases left open as failed, set the result and total seconds (the RTO: from
+        start to finish less the operator's answer time, which is `operator_wait_seconds`)."""
         self.finished = now or _now()
-        self.seconds = _seconds(self.started, self.finished)
+        wall = _seconds(self.started, self.finished)
+        self.operator_wait_seconds = min(self.operator_clock.seconds(), wall)
+        self.seconds = wall - self.operator_wait_seconds
         self.cluster_wait_seconds = min(self.clock.seconds(), self.seconds)
         for phase in self.phases:
             if phase.finished is None:
                 self.end_phase(phase.name, "failed", self.finished)
         if error is not None:
-            self.error = ReportError(int(error.exit_code), str(error))
+            self.error = ReportError(int(error.exit_code), str(error), error.details)
         failed = self.error is not None or any(p.result == "failed" for p in self.phases)
         self.result = "failed" if failed else "succeeded"
 
+    def own_seconds(self) -> float:
+        """Of `seconds`, dr-bootstrap's own work: neither waiting on the cluster nor on the operator."""
+        return max(self.seconds - self.cluster_wait_seconds, 0.0)
+
     def bootstrap_seconds(self) -> float | None:
-        """With a `gitops` phase: the time until the hand-over began (the bootstrap's own part of the RTO)."""
+        """With a `gitops` phase: the time until the hand-over began (the bootstrap's own part of the RTO;
+        the operator's answer, asked before the first write, is not in it)."""
         gitops = next((p for p in self.phases if p.name == "gitops"), None)
-        return None if gitops is None else round(_seconds(self.started, gitops.started), 3)
+        return None if gitops is None else self._rto_until(gitops.started)
 
     def converged_seconds(self) -> float | None:
         """With a `gitops` phase that succeeded: the time until Flux had reconciled everything (the real RTO)."""
         gitops = next((p for p in self.phases if p.name == "gitops"), None)
         if gitops is None or gitops.result != "succeeded" or gitops.finished is None:
             return None
-        return round(_seconds(self.started, gitops.finished), 3)
+        return self._rto_until(gitops.finished)
+
+    def _rto_until(self, moment: datetime) -> float:
+        return round(max(_seconds(self.started, moment) - self.operator_clock.seconds(), 0.0), 3)
 
     def failed_objects(self) -> list[ObjectRecord]:
         failed_phases = {p.name for p in self.phases if p.result == "failed"}
@@ -190,6 +206,7 @@ def to_dict(report: RunReport) -> dict[str, Any]:
         "finished": _iso(report.finished),
         "seconds": round(report.seconds, 3),
         "clusterWaitSeconds": round(report.cluster_wait_seconds, 3),
+        "operatorWaitSeconds": round(report.operator_wait_seconds, 3),
         "bootstrapSeconds": report.bootstrap_seconds(),
         "convergedSeconds": report.converged_seconds(),
         "phases": [
@@ -220,11 +237,12 @@ def to_dict(report: RunReport) -> dict[str, Any]:
 
 
 def error_fields(error: ReportError | BootstrapError | None) -> dict[str, Any] | None:
-    """`{exitCode, message}` of a run error (the message includes a BootstrapError's hint), or None."""
+    """`{exitCode, message, details}` of a run error (the message includes a BootstrapError's hint; details
+    are every problem it sums up, [] when it is one), or None."""
     if error is None:
         return None
     message = error.message if isinstance(error, ReportError) else str(error)
-    return {"exitCode": int(error.exit_code), "message": message}
+    return {"exitCode": int(error.exit_code), "message": message, "details": list(error.details)}
 
 
 def to_json(report: RunReport) -> str:
@@ -276,7 +294,7 @@ def to_junit(report: RunReport) -> ET.Element:
         message = error["message"] if error else "run did not succeed"
         kind = f"exit {error['exitCode']}" if error else "failed"
         failure = ET.SubElement(case, "failure", message=_xml(clean(message)), type=kind)
-        failure.text = _xml(clean(message))
+        failure.text = _xml(clean("\n".join([message, *(error["details"] if error else [])])))
     run.set("failures", str(int(run_failed)))
     root.set("tests", str(total + 1))
     root.set("failures", str(failures + int(run_failed)))

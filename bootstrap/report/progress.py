@@ -8,6 +8,9 @@ Warnings (`warning()`) are never lost: the human and quiet forms print them as o
 whatever goes to stdout.  A `note()` whose text starts with `warning:` is a warning too (the pipeline's
 older way of saying so).
 
+`wave_started` opens a wave of a phase (its objects follow as `object_applied`), and `waiting` says what
+the run waits on now (None: nothing), so a live display can show a wave as counts and a timer.
+
 Every text passes through the `scrubber` attribute, which the pipeline replaces once it knows the
 decrypted values; implementations are safe to call from several threads.
 """
@@ -29,6 +32,10 @@ Clock = Callable[[], float]
 
 class Progress(Protocol):
     def phase_started(self, name: str) -> None: ...
+
+    def wave_started(self, phase: str, index: int, label: str, objects: int) -> None: ...
+
+    def waiting(self, what: str | None) -> None: ...
 
     def object_applied(self, rec: ObjectRecord) -> None: ...
 
@@ -58,6 +65,12 @@ class JsonProgress:
 
     def phase_started(self, name: str) -> None:
         self._emit("phaseStarted", phase=name)
+
+    def wave_started(self, phase: str, index: int, label: str, objects: int) -> None:
+        self._emit("waveStarted", phase=phase, wave=index, label=label, objects=objects)
+
+    def waiting(self, what: str | None) -> None:
+        self._emit("waiting", message=what)
 
     def object_applied(self, rec: ObjectRecord) -> None:
         self._emit("objectApplied", **_object_fields(rec))
@@ -95,6 +108,12 @@ class QuietProgress:
         self.scrubber = scrubber or Scrubber()
 
     def phase_started(self, name: str) -> None:
+        pass
+
+    def wave_started(self, phase: str, index: int, label: str, objects: int) -> None:
+        pass
+
+    def waiting(self, what: str | None) -> None:
         pass
 
     def object_applied(self, rec: ObjectRecord) -> None:

@@ -48,6 +48,19 @@ class Run:
         self._records: dict[tuple[str, str, str, str], ObjectRecord] = {}  # (phase, kind, namespace, name)
         self._phase_t0 = clock()
 
+    def asking_operator(self, ask: Callable[[str], bool] | None) -> Callable[[str], bool] | None:
+        """`ask` (the terminal's yes/no question, or None) with the wait for the answer timed apart, into the
+        report's `operator_clock`: the operator's time is not the run's (not in the RTO, nor in its own work)."""
+        if ask is None:
+            return None
+        clock = self.report.operator_clock
+
+        def timed(question: str) -> bool:
+            with clock:
+                return ask(question)
+
+        return timed
+
     def learn_secrets(self, values: Iterable[str | bytes]) -> None:
         """From now on, report and progress scrub these values (each scrubber once if they share one)."""
         values = list(values)

@@ -49,7 +49,7 @@ def apply_plan(cluster: Cluster, run: Run, plan: Plan, options: ApplyOptions, *,
         applying = f"{phase.name}: apply"
         with run.phase(applying):
             for wave in phase.waves:
-                run.progress.note(f"wave {wave.index} ({wave.label}): {len(wave.manifests)} object(s)")
+                run.progress.wave_started(applying, wave.index, wave.label, len(wave.manifests))
                 if options.dry_run:
                     dry_run_wave(cluster, run, applying, wave.manifests, recreate=options.recreate)
                     continue
@@ -59,7 +59,7 @@ def apply_plan(cluster: Cluster, run: Run, plan: Plan, options: ApplyOptions, *,
                 )
                 created |= changes.created_namespaces
                 wait_gates(cluster, wave.manifests, timeout=options.timeout, on_wait=run.progress.note,
-                           created=created)
+                           created=created, waiting=run.progress.waiting)
                 applied.secrets += [m.ref for m in wave.manifests if m.ref.kind == "Secret"]
         refs = [m.ref for w in phase.waves for m in w.manifests if not engine_owns(m.ref)]
         if options.dry_run or not phase.verify.rollouts or not refs:
@@ -72,24 +72,35 @@ def apply_plan(cluster: Cluster, run: Run, plan: Plan, options: ApplyOptions, *,
 
 
 def wait_gates(cluster: Cluster, manifests: list[Manifest], *, timeout: float, on_wait: Callable[[str], None],
-               created: Iterable[str] = frozenset()) -> None:
+               created: Iterable[str] = frozenset(), waiting: Callable[[str | None], None] = lambda what: None) -> None:
     """After a wave: its CRDs Established (discovery refreshed) and its Namespaces Active (those this run
-    `created` are)."""
+    `created` are). `waiting(what)` is told what the run waits for, and `waiting(None)` when it is done."""
     from bootstrap import kube
 
     crds = [m.ref.name for m in manifests if m.ref.kind == "CustomResourceDefinition"]
     namespaces = {m.ref.name: m.body for m in manifests if m.ref.kind == "Namespace"}
-    if crds:
-        kube.wait_established(cluster.resources, crds, timeout)
-    if namespaces:
-        kube.wait_namespaces_active(
-            cluster.resources,
-            namespaces,
-            timeout,
-            created=frozenset(created),
-            manifests=namespaces,
-            on_wait=lambda name: on_wait(f"Namespace/{name} is terminating: waiting for it to go, then recreating it"),
-        )
+    try:
+        if crds:
+            waiting(f"{len(crds)} CRD(s) to be Established ({_names(crds)})")
+            kube.wait_established(cluster.resources, crds, timeout)
+        if namespaces:
+            waiting(f"{len(namespaces)} Namespace(s) to be Active ({_names(namespaces)})")
+            kube.wait_namespaces_active(
+                cluster.resources,
+                namespaces,
+                timeout,
+                created=frozenset(created),
+                manifests=namespaces,
+                on_wait=lambda name: on_wait(f"Namespace/{name} is terminating: waiting for it to go, then recreating it"),
+            )
+    finally:
+        if crds or namespaces:
+            waiting(None)
+
+
+def _names(names: Iterable[str], shown: int = 3) -> str:
+    names = list(names)
+    return ", ".join(names[:shown]) + (f", and {len(names) - shown} more" if len(names) > shown else "")
 
 
 def dry_run_wave(cluster: Cluster, run: Run, phase: str, manifests: list[Manifest], *, recreate: bool = False) -> None:

@@ -18,7 +18,7 @@ from bootstrap.model import ObjectRef
 
 if TYPE_CHECKING:
     from bootstrap.kube import Cluster
-    from bootstrap.report.progress import Progress
+    from bootstrap.report.run import Run
 
 SHOWN = 5  # existing objects named in the line
 
@@ -67,12 +67,12 @@ def go_ahead(where: Target, *, yes: bool, ask: Callable[[str], bool] | None) -> 
         raise UsageError("not confirmed: nothing was written")
 
 
-def confirm_target(cluster: Cluster, refs: Sequence[ObjectRef], progress: Progress, *, yes: bool,
-                   ask: Callable[[str], bool] | None, server_version: str | None) -> None:
+def confirm_target(cluster: Cluster, refs: Sequence[ObjectRef], run: Run, *, yes: bool,
+                   ask: Callable[[str], bool] | None) -> None:
     """The target stage: say where the restore writes (`refs`: everything it writes, key Secrets included)
     and whether the cluster is fresh; return only when it is, or on a yes (UsageError otherwise, nothing
-    written)."""
+    written). The wait for the operator's answer is timed apart (`Run.asking_operator`): not in the RTO."""
     existing = cluster.resources.read_versions(list(refs))
-    where = target(cluster.client.context, cluster.host, server_version, refs, existing)
-    progress.note(where.line())
-    go_ahead(where, yes=yes, ask=ask)
+    where = target(cluster.client.context, cluster.host, run.report.server_version, refs, existing)
+    run.progress.note(where.line())
+    go_ahead(where, yes=yes, ask=run.asking_operator(ask))

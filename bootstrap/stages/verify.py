@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from bootstrap.errors import RolloutError
+from bootstrap.errors import SHOWN_DETAILS, RolloutError
 from bootstrap.kube import Cluster, one_line
 from bootstrap.kube.reads import list_objects
 from bootstrap.kube.wait import Pace, Stalled, TimedOut, wait_for_set
@@ -113,6 +113,18 @@ def timeout_message(timeout: float, waiting: Sequence[tuple[ObjectRef, Health]])
     return f"rollout not complete after {timeout:.0f}s; {len(waiting)} not ready: {parts}"
 
 
+def timeout_error(timeout: float, waiting: Sequence[tuple[ObjectRef, Health]],
+                  scrub: Callable[[str], str] = str) -> RolloutError:
+    """Every object not ready at the timeout: in the one line when they are few, else the line counts them
+    by status and each is a detail (the terminal shows the first few, the reports all)."""
+    if len(waiting) <= SHOWN_DETAILS:
+        return RolloutError(one_line(scrub(timeout_message(timeout, waiting)), 2000))
+    statuses = Counter(h.status.value for _, h in waiting)
+    counted = ", ".join(f"{status} ×{n}" for status, n in sorted(statuses.items(), key=lambda i: (-i[1], i[0])))
+    return RolloutError(f"rollout not complete after {timeout:.0f}s; {len(waiting)} not ready ({counted})",
+                        details=[one_line(scrub(f"{ref} ({h.status.value}: {h.message})"), 600) for ref, h in waiting])
+
+
 def verify_rollouts(cluster: Cluster, refs: Sequence[ObjectRef], *, timeout: float,
                     on_status: StatusCallback | None = None,
                     utcnow: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
@@ -147,7 +159,7 @@ def verify_rollouts(cluster: Cluster, refs: Sequence[ObjectRef], *, timeout: flo
         raise RolloutError(one_line(scrub(failure_message(exc.key, exc.health)), 600),
                            hint=scrub(hint) if hint else None) from None
     except TimedOut as exc:
-        raise RolloutError(one_line(scrub(timeout_message(timeout, exc.waiting)), 2000)) from None
+        raise timeout_error(timeout, exc.waiting, scrub) from None
     return [(ref, final[ref]) for ref in dict.fromkeys(refs)]
 
 

@@ -177,7 +177,8 @@ def test_json_document_has_the_contract_schema(tmp_path):
     assert set(doc) == {
         "schemaVersion", "command", "result", "repo", "ref", "path", "paths", "kustomize", "source", "commit", "keyRecipient",
         "signer", "started", "finished",
-        "seconds", "clusterWaitSeconds", "bootstrapSeconds", "convergedSeconds", "phases", "objects", "error", "toolVersion", "serverVersion",
+        "seconds", "clusterWaitSeconds", "operatorWaitSeconds", "bootstrapSeconds", "convergedSeconds", "phases", "objects", "error",
+            "toolVersion", "serverVersion",
     }
     assert doc["result"] == "failed" and doc["seconds"] == 20.0
     assert doc["started"] == "2026-11-27T12:00:00Z" and doc["finished"] == "2026-11-27T12:00:20Z"
@@ -186,7 +187,7 @@ def test_json_document_has_the_contract_schema(tmp_path):
     assert doc["objects"][0] == {"phase": "crds", "kind": "CustomResourceDefinition", "namespace": None, "name": "widgets.acme.io",
                                  "action": "created", "status": "Current", "seconds": 0.4, "message": "established",
                                  "wave": None, "source": None}
-    assert doc["error"] == {"exitCode": 6, "message": "rollout failed: Deployment/shop/api"}
+    assert doc["error"] == {"exitCode": 6, "message": "rollout failed: Deployment/shop/api", "details": []}
     assert (doc["keyRecipient"], doc["toolVersion"], doc["serverVersion"]) == ("age1qqqexamplerecipient", "0.1.0", "v1.34.1")
 
 
@@ -297,7 +298,8 @@ def test_error_may_be_the_bootstrap_error_itself():
     report = RunReport("restore", started=T0)
     report.error = RolloutError("Deployment/shop/api: CrashLoopBackOff", hint="check logs")
     report.finish(now=at(1))
-    assert to_dict(report)["error"] == {"exitCode": 6, "message": "Deployment/shop/api: CrashLoopBackOff (hint: check logs)"}
+    assert to_dict(report)["error"] == {"exitCode": 6, "message": "Deployment/shop/api: CrashLoopBackOff (hint: check logs)",
+                                         "details": []}
     failure = to_junit(report).find("testsuite[@name='run']/testcase/failure")
     assert failure.get("type") == "exit 6"
 
