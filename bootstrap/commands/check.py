@@ -84,42 +84,53 @@ class _Rules:
         return any(r.search(rel) for r in self.path_regexes)
 
 
+@dataclass
+class _Found:
+    """What a check gathers as it walks; the CheckReport is made from it once, at the end."""
+
+    files: list[FileCheck] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    flux_source: str | None = None
+
+
 def check_paths(paths: Iterable[str], keyring: KeyRing) -> CheckReport:
     """Check every file under `paths` (files or directories) against `keyring`."""
-    report = CheckReport(keyring.recipients, keyring.source, warnings=keyring.warnings)
+    found = _Found(warnings=list(keyring.warnings))
     for raw in paths:
         path = Path(raw)
         if not path.exists():
             raise UsageError(f"{raw}: no such file or directory")
         if path.is_dir():
-            _check_tree(path, keyring, report)
+            _check_tree(path, keyring, found)
         else:
-            _check_one(path, str(path), _rules_for(path.parent), keyring, report, set())
-    return report
+            _check_one(path, str(path), _rules_for(path.parent), keyring, found, set())
+    return CheckReport(keyring.recipients, keyring.source, found.files, found.findings, tuple(found.warnings),
+                       found.flux_source)
 
 
-def _check_tree(root: Path, keyring: KeyRing, report: CheckReport) -> None:
+def _check_tree(root: Path, keyring: KeyRing, found: _Found) -> None:
     rules = _rules_for(root)
     generator_inputs = _secret_generator_inputs(root)
-    start = len(report.files)
+    start = len(found.files)
     for rel, path in repofiles.walk(root):
         if path.name != ".sops.yaml":
-            _check_one(path, str(path), rules, keyring, report, generator_inputs)
-    if len(report.files) > start:
-        _add_flux(root, report, start)
+            _check_one(path, str(path), rules, keyring, found, generator_inputs)
+    if len(found.files) > start:
+        _add_flux(root, found, start)
 
 
-def _check_one(path: Path, display: str, rules: "_Rules | None", keyring: KeyRing, report: CheckReport,
+def _check_one(path: Path, display: str, rules: "_Rules | None", keyring: KeyRing, found: _Found,
                generator_inputs: set[Path]) -> None:
     try:
         if path.stat().st_size > MAX_BYTES:
             return
         data = path.read_bytes()
     except OSError as err:
-        report.files.append(FileCheck(display, "?", [], None, None, None, f"unreadable ({err.strerror})"))
+        found.files.append(FileCheck(display, "?", [], None, None, None, f"unreadable ({err.strerror})"))
         return
     for number in repofiles.committed_key_lines(data):
-        report.findings.append(Finding(display, "committed-age-key", f"AGE-SECRET-KEY text at line {number}"))
+        found.findings.append(Finding(display, "committed-age-key", f"AGE-SECRET-KEY text at line {number}"))
     if b"ENC[" not in data and b"sops" not in data and not _maybe_secret(path, data, generator_inputs):
         return
     from bootstrap import sops  # loaded with the first candidate: a tree without any is checked without it
@@ -129,19 +140,20 @@ def _check_one(path: Path, display: str, rules: "_Rules | None", keyring: KeyRin
         result = _check_file(data, fmt, display, keyring)
         if rules is not None and not rules.matches(path):
             result = replace(result, note="not matched by any .sops.yaml creation rule")
-        report.files.append(result)
+        found.files.append(result)
     elif _plaintext_secret(path, data, generator_inputs):
         ruled = rules is not None and rules.matches(path)
         why = "matches a .sops.yaml creation rule" if ruled else "holds Secret values"
-        report.findings.append(Finding(display, "plaintext-secret", f"{why} but is not SOPS-encrypted"))
+        found.findings.append(Finding(display, "plaintext-secret", f"{why} but is not SOPS-encrypted"))
 
 
-def _add_flux(root: Path, report: CheckReport, start: int) -> None:
-    """Which Flux Kustomization renders each SOPS file found under `root`, and whether it decrypts."""
-    from bootstrap.engines.flux import checkmap as fluxmap
+def _add_flux(root: Path, found: _Found, start: int) -> None:
+    """Which Flux Kustomization renders each SOPS file found under `root`, and whether it decrypts: the
+    Kustomizations discovered as `plan` discovers them (`engines.flux.checkmap`)."""
     from bootstrap import sops
+    from bootstrap.engines.flux import checkmap
     from bootstrap.kustomize.artifact import Artifact
-    from bootstrap.kustomize.builder import Builder, BuildSpec
+    from bootstrap.kustomize.builder import Builder
     from bootstrap.kustomize.kustomizer import find_kustomizer
     from bootstrap.kustomize.secrets import SopsFiles
 
@@ -151,28 +163,24 @@ def _add_flux(root: Path, report: CheckReport, start: int) -> None:
     except BootstrapError:
         kustomizer = None
     builder = Builder(root, kustomizer=kustomizer, artifact=Artifact(root), secrets=secrets) if kustomizer else None
-
-    def build(k):
-        return builder.build(BuildSpec(path=k.path, spec=k.spec, decrypts=False, label=f"Kustomization {k.key}"))
-
-    found = fluxmap.map_checkout(root, build if builder else None, sops.mac_token, secrets.files_by_mac())
-    if not found.kustomizations:
+    mapped = checkmap.map_checkout(root, builder, sops.mac_token, secrets.files_by_mac())
+    if not mapped.kustomizations:
         return
     if builder is None:
-        report.warnings += ("no kustomize found: not checked which Flux Kustomization renders each file",)
+        found.warnings.append("no kustomize found: not checked which Flux Kustomization renders each file")
         return
-    object.__setattr__(report, "flux_source", found.source)
-    for name, why in found.failed.items():
-        report.findings.append(Finding(name, "kustomization-build", why))
-    for index in range(start, len(report.files)):
-        f = report.files[index]
+    found.flux_source = mapped.source
+    for name, why in mapped.failed.items():
+        found.findings.append(Finding(name, "kustomization-build", why))
+    for index in range(start, len(found.files)):
+        f = found.files[index]
         rel = Path(f.path).resolve().relative_to(root.resolve()).as_posix()
-        renders = found.by_file.get(rel, [])
+        renders = mapped.by_file.get(rel, [])
         if not renders:
-            report.files[index] = replace(f, note=f.note or f"not rendered by any Flux Kustomization of {found.source}")
+            found.files[index] = replace(f, note=f.note or f"not rendered by any Flux Kustomization of {mapped.source}")
             continue
         raw = [r.kustomization for r in renders if not r.decrypts]
-        report.files[index] = replace(
+        found.files[index] = replace(
             f, kustomizations=tuple(r.kustomization for r in renders), decryption=not raw,
             problem=f.problem or (f"rendered by Kustomization {', '.join(raw)} without spec.decryption: Flux would "
                                   "apply it encrypted" if raw else None))

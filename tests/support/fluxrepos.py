@@ -224,10 +224,15 @@ def cluster_template(secret_domain: str) -> dict[str, str]:
             namespace=ns, components=["../../components/common"], resources=["./namespace.yaml", f"./{app}/ks.yaml"])
         files[f"kubernetes/apps/{ns}/namespace.yaml"] = dump({**namespace("_"), "metadata": {
             "name": "_", "annotations": {"kustomize.toolkit.fluxcd.io/prune": "disabled"}}})
-        # as in the template today: each app's Kustomization lives in the app's namespace
-        files[f"kubernetes/apps/{ns}/{app}/ks.yaml"] = dump(flux_ks(
-            app, f"./kubernetes/apps/{ns}/{app}/app", source=source, namespace=ns, source_namespace="flux-system",
-            targetNamespace=ns, commonMetadata={"labels": {"app.kubernetes.io/name": app}}, **extra))
+        # each app's Kustomization lives in the app's namespace: written in its ks.yaml (the template's older
+        # form, cert-manager here), or, as the template has it today (echo here), with no metadata.namespace,
+        # set by the namespace's kustomization (`namespace: network`)
+        ks = flux_ks(app, f"./kubernetes/apps/{ns}/{app}/app", source=source, namespace=ns,
+                     source_namespace="flux-system", targetNamespace=ns,
+                     commonMetadata={"labels": {"app.kubernetes.io/name": app}}, **extra)
+        if app == "echo":
+            del ks["metadata"]["namespace"]
+        files[f"kubernetes/apps/{ns}/{app}/ks.yaml"] = dump(ks)
     files["kubernetes/apps/cert-manager/cert-manager/app/kustomization.yaml"] = kustomization(
         resources=["./helmrelease.yaml", "./certificate.yaml"])
     files["kubernetes/apps/cert-manager/cert-manager/app/helmrelease.yaml"] = dump(helm_release(
@@ -235,10 +240,12 @@ def cluster_template(secret_domain: str) -> dict[str, str]:
     files["kubernetes/apps/cert-manager/cert-manager/app/certificate.yaml"] = dump(configmap(
         "${SECRET_DOMAIN/./-}-production", {"commonName": "${SECRET_DOMAIN}", "tz": "${TIMEZONE}"}))
     files["kubernetes/apps/network/echo/app/kustomization.yaml"] = kustomization(
-        resources=["./deployment.yaml", "./ingress.yaml"],
+        resources=["./deployment.yaml", "./ingress.yaml", "./secret.sops.yaml"],
         configMapGenerator=[{"name": "echo-config", "literals": ["MODE=${ECHO_MODE:=quiet}"]}])
     files["kubernetes/apps/network/echo/app/deployment.yaml"] = dump(deployment(
         "echo", envFrom=[{"configMapRef": {"name": "echo-config"}}]))
+    # a SOPS Secret in an app whose Kustomization gets `decryption` only from cluster-apps' patch
+    files["kubernetes/apps/network/echo/app/secret.sops.yaml"] = dump(secret("echo-token", {"TOKEN": "echo-t0ken-1"}))
     files["kubernetes/apps/network/echo/app/ingress.yaml"] = dump({
         "apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "echo"},
         "spec": {"rules": [{"host": "echo.${SECRET_DOMAIN}", "http": {"paths": [{

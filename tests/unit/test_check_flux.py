@@ -36,7 +36,33 @@ def test_a_clean_cluster_template_repo_passes_and_each_file_names_its_kustomizat
     assert doc["fluxSource"] == "flux-system/home-kubernetes"
     by_file = {f["path"].split("/repo/", 1)[1]: f for f in doc["files"]}
     assert by_file["kubernetes/flux/vars/cluster-secrets.sops.yaml"]["kustomizations"] == ["flux-system/cluster"]
+    # echo's ks.yaml has no metadata.namespace (its namespace's kustomization sets it) and gets `decryption`
+    # only from cluster-apps' patch: the Kustomization Flux applies is network/echo, with decryption, and
+    # no `default/echo` (the file as written) is invented
+    assert by_file["kubernetes/apps/network/echo/app/secret.sops.yaml"]["kustomizations"] == ["network/echo"]
+    assert not [k for f in doc["files"] for k in f["kustomizations"] if k.startswith("default/")], doc["files"]
     assert all(f["decryption"] is True and f["macOk"] for f in doc["files"])
+
+
+def test_check_without_any_kustomize_warns_and_still_checks_every_file(tmp_path, key, monkeypatch):
+    # Flux Kustomizations in the tree, no kustomize to render them: a warning, not a crash (a frozen report
+    # was once patched here, FrozenInstanceError); every SOPS file is still opened and verified.
+    from bootstrap.commands import check as checking
+    from bootstrap.errors import UsageError
+    from bootstrap.kustomize import kustomizer
+    from bootstrap.stages.keys import load_keyring
+
+    age, key_file = key
+    repo = fluxrepos.write_repo(tmp_path / "repo", fluxrepos.cluster_template("home.example.org"),
+                                lambda rel: [age.recipient])
+
+    def none(explicit=None):
+        raise UsageError("no kustomize found")
+
+    monkeypatch.setattr(kustomizer, "find_kustomizer", none)
+    report = checking.check_paths([str(repo.path)], load_keyring(str(key_file)))
+    assert report.warnings == ("no kustomize found: not checked which Flux Kustomization renders each file",)
+    assert report.ok and len(report.files) == 3 and all(f.mac_ok for f in report.files)
 
 
 def test_a_clean_kustomize_helm_example_passes(tmp_path, key):

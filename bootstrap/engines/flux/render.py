@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from bootstrap.errors import UsageError
+from bootstrap.errors import BootstrapError, UsageError
 from bootstrap.model import Manifest
 from bootstrap.engines.flux import kustomizations as flux, postbuild
 from bootstrap.kustomize.builder import Builder, Built, BuildSpec
@@ -34,6 +34,8 @@ class RenderRequest:
     kustomizations: tuple[str, ...] = ()  # --kustomization values (and playbook selections)
     source: str | None = None  # --source
     concurrency: int = 4
+    decrypt: bool = True  # False (check): nothing decrypted; encrypted objects stay as they are
+    tolerate: bool = False  # True (check): a Kustomization that does not build is recorded, not raised
 
 
 @dataclass
@@ -94,21 +96,46 @@ def _affects_build(k: FluxKustomization) -> bool:
 
 def render_repository(request: RenderRequest, builder: Builder, *, cluster: ClusterLookup | None,
                       notes: Callable[[str], None]) -> Rendering:
+    """The entry paths and the selected Kustomizations, discovered (`discover`) and finished as Flux applies
+    them."""
     pool = ThreadPoolExecutor(max_workers=max(1, request.concurrency), thread_name_prefix="kustomize")
     try:
-        return _render(request, builder, pool, cluster, notes)
+        return _finish(discover(request, builder, pool, notes), builder, cluster, notes)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _build_all(pool: ThreadPoolExecutor, builder: Builder, specs: Sequence[BuildSpec]) -> list[Built]:
-    return list(pool.map(builder.build, specs))
+@dataclass
+class Discovery:
+    """What `discover` found: the source, every Kustomization seen, and the builds of the entry paths and of
+    the selected children (not yet decrypted, substituted or finished)."""
+
+    source: flux.SourceChoice
+    known: dict[Key, FluxKustomization]
+    entry: list[tuple[str, FluxKustomization | None, Built]]  # (path, the Kustomization owning it, its build)
+    order: list[FluxKustomization]  # the selected children of this source, in dependsOn order
+    children: dict[Key, Built]
+    selected: set[Key]
+    owned: set[Key]
+    failed: dict[str, str] = field(default_factory=dict)  # with `tolerate`: what did not build, and why
+
+    def ours(self, k: FluxKustomization) -> bool:
+        return k.source == self.source.ref
 
 
-def _render(request: RenderRequest, builder: Builder, pool: ThreadPoolExecutor, cluster: ClusterLookup | None,
-            notes: Callable[[str], None]) -> Rendering:
-    entry = [BuildSpec(path=p, label=f"--path {p or '.'}") for p in request.paths]
-    built = _build_all(pool, builder, entry)
+def discover(request: RenderRequest, builder: Builder, pool: ThreadPoolExecutor,
+             notes: Callable[[str], None]) -> Discovery:
+    """The one discovery of Flux Kustomizations, for `plan`/`restore` and for `check`.
+
+    Each entry path is built as a plain directory; the Kustomizations found in the output (as Flux applies
+    them: namespaced by their kustomization, patched by their parent) say which GitRepository is this
+    repository and what its artifact leaves out. An entry path a Kustomization of this source points at is
+    built with that Kustomization's spec. Then the selected children are found level by level, each built
+    as kustomize-controller builds it, only as deep as the selection needs."""
+    entry = [BuildSpec(path=p, label=f"--path {p or '.'}", decrypts=request.decrypt) for p in request.paths]
+    failed: dict[str, str] = {}
+    build_all = _builds(pool, failed, request.tolerate)
+    built = build_all(builder, entry)
     known: dict[Key, FluxKustomization] = {}
     entry_found = [k for one in built for k in _discover(one, known)]
     source = flux.choose_source(request.source, entry_found)
@@ -117,7 +144,8 @@ def _render(request: RenderRequest, builder: Builder, pool: ThreadPoolExecutor, 
     if ignore and builder.artifact.spec_ignore != ignore:
         builder = builder.with_artifact(builder.artifact.with_spec_ignore(ignore))
         notes(f"GitRepository {source.ref.name} spec.ignore applied to the checkout, as its artifact has it")
-        built = _build_all(pool, builder, entry)
+        failed.clear()
+        built = build_all(builder, entry)
         known.clear()
         for one in built:
             _discover(one, known)
@@ -128,13 +156,13 @@ def _render(request: RenderRequest, builder: Builder, pool: ThreadPoolExecutor, 
         owner = next((k for k in known.values() if ours(k) and k.path == path), None)
         owners.append(owner)
         if owner is not None and _affects_build(owner):
-            built[index] = builder.build(BuildSpec(path=path, spec=owner.spec, label=f"Kustomization {owner.key}"))
+            (built[index],) = build_all(builder, [_spec(owner, request.decrypt)])
             _discover(built[index], known, owner.key)
     owned = {o.key for o in owners if o is not None}
 
     every, wanted = flux.parse_selection(request.kustomizations)
     children: dict[Key, Built] = {}
-    selected = _select(every, wanted, known, ours, owned, children, builder, pool)
+    selected = _select(every, wanted, known, ours, owned, children, builder, build_all, request.decrypt)
     order = []
     for k in flux.ordered(selected, known):
         if not ours(k):
@@ -143,21 +171,30 @@ def _render(request: RenderRequest, builder: Builder, pool: ThreadPoolExecutor, 
         elif k.key not in owned:
             order.append(k)
     missing = [k for k in order if k.key not in children]
-    for k, one in zip(missing, _build_all(pool, builder, [_spec(k) for k in missing])):
+    for k, one in zip(missing, build_all(builder, [_spec(k, request.decrypt) for k in missing])):
         children[k.key] = one
+    return Discovery(source, known, list(zip(request.paths, owners, built)), order, children, selected, owned,
+                     failed)
 
+
+def _finish(found: Discovery, builder: Builder, cluster: ClusterLookup | None,
+            notes: Callable[[str], None]) -> Rendering:
+    """Phases finished in order (decryption, substitution, metadata): substitution reads variables from
+    ConfigMaps and Secrets that earlier phases restore."""
+    ours, known = found.ours, found.known
     phases: list[RenderedPhase] = []
     rendering = Rendering(
-        phases=phases, source=source, kustomizations=known,
+        phases=phases, source=found.source, kustomizations=known,
         not_restorable=[k for k in known.values() if not ours(k)],
-        not_selected=[k for k in known.values() if ours(k) and k.key not in owned and k.key not in selected],
+        not_selected=[k for k in known.values() if ours(k) and k.key not in found.owned
+                      and k.key not in found.selected],
         decrypted_sources=[],
     )
     # An entry path is always decrypted (the operator restores it with the key in hand); a child only when
     # its Kustomization has `decryption`, as Flux does.
     stages = [(f"{owner.key}" if owner else (path or "."), path, owner, one, True)
-              for path, owner, one in zip(request.paths, owners, built)]
-    stages += [(str(k.key), k.path, k, children[k.key], k.decrypts) for k in order]
+              for path, owner, one in found.entry]
+    stages += [(str(k.key), k.path, k, found.children[k.key], k.decrypts) for k in found.order]
     for name, path, owner, one, decrypts in stages:
         lookup = _lookup(phases, cluster)
         how = Finishing(
@@ -178,12 +215,28 @@ def _render(request: RenderRequest, builder: Builder, pool: ThreadPoolExecutor, 
     return rendering
 
 
-def _spec(k: FluxKustomization) -> BuildSpec:
-    return BuildSpec(path=k.path, spec=k.spec, decrypts=k.decrypts, label=f"Kustomization {k.key}")
+def _builds(pool: ThreadPoolExecutor, failed: dict[str, str], tolerate: bool):
+    """`build_all(builder, specs)`: the builds in parallel, in order. With `tolerate`, a spec that does not
+    build is recorded in `failed` (label -> why) and gives an empty build, so the others are still found."""
+
+    def one(builder: Builder, spec: BuildSpec) -> Built:
+        try:
+            return builder.build(spec)
+        except BootstrapError as err:
+            if not tolerate:
+                raise
+            failed[spec.label] = str(err)
+            return Built(spec, [], [])
+
+    return lambda builder, specs: list(pool.map(lambda spec: one(builder, spec), specs))
+
+
+def _spec(k: FluxKustomization, decrypt: bool = True) -> BuildSpec:
+    return BuildSpec(path=k.path, spec=k.spec, decrypts=decrypt and k.decrypts, label=f"Kustomization {k.key}")
 
 
 def _select(every: bool, wanted: list[tuple[str | None, str]], known: dict[Key, FluxKustomization], ours,
-            owned: set[Key], children: dict[Key, Built], builder: Builder, pool: ThreadPoolExecutor) -> set[Key]:
+            owned: set[Key], children: dict[Key, Built], builder: Builder, build_all, decrypt: bool) -> set[Key]:
     """The keys the restore takes: every child of this source (`all`), or the named ones with their
     dependsOn closure; Kustomizations are built level by level only until those are all known."""
     while True:
@@ -203,7 +256,7 @@ def _select(every: bool, wanted: list[tuple[str | None, str]], known: dict[Key, 
         )
         if not frontier or not (every or unresolved):
             break
-        for k, one in zip(frontier, _build_all(pool, builder, [_spec(k) for k in frontier])):
+        for k, one in zip(frontier, build_all(builder, [_spec(k, decrypt) for k in frontier])):
             children[k.key] = one
             _discover(one, known, k.key)
     for namespace, name in wanted:
