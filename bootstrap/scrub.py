@@ -97,12 +97,6 @@ def _trie_pattern(words: Iterable[str]) -> str:
     return emit(trie)
 
 
-def scrub(text: str, secrets: Scrubber | Iterable[str | bytes]) -> str:
-    """`text` with every secret value replaced by `<redacted>`."""
-    scrubber = secrets if isinstance(secrets, Scrubber) else Scrubber(secrets)
-    return scrubber(text)
-
-
 def _forms(value: str | bytes) -> set[str]:
     raw = value.encode() if isinstance(value, str) else bytes(value)
     forms: set[str] = set()
@@ -121,6 +115,3 @@ def _forms(value: str | bytes) -> set[str]:
         forms.add(base64.b64encode(raw).decode())
         forms.add(base64.urlsafe_b64encode(raw).decode())
     return forms
-
-
-# ------------------------------------------------------------------------------------------ records

@@ -1,2 +1,2 @@
-"""What a run tells: its report (JSON, JUnit), live progress for people and machines, and the one scrubber
-that keeps decrypted values out of both."""
+"""What a run tells: its report (JSON, JUnit), live progress for people (for machines, warnings only), and
+the one scrubber that keeps decrypted values out of both."""

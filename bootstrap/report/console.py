@@ -32,7 +32,7 @@ from bootstrap.report.model import ObjectRecord, PhaseRecord, RunReport, Scrubbe
 
 _STATUS_STYLE = {"Current": "green", "InProgress": "yellow", "Failed": "bold red", "Terminating": "red", "NotFound": "red", "Unknown": "magenta"}
 _ACTION_STYLE = {"created": "green", "configured": "cyan", "unchanged": "dim", "skipped": "dim", "failed": "bold red", "dry-run": "blue"}
-_RESULT_STYLE = {"succeeded": "green", "failed": "bold red", "skipped": "dim"}
+_RESULT_STYLE = {"succeeded": "green", "failed": "bold red"}
 REFRESHES_PER_SECOND = 4  # the live line's clock ticks even while no object changes
 
 

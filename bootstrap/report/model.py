@@ -1,9 +1,9 @@
 """The run report: what was done to which object, how long each phase took, and how the run ended.
 
-`RunReport` is filled in as the pipeline goes (`begin_phase`, `add_object`, `end_phase`, `finish`) and
-written at the end as JSON (`write_json`) and JUnit XML (`write_junit`).  Per-phase seconds and the total
-are the measured RTO of a restore; the time spent waiting for the operator's answer to a question
-(`Continue? [y/N]`) is reported apart (`operator_wait_seconds`) and is not part of it.
+`RunReport` is filled in as the pipeline goes (through `bootstrap.report.run.Run`: timed phases, object
+records), closed by `finish`, and written at the end as JSON (`write_json`) and JUnit XML (`write_junit`).
+Per-phase seconds and the total are the measured RTO of a restore; the time spent waiting for the operator's
+answer to a question (`Continue? [y/N]`) is reported apart (`operator_wait_seconds`) and is not part of it.
 
 Reports never carry a value: every string in them passes through the report's `Scrubber`, which
 replaces any decrypted value (and its base64 form) with `<redacted>`.
@@ -24,8 +24,7 @@ from typing import Any
 
 from bootstrap.clock import WaitClock
 from bootstrap.errors import BootstrapError
-from bootstrap.redact import REDACTED  # noqa: F401  (re-exported)
-from bootstrap.scrub import HEAD, LINE_MIN_LENGTH, MIN_LENGTH, Scrubber, scrub  # noqa: F401  (re-exported)
+from bootstrap.scrub import Scrubber  # noqa: F401  (re-exported)
 
 SCHEMA_VERSION = 1
 
@@ -56,7 +55,7 @@ class ObjectRecord:
 
 @dataclass(slots=True)
 class PhaseRecord:
-    """One phase's wall-clock span. result: succeeded|failed|skipped (None while it runs).
+    """One phase's wall-clock span. result: running|succeeded|failed.
 
     `cluster_wait_seconds`: the part of `seconds` spent waiting on the cluster (see bootstrap.clock)."""
 
@@ -108,32 +107,6 @@ class RunReport:
     def __repr__(self) -> str:  # short, and free of messages (which are scrubbed only on output)
         return f"RunReport({self.command!r}, result={self.result!r}, phases={len(self.phases)}, objects={len(self.objects)})"
 
-    def begin_phase(self, name: str, now: datetime | None = None) -> PhaseRecord:
-        phase = PhaseRecord(name, now or _now())
-        self.phases.append(phase)
-        return phase
-
-    def end_phase(self, name: str, result: str, now: datetime | None = None) -> PhaseRecord:
-        """Close the latest open phase called `name` with `result`."""
-        phase = next((p for p in reversed(self.phases) if p.name == name and p.finished is None), None)
-        if phase is None:
-            raise ValueError(f"phase {name!r} is not open")
-        phase.finished = now or _now()
-        phase.seconds = _seconds(phase.started, phase.finished)
-        phase.result = result
-        return phase
-
-    def skip_phase(self, name: str, now: datetime | None = None) -> PhaseRecord:
-        """Record a phase that never ran (an earlier one failed, or nothing to do)."""
-        at = now or _now()
-        phase = PhaseRecord(name, at, at, 0.0, "skipped")
-        self.phases.append(phase)
-        return phase
-
-    def add_object(self, record: ObjectRecord) -> ObjectRecord:
-        self.objects.append(record)
-        return record
-
     def finish(self, *, error: BootstrapError | None = None, now: datetime | None = None) -> None:
         """End the run: close phases left open as failed, set the result and total seconds (the RTO: from
         start to finish less the operator's answer time, which is `operator_wait_seconds`)."""
@@ -142,9 +115,11 @@ class RunReport:
         self.operator_wait_seconds = min(self.operator_clock.seconds(), wall)
         self.seconds = wall - self.operator_wait_seconds
         self.cluster_wait_seconds = min(self.clock.seconds(), self.seconds)
-        for phase in self.phases:
+        for phase in self.phases:  # still open (the run ended inside it): it failed
             if phase.finished is None:
-                self.end_phase(phase.name, "failed", self.finished)
+                phase.finished = self.finished
+                phase.seconds = _seconds(phase.started, phase.finished)
+                phase.result = "failed"
         if error is not None:
             self.error = ReportError(int(error.exit_code), str(error), error.details)
         failed = self.error is not None or any(p.result == "failed" for p in self.phases)
@@ -277,7 +252,7 @@ def to_junit(report: RunReport) -> ET.Element:
                 summary = f"{record.status or record.action}: {record.message}" if record.message else record.status or record.action
                 failure = ET.SubElement(case, "failure", message=_xml(clean(summary)), type=_xml(record.status or record.action))
                 failure.text = _xml(clean(f"{record.ref} action={record.action} status={record.status}\n{record.message}"))
-            elif record.action == "skipped" or phase.result == "skipped":
+            elif record.action == "skipped":
                 n_skipped += 1
                 ET.SubElement(case, "skipped", message=_xml(clean(record.message or "skipped")))
         suite.set("tests", str(len(records)))

@@ -1,8 +1,8 @@
-"""Live progress of a run: the `Progress` interface the pipeline reports to, and its machine-side forms.
+"""Live progress of a run: the `Progress` interface the pipeline reports to, and its quiet form.
 
-`JsonProgress` writes one JSON object per event; `QuietProgress` prints nothing but warnings (`-o json|yaml`,
-where the report itself goes to stdout).  The form for people, `HumanProgress`, and the closing summary live
-in `bootstrap.report.console`, which alone loads `rich`: runs without a terminal audience never import it.
+`QuietProgress` prints nothing but warnings (`-o json|yaml`, where the report itself goes to stdout).  The
+form for people, `HumanProgress`, and the closing summary live in `bootstrap.report.console`, which alone
+loads `rich`: runs without a terminal audience never import it.
 
 Warnings (`warning()`) are never lost: the human and quiet forms print them as one plain line on stderr,
 whatever goes to stdout.  A `note()` whose text starts with `warning:` is a warning too (the pipeline's
@@ -17,10 +17,7 @@ decrypted values; implementations are safe to call from several threads.
 
 from __future__ import annotations
 
-import json
 import sys
-import threading
-import time
 from collections.abc import Callable
 from typing import IO, Protocol
 
@@ -51,53 +48,6 @@ class Progress(Protocol):
 def is_warning(text: str) -> bool:
     """A note that is really a warning (`warning: …`)."""
     return text[:8].lower() == "warning:"
-
-
-class JsonProgress:
-    """One JSON object per event on `stream` (JSON lines), flushed as it happens."""
-
-    def __init__(self, stream: IO[str], *, scrubber: Scrubber | None = None, clock: Clock = time.monotonic):
-        self.stream = stream
-        self.scrubber = scrubber or Scrubber()
-        self._clock = clock
-        self._t0 = clock()
-        self._lock = threading.Lock()
-
-    def phase_started(self, name: str) -> None:
-        self._emit("phaseStarted", phase=name)
-
-    def wave_started(self, phase: str, index: int, label: str, objects: int) -> None:
-        self._emit("waveStarted", phase=phase, wave=index, label=label, objects=objects)
-
-    def waiting(self, what: str | None) -> None:
-        self._emit("waiting", message=what)
-
-    def object_applied(self, rec: ObjectRecord) -> None:
-        self._emit("objectApplied", **_object_fields(rec))
-
-    def object_status(self, rec: ObjectRecord) -> None:
-        self._emit("objectStatus", **_object_fields(rec))
-
-    def phase_finished(self, rec: PhaseRecord) -> None:
-        self._emit("phaseFinished", phase=rec.name, seconds=round(rec.seconds, 3),
-                   clusterWaitSeconds=round(rec.cluster_wait_seconds, 3), result=rec.result)
-
-    def note(self, text: str) -> None:
-        if is_warning(text):
-            self.warning(text)
-        else:
-            self._emit("note", message=text)
-
-    def warning(self, text: str) -> None:
-        self._emit("warning", message=text)
-
-    def _emit(self, event: str, **fields: object) -> None:
-        doc = {"event": event, "elapsed": round(self._clock() - self._t0, 3)}
-        doc.update({k: self.scrubber(v) if isinstance(v, str) else v for k, v in fields.items()})
-        line = json.dumps(doc, ensure_ascii=False) + "\n"
-        with self._lock:
-            self.stream.write(line)
-            self.stream.flush()
 
 
 class QuietProgress:
@@ -131,19 +81,6 @@ class QuietProgress:
 
     def warning(self, text: str) -> None:
         warn(self.scrubber(text), self.errors or sys.stderr)
-
-
-def _object_fields(rec: ObjectRecord) -> dict[str, object]:
-    return {
-        "phase": rec.phase,
-        "kind": rec.kind,
-        "namespace": rec.namespace,
-        "name": rec.name,
-        "action": rec.action,
-        "status": rec.status,
-        "seconds": round(rec.seconds, 3),
-        "message": rec.message,
-    }
 
 
 def single_line(text: str) -> str:

@@ -40,11 +40,13 @@ class Run:
     """Times the phases of one run into a RunReport and reports them to a Progress."""
 
     def __init__(self, report: RunReport, progress: Progress, *, clock: Callable[[], float] = time.monotonic,
-                 make_cluster: Callable[..., Cluster] | None = None):
+                 make_cluster: Callable[..., Cluster] | None = None, now: Callable[[], datetime] = _now):
+        """`clock` times the phases (seconds), `now` dates them (started, finished)."""
         self.report = report
         self.progress = progress
         self.make_cluster = make_cluster or _cluster
         self._clock = clock
+        self._now = now
         self._records: dict[tuple[str, str, str, str], ObjectRecord] = {}  # (phase, kind, namespace, name)
         self._phase_t0 = clock()
 
@@ -70,7 +72,7 @@ class Run:
 
     @contextmanager
     def phase(self, name: str) -> Iterator[PhaseRecord]:
-        record = PhaseRecord(name=name, started=_now(), finished=None, seconds=0.0, result="running")
+        record = PhaseRecord(name=name, started=self._now(), finished=None, seconds=0.0, result="running")
         self.report.phases.append(record)
         self.progress.phase_started(name)
         t0 = self._phase_t0 = self._clock()
@@ -83,7 +85,7 @@ class Run:
         else:
             record.result = "succeeded"
         finally:
-            record.finished = _now()
+            record.finished = self._now()
             record.seconds = round(self._clock() - t0, 3)
             record.cluster_wait_seconds = round(min(self.report.clock.seconds() - waited, record.seconds), 3)
             self.progress.phase_finished(record)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from bootstrap import toposort
 from bootstrap.errors import ValidationError
 from bootstrap.manifests import Skipped
 from bootstrap.model import Manifest, ObjectRef
@@ -209,32 +210,23 @@ def _dependencies(
     return deps
 
 
-def _cycle_names(blocked: Sequence[Manifest], deps: dict[int, list[Manifest]]) -> str:
-    inside = {id(m) for m in blocked}
-    path = [blocked[0]]
-    while sum(p is path[-1] for p in path) < 2:
-        path.append(next(d for d in deps[id(path[-1])] if id(d) in inside))
-    start = next(i for i, p in enumerate(path) if p is path[-1])
-    return " -> ".join(str(p.ref) for p in path[start:])
-
-
 def _waves(members: list[Manifest], everything: Sequence[Manifest], crds: dict) -> list[Wave]:
     """Group one phase's objects into waves: key (sync-wave, class, depth), dependencies strictly earlier."""
     deps = _dependencies(members, everything, crds)
-    here = {id(m) for m in members}
-    keys: dict[int, tuple[int, int, int]] = {}
     pending = sorted(members, key=_sort_key)
-    while pending:
-        ready = [m for m in pending if all(id(d) in keys or id(d) not in here for d in deps[id(m)])]
-        if not ready:
-            raise ValidationError(f"dependency cycle: {_cycle_names(pending, deps)}")
-        for m in ready:
-            key = (_sync_wave(m), _class(m, crds), 0)
-            for dep in deps[id(m)]:
-                if id(dep) in here and keys[id(dep)] >= key:
-                    key = (*keys[id(dep)][:2], keys[id(dep)][2] + 1)
-            keys[id(m)] = key
-        pending = [m for m in pending if id(m) not in keys]
+    position = {id(m): i for i, m in enumerate(pending)}
+    inside = {i: [position[id(d)] for d in deps[id(m)] if id(d) in position] for i, m in enumerate(pending)}
+    try:
+        placed = toposort.order(range(len(pending)), inside.__getitem__)
+    except toposort.Cycle as cycle:
+        raise ValidationError(f"dependency cycle: {cycle.render(lambda i: str(pending[i].ref))}") from None
+    keys: dict[int, tuple[int, int, int]] = {}
+    for m in (pending[i] for i in placed):
+        key = (_sync_wave(m), _class(m, crds), 0)
+        for dep in deps[id(m)]:
+            if id(dep) in position and keys[id(dep)] >= key:
+                key = (*keys[id(dep)][:2], keys[id(dep)][2] + 1)
+        keys[id(m)] = key
     ordered = sorted(members, key=lambda m: (keys[id(m)], _sort_key(m)))
     waves: list[Wave] = []
     for m in ordered:

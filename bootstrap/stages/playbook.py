@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from bootstrap import toposort
 from bootstrap.errors import ValidationError
 from bootstrap.manifests import parse_documents
 from bootstrap.model import Manifest
@@ -287,23 +288,18 @@ def find_playbook(directory: Path) -> Path | None:
 
 def topological_phases(phases: Sequence[Phase], source: str) -> list[Phase]:
     """Phases ordered so each follows its dependsOn; file order wherever the graph allows."""
-    done: list[Phase] = []
-    remaining = list(phases)
-    while remaining:
-        finished = {phase.name for phase in done}
-        ready = next((p for p in remaining if all(d in finished for d in p.depends_on)), None)
-        if ready is None:
-            raise ValidationError(f"{source}: spec.phases: dependsOn cycle {_cycle(remaining)}")
-        done.append(ready)
-        remaining.remove(ready)
-    return done
+    first: dict[str, int] = {}
+    for index, phase in enumerate(phases):
+        first.setdefault(phase.name, index)
 
+    def after(index: int) -> list[int]:
+        for dep in phases[index].depends_on:
+            if dep not in first:
+                raise ValidationError(f"{source}: spec.phases[{index}].dependsOn: unknown phase {dep!r}")
+        return [first[dep] for dep in phases[index].depends_on]
 
-def _cycle(phases: Sequence[Phase]) -> str:
-    """One dependency cycle among `phases` (all blocked), written `a -> b -> a`."""
-    deps = {p.name: [d for d in p.depends_on if any(q.name == d for q in phases)] for p in phases}
-    path = [phases[0].name]
-    while path.count(path[-1]) < 2:
-        path.append(deps[path[-1]][0])
-    start = path.index(path[-1])
-    return " -> ".join(path[start:])
+    try:
+        return [phases[i] for i in toposort.order(range(len(phases)), after)]
+    except toposort.Cycle as cycle:
+        raise ValidationError(f"{source}: spec.phases: dependsOn cycle "
+                              f"{cycle.render(lambda i: phases[i].name)}") from None

@@ -1,4 +1,5 @@
-"""Collaborators for unit tests of the edge: a fake clock, and a transport that replays scripted answers.
+"""Collaborators for unit tests of the edge: fake clocks (for the wait engine, and for a Run's phases), and a
+transport that replays scripted answers.
 
 The transport is the HTTP layer only (a `Transport` the client is built with); what it answers is
 shaped as the API server answers. Cluster behaviour itself is tested against the real API server.
@@ -6,8 +7,10 @@ shaped as the API server answers. Cluster behaviour itself is tested against the
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from bootstrap.clock import WaitClock
@@ -15,6 +18,9 @@ from bootstrap.kube.client import Client
 from bootstrap.kube.credentials import StaticCredentials
 from bootstrap.kube.errors import TransportError
 from bootstrap.kube.transport import EventLoop, Reply
+from bootstrap.report.model import RunReport
+from bootstrap.report.progress import Progress, QuietProgress
+from bootstrap.report.run import Run
 
 
 class FakeTime:
@@ -30,6 +36,28 @@ class FakeTime:
     async def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
         self.t += seconds
+
+
+class RunTime:
+    """A Run's two time sources on one fake timeline: `clock()` seconds from 0 (phase lengths) and `now()`
+    the date `start` + those seconds (phase dates). It moves only by `advance`."""
+
+    def __init__(self, start: datetime) -> None:
+        self.start = start
+        self.t = 0.0
+
+    def clock(self) -> float:
+        return self.t
+
+    def now(self) -> datetime:
+        return self.start + timedelta(seconds=self.t)
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+    def run(self, report: RunReport, progress: Progress | None = None) -> Run:
+        """A Run on this timeline (quiet progress, warnings kept off stderr, unless given one)."""
+        return Run(report, progress or QuietProgress(errors=io.StringIO()), clock=self.clock, now=self.now)
 
 
 def reply(status: int = 200, body: Any = None, *, reason: str = "", date: str | None = None,

@@ -126,3 +126,27 @@ def test_our_apply_entry_is_handed_to_kustomize_controller():
 def test_a_cluster_where_everything_is_suspended_says_so_at_the_timeout():
     with pytest.raises(GitOpsError, match="all suspended"):
         Cluster([flux(KS, "flux-system", None, suspend=True)]).wait(timeout=2)
+
+
+def test_an_object_that_falls_back_from_ready_keeps_the_wait_going_and_keeps_its_first_ready_time():
+    ready = flux(KS, "flux-system", "True")
+    cluster = Cluster([ready, flux(KS, "apps", "Unknown", "Progressing")],
+                      [flux(KS, "flux-system", "Unknown", "Progressing"), flux(KS, "apps", "True")],
+                      [ready, flux(KS, "apps", "True")])
+    done = cluster.wait()
+    assert cluster.polls == 3
+    assert done.ready_at == {ObjectRef(*KS, "flux-system", "flux-system"): 0.0,
+                             ObjectRef(*KS, "flux-system", "apps"): pytest.approx(cluster.sleeps[0])}
+
+
+def test_a_terminal_kustomization_is_named_before_a_stalled_source_which_gets_no_status_line():
+    seen = []
+    both = Cluster([flux(GIT, "flux-system", "False", "InvalidURL", "bad url", stalled=True),
+                    flux(KS, "apps", "False", "BuildFailed", "kustomize build failed")])
+    with pytest.raises(GitOpsError, match="^Kustomization/flux-system/apps: BuildFailed"):
+        both.wait(on_status=lambda ref, h: seen.append(ref.kind))
+    source_only = Cluster([flux(KS, "flux-system", "Unknown", "Progressing"),
+                           flux(GIT, "flux-system", "False", "InvalidURL", "bad url", stalled=True)])
+    with pytest.raises(GitOpsError, match="^GitRepository/flux-system/flux-system: InvalidURL"):
+        source_only.wait(on_status=lambda ref, h: seen.append(ref.kind))
+    assert seen == ["Kustomization", "Kustomization"]

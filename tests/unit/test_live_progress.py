@@ -16,7 +16,6 @@ from bootstrap.cli import app as cli
 from bootstrap import kube
 from bootstrap.report.console import HumanProgress
 from bootstrap.model import Manifest, ObjectRef
-from bootstrap.report.progress import JsonProgress
 from bootstrap.report.model import ObjectRecord, PhaseRecord, Scrubber
 from bootstrap.stages.apply import wait_gates
 
@@ -181,18 +180,6 @@ def test_verbose_is_a_flag_of_every_command_with_live_progress(command):
             assert ctx.params["verbose"] is True
     with cmd.make_context(command, args) as ctx:
         assert ctx.params["verbose"] is False
-
-
-def test_json_progress_has_wave_and_waiting_events():
-    out = io.StringIO()
-    progress = JsonProgress(out, clock=FakeClock())
-    progress.wave_started("apps: apply", 1, "config", 6)
-    progress.waiting("1 CRD(s) to be Established (w)")
-    progress.waiting(None)
-    events = [json.loads(line) for line in out.getvalue().splitlines()]
-    assert events[0] == {"event": "waveStarted", "elapsed": 0.0, "phase": "apps: apply", "wave": 1, "label": "config",
-                         "objects": 6}
-    assert [e["message"] for e in events[1:]] == ["1 CRD(s) to be Established (w)", None]
 
 
 def manifest(kind: str, name: str) -> Manifest:

@@ -17,6 +17,7 @@ from bootstrap.report.progress import QuietProgress
 from bootstrap.report.model import RunReport, to_dict, to_junit
 from bootstrap.report.run import Run
 from bootstrap.stages.target import confirm_target
+from tests.support.fakes import RunTime
 
 T0 = datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc)
 NS = ObjectRef("v1", "Namespace", None, "flux-system")
@@ -102,7 +103,10 @@ def test_the_gitops_times_leave_the_answer_out():
     report = RunReport("restore", started=T0, operator_clock=WaitClock(now=clock))
     with report.operator_clock:
         clock.t += 7.0
-    report.begin_phase("gitops", T0 + timedelta(seconds=9))
-    report.end_phase("gitops", "succeeded", T0 + timedelta(seconds=20))
-    report.finish(now=T0 + timedelta(seconds=20))
+    time = RunTime(T0)
+    run = time.run(report)
+    time.advance(9)
+    with run.phase("gitops"):
+        time.advance(11)
+    report.finish(now=time.now())
     assert (report.bootstrap_seconds(), report.converged_seconds(), report.seconds) == (2.0, 13.0, 13.0)

@@ -119,3 +119,14 @@ def test_find_playbook(tmp_path):
     assert find_playbook(tmp_path) == tmp_path / ".dr-bootstrap.yaml"
     with pytest.raises(ValidationError, match=r"\.dr-bootstrap\.yaml: unknown field\(s\) x"):
         load_playbook(tmp_path / ".dr-bootstrap.yaml")
+
+
+def test_phase_order_refuses_an_unknown_dependency_and_a_self_loop():
+    from bootstrap.stages.playbook import Phase, Playbook
+
+    unknown = Playbook(name="p", phases=(Phase(name="a"), Phase(name="b", depends_on=("nope",))), source="pb.yaml")
+    with pytest.raises(ValidationError, match=r"^pb.yaml: spec.phases\[1\].dependsOn: unknown phase 'nope'$"):
+        unknown.ordered()
+    selfish = Playbook(name="p", phases=(Phase(name="a", depends_on=("a",)),), source="pb.yaml")
+    with pytest.raises(ValidationError, match=r"^pb.yaml: spec.phases: dependsOn cycle a -> a$"):
+        selfish.ordered()

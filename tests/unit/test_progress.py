@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from rich.console import Console
 
 from bootstrap.errors import RolloutError
 from bootstrap.report.console import HumanProgress, make_console, render_summary
-from bootstrap.report.progress import JsonProgress, Progress, QuietProgress
+from bootstrap.report.progress import Progress, QuietProgress
 from bootstrap.report.model import ObjectRecord, PhaseRecord, RunReport, Scrubber
+from tests.support.fakes import RunTime
 
 SECRET = "s3cr3t-db-password"
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
@@ -85,42 +86,6 @@ def test_markup_in_names_is_printed_literally():
     assert "[bold]p" in out.getvalue() and "[red]name[/red]" in out.getvalue()
 
 
-def test_json_progress_writes_one_scrubbed_object_per_line():
-    out, clock = io.StringIO(), FakeClock()
-    drive(JsonProgress(out, scrubber=Scrubber([SECRET]), clock=clock), clock)
-    events = [json.loads(line) for line in out.getvalue().splitlines()]
-    assert [e["event"] for e in events] == ["phaseStarted", "objectApplied", "objectStatus", "note", "phaseFinished"]
-    assert events[0] == {"event": "phaseStarted", "elapsed": 0.0, "phase": "apps"}
-    assert events[2] == {
-        "event": "objectStatus", "elapsed": 2.5, "phase": "apps", "kind": "Deployment", "namespace": "shop", "name": "api",
-        "action": "created", "status": "Failed", "seconds": 2.5, "message": "CrashLoopBackOff: bad password <redacted>\nsecond line",
-    }
-    assert events[4] == {"event": "phaseFinished", "elapsed": 2.5, "phase": "apps", "seconds": 3.04,
-                         "clusterWaitSeconds": 2.75, "result": "failed"}
-    assert SECRET not in out.getvalue()
-
-
-def test_scrubber_learns_values_once_they_are_known():
-    out = io.StringIO()
-    progress = JsonProgress(out, clock=FakeClock())
-    progress.scrubber.learn([SECRET])
-    progress.note(SECRET)
-    assert json.loads(out.getvalue())["message"] == "<redacted>"
-
-
-def test_json_progress_lines_stay_whole_under_threads():
-    out = io.StringIO()
-    progress = JsonProgress(out)
-    rec = ObjectRecord("apps", "ConfigMap", "ns", "c" * 200, "created")
-    threads = [threading.Thread(target=lambda: [progress.object_applied(rec) for _ in range(50)]) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    lines = out.getvalue().splitlines()
-    assert len(lines) == 400 and all(json.loads(line)["name"] == "c" * 200 for line in lines)
-
-
 def test_quiet_progress_prints_nothing(capsys):
     drive(QuietProgress(), FakeClock())
     assert capsys.readouterr() == ("", "")
@@ -131,13 +96,21 @@ def test_quiet_progress_prints_nothing(capsys):
 
 def failed_report() -> RunReport:
     report = RunReport("restore", started=T0, scrubber=Scrubber([SECRET]))
-    report.begin_phase("crds", T0)
-    report.add_object(ObjectRecord("crds", "CustomResourceDefinition", None, "widgets.acme.io", "created", "Current", 0.3))
-    report.end_phase("crds", "succeeded", T0 + timedelta(seconds=1.2))
-    report.begin_phase("apps", T0 + timedelta(seconds=1.2))
-    report.add_object(ObjectRecord("apps", "Deployment", "shop", "api", "created", "Failed", 9.0, f"CrashLoopBackOff {SECRET}"))
-    report.add_object(ObjectRecord("apps", "Secret", "shop", "db", "created", "Current", 0.1))
-    report.finish(error=RolloutError("rollout failed: Deployment/shop/api", hint=f"value {SECRET}"), now=T0 + timedelta(seconds=42.25))
+    time = RunTime(T0)
+    run = time.run(report)
+    with run.phase("crds"):
+        run.record(ObjectRecord("crds", "CustomResourceDefinition", None, "widgets.acme.io", "created", "Current", 0.3))
+        time.advance(1.2)
+    error = RolloutError("rollout failed: Deployment/shop/api", hint=f"value {SECRET}")
+    try:
+        with run.phase("apps"):
+            run.record(ObjectRecord("apps", "Deployment", "shop", "api", "created", "Failed", 9.0, f"CrashLoopBackOff {SECRET}"))
+            run.record(ObjectRecord("apps", "Secret", "shop", "db", "created", "Current", 0.1))
+            time.advance(41.05)
+            raise error
+    except RolloutError:
+        pass
+    report.finish(error=error, now=T0 + timedelta(seconds=42.25))
     return report
 
 
@@ -158,9 +131,11 @@ def test_summary_shows_phases_failed_objects_and_the_total():
 
 def test_summary_of_a_clean_run_lists_no_failures():
     report = RunReport("restore", started=T0)
-    report.begin_phase("apps", T0)
-    report.add_object(ObjectRecord("apps", "Deployment", "shop", "api", "created", "Current", 3.0, "rolled out"))
-    report.end_phase("apps", "succeeded", T0 + timedelta(seconds=3))
+    time = RunTime(T0)
+    run = time.run(report)
+    with run.phase("apps"):
+        run.record(ObjectRecord("apps", "Deployment", "shop", "api", "created", "Current", 3.0, "rolled out"))
+        time.advance(3)
     report.finish(now=T0 + timedelta(seconds=3))
     con, out = console()
     render_summary(report, con)
@@ -193,15 +168,6 @@ def test_quiet_progress_keeps_warnings_on_stderr():
     assert errors.getvalue() == "warning: --ignore-mac: SOPS MACs are NOT verified\nwarning: value <redacted>\n"
 
 
-def test_json_progress_has_a_warning_event():
-    out = io.StringIO()
-    progress = JsonProgress(out, clock=FakeClock())
-    progress.note("warning: careful")
-    progress.warning("again")
-    assert [(e["event"], e["message"]) for e in map(json.loads, out.getvalue().splitlines())] == [
-        ("warning", "warning: careful"), ("warning", "again")]
-
-
 def test_plan_json_keeps_the_key_warning_on_stderr(tmp_path):
     import os
     import subprocess
@@ -223,10 +189,13 @@ def test_plan_json_keeps_the_key_warning_on_stderr(tmp_path):
 def test_summary_lines_stay_whole_in_a_narrow_non_terminal():
     name = "x" * 150
     report = RunReport("restore", started=T0)
-    report.begin_phase("apps", T0)
+    time = RunTime(T0)
+    run = time.run(report)
     cause = "CrashLoopBackOff: " + "back-off restarting failed container app in pod " + "p" * 100
-    report.add_object(ObjectRecord("apps", "Deployment", "shop", name, "created", "Failed", 9.0, cause))
-    report.end_phase("apps", "failed", T0 + timedelta(seconds=9))
+    with pytest.raises(RuntimeError), run.phase("apps"):
+        run.record(ObjectRecord("apps", "Deployment", "shop", name, "created", "Failed", 9.0, cause))
+        time.advance(9)
+        raise RuntimeError("rollout failed")
     report.finish(now=T0 + timedelta(seconds=9))
     out = io.StringIO()
     con = Console(file=out, force_terminal=False, width=80, highlight=False, soft_wrap=True)

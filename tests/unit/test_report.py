@@ -1,4 +1,5 @@
-"""Run report: bookkeeping, JSON schema, JUnit validity, atomic writes, and that no value leaks."""
+"""Run report: bookkeeping (filled in through a Run on fake time), JSON schema, JUnit validity, atomic writes,
+and that no value leaks."""
 
 from __future__ import annotations
 
@@ -16,18 +17,19 @@ from hypothesis import strategies as st
 
 from bootstrap.clock import WaitClock
 from bootstrap.errors import BootstrapError, RolloutError
+from bootstrap.model import ObjectRef
 from bootstrap.scrub import _forms
 from bootstrap.report.model import (
     ObjectRecord,
     RunReport,
     Scrubber,
     is_failure,
-    scrub,
     to_dict,
     to_junit,
     write_json,
     write_junit,
 )
+from tests.support.fakes import RunTime
 
 T0 = datetime(2026, 11, 27, 12, 0, 0, tzinfo=timezone.utc)
 PASSWORD = "hunter2-correct-horse"
@@ -38,23 +40,30 @@ def at(seconds: float) -> datetime:
 
 
 def sample(*, fail: bool = True) -> RunReport:
+    """Two phases run through a Run on fake time: crds from 1s to 2.5s, apps from 2.5s to 20s (failing when
+    `fail`, as the pipeline's rollout error leaves it), and the report finished at 20s."""
     report = RunReport("restore", repo="https://git.example.com/acme/fleet.git", ref="main", path="clusters/prod", started=T0,
                        commit="0123456789abcdef0123456789abcdef01234567", key_recipient="age1qqqexamplerecipient",
                        tool_version="0.1.0", server_version="v1.34.1", scrubber=Scrubber([PASSWORD]))
-    report.begin_phase("crds", at(1))
-    report.add_object(ObjectRecord("crds", "CustomResourceDefinition", None, "widgets.acme.io", "created", "Current", 0.4, "established"))
-    report.end_phase("crds", "succeeded", at(2.5))
-    report.begin_phase("apps", at(2.5))
-    report.add_object(ObjectRecord("apps", "Secret", "shop", "db", "created", "Current", 0.05, ""))
-    report.add_object(ObjectRecord("apps", "Deployment", "shop", "api", "created", "Failed" if fail else "Current", 12.0,
-                                  f"CrashLoopBackOff: password {PASSWORD} rejected" if fail else "rolled out"))
-    report.add_object(ObjectRecord("apps", "Deployment", "shop", "worker", "created", "InProgress" if fail else "Current", 12.0, "1 of 2 available"))
-    if fail:
-        report.finish(error=RolloutError("rollout failed: Deployment/shop/api"), now=at(20))
-    else:
-        report.end_phase("apps", "succeeded", at(20))
-        report.skip_phase("post", at(20))
-        report.finish(now=at(20))
+    time = RunTime(T0)
+    run = time.run(report)
+    time.advance(1)
+    with run.phase("crds"):
+        run.record(ObjectRecord("crds", "CustomResourceDefinition", None, "widgets.acme.io", "created", "Current", 0.4, "established"))
+        time.advance(1.5)
+    error = RolloutError("rollout failed: Deployment/shop/api") if fail else None
+    try:
+        with run.phase("apps"):
+            run.record(ObjectRecord("apps", "Secret", "shop", "db", "created", "Current", 0.05, ""))
+            run.record(ObjectRecord("apps", "Deployment", "shop", "api", "created", "Failed" if fail else "Current", 12.0,
+                                    f"CrashLoopBackOff: password {PASSWORD} rejected" if fail else "rolled out"))
+            run.record(ObjectRecord("apps", "Deployment", "shop", "worker", "created", "InProgress" if fail else "Current", 12.0, "1 of 2 available"))
+            time.advance(17.5)
+            if error is not None:
+                raise error
+    except RolloutError:
+        pass
+    report.finish(error=error, now=at(20))
     return report
 
 
@@ -70,12 +79,12 @@ def test_scrub_replaces_values_and_their_base64_forms():
 
 
 def test_scrub_ignores_short_values_and_documents_why():
-    assert scrub("turn it on and yes", ["on", "yes"]) == "turn it on and yes"
-    assert scrub("value abcd here", ["abcd"]) == "value <redacted> here"
+    assert Scrubber(["on", "yes"])("turn it on and yes") == "turn it on and yes"
+    assert Scrubber(["abcd"])("value abcd here") == "value <redacted> here"
 
 
 def test_scrub_prefers_the_longest_match():
-    assert scrub("xx secret-value-long xx", ["secret", "secret-value-long"]) == "xx <redacted> xx"
+    assert Scrubber(["secret", "secret-value-long"])("xx secret-value-long xx") == "xx <redacted> xx"
 
 
 def test_scrub_handles_regex_characters_and_multiline_values():
@@ -87,8 +96,8 @@ def test_scrub_handles_regex_characters_and_multiline_values():
 
 def test_scrub_finds_a_value_right_after_a_false_start_with_the_same_head():
     # "abcdabcdX": the head "abcd" at 0 starts no value; the value starts at 4
-    assert scrub("abcdabcdX!", ["abcdX"]) == "abcd<redacted>!"
-    assert scrub("abcdefgh abcdxyz", ["abcdefgh", "abcdxyz"]) == "<redacted> <redacted>"
+    assert Scrubber(["abcdX"])("abcdabcdX!") == "abcd<redacted>!"
+    assert Scrubber(["abcdefgh", "abcdxyz"])("abcdefgh abcdxyz") == "<redacted> <redacted>"
 
 
 @settings(max_examples=300, deadline=None)
@@ -119,11 +128,12 @@ def test_scrubber_never_shows_its_values():
 
 def test_phases_measure_their_own_seconds_and_the_run_total():
     report = sample(fail=False)
-    assert [(p.name, p.seconds, p.result) for p in report.phases] == [("crds", 1.5, "succeeded"), ("apps", 17.5, "succeeded"), ("post", 0.0, "skipped")]
+    assert [(p.name, p.started, p.finished, p.seconds, p.result) for p in report.phases] == [
+        ("crds", at(1), at(2.5), 1.5, "succeeded"), ("apps", at(2.5), at(20), 17.5, "succeeded")]
     assert report.seconds == 20.0 and report.result == "succeeded" and report.error is None
 
 
-def test_finish_closes_open_phases_as_failed_and_records_the_error():
+def test_a_failing_phase_and_the_error_fail_the_run():
     report = sample()
     apps = report.phases[-1]
     assert (apps.result, apps.finished, apps.seconds) == ("failed", at(20), 17.5)
@@ -133,16 +143,22 @@ def test_finish_closes_open_phases_as_failed_and_records_the_error():
 
 def test_a_failed_phase_fails_the_run_without_an_error():
     report = RunReport("restore", started=T0)
-    report.begin_phase("apps", T0)
-    report.end_phase("apps", "failed", at(1))
+    time = RunTime(T0)
+    with pytest.raises(RuntimeError), time.run(report).phase("apps"):
+        time.advance(1)
+        raise RuntimeError("boom")
     report.finish(now=at(1))
     assert report.result == "failed" and report.error is None
 
 
-def test_end_phase_refuses_a_phase_that_is_not_open():
+def test_finish_closes_a_phase_the_run_ended_inside_as_failed():
     report = RunReport("restore", started=T0)
-    with pytest.raises(ValueError, match="'apps'"):
-        report.end_phase("apps", "succeeded")
+    time = RunTime(T0)
+    with time.run(report).phase("apps") as apps:
+        time.advance(3)
+        report.finish(now=at(3))  # the report is closed while the phase still runs
+        assert (apps.result, apps.finished, apps.seconds) == ("failed", at(3), 3.0)
+        assert report.result == "failed"
 
 
 @pytest.mark.parametrize(
@@ -247,20 +263,21 @@ def test_junit_has_a_suite_per_phase_and_a_case_per_object(tmp_path):
 def test_junit_of_a_successful_run_has_no_failures_and_marks_skips():
     root = to_junit(sample(fail=False))
     assert root.get("failures") == "0"
-    assert root.find("testsuite[@name='post']").get("tests") == "0"
     report = RunReport("restore", started=T0)
-    report.begin_phase("apps", T0)
-    report.add_object(ObjectRecord("apps", "ConfigMap", "a", "b", "skipped", "", 0, "ignored by annotation"))
-    report.end_phase("apps", "succeeded", at(1))
+    run = RunTime(T0).run(report)
+    with run.phase("apps"):
+        run.skipped("apps", ObjectRef("v1", "ConfigMap", "a", "b"), "ignored by annotation")
     report.finish(now=at(1))
-    case = to_junit(report).find("testsuite/testcase")
-    assert case.find("skipped").get("message") == "ignored by annotation"
+    suite = to_junit(report).find("testsuite")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("1", "0", "1")
+    assert suite.find("testcase/skipped").get("message") == "ignored by annotation"
 
 
 def test_junit_escapes_markup_and_drops_characters_xml_cannot_hold(tmp_path):
     report = RunReport("restore", started=T0)
-    report.begin_phase("a<b>&\"c\"", T0)
-    report.add_object(ObjectRecord("a<b>&\"c\"", "Job", "ns", "x]]>y", "failed", "", 1, "bad \x1b[31mred\x1b[0m & <tag> ]]> \x00 end"))
+    run = RunTime(T0).run(report)
+    with run.phase("a<b>&\"c\""):
+        run.record(ObjectRecord("a<b>&\"c\"", "Job", "ns", "x]]>y", "failed", "", 1, "bad \x1b[31mred\x1b[0m & <tag> ]]> \x00 end"))
     report.finish(now=at(1))
     write_junit(report, tmp_path / "j.xml")
     raw = (tmp_path / "j.xml").read_bytes()
@@ -309,7 +326,7 @@ def test_a_misspelt_attribute_fails_loudly_instead_of_leaving_the_scrubber_empty
     with pytest.raises(AttributeError):
         report.scrub = Scrubber([PASSWORD])  # type: ignore[attr-defined]
     report.scrubber = Scrubber([PASSWORD])
-    report.add_object(ObjectRecord("p", "Secret", "ns", "s", "failed", "", 0, PASSWORD))
+    report.objects.append(ObjectRecord("p", "Secret", "ns", "s", "failed", "", 0, PASSWORD))
     assert PASSWORD not in json.dumps(to_dict(report))
 
 

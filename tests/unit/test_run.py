@@ -8,7 +8,8 @@ import json
 import pytest
 
 from bootstrap.model import ObjectRef
-from bootstrap.report.progress import JsonProgress, QuietProgress
+from bootstrap.report.console import HumanProgress, make_console
+from bootstrap.report.progress import QuietProgress
 from bootstrap.report.model import ObjectRecord, RunReport, Scrubber, to_dict
 from bootstrap.report.run import Run
 
@@ -27,13 +28,12 @@ def test_learned_secrets_are_scrubbed_in_progress_and_report_built_before_decryp
     shared = Scrubber()
     out = io.StringIO()
     report = RunReport("restore", scrubber=shared)
-    run = Run(report, JsonProgress(out, scrubber=shared))
+    run = Run(report, HumanProgress(make_console(out, environ={}), scrubber=shared, clock=lambda: 0.0))
     run.progress.note(f"before {SECRET}")  # not known yet: nothing to hide
     run.learn_secrets([SECRET])
     run.progress.note(f"after {SECRET}")
     report.objects.append(ObjectRecord("p", "Secret", "ns", "s", "failed", "", 0, f"bad {SECRET}"))
-    lines = [json.loads(line)["message"] for line in out.getvalue().splitlines()]
-    assert lines == [f"before {SECRET}", "after <redacted>"]
+    assert out.getvalue().splitlines() == [f"    0.0s before {SECRET}", "    0.0s after <redacted>"]
     assert SECRET not in json.dumps(to_dict(report))
 
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from bootstrap.kube.wait import Pace, Stalled, TimedOut, until, wait_for_set
+from bootstrap.kube.wait import Pace, Stalled, TimedOut, until, wait_for_all, wait_for_set
 from bootstrap.status import Health, Status
 from tests.support.fakes import FakeTime
 
@@ -76,3 +76,53 @@ def test_until():
         return False
 
     assert asyncio.run(until(never, 0.5, now=time, sleep=time.sleep)) is False
+
+
+def growing(*ticks: dict[str, Health]):
+    """wait_for_all's observe: each tick the next scripted set (the last repeats)."""
+    calls: list[int] = []
+
+    async def observe():
+        calls.append(1)
+        return ticks[min(len(calls), len(ticks)) - 1]
+
+    return observe, calls
+
+
+def test_a_growing_set_is_judged_whole_each_tick_until_all_are_current_at_once():
+    # b appears at the second tick; a, Current at first, falls back at the third: not done until all are Current
+    observe, calls = growing({"a": CURRENT, "x": WAITING}, {"a": CURRENT, "b": WAITING, "x": CURRENT},
+                             {"a": WAITING, "b": CURRENT, "x": CURRENT}, {"a": CURRENT, "b": CURRENT, "x": CURRENT})
+    time = FakeTime()
+    changes = []
+    final = asyncio.run(wait_for_all(observe, timeout=60, now=time, sleep=time.sleep,
+                                     on_change=lambda k, h: changes.append((k, h.status))))
+    assert len(calls) == 4 and time.slept == [0.05, 0.1, 0.2]
+    assert final == {"a": CURRENT, "b": CURRENT, "x": CURRENT}
+    assert changes == [("a", Status.CURRENT), ("x", Status.IN_PROGRESS), ("b", Status.IN_PROGRESS),
+                       ("x", Status.CURRENT), ("a", Status.IN_PROGRESS), ("b", Status.CURRENT),
+                       ("a", Status.CURRENT)]
+
+
+def test_an_empty_set_has_not_started_but_one_that_emptied_after_something_was_current_is_done():
+    observe, calls = growing({}, {"a": WAITING}, {})
+    time = FakeTime()
+    with pytest.raises(TimedOut) as err:
+        asyncio.run(wait_for_all(observe, timeout=2, now=time, sleep=time.sleep))
+    assert err.value.waiting == [] and sum(time.slept) == pytest.approx(2.0)
+    observe, calls = growing({}, {"a": CURRENT, "b": WAITING}, {})
+    assert asyncio.run(wait_for_all(observe, timeout=60, now=time, sleep=time.sleep)) == {}
+    assert len(calls) == 3
+
+
+def test_a_growing_set_stops_at_the_first_failed_key_and_times_out_with_the_last_tick_s_waiting_keys():
+    broken = Health(Status.FAILED, "crash")
+    observe, calls = growing({"a": WAITING}, {"a": WAITING, "b": broken, "c": broken})
+    time = FakeTime()
+    with pytest.raises(Stalled) as err:
+        asyncio.run(wait_for_all(observe, timeout=600, now=time, sleep=time.sleep))
+    assert err.value.key == "b" and len(calls) == 2
+    observe, _ = growing({"a": WAITING, "b": CURRENT}, {"b": CURRENT, "c": WAITING})
+    with pytest.raises(TimedOut) as late:
+        asyncio.run(wait_for_all(observe, timeout=5, now=time, sleep=time.sleep))
+    assert late.value.waiting == [("c", WAITING)]  # a is gone: only what the last tick listed

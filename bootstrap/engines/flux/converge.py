@@ -7,8 +7,9 @@ Suspended objects are left out (Flux does not reconcile them) and said so.
 
 It fails fast on a terminal failure (`flux_readiness(...).terminal`: a build or decryption failure, a Helm
 install or upgrade failure, a Stalled source), naming the object and Flux's own message with a hint. On
-timeout it lists what is not Ready and why. Time comes from the client (`now`, `sleep`), so tests drive it
-with a fake clock and count the LIST requests.
+timeout it lists what is not Ready and why. The polling is the one wait engine's (`kube.wait.wait_for_all`,
+a set that grows); time comes from the client (`now`, `sleep`), so tests drive it with a fake clock and
+count the LIST requests.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bootstrap.errors import RolloutError
+from bootstrap.kube.wait import Pace, Stalled, TimedOut, wait_for_all
 from bootstrap.model import ObjectRef
 from bootstrap.status import Health, Status
 from bootstrap.status.engine import assess
@@ -37,11 +39,7 @@ class GitOpsError(RolloutError):
     """Flux could not reconcile what the restore handed over (exit 6, as a failed rollout)."""
 
 
-@dataclass(frozen=True)
-class Pace:
-    first: float = 0.5
-    factor: float = 1.5
-    cap: float = 3.0
+PACE = Pace(first=0.5, factor=1.5, cap=3.0)
 
 
 @dataclass
@@ -130,51 +128,53 @@ def timeout_line(timeout: float, waiting: Sequence[tuple[ObjectRef, FluxReadines
 
 
 async def wait_converged(list_kind: List, *, timeout: float, now: Callable[[], float],
-                         sleep: Callable[[float], Awaitable[None]], pace: Pace = Pace(),
+                         sleep: Callable[[float], Awaitable[None]], pace: Pace = PACE,
                          on_status: Callable[[ObjectRef, Health], None] | None = None) -> Converged:
-    """Poll until every Kustomization and HelmRelease is Ready (GitOpsError on a terminal failure or timeout)."""
+    """Poll until every Kustomization and HelmRelease is Ready (GitOpsError on a terminal failure or timeout).
+
+    Each poll LISTs every kind (`WAITED + SOURCES`) and hands the wait engine every Kustomization and
+    HelmRelease not suspended, with its Health (Failed when terminal), and any source kstatus calls Failed."""
     start = now()
-    deadline = start + timeout
-    delay = pace.first
-    last: dict[ObjectRef, Health] = {}
+    seen: dict[ObjectRef, tuple[dict[str, Any], FluxReadiness]] = {}  # each object as last listed
+    sources: set[ObjectRef] = set()
+    suspended: list[ObjectRef] = []
     ready_at: dict[ObjectRef, float] = {}
     polls = 0
-    while True:
+
+    async def observe() -> dict[ObjectRef, Health]:
+        nonlocal polls
         polls += 1
-        kinds = WAITED + SOURCES
-        listed = await asyncio.gather(*(list_kind(av, kind) for av, kind in kinds))
-        waiting: list[tuple[ObjectRef, FluxReadiness]] = []
-        suspended: list[ObjectRef] = []
+        listed = await asyncio.gather(*(list_kind(av, kind) for av, kind in WAITED + SOURCES))
+        suspended.clear()
+        healths: dict[ObjectRef, Health] = {}
+        failed: dict[ObjectRef, Health] = {}  # after the waited objects: a terminal one of those is named first
         for index, objects in enumerate(listed):
-            waited = index < len(WAITED)
             for obj in objects:
                 ref = ref_of(obj)
                 if (obj.get("spec") or {}).get("suspend") is True:
                     suspended.append(ref)
-                    continue
-                if not waited:  # a source fails the wait only when Stalled (kstatus: Failed)
-                    health = assess(obj)
-                    if health.status is Status.FAILED:
-                        readiness = flux_readiness(obj)
-                        raise GitOpsError(failure_line(ref, readiness, obj), hint=hint(readiness))
-                    continue
-                readiness = flux_readiness(obj)
-                if readiness.terminal:
-                    if on_status is not None:
-                        on_status(ref, readiness.health)
-                    raise GitOpsError(failure_line(ref, readiness, obj), hint=hint(readiness))
-                if last.get(ref) != readiness.health:
-                    last[ref] = readiness.health
-                    if on_status is not None:
-                        on_status(ref, readiness.health)
-                if readiness.health.status is Status.CURRENT:
-                    ready_at.setdefault(ref, round(now() - start, 3))
-                else:
-                    waiting.append((ref, readiness))
-        if not waiting and ready_at:
-            return Converged(ready_at, suspended, polls)
-        remaining = deadline - now()
-        if remaining <= 0:
-            raise GitOpsError(timeout_line(timeout, waiting, suspended))
-        await sleep(min(delay, remaining))
-        delay = min(delay * pace.factor, pace.cap)
+                elif index < len(WAITED):
+                    seen[ref] = (obj, flux_readiness(obj))
+                    healths[ref] = seen[ref][1].health
+                elif assess(obj).status is Status.FAILED:  # a source fails the wait only when Stalled
+                    seen[ref] = (obj, flux_readiness(obj))
+                    sources.add(ref)
+                    failed[ref] = seen[ref][1].health
+        return {**healths, **failed}
+
+    def changed(ref: ObjectRef, health: Health) -> None:
+        if ref in sources:
+            return
+        if on_status is not None:
+            on_status(ref, health)
+        if health.status is Status.CURRENT:
+            ready_at.setdefault(ref, round(now() - start, 3))
+
+    try:
+        await wait_for_all(observe, timeout=timeout, now=now, sleep=sleep, pace=pace, on_change=changed)
+    except Stalled as stalled:
+        obj, readiness = seen[stalled.key]
+        raise GitOpsError(failure_line(stalled.key, readiness, obj), hint=hint(readiness)) from None
+    except TimedOut as late:
+        raise GitOpsError(timeout_line(timeout, [(ref, seen[ref][1]) for ref, _ in late.waiting], suspended)) from None
+    return Converged(ready_at, list(suspended), polls)

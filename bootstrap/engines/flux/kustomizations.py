@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bootstrap import toposort
 from bootstrap.errors import UsageError, ValidationError
 
 GROUP = "kustomize.toolkit.fluxcd.io"
@@ -163,7 +164,6 @@ def ordered(selected: Iterable[Key], known: Mapping[Key, FluxKustomization]) -> 
     """`selected` with their dependsOn closure and parents, each after those (discovery order otherwise).
 
     ValidationError on an unknown dependency or a cycle, naming them."""
-    order = list(known)
     closure: set[Key] = set()
     stack = list(selected)
     while stack:
@@ -176,24 +176,8 @@ def ordered(selected: Iterable[Key], known: Mapping[Key, FluxKustomization]) -> 
                 raise ValidationError(f"Kustomization {key} ({known[key].found_in}) depends on {dep}, "
                                       "which no rendered path defines")
             stack.append(dep)
-    done: list[FluxKustomization] = []
-    placed: set[Key] = set()
-    pending = sorted(closure, key=order.index)
-    while pending:
-        ready = [k for k in pending if all(d in placed for d in known[k].after)]
-        if not ready:
-            raise ValidationError(f"Kustomization dependsOn cycle: {_cycle(pending, known)}")
-        for key in ready:
-            done.append(known[key])
-            placed.add(key)
-        pending = [k for k in pending if k not in placed]
-    return done
-
-
-def _cycle(blocked: Sequence[Key], known: Mapping[Key, FluxKustomization]) -> str:
-    inside = set(blocked)
-    path = [blocked[0]]
-    while path.count(path[-1]) < 2:
-        path.append(next(d for d in known[path[-1]].after if d in inside))
-    start = path.index(path[-1])
-    return " -> ".join(str(k) for k in path[start:])
+    try:
+        rounds = toposort.levels([key for key in known if key in closure], lambda key: known[key].after)
+    except toposort.Cycle as cycle:
+        raise ValidationError(f"Kustomization dependsOn cycle: {cycle.render()}") from None
+    return [known[key] for keys in rounds for key in keys]
