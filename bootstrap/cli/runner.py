@@ -13,7 +13,7 @@ from typing import Callable
 import typer
 
 from bootstrap.errors import BootstrapError, UsageError
-from bootstrap.cli.output import FORMATS, one_place, render
+from bootstrap.report.output import FORMATS, one_place, render
 from bootstrap.commands.restore import RestoreOptions, finish, new_report  # noqa: F401  (RestoreOptions re-exported)
 from bootstrap.report.progress import QuietProgress
 from bootstrap.report.model import RunReport, Scrubber, to_dict, to_json, write_json, write_junit

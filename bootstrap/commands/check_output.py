@@ -12,7 +12,7 @@ import sys
 from typing import IO, Any, Iterable
 
 from bootstrap.commands.check import CheckReport, FileCheck
-from bootstrap.cli.output import columns, render, warn
+from bootstrap.report.output import columns, render, warn
 
 _MARK = {True: "yes", False: "no", None: "-"}
 _FINDING_WORDS = {"plaintext-secret": "plaintext secret", "committed-age-key": "committed age key",

@@ -41,7 +41,7 @@ def plan_only(opts: RestoreOptions, run: Run) -> list[str]:
     from bootstrap.commands.options import check_options
     from bootstrap.commands.restore import load_key
     from bootstrap.stages.apply import dry_run_wave
-    from bootstrap.stages.plan import plan_records, render_plan
+    from bootstrap.stages.order import plan_records, render_plan
     from bootstrap.stages.validate import needs_crd
 
     check_options(opts)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Optional, Protocol
 
 from bootstrap.model import Manifest, ObjectRef
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from bootstrap.report.run import Run
 
 #: substituteFrom-style data read from the cluster: (kind, namespace, name) -> data, or None when absent
-ClusterLookup = Callable[[str, str, str], "Mapping[str, str] | None"]
+ClusterLookup = Callable[[str, str, str], Optional[Mapping[str, str]]]
 
 
 @dataclass(frozen=True)

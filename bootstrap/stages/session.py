@@ -141,7 +141,7 @@ def _clone_while_loading(opts: RestoreOptions, stack: ExitStack, remove_later: C
     try:
         from bootstrap import manifests, sops  # noqa: F401  (loaded while git works)
         from bootstrap.engines.flux import render  # noqa: F401
-        from bootstrap.stages import plan, playbook  # noqa: F401
+        from bootstrap.stages import order, playbook  # noqa: F401
 
         if not offline:
             from bootstrap.stages import verify  # noqa: F401

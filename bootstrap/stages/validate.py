@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from bootstrap.kube import Cluster
     from bootstrap.report.run import Run
     from bootstrap.stages.keys import KeyRing
-    from bootstrap.stages.plan import Plan
+    from bootstrap.stages.order import Plan
     from bootstrap.stages.playbook import Playbook
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # the API server sets it on every Namespace
@@ -76,22 +76,10 @@ def validate(rendered: Rendered, playbook: Playbook | None, keyring: KeyRing, ke
 
 
 def secret_values(manifests: list[Manifest]) -> set[str]:
-    """Plaintext values of every Secret in the set (data decoded, and stringData), for scrubbing."""
-    values: set[str] = set()
-    for m in manifests:
-        if m.ref.kind != "Secret":
-            continue
-        for field_name in ("stringData", "data"):
-            for value in (m.body.get(field_name) or {}).values():
-                if not isinstance(value, str):
-                    continue
-                values.add(value)
-                if field_name == "data":
-                    try:
-                        values.add(base64.b64decode(value, validate=True).decode("utf-8"))
-                    except Exception:
-                        pass
-    return values
+    """Plaintext values of every Secret in the set (`scrub.values_in_secret`), for scrubbing."""
+    from bootstrap.scrub import values_in_secret
+
+    return {value for m in manifests if m.ref.kind == "Secret" for value in values_in_secret(m.body)}
 
 
 def with_namespace_name_label(manifests: list[Manifest]) -> list[Manifest]:
@@ -162,7 +150,7 @@ def validate_and_plan(manifests: list[Manifest], playbook: Playbook | None, phas
                       known_kind, is_namespaced) -> Plan:
     """Refuse the set unless every object is fit to apply; order it into phases and waves."""
     from bootstrap import manifests as mf
-    from bootstrap.stages import plan as planning
+    from bootstrap.stages import order as planning
     from bootstrap.stages.playbook import rendered_playbook
 
     mf.validate_manifests(manifests, known_kind=known_kind)
@@ -195,7 +183,7 @@ def _known_kind(cluster: Cluster | None) -> Callable[[str, str], bool | None]:
 def needs_crd(manifests: list[Manifest]) -> Callable[[ObjectRef], bool]:
     """ref -> its kind is neither built in nor defined by a CRD in the set (offline plans say so)."""
     from bootstrap.kube.builtin_kinds import is_builtin
-    from bootstrap.stages.plan import crd_kinds
+    from bootstrap.stages.order import crd_kinds
 
     defined = crd_kinds(manifests)
     return lambda ref: not is_builtin(ref.api_version, ref.kind) and (ref.group, ref.kind) not in defined
