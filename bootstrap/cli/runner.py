@@ -176,12 +176,12 @@ def run_verify(
 def run_drill(opts: RestoreOptions, drill_opts, *, report_path: str | None = None, output: str,
               verbose: bool = False) -> None:
     from bootstrap.commands import drill
-    from bootstrap.commands.restore import load_key
+    from bootstrap.stages.keys import load_key
 
     scrubber = Scrubber()
     progress = _progress(output, scrubber, verbose)
     check_report_paths(report=report_path)
-    keyring = load_key(opts, progress)
+    keyring = load_key(opts.age_key_file, progress)
     evidence = drill.run_drill(opts, drill_opts, progress, keyring, confirm=_confirm, scrubber=scrubber)
     data = evidence.to_dict()
     if drill_opts.history:

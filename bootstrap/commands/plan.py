@@ -25,7 +25,7 @@ def planned(opts: RestoreOptions, run: Run, keyring: KeyRing, engine: Engine, *,
     offline. Nothing is written. The checkout is gone once this yields; the cluster is closed after."""
     from bootstrap.stages import render, session, validate
 
-    with session.opened(opts, run, offline=offline) as opened:
+    with session.opened(session.SourceOptions.of(opts), run, offline=offline) as opened:
         out = render.render(render.RenderOptions.of(opts), opened.checkout, keyring, run, engine=engine,
                             lookup=None if offline else opened.lookup())
         validated = validate.validate(out.rendered, out.playbook, keyring, validate.KeyOptions.of(opts), run,
@@ -39,14 +39,14 @@ def plan_only(opts: RestoreOptions, run: Run) -> list[str]:
     every object. Returns the rendered plan lines; the report's objects are the plan."""
     from bootstrap import engines
     from bootstrap.commands.options import check_options
-    from bootstrap.commands.restore import load_key
+    from bootstrap.stages.keys import load_key
     from bootstrap.stages.apply import dry_run_wave
     from bootstrap.stages.order import plan_records, render_plan
     from bootstrap.stages.validate import needs_crd
 
     check_options(opts)
     engine = engines.get()
-    keyring = load_key(opts, run.progress)
+    keyring = load_key(opts.age_key_file, run.progress)
     run.report.key_recipient = keyring.recipients[0] if keyring.recipients else None
     with planned(opts, run, keyring, engine, offline=not opts.server_dry_run) as (validated, cluster):
         unknown = needs_crd(validated.plan.manifests) if cluster is None else (lambda ref: False)

@@ -48,6 +48,27 @@ def connect(cluster: Cluster) -> str:
     return version
 
 
+@dataclass(frozen=True)
+class SourceOptions:
+    """What the source stage and the cluster client take from the command line."""
+
+    repo_url: str
+    ref: str | None = None
+    token_env: str = "GIT_TOKEN"
+    ssh_key_file: str | None = None
+    known_hosts_file: str | None = None
+    verify_signatures: str | None = None
+    kubeconfig: str | None = None
+    context: str | None = None
+    concurrency: int = 32
+    timeout: float = 600.0  # the cluster's retry deadline
+
+    @classmethod
+    def of(cls, opts: RestoreOptions) -> SourceOptions:
+        return cls(opts.repo_url, opts.ref, opts.token_env, opts.ssh_key_file, opts.known_hosts_file,
+                   opts.verify_signatures, opts.kubeconfig, opts.context, opts.concurrency, opts.timeout)
+
+
 @dataclass
 class Opened:
     """The checkout (until `release_checkout`) and the cluster, connected on first use."""
@@ -81,7 +102,7 @@ class Opened:
 
 
 @contextmanager
-def opened(opts: RestoreOptions, run: Run, *, offline: bool = False) -> Iterator[Opened]:
+def opened(opts: SourceOptions, run: Run, *, offline: bool = False) -> Iterator[Opened]:
     """Clone (and verify the commit's signature) while the run's modules load and the cluster client is
     made. On exit: the checkout removed (waited for), the cluster closed."""
     from bootstrap.stages import provenance
@@ -116,7 +137,7 @@ def opened(opts: RestoreOptions, run: Run, *, offline: bool = False) -> Iterator
             removal.result()
 
 
-def _clone_while_loading(opts: RestoreOptions, stack: ExitStack, remove_later: Callable[[Path], None], run: Run, *,
+def _clone_while_loading(opts: SourceOptions, stack: ExitStack, remove_later: Callable[[Path], None], run: Run, *,
                          offline: bool = False) -> tuple[Checkout, Cluster | BootstrapError | None]:
     """(checkout, cluster client or the error making it, or None offline): git clones in a background thread
     while this one loads the modules the rest of the run needs and reads the kubeconfig. Nothing here talks to
@@ -140,7 +161,7 @@ def _clone_while_loading(opts: RestoreOptions, stack: ExitStack, remove_later: C
     cluster: Cluster | BootstrapError | None = None
     try:
         from bootstrap import manifests, sops  # noqa: F401  (loaded while git works)
-        from bootstrap.engines.flux import render  # noqa: F401
+        from bootstrap.kustomize import builder  # noqa: F401
         from bootstrap.stages import order, playbook  # noqa: F401
 
         if not offline:
