@@ -16,9 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bootstrap.status.engine import Health, Obj, Status, assess, conditions, group_kind, one_line
-
-FLUX_GROUP_SUFFIX = ".toolkit.fluxcd.io"
+from bootstrap.status.engine import Health, Obj, Status, assess, conditions, one_line
 
 #: Ready=False reasons after which Flux will not succeed for this revision without a change
 TERMINAL_REASONS = frozenset({
@@ -42,10 +40,6 @@ class FluxReadiness:
     reason: str  # the Ready condition's reason
     message: str  # the Ready condition's message, one line
     terminal: bool  # a failure that waiting will not mend
-
-
-def is_flux(obj: Obj) -> bool:
-    return group_kind(obj)[0].endswith(FLUX_GROUP_SUFFIX)
 
 
 def flux_readiness(obj: Obj) -> FluxReadiness:
