@@ -128,7 +128,7 @@ def drop_repo_key_copies(manifests: list[Manifest], targets: list[KeySecret], ke
             continue
         raise ValidationError(
             f"{m.source}: {target} in the repository holds another age key ({', '.join(theirs) or 'none readable'}) "
-            f"than the one given ({', '.join(ours)}); restoring both would overwrite the key Flux decrypts with",
+            f"than the one given ({', '.join(ours)}); restoring both would overwrite the key the GitOps engine decrypts with",
             hint="restore with the key that repository copy holds, or fix the repository",
         )
     return out
