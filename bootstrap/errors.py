@@ -54,10 +54,13 @@ def error_lines(summary: str, details: Sequence[str] = (), *, prefix: str = "err
     included, collapsed), then the first `shown` details, one per line and indented, then how many more the
     reports hold."""
     lines = [prefix + " ".join(summary.split())]
+    total = len(details)
+    if details and " ".join(details[0].split()) in lines[0]:  # the summary quotes the first already
+        details = details[1:]
     lines += ["  " + " ".join(detail.split()) for detail in details[:shown]]
     if len(details) > shown:
         more = len(details) - shown
-        lines.append(f"  … and {more} more (all {len(details)} are in the --report file and in -o json)")
+        lines.append(f"  … and {more} more (all {total} are in the --report file and in -o json)")
     return lines
 
 

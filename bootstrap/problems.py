@@ -52,8 +52,8 @@ FLUX_GROUP = ".toolkit.fluxcd.io"
 
 
 def summarize(what: str, problems: Sequence[Problem]) -> tuple[str, str | None]:
-    """(message, hint) for several problems: `what (N problems): <count> <cause> (<kinds>), …` by group
-    size, and the fixes of those causes in the same order (None when no cause has one)."""
+    """(message, hint) for several problems: `what (N problems): <count> <cause> (<kinds>), …; the first:
+    <problem>` by group size, and the fixes of those causes in the same order (None when no cause has one)."""
     by_cause = Counter(p.cause for p in problems)
     groups, fixes = [], []
     for cause, count in sorted(by_cause.items(), key=lambda item: (-item[1], item[0])):
@@ -66,7 +66,8 @@ def summarize(what: str, problems: Sequence[Problem]) -> tuple[str, str | None]:
         if known.fix:
             fixes.append(known.fix + (" (for Flux's own kinds: `flux install`, or the path holding "
                                       "gotk-components.yaml)" if cause == "no-crd" and _flux(subjects) else ""))
-    message = f"{what} ({len(problems)} problems): " + ", ".join(groups)
+    first = in_order(problems)[0].text  # the summary names a file, an object and a cause, as every error does
+    message = f"{what} ({len(problems)} problems): " + ", ".join(groups) + f"; the first: {first}"
     return message, "; ".join(fixes) or None
 
 

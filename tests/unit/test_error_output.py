@@ -54,10 +54,12 @@ def validation_error() -> ValidationError:
 def test_46_missing_crds_are_one_summary_line_by_cause_with_counts_and_the_fix():
     err = validation_error()
     assert err.message == ("manifests are not valid (46 problems): 46 objects of kinds no CRD defines "
-                           "(HelmRelease ×20, Kustomization ×12, GitRepository ×8, OCIRepository ×4, and 1 more kind)")
+                           "(HelmRelease ×20, Kustomization ×12, GitRepository ×8, OCIRepository ×4, and 1 more kind); "
+                           "the first: kubernetes/apps/helmrelease-0.yaml: HelmRelease/flux-system/helmrelease-0: "
+                           "no CRD defines HelmRelease.helm.toolkit.fluxcd.io")
     assert err.hint.startswith("apply the CRDs first: restore the --path or -k Kustomization that installs them")
     assert "flux install" in err.hint  # Flux's own kinds: how to get those CRDs
-    assert "\n" not in str(err) and len(str(err)) < 400
+    assert "\n" not in str(err) and len(str(err)) < 600  # one line (10,000 characters before grouping)
     assert len(err.details) == 46
     assert ("kubernetes/apps/helmrelease-0.yaml: HelmRelease/flux-system/helmrelease-0: no CRD defines "
             "HelmRelease.helm.toolkit.fluxcd.io") in err.details
@@ -70,7 +72,8 @@ def test_causes_are_ordered_by_count_each_with_its_fix():
                  Problem("x.yaml: data.a is not valid base64")]
     message, hint = summarize("manifests are not valid", problems)
     assert message == ("manifests are not valid (5 problems): 3 names still holding a variable, 1 object of a kind "
-                       "no CRD defines (Widget ×1), 1 other problem")
+                       "no CRD defines (Widget ×1), 1 other problem; the first: a0.yaml: ConfigMap metadata.name "
+                       "'a-${X}' still holds a variable")
     fixes = hint.split("; ")
     assert fixes[0].startswith("define the variables") and fixes[1].startswith("apply the CRDs first")
     assert "flux install" not in hint  # not a Flux kind
@@ -128,9 +131,15 @@ def test_the_terminal_gets_the_summary_then_the_first_five_then_how_many_more(ca
     assert lines[0].startswith("error: manifests are not valid (46 problems): 46 objects of kinds no CRD defines "
                                "(HelmRelease ×20, ")
     assert "(hint: apply the CRDs first" in lines[0]
+    # the summary names the first problem (file, object, cause); the lines below go on from the second
+    assert lines[0].endswith("the first: kubernetes/apps/helmrelease-0.yaml: HelmRelease/flux-system/helmrelease-0: "
+                             "no CRD defines HelmRelease.helm.toolkit.fluxcd.io (hint: apply the CRDs first: restore "
+                             "the --path or -k Kustomization that installs them ahead of this one, or install them in "
+                             "the cluster (for Flux's own kinds: `flux install`, or the path holding "
+                             "gotk-components.yaml))")
     assert lines[1:6] == [f"  kubernetes/apps/helmrelease-{n}.yaml: HelmRelease/flux-system/helmrelease-{n}: "
-                          "no CRD defines HelmRelease.helm.toolkit.fluxcd.io" for n in range(5)]
-    assert lines[6:] == ["  … and 41 more (all 46 are in the --report file and in -o json)"]
+                          "no CRD defines HelmRelease.helm.toolkit.fluxcd.io" for n in range(1, 6)]
+    assert lines[6:] == ["  … and 40 more (all 46 are in the --report file and in -o json)"]
 
 
 def test_a_single_error_is_still_one_line(capsys):

@@ -65,7 +65,8 @@ def test_validation_reports_every_problem_without_values():
     with pytest.raises(ValidationError) as exc:
         validate_manifests(bad)
     assert exc.value.message == ("manifests are not valid (5 problems): 2 values still encrypted, 2 other problems, "
-                                 "1 object defined twice")
+                                 "1 object defined twice; the first: f.yaml: Secret/s: stringData.pw is still "
+                                 "encrypted (ENC[...])")
     assert sorted(exc.value.details) == [
         "ConfigMap/c: defined twice, in h.yaml and i.yaml",
         "f.yaml: Secret/s: data.bad is not valid base64",
