@@ -20,7 +20,7 @@ import typer
 from bootstrap import __version__
 from bootstrap.cli import options as opt
 from bootstrap.cli.support import CLICK_ERROR, EXIT_CODES, Command, Output, Shell, verbose_option
-from bootstrap.cli.entry import COMPLETE_VAR, guarded
+from bootstrap.cli.guard import COMPLETE_VAR, guarded
 
 app = typer.Typer(
     name="dr-bootstrap",

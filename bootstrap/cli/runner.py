@@ -52,7 +52,7 @@ def _run(
 ) -> None:
     """Run `body`, then close and write the report; raise the body's error after the reports are out.
 
-    The error, scrubbed, is printed once where one reader sees both streams (a terminal): by `entry.guarded`
+    The error, scrubbed, is printed once where one reader sees both streams (a terminal): by `cli.guard.guarded`
     on stderr, not also in the summary on stdout."""
     error: BootstrapError | None = None
     try:
@@ -176,7 +176,7 @@ def run_verify(
 def run_drill(opts: RestoreOptions, drill_opts, *, report_path: str | None = None, output: str,
               verbose: bool = False) -> None:
     from bootstrap.commands import drill
-    from bootstrap.commands.restore import load_key
+    from bootstrap.commands.plan import load_key
 
     scrubber = Scrubber()
     progress = _progress(output, scrubber, verbose)

@@ -1,6 +1,6 @@
 """`plan`: the pipeline up to validate (keys → source → render → validate), without a cluster unless
---server-dry-run asks the API server to check every object too. `planned` is that read-only half, which
-`restore` runs first."""
+--server-dry-run asks the API server to check every object too. `load_key` (the keys stage) and `planned`
+(the rest) are that read-only half, which `restore` runs first."""
 
 from __future__ import annotations
 
@@ -13,9 +13,20 @@ from bootstrap.commands.options import RestoreOptions
 if TYPE_CHECKING:
     from bootstrap.engines.base import Engine
     from bootstrap.kube import Cluster
+    from bootstrap.report.progress import Progress
     from bootstrap.report.run import Run
     from bootstrap.stages.keys import KeyRing
     from bootstrap.stages.validate import Validated
+
+
+def load_key(opts: RestoreOptions, progress: Progress) -> KeyRing:
+    """The keys stage: the age identities, from --age-key-file or the sops environment variables."""
+    from bootstrap.stages.keys import load_keyring
+
+    keyring = load_keyring(opts.age_key_file)
+    for warning in keyring.warnings:
+        progress.warning(warning)
+    return keyring
 
 
 @contextmanager
@@ -39,7 +50,6 @@ def plan_only(opts: RestoreOptions, run: Run) -> list[str]:
     every object. Returns the rendered plan lines; the report's objects are the plan."""
     from bootstrap import engines
     from bootstrap.commands.options import check_options
-    from bootstrap.commands.restore import load_key
     from bootstrap.stages.apply import dry_run_wave
     from bootstrap.stages.plan import plan_records, render_plan
     from bootstrap.stages.validate import needs_crd

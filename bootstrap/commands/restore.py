@@ -20,7 +20,6 @@ from bootstrap.report.model import RunReport
 from bootstrap.scrub import Scrubber
 
 if TYPE_CHECKING:
-    from bootstrap.report.progress import Progress
     from bootstrap.report.run import Run
     from bootstrap.stages.keys import KeyRing
 
@@ -38,23 +37,13 @@ def finish(report: RunReport, error: BootstrapError | None) -> RunReport:
     return report
 
 
-def load_key(opts: RestoreOptions, progress: Progress) -> KeyRing:
-    """The keys stage: the age identities, from --age-key-file or the sops environment variables."""
-    from bootstrap.stages.keys import load_keyring
-
-    keyring = load_keyring(opts.age_key_file)
-    for warning in keyring.warnings:
-        progress.warning(warning)
-    return keyring
-
-
 def restore(opts: RestoreOptions, run: Run, *, keyring: KeyRing | None = None,
             ask: Callable[[str], bool] | None = None) -> RunReport:
     """Run a whole restore. Fills the run's report as it goes (also when it raises). `ask` is the terminal's
     yes/no question (None without a terminal): a cluster that is not fresh needs a yes, or --yes."""
     from bootstrap import engines
     from bootstrap.commands.options import check_options
-    from bootstrap.commands.plan import planned
+    from bootstrap.commands.plan import load_key, planned
     from bootstrap.stages import apply, handover, install_key, target, verify
 
     check_options(opts)

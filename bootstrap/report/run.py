@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from bootstrap.kube import Cluster
     from bootstrap.kube.objects import ApplyOutcome
     from bootstrap.report.progress import Progress
-    from bootstrap.status.engine import Health
+    from bootstrap.status.health import Health
 
 
 def _now() -> datetime:

@@ -192,7 +192,6 @@ def test_no_import_cycle_among_the_imports_that_run_at_import():
     assert not found, "import cycles:\n" + "\n".join(render(c, edges) for c in found)
 
 
-@pytest.mark.xfail(strict=True, reason="four cycles closed by deferred imports, cut in the next commit")
 def test_no_import_cycle_counting_the_imports_inside_functions():
     edges = graph("module", "function")
     found = cycles(edges)
@@ -251,7 +250,7 @@ def reason_in(source: str, imp: Import, others: tuple[Import, ...]) -> str | Non
     return None
 
 
-@pytest.mark.xfail(strict=True, reason="149 deferred imports, each moved up or explained in a later commit")
+@pytest.mark.xfail(strict=True, reason="146 deferred imports, each moved up or explained in the next commit")
 def test_every_deferred_import_says_why():
     unexplained, unknown = [], []
     for module in modules():
@@ -288,7 +287,7 @@ def loaded_by(module: str) -> tuple[set[str], set[str]]:
     return ours, names | interpreter_modules()
 
 
-@pytest.mark.xfail(strict=True, reason="22 deferred imports of loaded modules, moved up in a later commit")
+@pytest.mark.xfail(strict=True, reason="19 deferred imports of loaded modules, moved up in the next commit")
 def test_every_deferred_import_defers_something():
     pointless = []
     for module in modules():

@@ -16,7 +16,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bootstrap.status.engine import Health, Obj, Status, assess, conditions, group_kind, one_line
+from bootstrap.status.engine import assess
+from bootstrap.status.health import Health, Obj, Status, conditions, group_kind, one_line
 
 FLUX_GROUP_SUFFIX = ".toolkit.fluxcd.io"
 
