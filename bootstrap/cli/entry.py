@@ -44,7 +44,7 @@ def dispatch(argv: list[str]) -> int:
     code = None if os.environ.get(COMPLETE_VAR) else fast(argv)
     if code is not None:
         return code
-    from bootstrap.cli.app import run_app
+    from bootstrap.cli.app import run_app  # deferred: start-up (typer only for what `fast` does not answer)
 
     return run_app(argv)
 
@@ -63,7 +63,7 @@ def fast(argv: list[str]) -> int | None:
     if target is None or any(a in HELP_FLAGS for a in argv[1:]):
         return None
     try:
-        from bootstrap.cli._helptext import PARSERS
+        from bootstrap.cli._helptext import PARSERS  # deferred: start-up (--version reads no help cache)
     except ImportError:  # a tree without the generated file still works, only slower
         return None
     options = parse(argv[1:], PARSERS[command])
@@ -92,7 +92,7 @@ def cached_help(argv: list[str]) -> str | None:
     if _columns() < 80:
         return None
     try:
-        from bootstrap.cli._helptext import HELP
+        from bootstrap.cli._helptext import HELP  # deferred: start-up (--version reads no help cache)
     except ImportError:  # a tree without the generated file still works, only slower
         return None
     return HELP.get(command)

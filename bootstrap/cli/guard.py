@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 TYPE_CHECKING = False  # typing costs start-up; annotations are strings (from __future__)
@@ -19,8 +20,6 @@ def guarded(body: Callable[[], int | None]) -> int:
 
     Anything unforeseen prints only its type: the message of an unexpected exception could carry data.
     """
-    import signal
-
     # SIGTERM (a cancelled CI job, `kill`) unwinds like Ctrl-C: reports are written, scratch trees holding
     # decrypted generator inputs are removed, git and kustomize children are reaped.
     signal.signal(signal.SIGTERM, _terminate)
@@ -34,7 +33,7 @@ def guarded(body: Callable[[], int | None]) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 1
     except Exception as err:
-        from bootstrap.errors import BootstrapError, ExitCode, error_lines
+        from bootstrap.errors import BootstrapError, ExitCode, error_lines  # deferred: start-up (--help never fails)
 
         if isinstance(err, BootstrapError):  # the summary on one line, then the first few of its problems
             print("\n".join(error_lines(str(err), err.details)), file=sys.stderr)

@@ -31,7 +31,7 @@ def _now() -> datetime:
 
 
 def _cluster(*args, **kwargs) -> Cluster:
-    from bootstrap.kube import Cluster
+    from bootstrap.kube import Cluster  # deferred: clone (a plan loads the kube client after its clone)
 
     return Cluster(*args, **kwargs)
 

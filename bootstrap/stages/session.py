@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from bootstrap.errors import BootstrapError
+from bootstrap.stages import provenance, source
+from bootstrap.stages.source import remove_tree
+from bootstrap.stages.validate import cluster_lookup
 
 if TYPE_CHECKING:
     from bootstrap.commands.options import RestoreOptions
@@ -71,8 +74,6 @@ class Opened:
 
     def lookup(self) -> ClusterLookup | None:
         """substituteFrom data read from the cluster, connecting only if a value is found nowhere else."""
-        from bootstrap.stages.validate import cluster_lookup
-
         return cluster_lookup((lambda ref: self.connect().get(ref)) if self.client is not None else None)
 
     def release_checkout(self) -> None:
@@ -84,15 +85,11 @@ class Opened:
 def opened(opts: RestoreOptions, run: Run, *, offline: bool = False) -> Iterator[Opened]:
     """Clone (and verify the commit's signature) while the run's modules load and the cluster client is
     made. On exit: the checkout removed (waited for), the cluster closed."""
-    from bootstrap.stages import provenance
-
     if opts.verify_signatures:
         provenance.check_allowed_signers(opts.verify_signatures)
     removals: list[Future[None]] = []
 
     def remove_later(path: Path) -> None:
-        from bootstrap.stages.source import remove_tree
-
         removals.append(in_background(lambda: remove_tree(path), name="remove-checkout"))
 
     try:
@@ -122,8 +119,6 @@ def _clone_while_loading(opts: RestoreOptions, stack: ExitStack, remove_later: C
     while this one loads the modules the rest of the run needs and reads the kubeconfig. Nothing here talks to
     the cluster, so nothing keeps a failed clone waiting; the thread is always joined. Errors keep the order
     of the steps: a failed clone first, a kubeconfig problem only where connecting begins (after rendering)."""
-    from bootstrap.stages import source
-
     cloning = in_background(
         lambda: stack.enter_context(
             source.checkout(
@@ -139,13 +134,12 @@ def _clone_while_loading(opts: RestoreOptions, stack: ExitStack, remove_later: C
     )
     cluster: Cluster | BootstrapError | None = None
     try:
-        from bootstrap import manifests, sops  # noqa: F401  (loaded while git works)
+        # deferred: clone (what the rest of the run needs, loaded while git clones)
+        from bootstrap import sops  # noqa: F401
         from bootstrap.engines.flux import render  # noqa: F401
-        from bootstrap.stages import plan, playbook  # noqa: F401
+        from bootstrap.stages import plan  # noqa: F401
 
         if not offline:
-            from bootstrap.stages import verify  # noqa: F401
-
             try:
                 cluster = run.make_cluster(opts.kubeconfig, opts.context, clock=run.report.clock,
                                            max_connections=max(16, opts.concurrency), retry_deadline=opts.timeout,

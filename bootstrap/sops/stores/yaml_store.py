@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from bootstrap.errors import DecryptError
+from bootstrap.sops.stores.yaml_emit import dump_all
 from bootstrap.sops.stores.yaml_scalars import PLAIN_FIRST, resolve_plain
 from bootstrap.sops.tree import Comment, Timestamp, TreeMap, to_plain
 
@@ -198,6 +199,4 @@ def _compose_with_comments(data: bytes) -> tuple[list, dict[int, list[str]]]:
 
 def emit(branches: list[TreeMap]) -> bytes:
     """YAML text of the documents (data as sops prints it; comments are not reproduced)."""
-    from bootstrap.sops.stores.yaml_emit import dump_all
-
     return dump_all([to_plain(b) for b in branches]).encode("utf-8", "surrogateescape")
