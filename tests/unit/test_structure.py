@@ -27,8 +27,6 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-import pytest
-
 import bootstrap
 
 PACKAGE = Path(bootstrap.__file__).parent
@@ -253,8 +251,6 @@ def reason_in(source: str, imp: Import, others: tuple[Import, ...]) -> str | Non
     return None
 
 
-@pytest.mark.xfail(strict=True, reason="27 in files the lead is editing (commands/check.py, stages/validate.py, "
-                   "kustomize/builder.py): explained in the next commit")
 def test_every_deferred_import_says_why():
     unexplained, unknown = [], []
     for module in modules():
