@@ -179,7 +179,7 @@ def apply_phase(kubeconfig: str | os.PathLike[str], objects: list[dict[str, Any]
 
     from bootstrap import kube
     from bootstrap.stages.apply import wait_gates
-    from bootstrap.stages.plan import build_plan
+    from bootstrap.stages.order import build_plan
 
     concurrency = concurrency or default_concurrency()
     manifests = as_manifests(objects)

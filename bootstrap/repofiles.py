@@ -1,6 +1,7 @@
 """The files of a checkout, walked one way for everyone (`restore`, `check`): sorted, VCS and tool
 directories left out, symlinked directories listed but never entered, symlinked files skipped; and the one
-pattern for committed age private keys (X25519 and post-quantum).
+pattern for committed age private keys (X25519 and post-quantum); the path globs of `--exclude` and playbook
+selectors (`glob_match`).
 """
 
 from __future__ import annotations
@@ -51,3 +52,29 @@ def find_committed_keys(root: Path) -> list[str]:
         if data is not None and b"AGE-SECRET-KEY-" in data and COMMITTED_KEY.search(data):
             hits.append(rel)
     return sorted(hits, key=lambda rel: rel.split("/"))
+
+
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+def glob_match(pattern: str, path: str) -> bool:
+    """`*` and `?` stay inside one path segment, `**` spans any number of segments."""
+    return _glob_regex(pattern.removeprefix("./")).match(path) is not None

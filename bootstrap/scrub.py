@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 from bootstrap.redact import REDACTED
 
@@ -115,3 +116,28 @@ def _forms(value: str | bytes) -> set[str]:
         forms.add(base64.b64encode(raw).decode())
         forms.add(base64.urlsafe_b64encode(raw).decode())
     return forms
+
+
+# --- what to learn: the one reading of plaintext values ------------------------------------------------------
+
+
+def values_in_secret(body: Mapping[str, Any]) -> Iterator[str]:
+    """A Secret's plaintext values: `stringData` as written, `data` as written and decoded."""
+    for field_name in ("stringData", "data"):
+        values = body.get(field_name)
+        for value in (values or {}).values() if isinstance(values, Mapping) else ():
+            if not isinstance(value, str):
+                continue
+            yield value
+            if field_name == "data":
+                try:
+                    yield base64.b64decode(value, validate=True).decode("utf-8")
+                except ValueError:  # not base64, or not text: the raw value is learned already
+                    pass
+
+
+def values_in_env(plain: bytes) -> list[str]:
+    """A decrypted generator input's values worth scrubbing: each `KEY=value`'s value, and the whole text."""
+    text = plain.decode("utf-8", errors="replace")
+    values = [line.partition("=")[2].strip() for line in text.splitlines() if "=" in line]
+    return [v for v in values + [text.strip()] if len(v) >= 4]

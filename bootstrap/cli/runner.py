@@ -13,7 +13,7 @@ from typing import Callable
 import typer
 
 from bootstrap.errors import BootstrapError, UsageError
-from bootstrap.cli.output import FORMATS, one_place, render
+from bootstrap.report.output import FORMATS, one_place, render
 from bootstrap.commands.restore import RestoreOptions, finish, new_report  # noqa: F401  (RestoreOptions re-exported)
 from bootstrap.commands.restore import restore
 from bootstrap.report.progress import QuietProgress
@@ -174,12 +174,12 @@ def run_drill(opts: RestoreOptions, drill_opts, *, report_path: str | None = Non
               verbose: bool = False) -> None:
     # deferred: start-up (a command's code loads when it runs)
     from bootstrap.commands import drill
-    from bootstrap.commands.plan import load_key
+    from bootstrap.stages.keys import load_key
 
     scrubber = Scrubber()
     progress = _progress(output, scrubber, verbose)
     check_report_paths(report=report_path)
-    keyring = load_key(opts, progress)
+    keyring = load_key(opts.age_key_file, progress)
     evidence = drill.run_drill(opts, drill_opts, progress, keyring, confirm=_confirm, scrubber=scrubber)
     data = evidence.to_dict()
     if drill_opts.history:

@@ -245,10 +245,11 @@ def _rules_for(directory: Path) -> _Rules | None:
 
 
 def _secret_generator_inputs(root: Path) -> set[Path]:
-    """Files some kustomization's secretGenerator reads (`envs`, `files`), resolved."""
+    """Files some kustomization's secretGenerator reads (`files`, `envs`, `env`), resolved."""
     # deferred: start-up (only to check a tree: `check FILE` loads them only for a Secret)
-    from bootstrap.manifests import parse_documents
+    from bootstrap.kustomize.graph import generator_inputs
     from bootstrap.kustomize.kustfile import KUSTOMIZATION_FILES
+    from bootstrap.manifests import parse_documents
 
     found: set[Path] = set()
     for rel, path in repofiles.walk(root):
@@ -260,11 +261,7 @@ def _secret_generator_inputs(root: Path) -> set[Path]:
             continue
         kus = documents[0] if documents and isinstance(documents[0], dict) else {}
         for gen in kus.get("secretGenerator") or []:
-            if not isinstance(gen, dict):
-                continue
-            names = [e.partition("=")[2] or e for e in gen.get("files") or [] if isinstance(e, str)]
-            names += [e for e in gen.get("envs") or [] if isinstance(e, str)]
-            found.update((path.parent / name).resolve() for name in names)
+            found.update((path.parent / input_path).resolve() for _, _, input_path in generator_inputs(gen))
     return found
 
 

@@ -12,7 +12,7 @@ import sys
 from typing import IO, Any, Iterable
 
 from bootstrap.commands.check import CheckReport, FileCheck, check_paths
-from bootstrap.cli.output import columns, render, warn
+from bootstrap.report.output import columns, render, warn
 from bootstrap.stages.keys import load_keyring
 
 _MARK = {True: "yes", False: "no", None: "-"}

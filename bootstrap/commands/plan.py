@@ -1,6 +1,6 @@
 """`plan`: the pipeline up to validate (keys → source → render → validate), without a cluster unless
---server-dry-run asks the API server to check every object too. `load_key` (the keys stage) and `planned`
-(the rest) are that read-only half, which `restore` runs first."""
+--server-dry-run asks the API server to check every object too. `planned` is that read-only half, which
+`restore` runs first."""
 
 from __future__ import annotations
 
@@ -12,24 +12,15 @@ from bootstrap import engines
 from bootstrap.commands.options import RestoreOptions, check_options
 from bootstrap.stages import render, session, validate
 from bootstrap.stages.apply import dry_run_wave
-from bootstrap.stages.keys import load_keyring
+from bootstrap.stages.keys import load_key
 from bootstrap.stages.validate import needs_crd
 
 if TYPE_CHECKING:
     from bootstrap.engines.base import Engine
     from bootstrap.kube import Cluster
-    from bootstrap.report.progress import Progress
     from bootstrap.report.run import Run
     from bootstrap.stages.keys import KeyRing
     from bootstrap.stages.validate import Validated
-
-
-def load_key(opts: RestoreOptions, progress: Progress) -> KeyRing:
-    """The keys stage: the age identities, from --age-key-file or the sops environment variables."""
-    keyring = load_keyring(opts.age_key_file)
-    for warning in keyring.warnings:
-        progress.warning(warning)
-    return keyring
 
 
 @contextmanager
@@ -37,7 +28,7 @@ def planned(opts: RestoreOptions, run: Run, keyring: KeyRing, engine: Engine, *,
             offline: bool = False) -> Iterator[tuple[Validated, Cluster | None]]:
     """Clone, render and decrypt, connect, validate and plan; yields (validated, cluster), the cluster None
     offline. Nothing is written. The checkout is gone once this yields; the cluster is closed after."""
-    with session.opened(opts, run, offline=offline) as opened:
+    with session.opened(session.SourceOptions.of(opts), run, offline=offline) as opened:
         out = render.render(render.RenderOptions.of(opts), opened.checkout, keyring, run, engine=engine,
                             lookup=None if offline else opened.lookup())
         validated = validate.validate(out.rendered, out.playbook, keyring, validate.KeyOptions.of(opts), run,
@@ -49,11 +40,11 @@ def planned(opts: RestoreOptions, run: Run, keyring: KeyRing, engine: Engine, *,
 def plan_only(opts: RestoreOptions, run: Run) -> list[str]:
     """Everything `restore` does before its first write; with --server-dry-run, the API server also validates
     every object. Returns the rendered plan lines; the report's objects are the plan."""
-    from bootstrap.stages.plan import plan_records, render_plan  # deferred: clone (restore loads it while git clones)
+    from bootstrap.stages.order import plan_records, render_plan  # deferred: clone (restore loads it while git clones)
 
     check_options(opts)
     engine = engines.get()
-    keyring = load_key(opts, run.progress)
+    keyring = load_key(opts.age_key_file, run.progress)
     run.report.key_recipient = keyring.recipients[0] if keyring.recipients else None
     with planned(opts, run, keyring, engine, offline=not opts.server_dry_run) as (validated, cluster):
         unknown = needs_crd(validated.plan.manifests) if cluster is None else (lambda ref: False)

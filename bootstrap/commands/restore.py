@@ -42,12 +42,13 @@ def restore(opts: RestoreOptions, run: Run, *, keyring: KeyRing | None = None,
     """Run a whole restore. Fills the run's report as it goes (also when it raises). `ask` is the terminal's
     yes/no question (None without a terminal): a cluster that is not fresh needs a yes, or --yes."""
     # deferred: start-up (cli.runner loads this module for every command: a verify loads no pipeline)
-    from bootstrap.commands.plan import load_key, planned
+    from bootstrap.commands.plan import planned
     from bootstrap.stages import apply, handover, install_key, target, verify
+    from bootstrap.stages.keys import load_key
 
     check_options(opts)
     engine = engines.get()
-    keyring = keyring or load_key(opts, run.progress)
+    keyring = keyring or load_key(opts.age_key_file, run.progress)
     run.report.key_recipient = keyring.recipients[0] if keyring.recipients else None
     with planned(opts, run, keyring, engine) as (validated, cluster):
         plan = validated.plan

@@ -12,7 +12,7 @@ import os
 import sys
 
 from bootstrap import __version__
-from bootstrap.cli.output import render, warn
+from bootstrap.report.output import render, warn
 
 TYPE_CHECKING = False  # typing costs start-up; annotations are strings (from __future__)
 if TYPE_CHECKING:

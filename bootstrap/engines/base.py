@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Optional, Protocol
 
 from bootstrap.model import Manifest, ObjectRef
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from bootstrap.report.run import Run
 
 #: substituteFrom-style data read from the cluster: (kind, namespace, name) -> data, or None when absent
-ClusterLookup = Callable[[str, str, str], "Mapping[str, str] | None"]
+ClusterLookup = Callable[[str, str, str], Optional[Mapping[str, str]]]
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,6 @@ class Rendered:
     left_to_engine: list[str] = field(default_factory=list)  # found, not selected: reconciled after the hand-over
     not_restorable: list[str] = field(default_factory=list)  # `name (source)`: not from this repository
     secret_values: list[str] = field(repr=False, default_factory=list)  # what came out of decryption
-    kustomizer: str = ""
 
     @property
     def manifests(self) -> list[Manifest]:

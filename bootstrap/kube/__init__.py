@@ -19,10 +19,9 @@ from bootstrap.kube.errors import KubeApiError, TransportError, is_retryable, on
 from bootstrap.kube.gates import wait_established, wait_namespaces_active
 from bootstrap.kube.keysecret import install_key_secret
 from bootstrap.kube.objects import FIELD_MANAGER, LAST_APPLIED, ApiResource, ApplyOutcome
-from bootstrap.kube.wait import poll_until
 
 __all__ = [
     "FIELD_MANAGER", "LAST_APPLIED", "ApiResource", "ApplyOutcome", "ChangeSet", "Client", "Cluster", "Discovery",
     "KubeApiError", "ResourceManager", "Response", "TransportError", "apply_wave", "connect", "install_key_secret",
-    "is_retryable", "one_line", "poll_until", "wait_established", "wait_namespaces_active",
+    "is_retryable", "one_line", "wait_established", "wait_namespaces_active",
 ]

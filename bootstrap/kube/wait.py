@@ -12,7 +12,6 @@ waiting on the cluster), so tests drive it with a fake clock and count the ticks
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -130,18 +129,3 @@ async def until(check: Callable[[], Awaitable[bool]], timeout: float, *, now: Ca
     except TimedOut:
         return False
     return True
-
-
-def poll_until(check: Callable[[], bool], timeout: float, *, first: float = 0.05, cap: float = 1.0,
-               sleep: Callable[[float], None] = time.sleep, now: Callable[[], float] = time.monotonic) -> bool:
-    """`until` for a plain function, in the calling thread: for tests and scripts that wait on a cluster."""
-    deadline = now() + timeout
-    delay = first
-    while True:
-        if check():
-            return True
-        remaining = deadline - now()
-        if remaining <= 0:
-            return False
-        sleep(min(delay, remaining))
-        delay = min(delay * 2, cap)

@@ -20,13 +20,14 @@ import yaml
 
 from bootstrap.errors import ValidationError
 from bootstrap.manifests import Limits, parse_documents
-from bootstrap.stages.playbook import glob_match
 from bootstrap.kustomize.artifact import Artifact
 from bootstrap.kustomize.graph import Graph, kustomization_file
 from bootstrap.kustomize.kustfile import ORIGIN, generated, merge_spec, round_trip
 from bootstrap.kustomize.kustomizer import Kustomizer
 from bootstrap.kustomize.scratch import scratch_tree
 from bootstrap.kustomize.secrets import SopsFiles
+from bootstrap.repofiles import glob_match
+from bootstrap.scrub import Scrubber, values_in_env
 
 ORIGIN_ANNOTATION = "config.kubernetes.io/origin"
 MAX_OUTPUT_BYTES = 512 * 1024 * 1024
@@ -198,7 +199,7 @@ class Builder:
                     rel = self.rel(source.path)
                     files[rel] = plain
                     built.decrypted_sources.append(rel)
-                    built.secret_values += _values_of(plain)
+                    built.secret_values += values_in_env(plain)
             for path in walk.singular_env:
                 if b"sops_mac=ENC[" in path.read_bytes():
                     built.notes.append(f"warning: {self.rel(path)}: SOPS-encrypted, but named by a secretGenerator "
@@ -296,18 +297,8 @@ def origin_source(body: dict[str, Any], base: str, keep: bool) -> str | None:
     return None
 
 
-def _values_of(plain: bytes) -> list[str]:
-    """Every value of a decrypted generator input worth scrubbing from kustomize's messages."""
-    text = plain.decode("utf-8", errors="replace")
-    values = [line.partition("=")[2].strip() for line in text.splitlines() if "=" in line]
-    return [v for v in values + [text.strip()] if len(v) >= 4]
-
-
 def _scrubber(values: list[str]) -> Callable[[str], str]:
     """kustomize's messages scrubbed of these values with the run's one scrubbing rule (`bootstrap.scrub`)."""
     if not values:
         return lambda s: s
-    # deferred: start-up (a check builds without the scrubber unless a generator input decrypts)
-    from bootstrap.scrub import Scrubber
-
     return Scrubber(values)

@@ -146,20 +146,17 @@ class Graph:
                     self._generator(directory, gen, f"{name}: {key}", result, decrypts and key == "secretGenerator")
 
     def _generator(self, directory: Path, gen: dict[str, Any], where: str, result: Walk, decrypts: bool) -> None:
-        for entry in _strings(gen.get("files")):
-            key, _, path = entry.partition("=") if "=" in entry else (entry, "", entry)
-            target = self._inside(directory, path, f"{where} {gen.get('name', '')!s} files")
-            if decrypts:
-                result.sources.append(Source(target, sops_format(key), f"{where} {gen.get('name', '')!s}"))
-        for env in _strings(gen.get("envs")):
-            target = self._inside(directory, env, f"{where} {gen.get('name', '')!s} envs")
-            if decrypts:
-                fmt = sops_format(env)
-                result.sources.append(Source(target, "dotenv" if fmt == "binary" else fmt,
-                                             f"{where} {gen.get('name', '')!s}"))
-        if isinstance(gen.get("env"), str) and gen["env"]:
-            target = self._inside(directory, gen["env"], f"{where} {gen.get('name', '')!s} env")
-            if decrypts:
+        name = f"{where} {gen.get('name', '')!s}"
+        for field_name, key, path in generator_inputs(gen):
+            target = self._inside(directory, path, f"{name} {field_name}")
+            if not decrypts:
+                continue
+            if field_name == "files":
+                result.sources.append(Source(target, sops_format(key), name))
+            elif field_name == "envs":
+                fmt = sops_format(path)
+                result.sources.append(Source(target, "dotenv" if fmt == "binary" else fmt, name))
+            else:
                 result.singular_env.append(target)
 
     def _inside(self, directory: Path, ref: str, where: str) -> Path:
@@ -187,6 +184,21 @@ def _ignored_path(rel: str, is_dir: bool, ignored: Ignored) -> bool:
         if ignored("/".join(parts[:depth]), True):
             return True
     return ignored(rel, is_dir)
+
+
+def generator_inputs(gen: Any) -> Iterator[tuple[str, str, str]]:
+    """The files a configMapGenerator or secretGenerator reads, as kustomize reads them: (field, key, path)
+    for each `files` entry (`key=path`, or a path that is its own key), each `envs` file, and the singular
+    `env` (which Flux never decrypts). The one reading of generator inputs (the builder's walk, `check`)."""
+    if not isinstance(gen, dict):
+        return
+    for entry in _strings(gen.get("files")):
+        key, _, path = entry.partition("=") if "=" in entry else (entry, "", entry)
+        yield "files", key, path
+    for env in _strings(gen.get("envs")):
+        yield "envs", env, env
+    if isinstance(gen.get("env"), str) and gen["env"]:
+        yield "env", gen["env"], gen["env"]
 
 
 def _strings(value: Any) -> list[str]:

@@ -26,7 +26,7 @@ from rich.text import Text
 
 from bootstrap.errors import error_lines
 from bootstrap.report.liveline import Tally
-from bootstrap.cli.output import pad, warn
+from bootstrap.report.output import pad, warn
 from bootstrap.report.progress import Clock, is_warning, single_line
 from bootstrap.report.model import ObjectRecord, PhaseRecord, RunReport, Scrubber, error_fields
 

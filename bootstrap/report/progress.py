@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable
 from typing import IO, Protocol
 
-from bootstrap.cli.output import warn
+from bootstrap.report.output import warn
 from bootstrap.report.model import ObjectRecord, PhaseRecord, Scrubber
 
 Clock = Callable[[], float]

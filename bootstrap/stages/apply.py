@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from bootstrap.commands.options import RestoreOptions
     from bootstrap.kube import Cluster
     from bootstrap.report.run import Run
-    from bootstrap.stages.plan import Plan
+    from bootstrap.stages.order import Plan
 
 
 @dataclass(frozen=True)

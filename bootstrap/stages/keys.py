@@ -12,12 +12,15 @@ import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Mapping
+from typing import TYPE_CHECKING, BinaryIO, Mapping
 
 from pyrage import ssh as age_ssh, x25519
 
 from bootstrap.errors import KeyError_
 from bootstrap.redact import Sensitive
+
+if TYPE_CHECKING:
+    from bootstrap.report.progress import Progress
 
 _SSH_MARKERS = (b"-----BEGIN OPENSSH PRIVATE KEY-----", b"-----BEGIN RSA PRIVATE KEY-----")
 
@@ -174,3 +177,11 @@ def recipients_of_key_text(text: str) -> list[str]:
             except Exception:
                 continue
     return found
+
+
+def load_key(age_key_file: str | None, progress: Progress) -> KeyRing:
+    """The keys stage: the age identities from --age-key-file or the sops variables, warnings shown."""
+    keyring = load_keyring(age_key_file)
+    for warning in keyring.warnings:
+        progress.warning(warning)
+    return keyring

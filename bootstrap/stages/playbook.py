@@ -15,6 +15,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from bootstrap import toposort
+from bootstrap.repofiles import glob_match
 from bootstrap.errors import ValidationError
 from bootstrap.manifests import parse_documents
 from bootstrap.model import Manifest
@@ -126,32 +127,6 @@ def selected_kustomizations(playbook: Playbook | None) -> tuple[str, ...]:
 
 
 # --- globbing ----------------------------------------------------------------------------------------------
-
-
-def _glob_regex(pattern: str) -> re.Pattern[str]:
-    out, i = [], 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif pattern[i] == "?":
-            out.append("[^/]")
-            i += 1
-        else:
-            out.append(re.escape(pattern[i]))
-            i += 1
-    return re.compile("".join(out) + r"\Z")
-
-
-def glob_match(pattern: str, path: str) -> bool:
-    """`*` and `?` stay inside one path segment, `**` spans any number of segments."""
-    return _glob_regex(pattern.removeprefix("./")).match(path) is not None
 
 
 def _source_path(source: str, base: str) -> str | None:

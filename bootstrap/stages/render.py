@@ -46,10 +46,11 @@ class RenderOptions:
                    ignore_mac=opts.ignore_mac, allow_committed_keys=opts.allow_committed_keys)
 
 
-@dataclass
+@dataclass(frozen=True)
 class RenderOutput:
     rendered: Rendered
     playbook: Playbook | None
+    kustomizer: str  # which kustomize rendered it, with its version
 
 
 def render(options: RenderOptions, checkout: Checkout, keyring: KeyRing, run: Run, *, engine: Engine,
@@ -82,7 +83,6 @@ def render(options: RenderOptions, checkout: Checkout, keyring: KeyRing, run: Ru
         inputs = RenderInputs(paths=tuple(normalized(options.paths)), source=options.source, concurrency=4,
                               selection=(*options.selection, *selected_kustomizations(playbook)))
         rendered = engine.render(inputs, builder, lookup=lookup, notes=progress.note)
-        rendered.kustomizer = kustomizer.describe()
         for phase in rendered.phases:
             progress.note(f"{phase.name}: {len(phase.manifests)} object(s) from {phase.path or '.'}")
         if rendered.left_to_engine:
@@ -90,9 +90,9 @@ def render(options: RenderOptions, checkout: Checkout, keyring: KeyRing, run: Ru
                           + ", ".join(rendered.left_to_engine))
         if rendered.not_restorable:
             progress.note("not restorable from this repository: " + ", ".join(rendered.not_restorable))
-        run.report.kustomize = rendered.kustomizer
+        run.report.kustomize = kustomizer.describe()
         run.report.source = rendered.source
-    return RenderOutput(rendered, playbook)
+    return RenderOutput(rendered, playbook, kustomizer.describe())
 
 
 def refuse_committed_keys(root: Path) -> None:

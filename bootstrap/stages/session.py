@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from bootstrap.errors import BootstrapError
 from bootstrap.stages import provenance, source
 from bootstrap.stages.source import remove_tree
 from bootstrap.stages.validate import cluster_lookup
@@ -51,38 +50,71 @@ def connect(cluster: Cluster) -> str:
     return version
 
 
+@dataclass(frozen=True)
+class SourceOptions:
+    """What the source stage and the cluster client take from the command line."""
+
+    repo_url: str
+    ref: str | None = None
+    token_env: str = "GIT_TOKEN"
+    ssh_key_file: str | None = None
+    known_hosts_file: str | None = None
+    verify_signatures: str | None = None
+    kubeconfig: str | None = None
+    context: str | None = None
+    concurrency: int = 32
+    timeout: float = 600.0  # the cluster's retry deadline
+
+    @classmethod
+    def of(cls, opts: RestoreOptions) -> SourceOptions:
+        return cls(opts.repo_url, opts.ref, opts.token_env, opts.ssh_key_file, opts.known_hosts_file,
+                   opts.verify_signatures, opts.kubeconfig, opts.context, opts.concurrency, opts.timeout)
+
+
 @dataclass
 class Opened:
-    """The checkout (until `release_checkout`) and the cluster, connected on first use."""
+    """The checkout (until `release_checkout`) and the cluster: its client made and connected on first use,
+    so that a kubeconfig problem is reported after the rendering, as the operator fixes things."""
 
     checkout: Checkout
     run: Run
-    client: Cluster | BootstrapError | None  # None offline; the error making it, raised when connecting
+    options: SourceOptions
+    offline: bool
     _release: Callable[[], None]
     _connected: Cluster | None = field(default=None, init=False)
 
     def connect(self) -> Cluster:
         """The cluster (connected on first call); its errors about objects are scrubbed."""
+        if self.offline:
+            raise RuntimeError("an offline run has no cluster")
         if self._connected is None:
-            if self.client is None:
-                raise RuntimeError("an offline run has no cluster")
-            if isinstance(self.client, BootstrapError):
-                raise self.client
-            self.run.report.server_version = connect(self.client)
-            self._connected = self.client.with_scrub(self.run.report.scrubber)
+            opts = self.options
+            client = self.run.make_cluster(opts.kubeconfig, opts.context, clock=self.run.report.clock,
+                                           max_connections=max(16, opts.concurrency), retry_deadline=opts.timeout,
+                                           concurrency=opts.concurrency)
+            try:
+                self.run.report.server_version = connect(client)
+            except BaseException:
+                client.close()
+                raise
+            self._connected = client.with_scrub(self.run.report.scrubber)
         return self._connected
 
     def lookup(self) -> ClusterLookup | None:
         """substituteFrom data read from the cluster, connecting only if a value is found nowhere else."""
-        return cluster_lookup((lambda ref: self.connect().get(ref)) if self.client is not None else None)
+        return cluster_lookup(None if self.offline else (lambda ref: self.connect().get(ref)))
 
     def release_checkout(self) -> None:
         """Nothing reads the checkout after the plan is made: its files are removed in the background."""
         self._release()
 
+    def close(self) -> None:
+        if self._connected is not None:
+            self._connected.close()
+
 
 @contextmanager
-def opened(opts: RestoreOptions, run: Run, *, offline: bool = False) -> Iterator[Opened]:
+def opened(opts: SourceOptions, run: Run, *, offline: bool = False) -> Iterator[Opened]:
     """Clone (and verify the commit's signature) while the run's modules load and the cluster client is
     made. On exit: the checkout removed (waited for), the cluster closed."""
     if opts.verify_signatures:
@@ -95,7 +127,7 @@ def opened(opts: RestoreOptions, run: Run, *, offline: bool = False) -> Iterator
     try:
         with ExitStack() as clone:
             with run.phase("clone"):
-                checkout, client = _clone_while_loading(opts, clone, remove_later, run, offline=offline)
+                checkout = _clone_while_loading(opts, clone, remove_later, offline=offline)
             run.report.commit = checkout.commit
             run.report.repo = checkout.url
             run.progress.note(f"cloned {checkout.url} at {checkout.commit[:12]}")
@@ -104,21 +136,21 @@ def opened(opts: RestoreOptions, run: Run, *, offline: bool = False) -> Iterator
                     signer = provenance.verify_commit(checkout.root, checkout.commit, opts.verify_signatures)
                 run.report.signer = signer.to_dict()
                 run.progress.note(f"commit {checkout.commit[:12]} signed by {signer}")
-            with ExitStack() as cluster:
-                if client is not None and not isinstance(client, BootstrapError):
-                    cluster.enter_context(client)
-                yield Opened(checkout, run, client, clone.close)
+            opening = Opened(checkout, run, opts, offline, clone.close)
+            try:
+                yield opening
+            finally:
+                opening.close()
     finally:
         for removal in removals:
             removal.result()
 
 
-def _clone_while_loading(opts: RestoreOptions, stack: ExitStack, remove_later: Callable[[Path], None], run: Run, *,
-                         offline: bool = False) -> tuple[Checkout, Cluster | BootstrapError | None]:
-    """(checkout, cluster client or the error making it, or None offline): git clones in a background thread
-    while this one loads the modules the rest of the run needs and reads the kubeconfig. Nothing here talks to
-    the cluster, so nothing keeps a failed clone waiting; the thread is always joined. Errors keep the order
-    of the steps: a failed clone first, a kubeconfig problem only where connecting begins (after rendering)."""
+def _clone_while_loading(opts: SourceOptions, stack: ExitStack, remove_later: Callable[[Path], None], *,
+                         offline: bool = False) -> Checkout:
+    """The checkout: git clones in a background thread while this one loads the modules the rest of the run
+    needs. Nothing here talks to the cluster, so nothing keeps a failed clone waiting; the thread is always
+    joined."""
     cloning = in_background(
         lambda: stack.enter_context(
             source.checkout(
@@ -132,21 +164,17 @@ def _clone_while_loading(opts: RestoreOptions, stack: ExitStack, remove_later: C
         ),
         name="clone",
     )
-    cluster: Cluster | BootstrapError | None = None
     try:
         # deferred: clone (what the rest of the run needs, loaded while git clones)
         from bootstrap import sops  # noqa: F401
-        from bootstrap.engines.flux import render  # noqa: F401
-        from bootstrap.stages import plan  # noqa: F401
+        from bootstrap.kustomize import builder  # noqa: F401
+        from bootstrap.stages import order  # noqa: F401
 
         if not offline:
-            try:
-                cluster = run.make_cluster(opts.kubeconfig, opts.context, clock=run.report.clock,
-                                           max_connections=max(16, opts.concurrency), retry_deadline=opts.timeout,
-                                           concurrency=opts.concurrency)
-            except BootstrapError as exc:
-                cluster = exc
+            # deferred: clone (and the kube client, for a run that connects)
+            from bootstrap import kube  # noqa: F401
+            from bootstrap.stages import verify  # noqa: F401
     except BaseException:
         cloning.result()
         raise
-    return cloning.result(), cluster
+    return cloning.result()

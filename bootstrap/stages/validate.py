@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from bootstrap import manifests as mf
 from bootstrap.errors import ValidationError
 from bootstrap.model import Manifest, ObjectRef
+from bootstrap.scrub import values_in_secret
 from bootstrap.stages.keys import recipients_of_key_text
 from bootstrap.stages.playbook import rendered_playbook
 
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from bootstrap.kube import Cluster
     from bootstrap.report.run import Run
     from bootstrap.stages.keys import KeyRing
-    from bootstrap.stages.plan import Plan
+    from bootstrap.stages.order import Plan
     from bootstrap.stages.playbook import Playbook
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # the API server sets it on every Namespace
@@ -79,22 +80,8 @@ def validate(rendered: Rendered, playbook: Playbook | None, keyring: KeyRing, ke
 
 
 def secret_values(manifests: list[Manifest]) -> set[str]:
-    """Plaintext values of every Secret in the set (data decoded, and stringData), for scrubbing."""
-    values: set[str] = set()
-    for m in manifests:
-        if m.ref.kind != "Secret":
-            continue
-        for field_name in ("stringData", "data"):
-            for value in (m.body.get(field_name) or {}).values():
-                if not isinstance(value, str):
-                    continue
-                values.add(value)
-                if field_name == "data":
-                    try:
-                        values.add(base64.b64decode(value, validate=True).decode("utf-8"))
-                    except Exception:
-                        pass
-    return values
+    """Plaintext values of every Secret in the set (`scrub.values_in_secret`), for scrubbing."""
+    return {value for m in manifests if m.ref.kind == "Secret" for value in values_in_secret(m.body)}
 
 
 def with_namespace_name_label(manifests: list[Manifest]) -> list[Manifest]:
@@ -141,7 +128,7 @@ def drop_repo_key_copies(manifests: list[Manifest], targets: list[KeySecret], ke
             continue
         raise ValidationError(
             f"{m.source}: {target} in the repository holds another age key ({', '.join(theirs) or 'none readable'}) "
-            f"than the one given ({', '.join(ours)}); restoring both would overwrite the key Flux decrypts with",
+            f"than the one given ({', '.join(ours)}); restoring both would overwrite the key the GitOps engine decrypts with",
             hint="restore with the key that repository copy holds, or fix the repository",
         )
     return out
@@ -162,7 +149,7 @@ def _agekey_texts(body: Mapping) -> list[str]:
 def validate_and_plan(manifests: list[Manifest], playbook: Playbook | None, phases: list[tuple[str, str]], *,
                       known_kind, is_namespaced) -> Plan:
     """Refuse the set unless every object is fit to apply; order it into phases and waves."""
-    from bootstrap.stages import plan as planning  # deferred: clone (restore loads it while git clones)
+    from bootstrap.stages import order as planning  # deferred: clone (restore loads it while git clones)
 
     mf.validate_manifests(manifests, known_kind=known_kind)
     return planning.build_plan(manifests, playbook or rendered_playbook(phases), is_namespaced=is_namespaced)
@@ -195,7 +182,7 @@ def needs_crd(manifests: list[Manifest]) -> Callable[[ObjectRef], bool]:
     """ref -> its kind is neither built in nor defined by a CRD in the set (offline plans say so)."""
     # deferred: clone (the kube client and the planner: a plan loads them after its clone)
     from bootstrap.kube.builtin_kinds import is_builtin
-    from bootstrap.stages.plan import crd_kinds
+    from bootstrap.stages.order import crd_kinds
 
     defined = crd_kinds(manifests)
     return lambda ref: not is_builtin(ref.api_version, ref.kind) and (ref.group, ref.kind) not in defined

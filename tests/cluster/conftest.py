@@ -6,7 +6,8 @@ import uuid
 
 import pytest
 
-from bootstrap.kube import Cluster, poll_until
+from bootstrap.kube import Cluster
+from tests.support.waiting import poll_until
 from bootstrap.model import ObjectRef
 
 

@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 
 from bootstrap.errors import ApplyError, ExitCode, UsageError
+from tests.support.waiting import poll_until
 from bootstrap.kube import (
     FIELD_MANAGER,
     LAST_APPLIED,
     Cluster,
     apply_wave,
     install_key_secret,
-    poll_until,
     wait_established,
     wait_namespaces_active,
 )

@@ -24,7 +24,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bootstrap.kube import Cluster, poll_until
+from bootstrap.kube import Cluster
+from tests.support.waiting import poll_until
 from drb_localcluster import LocalCluster
 from bootstrap.model import ObjectRef
 from tests.support.sops import encrypt_file, new_age_key, write_key_file

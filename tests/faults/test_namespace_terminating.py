@@ -7,7 +7,8 @@ import threading
 
 import pytest
 
-from bootstrap.kube import Cluster, poll_until
+from bootstrap.kube import Cluster
+from tests.support.waiting import poll_until
 from bootstrap.model import ObjectRef
 from tests.faults.conftest import assert_converged, finish, namespaces, read_until, reap, start_restore
 

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from bootstrap.kube import Cluster, poll_until
+from bootstrap.kube import Cluster
+from tests.support.waiting import poll_until
 from bootstrap.model import ObjectRef
 from tests.integration.conftest import GitOpsRepo, read_json, run_cli, snapshot, unique
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from bootstrap.errors import ValidationError
 from bootstrap.manifests import ref_of
 from bootstrap.model import Manifest
-from bootstrap.stages.plan import CREATED, build_plan, crd_kinds, plan_records, render_plan
+from bootstrap.stages.order import CREATED, build_plan, crd_kinds, plan_records, render_plan
 from bootstrap.stages.playbook import parse_playbook, rendered_playbook
 from bootstrap.report.model import ObjectRecord
 

@@ -11,7 +11,8 @@ from bootstrap.commands.demo import DEMO
 from bootstrap.errors import ExitCode, ValidationError
 from bootstrap.manifests import ref_of
 from bootstrap.model import Manifest
-from bootstrap.stages.playbook import find_playbook, glob_match, load_playbook, parse_duration, parse_playbook
+from bootstrap.repofiles import glob_match
+from bootstrap.stages.playbook import find_playbook, load_playbook, parse_duration, parse_playbook
 
 REPO_PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
 BASE = {

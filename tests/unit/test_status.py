@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from bootstrap.kube.gates import crd_health, namespace_health, served_kinds
-from bootstrap.engines.flux.readiness import flux_readiness, is_flux
+from bootstrap.engines.flux import ENGINE as FLUX
+from bootstrap.engines.flux.readiness import flux_readiness
+from bootstrap.manifests import ref_of
 from bootstrap.status import Status, assess, has_readiness
 
 
@@ -116,7 +118,7 @@ KS = "kustomize.toolkit.fluxcd.io/v1"
 ])
 def test_flux_readiness(api_version, kind, conditions, status, terminal):
     flux = obj(api_version, kind, *conditions, generation=3, observed=3)
-    assert is_flux(flux)
+    assert FLUX.owns(ref_of(flux))
     readiness = flux_readiness(flux)
     assert readiness.health.status is status and readiness.terminal is terminal
     ready = next((c for c in conditions if c["type"] == "Ready"), {})
@@ -128,7 +130,7 @@ def test_flux_objects_follow_the_generic_rules():
     assert flux_readiness(stale).health.status is Status.IN_PROGRESS and not flux_readiness(stale).terminal
     lagging = obj(KS, "Kustomization", cond("Ready", "True", observedGeneration=3), generation=4)
     assert assess(lagging).status is Status.IN_PROGRESS
-    assert not is_flux(obj("apps/v1", "Deployment"))
+    assert not FLUX.owns(ref_of(obj("apps/v1", "Deployment")))
     # a failure reported for an older generation is about a spec that is gone: not terminal
     old_failure = obj(KS, "Kustomization", cond("Ready", "False", "BuildFailed", "x", observedGeneration=3),
                       generation=4)

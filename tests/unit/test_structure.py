@@ -5,7 +5,7 @@
   hides it, until the day someone moves it up);
 - no module over 400 lines, except generated ones;
 - every import inside a function says why it is deferred, with one of the reasons in `REASONS`, and defers
-  something: its module is not already loaded by the module's own imports.
+  something: no module it names is loaded already by the module's own imports.
 
 An import *runs* when it is outside any function body (module body, class bodies, `if`/`try` blocks), except
 under `if TYPE_CHECKING:`, which never runs (annotations are strings). Importing `a.b.c` from a module M also
@@ -62,7 +62,8 @@ class Import:
     line: int
     end: int
     runs: str  # "module" (runs on import), "function" (when its function runs), "typing" (never)
-    targets: tuple[str, ...]  # modules of `bootstrap` it loads, its own first
+    named: tuple[str, ...]  # the modules of `bootstrap` it names
+    targets: tuple[str, ...]  # the modules of `bootstrap` it loads: those named, and the packages on the way
     names: tuple[str, ...]  # dotted names outside `bootstrap` it loads
 
     def where(self) -> str:
@@ -126,9 +127,10 @@ def _imports_in(tree: ast.Module, module: str) -> tuple[Import, ...]:
                 named = _imported(child, module)
                 ours = [n for n in named if n in modules()]
                 # the packages on the way run too, unless this module is inside them (they are loaded already)
-                ours += [p for n in ours for p in _ancestors(n) if p not in _ancestors(module) and p != module]
-                found.append(Import(module, child.lineno, child.end_lineno or child.lineno, runs,
-                                    tuple(dict.fromkeys(ours)), tuple(n for n in named if n not in modules())))
+                on_the_way = [p for n in ours for p in _ancestors(n) if p not in _ancestors(module) and p != module]
+                found.append(Import(module, child.lineno, child.end_lineno or child.lineno, runs, tuple(ours),
+                                    tuple(dict.fromkeys(ours + on_the_way)),
+                                    tuple(n for n in named if n not in modules())))
             else:
                 visit(child, runs)
 
@@ -202,7 +204,7 @@ def test_no_import_cycle_counting_the_imports_inside_functions():
 
 def test_the_cycle_finder_names_every_cycle_once():
     def imp(a: str) -> list[Import]:
-        return [Import(a, 1, 1, "module", (), ())]
+        return [Import(a, 1, 1, "module", (), (), ())]
 
     edges = {"a": {"b": imp("a")}, "b": {"a": imp("b"), "c": imp("b")}, "c": {"a": imp("c")}, "d": {"a": imp("d")}}
     assert cycles(edges) == [["a", "b", "a"], ["a", "b", "c", "a"]]
@@ -293,8 +295,8 @@ def test_every_deferred_import_defers_something():
         ours, names = loaded_by(module)
         for imp in imports(module):
             if imp.runs == "function":
-                already = [t for t in imp.targets[:1] if t in ours] + [n for n in imp.names if n in names]
-                if already and len(already) == len(imp.targets[:1]) + len(imp.names):
+                already = [t for t in imp.named if t in ours] + [n for n in imp.names if n in names]
+                if already:
                     pointless.append(f"{imp.where()}: {', '.join(already)}")
     assert not pointless, f"deferred imports of modules their module has loaded already (move them up): {pointless}"
 

@@ -17,9 +17,7 @@ import re
 from dataclasses import dataclass
 
 from bootstrap.status.engine import assess
-from bootstrap.status.health import Health, Obj, Status, conditions, group_kind, one_line
-
-FLUX_GROUP_SUFFIX = ".toolkit.fluxcd.io"
+from bootstrap.status.health import Health, Obj, Status, conditions, one_line
 
 #: Ready=False reasons after which Flux will not succeed for this revision without a change
 TERMINAL_REASONS = frozenset({
@@ -43,10 +41,6 @@ class FluxReadiness:
     reason: str  # the Ready condition's reason
     message: str  # the Ready condition's message, one line
     terminal: bool  # a failure that waiting will not mend
-
-
-def is_flux(obj: Obj) -> bool:
-    return group_kind(obj)[0].endswith(FLUX_GROUP_SUFFIX)
 
 
 def flux_readiness(obj: Obj) -> FluxReadiness:
