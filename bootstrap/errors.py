@@ -1,6 +1,6 @@
 """Errors the tool reports to an operator, each with a stable exit code.
 
-Every failure a user can cause or meet ends as one of these: `entry.guarded` prints its message on one line
+Every failure a user can cause or meet ends as one of these: `cli.guard.guarded` prints its message on one line
 (no traceback) and exits with its code.  Messages name the culprit (file, object, flag) and the cause,
 and never contain a secret value.  An error made of many problems (a validation of 2,000 objects) keeps a
 one-line summary as its message and every problem in `details`: the terminal shows the first few

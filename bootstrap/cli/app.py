@@ -16,11 +16,12 @@ import sys
 from typing import Optional
 
 import typer
+from typer.completion import completion_init, get_completion_script
 
 from bootstrap import __version__
 from bootstrap.cli import options as opt
 from bootstrap.cli.support import CLICK_ERROR, EXIT_CODES, Command, Output, Shell, verbose_option
-from bootstrap.cli.entry import COMPLETE_VAR, guarded
+from bootstrap.cli.guard import COMPLETE_VAR, guarded
 
 app = typer.Typer(
     name="dr-bootstrap",
@@ -55,7 +56,7 @@ def _root(
         raise typer.Exit(0)
 
 
-# -- decrypt / check (SOPS): imports stay inside the commands so `decrypt` starts fast ----------------
+# -- decrypt / check (SOPS) ------------------------------------------------------------------------------
 
 
 @app.command("decrypt", cls=Command)
@@ -75,7 +76,7 @@ def decrypt_command(
 
     Nothing else goes to stdout; warnings go to stderr.
     """
-    from bootstrap.sops.command import run_decrypt
+    from bootstrap.sops.command import run_decrypt  # deferred: start-up (a command's code loads when it runs)
 
     run_decrypt(file, age_key_file, input_type, output_type, ignore_mac, output.value)
 
@@ -99,7 +100,7 @@ def check_command(
     Example:
       dr-bootstrap check clusters/prod --age-key-file ~/dr/age.agekey
     """
-    from bootstrap.commands.check_output import run_check
+    from bootstrap.commands.check_output import run_check  # deferred: start-up (a command's code loads when it runs)
 
     raise typer.Exit(run_check(paths, age_key_file, output.value))
 
@@ -159,7 +160,7 @@ def restore_command(
           --path kubernetes/flux/vars --path kubernetes/flux/config \\
           --kustomization all --age-key-file ~/dr/age.agekey
     """
-    from bootstrap.cli.runner import run_restore
+    from bootstrap.cli.runner import run_restore  # deferred: start-up (a command's code loads when it runs)
 
     run_restore(
         opt.restore_options(locals()),
@@ -215,7 +216,7 @@ def plan_command(
       dr-bootstrap plan git@github.com:acme/fleet.git --ref v1.4.2 \\
           --path clusters/prod --age-key-file ~/dr/age.agekey -o yaml
     """
-    from bootstrap.cli.runner import run_plan
+    from bootstrap.cli.runner import run_plan  # deferred: start-up (a command's code loads when it runs)
 
     run_plan(
         opt.restore_options(locals()),
@@ -242,7 +243,7 @@ def verify_command(
     Example:
       dr-bootstrap verify -n shop -n payments --timeout 5m --junit verify.xml
     """
-    from bootstrap.cli.runner import run_verify
+    from bootstrap.cli.runner import run_verify  # deferred: start-up (a command's code loads when it runs)
 
     run_verify(kubeconfig, context, namespace, timeout, report_path=report, junit_path=junit, output=output.value,
                verbose=verbose)
@@ -306,6 +307,7 @@ def drill_command(
           --cluster kind --evidence evidence.json \\
           --age-key-file - < "$AGE_KEY_FILE"
     """
+    # deferred: start-up (a command's code loads when it runs)
     from bootstrap.commands.drill import DrillOptions
     from bootstrap.cli.runner import run_drill
 
@@ -331,7 +333,7 @@ def version_command(
 
     The server's when a cluster is configured and answers. A server that cannot be asked is reported on stderr (serverVersion: null); the exit code is still 0.
     """
-    from bootstrap.commands.version import run_version
+    from bootstrap.commands.version import run_version  # deferred: start-up (a command's code loads when it runs)
 
     raise typer.Exit(run_version(output.value, kubeconfig, context, client))
 
@@ -348,16 +350,12 @@ def completion_command(
       dr-bootstrap completion zsh > "${fpath[1]}/_dr-bootstrap"
       dr-bootstrap completion fish > ~/.config/fish/completions/dr-bootstrap.fish
     """
-    from typer.completion import get_completion_script
-
     typer.echo(get_completion_script(prog_name="dr-bootstrap", complete_var=COMPLETE_VAR, shell=shell.value))
 
 
 def run_app(argv: list[str]) -> int:
     """Run the typer app on `argv`; the exit code. A usage error is one line on stderr, exit 2."""
     if os.environ.get(COMPLETE_VAR):
-        from typer.completion import completion_init
-
         completion_init()  # typer's completion classes answer the scripts `completion` prints
     try:
         code = app(args=argv, prog_name="dr-bootstrap", standalone_mode=False)

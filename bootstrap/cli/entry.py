@@ -12,7 +12,7 @@ and hands everything else (help on a narrow terminal, a typo, an unknown flag, s
 to the typer app in `bootstrap.cli.app`, which reports it as usual.  Both ways run the same functions.  The
 commands' options are not declared here: `python -m bootstrap.cli.helpcache` reads them from the typer app into
 `bootstrap/cli/_helptext.py`, next to the help texts, and `parse` reads that.  Errors end as one line and a
-documented exit code (`guarded`).
+documented exit code (`bootstrap.cli.guard.guarded`, shared with the typer app).
 """
 
 from __future__ import annotations
@@ -21,12 +21,8 @@ import os
 import sys
 
 from bootstrap import __version__
+from bootstrap.cli.guard import COMPLETE_VAR, guarded
 
-TYPE_CHECKING = False  # typing costs start-up; annotations are strings (from __future__)
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
-COMPLETE_VAR = "_DR_BOOTSTRAP_COMPLETE"  # set by the shell completion scripts: typer answers those
 HELP_FLAGS = ("-h", "--help")
 
 # The commands parsed here, each with the function its typer command calls: it gets the options as keyword
@@ -48,45 +44,9 @@ def dispatch(argv: list[str]) -> int:
     code = None if os.environ.get(COMPLETE_VAR) else fast(argv)
     if code is not None:
         return code
-    from bootstrap.cli.app import run_app
+    from bootstrap.cli.app import run_app  # deferred: start-up (typer only for what `fast` does not answer)
 
     return run_app(argv)
-
-
-def guarded(body: Callable[[], int | None]) -> int:
-    """Run `body`; every known failure becomes one line on stderr and its exit code (no traceback). An error
-    summing up many problems adds the first few of them, one per line (`errors.error_lines`).
-
-    Anything unforeseen prints only its type: the message of an unexpected exception could carry data.
-    """
-    import signal
-
-    # SIGTERM (a cancelled CI job, `kill`) unwinds like Ctrl-C: reports are written, scratch trees holding
-    # decrypted generator inputs are removed, git and kustomize children are reaped.
-    signal.signal(signal.SIGTERM, _terminate)
-    try:
-        return body() or 0
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # `dr-bootstrap ... | head`: the reader left; say nothing more
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 1
-    except Exception as err:
-        from bootstrap.errors import BootstrapError, ExitCode, error_lines
-
-        if isinstance(err, BootstrapError):  # the summary on one line, then the first few of its problems
-            print("\n".join(error_lines(str(err), err.details)), file=sys.stderr)
-            return int(err.exit_code)
-        if os.environ.get("DR_BOOTSTRAP_DEBUG"):
-            raise
-        print(f"internal error: {type(err).__name__} (set DR_BOOTSTRAP_DEBUG=1 for a traceback)", file=sys.stderr)
-        return int(ExitCode.FAILED)
-
-
-def _terminate(signum, frame) -> None:
-    raise KeyboardInterrupt
 
 
 def fast(argv: list[str]) -> int | None:
@@ -103,7 +63,7 @@ def fast(argv: list[str]) -> int | None:
     if target is None or any(a in HELP_FLAGS for a in argv[1:]):
         return None
     try:
-        from bootstrap.cli._helptext import PARSERS
+        from bootstrap.cli._helptext import PARSERS  # deferred: start-up (--version reads no help cache)
     except ImportError:  # a tree without the generated file still works, only slower
         return None
     options = parse(argv[1:], PARSERS[command])
@@ -132,7 +92,7 @@ def cached_help(argv: list[str]) -> str | None:
     if _columns() < 80:
         return None
     try:
-        from bootstrap.cli._helptext import HELP
+        from bootstrap.cli._helptext import HELP  # deferred: start-up (--version reads no help cache)
     except ImportError:  # a tree without the generated file still works, only slower
         return None
     return HELP.get(command)

@@ -18,8 +18,12 @@ import contextlib
 import io
 import os
 import sys
+from enum import Enum
 from pathlib import Path
 
+import typer
+
+from bootstrap.cli.app import app, run_app
 from bootstrap.cli.entry import FAST
 
 TARGET = Path(__file__).with_name("_helptext.py")
@@ -27,17 +31,11 @@ TARGET = Path(__file__).with_name("_helptext.py")
 
 def commands() -> list[str]:
     """"" (the root) and every command name, in the order `--help` lists them."""
-    import typer
-
-    from bootstrap.cli.app import app
-
     return ["", *typer.main.get_command(app).commands]
 
 
 def render(command: str) -> str:
     """What `dr-bootstrap [COMMAND] --help` prints through typer at 80 columns (stdout, exit 0)."""
-    from bootstrap.cli.app import run_app
-
     out, before = io.StringIO(), os.environ.get("COLUMNS")
     os.environ["COLUMNS"] = "80"
     try:
@@ -55,10 +53,6 @@ def render(command: str) -> str:
 
 def fast_commands() -> dict:
     """The click commands of the typer app that `bootstrap.cli.entry` parses itself, by name."""
-    import typer
-
-    from bootstrap.cli.app import app
-
     group = typer.main.get_command(app)
     return {name: group.commands[name] for name in FAST}
 
@@ -72,8 +66,6 @@ def parser_spec(cmd) -> tuple:
     repeatable, a type other than text, a choice or a boolean flag, an environment variable, a prompt, ...):
     teach `bootstrap.cli.entry.parse` first, or take the command out of `bootstrap.cli.entry.FAST`.
     """
-    from enum import Enum
-
     def unsupported(what: str) -> ValueError:
         return ValueError(f"{cmd.name} {what}: bootstrap.cli.entry.parse cannot read it as click does; teach it, or "
                           f"drop {cmd.name!r} from bootstrap.cli.entry.FAST")

@@ -98,6 +98,7 @@ def ignored(option):
 
 def restore_options(params: dict):
     """RestoreOptions from a command's parameters: each one named like an option field is taken as is."""
+    # deferred: start-up (help, completion and a typo reach the typer app and build no options)
     from dataclasses import fields
 
     from bootstrap.commands.restore import RestoreOptions

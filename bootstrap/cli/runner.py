@@ -15,8 +15,10 @@ import typer
 from bootstrap.errors import BootstrapError, UsageError
 from bootstrap.report.output import FORMATS, one_place, render
 from bootstrap.commands.restore import RestoreOptions, finish, new_report  # noqa: F401  (RestoreOptions re-exported)
+from bootstrap.commands.restore import restore
 from bootstrap.report.progress import QuietProgress
 from bootstrap.report.model import RunReport, Scrubber, to_dict, to_json, write_json, write_junit
+from bootstrap.report.run import Run
 
 OUTPUTS = FORMATS  # human: live progress and a summary; json, yaml: the report on stdout, nothing else
 
@@ -29,7 +31,7 @@ def _progress(output: str, scrubber: Scrubber, verbose: bool = False):
         raise UsageError(f"--output {output!r}: expected human, json or yaml")
     if output != "human":
         return QuietProgress(errors=sys.stderr, scrubber=scrubber)
-    from bootstrap.report.console import HumanProgress, make_console  # rich: only for people
+    from bootstrap.report.console import HumanProgress, make_console  # deferred: heavy (rich: only for -o human)
 
     return HumanProgress(make_console(sys.stdout), errors=sys.stderr, scrubber=scrubber, verbose=verbose)
 
@@ -52,7 +54,7 @@ def _run(
 ) -> None:
     """Run `body`, then close and write the report; raise the body's error after the reports are out.
 
-    The error, scrubbed, is printed once where one reader sees both streams (a terminal): by `entry.guarded`
+    The error, scrubbed, is printed once where one reader sees both streams (a terminal): by `cli.guard.guarded`
     on stderr, not also in the summary on stdout."""
     error: BootstrapError | None = None
     try:
@@ -70,7 +72,7 @@ def _run(
     if text is not None:
         typer.echo(text)
     elif summary:
-        from bootstrap.report.console import make_console, render_summary
+        from bootstrap.report.console import make_console, render_summary  # deferred: heavy (rich: only for -o human)
 
         render_summary(report, make_console(sys.stdout), show_error=not one_place(sys.stdout, sys.stderr))
     if error is not None:
@@ -109,9 +111,6 @@ def _confirm(question: str) -> bool:
 
 def run_restore(opts: RestoreOptions, *, report_path: str | None, junit_path: str | None, output: str,
                 verbose: bool = False) -> None:
-    from bootstrap.commands.restore import restore
-    from bootstrap.report.run import Run
-
     scrubber = Scrubber()
     progress = _progress(output, scrubber, verbose)
     check_report_paths(report=report_path, junit=junit_path)
@@ -128,8 +127,7 @@ def run_restore(opts: RestoreOptions, *, report_path: str | None, junit_path: st
 
 def run_plan(opts: RestoreOptions, *, report_path: str | None, junit_path: str | None = None, output: str,
              verbose: bool = False) -> None:
-    from bootstrap.commands.plan import plan_only
-    from bootstrap.report.run import Run
+    from bootstrap.commands.plan import plan_only  # deferred: start-up (a command's code loads when it runs)
 
     scrubber = Scrubber()
     progress = _progress(output, scrubber, verbose)
@@ -157,8 +155,7 @@ def run_verify(
     output: str,
     verbose: bool = False,
 ) -> None:
-    from bootstrap.commands.verify import verify_only
-    from bootstrap.report.run import Run
+    from bootstrap.commands.verify import verify_only  # deferred: start-up (a command's code loads when it runs)
 
     scrubber = Scrubber()
     progress = _progress(output, scrubber, verbose)
@@ -175,6 +172,7 @@ def run_verify(
 
 def run_drill(opts: RestoreOptions, drill_opts, *, report_path: str | None = None, output: str,
               verbose: bool = False) -> None:
+    # deferred: start-up (a command's code loads when it runs)
     from bootstrap.commands import drill
     from bootstrap.stages.keys import load_key
 
@@ -185,8 +183,6 @@ def run_drill(opts: RestoreOptions, drill_opts, *, report_path: str | None = Non
     evidence = drill.run_drill(opts, drill_opts, progress, keyring, confirm=_confirm, scrubber=scrubber)
     data = evidence.to_dict()
     if drill_opts.history:
-        from pathlib import Path
-
         regression, since = drill.update_history(Path(drill_opts.history), data, drill.now())
         data["rtoRegression"], data["secondsSinceLastGreen"] = regression, since
     if drill_opts.evidence:
@@ -196,7 +192,7 @@ def run_drill(opts: RestoreOptions, drill_opts, *, report_path: str | None = Non
     if output != "human":
         typer.echo(render(data, output))
     else:
-        from bootstrap.report.console import make_console, render_summary
+        from bootstrap.report.console import make_console, render_summary  # deferred: heavy (rich: only for -o human)
 
         console = make_console(sys.stdout)
         if evidence.report is not None:

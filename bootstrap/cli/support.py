@@ -6,7 +6,7 @@ from enum import Enum
 
 import typer
 
-from bootstrap.errors import ExitCode
+from bootstrap.errors import ExitCode, ValidationError
 
 # One line per exit code, in the order of bootstrap.errors.ExitCode (a missing one fails at import).
 _EXIT_MEANINGS = {
@@ -48,8 +48,7 @@ def verbose_option():
 
 def duration(value: str | float) -> float:
     """Seconds from a duration (`90s`, `10m`, `1h30m`, `500ms`: the playbook's parser) or a plain number."""
-    from bootstrap.errors import ValidationError
-    from bootstrap.stages.playbook import parse_duration
+    from bootstrap.stages.playbook import parse_duration  # deferred: start-up (the playbook loads yaml)
 
     if isinstance(value, (int, float)):
         return float(value)

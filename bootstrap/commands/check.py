@@ -133,7 +133,7 @@ def _check_one(path: Path, display: str, rules: "_Rules | None", keyring: KeyRin
         found.findings.append(Finding(display, "committed-age-key", f"AGE-SECRET-KEY text at line {number}"))
     if b"ENC[" not in data and b"sops" not in data and not _maybe_secret(path, data, generator_inputs):
         return
-    from bootstrap import sops  # loaded with the first candidate: a tree without any is checked without it
+    from bootstrap import sops  # deferred: start-up (with the first candidate: a tree without any needs no SOPS)
 
     fmt = sops.detect_format(path.name)
     if sops.is_encrypted(data, fmt):
@@ -150,6 +150,7 @@ def _check_one(path: Path, display: str, rules: "_Rules | None", keyring: KeyRin
 def _add_flux(root: Path, found: _Found, start: int) -> None:
     """Which Flux Kustomization renders each SOPS file found under `root`, and whether it decrypts: the
     Kustomizations discovered as `plan` discovers them (`engines.flux.checkmap`)."""
+    # deferred: start-up (Flux and kustomize: only for a tree with SOPS files)
     from bootstrap import sops
     from bootstrap.engines.flux import checkmap
     from bootstrap.kustomize.artifact import Artifact
@@ -187,6 +188,7 @@ def _add_flux(root: Path, found: _Found, start: int) -> None:
 
 
 def _check_file(data: bytes, fmt: str, name: str, keyring: KeyRing) -> FileCheck:
+    # deferred: start-up (SOPS: only once a file is a candidate, see _check_one)
     from bootstrap import sops
     from bootstrap.sops.datakey import recipient_id
     from bootstrap.sops.mac import MacMismatchError
@@ -224,6 +226,7 @@ def _rules_for(directory: Path) -> _Rules | None:
     for parent in [directory.resolve(), *directory.resolve().parents]:
         config = parent / ".sops.yaml"
         if config.is_file():
+            # deferred: start-up (only for a .sops.yaml)
             import yaml
 
             from bootstrap.sops.regex import InvalidGoRegex, compile_go
@@ -243,6 +246,7 @@ def _rules_for(directory: Path) -> _Rules | None:
 
 def _secret_generator_inputs(root: Path) -> set[Path]:
     """Files some kustomization's secretGenerator reads (`files`, `envs`, `env`), resolved."""
+    # deferred: start-up (only to check a tree: `check FILE` loads them only for a Secret)
     from bootstrap.kustomize.graph import generator_inputs
     from bootstrap.kustomize.kustfile import KUSTOMIZATION_FILES
     from bootstrap.manifests import parse_documents
@@ -272,7 +276,7 @@ def _plaintext_secret(path: Path, data: bytes, generator_inputs: set[Path]) -> b
         return True
     if path.suffix not in (".yaml", ".yml", ".json") or _KIND_SECRET.search(data) is None:
         return False
-    from bootstrap.manifests import parse_documents
+    from bootstrap.manifests import parse_documents  # deferred: start-up (only for what may be a Secret)
 
     try:
         documents = parse_documents(data, path.name, "json" if path.suffix == ".json" else "yaml")

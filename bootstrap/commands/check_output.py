@@ -11,8 +11,9 @@ from __future__ import annotations
 import sys
 from typing import IO, Any, Iterable
 
-from bootstrap.commands.check import CheckReport, FileCheck
+from bootstrap.commands.check import CheckReport, FileCheck, check_paths
 from bootstrap.report.output import columns, render, warn
+from bootstrap.stages.keys import load_keyring
 
 _MARK = {True: "yes", False: "no", None: "-"}
 _FINDING_WORDS = {"plaintext-secret": "plaintext secret", "committed-age-key": "committed age key",
@@ -22,9 +23,6 @@ _FINDING_WORDS = {"plaintext-secret": "plaintext secret", "committed-age-key": "
 def run_check(paths: Iterable[str], age_key_file: str | None, output: str, *,
               stdout: IO[str] | None = None, stderr: IO[str] | None = None) -> int:
     """Check `paths` with the key, print the result in `output` format; the exit code (0 ok, 1 problems)."""
-    from bootstrap.commands.check import check_paths
-    from bootstrap.stages.keys import load_keyring
-
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
     keyring = load_keyring(age_key_file)
     for warning in keyring.warnings:

@@ -15,16 +15,22 @@ import statistics
 import subprocess
 import tempfile
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import pyrage
 
 from bootstrap import __version__
 from bootstrap.errors import ApplyError, BootstrapError, UsageError
+from bootstrap.commands import restore as pipeline
 from bootstrap.commands.injections import INJECTIONS, Injection, prepare_injected_repo
+from bootstrap.redact import Sensitive
 from bootstrap.report.model import RunReport, Scrubber, to_dict
+from bootstrap.report.run import Run
+from bootstrap.stages import source
+from bootstrap.stages.keys import KeyRing
 
 EVIDENCE_SCHEMA = 1
 KIND_CONFIG = Path(__file__).resolve().parents[1] / "data" / "kind-config.yaml"  # package data: in the wheel
@@ -100,6 +106,7 @@ class Evidence:
 def throwaway_cluster(kind: str, opts: DrillOptions, workdir: Path, confirm: Callable[[str], bool]) -> Iterator[dict]:
     """Yields {"kind", "kubeconfig", "context"}; tears down whatever it created, also on errors and Ctrl-C."""
     if kind == "local":
+        # deferred: optional (drb_localcluster: only for --cluster local)
         from drb_localcluster import BUILD_HINT, LocalCluster, LocalClusterError, NotBuiltError, find_bin_dir
 
         try:
@@ -198,10 +205,6 @@ def run_drill(restore_opts, drill: DrillOptions, progress, keyring, confirm: Cal
               scrubber: Scrubber | None = None) -> Evidence:
     """Run one drill. Never raises for a restore failure: the verdict says it (and the evidence records it).
     `scrubber` is the one `progress` was built with: the drill's report shares it."""
-    from bootstrap.commands import restore as pipeline
-    from bootstrap.report.run import Run
-    from bootstrap.stages import source
-
     injection = INJECTIONS.get(drill.inject) if drill.inject else None
     if drill.inject and injection is None:
         raise UsageError(f"--inject {drill.inject!r}: expected one of {', '.join(INJECTIONS)}")
@@ -264,7 +267,7 @@ def _with_flux(option: bool | None) -> bool:
     """--flux/--no-flux; unset: when drb_localcluster/data/flux.sh has built the controllers."""
     if option is not None:
         return option
-    from drb_localcluster.flux import FluxBuildError, find_flux_bin_dir
+    from drb_localcluster.flux import FluxBuildError, find_flux_bin_dir  # deferred: optional (--cluster local only)
 
     try:
         find_flux_bin_dir(build=False)
@@ -286,11 +289,6 @@ def verdict(injection: Injection | None, error: BootstrapError | None) -> str:
 
 def throwaway_keyring():
     """An age identity nobody encrypted anything for (the wrong-key negative control)."""
-    import pyrage
-
-    from bootstrap.stages.keys import KeyRing
-    from bootstrap.redact import Sensitive
-
     identity = pyrage.x25519.Identity.generate()
     return KeyRing(
         identities=(identity,),
@@ -305,8 +303,6 @@ def _interrupt(signum, frame):  # SIGTERM tears down like Ctrl-C
 
 
 def _replace(opts, **changes):
-    from dataclasses import replace
-
     return replace(opts, **changes)
 
 

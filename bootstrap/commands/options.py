@@ -3,10 +3,12 @@ anything is cloned, decrypted or written (exit 2, one line naming the flag)."""
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bootstrap import engines
 from bootstrap.errors import UsageError
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -86,8 +88,6 @@ def check_options(opts: RestoreOptions) -> tuple[str, str]:
             raise UsageError(f"--path {path!r}: must be a directory relative to the repository root")
     if len(set(normalized(opts.paths))) != len(opts.paths):
         raise UsageError(f"--path given twice for the same directory: {', '.join(opts.paths)}")
-    from bootstrap import engines
-
     engines.get().check_selection(opts.kustomizations)
     if opts.source is not None and (not opts.source or opts.source.count("/") > 1):
         raise UsageError(f"--source {opts.source!r}: expected NAME or NAMESPACE/NAME of a GitRepository")
@@ -99,8 +99,6 @@ def check_options(opts: RestoreOptions) -> tuple[str, str]:
 
 def normalized(paths: Sequence[str]) -> list[str]:
     """--path values as repo-relative directories ("" for the root), in the order given."""
-    import posixpath
-
     out = []
     for path in paths:
         norm = posixpath.normpath(path.replace("\\", "/"))

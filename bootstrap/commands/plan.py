@@ -8,7 +8,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from bootstrap.commands.options import RestoreOptions
+from bootstrap import engines
+from bootstrap.commands.options import RestoreOptions, check_options
+from bootstrap.stages import render, session, validate
+from bootstrap.stages.apply import dry_run_wave
+from bootstrap.stages.keys import load_key
+from bootstrap.stages.validate import needs_crd
 
 if TYPE_CHECKING:
     from bootstrap.engines.base import Engine
@@ -23,8 +28,6 @@ def planned(opts: RestoreOptions, run: Run, keyring: KeyRing, engine: Engine, *,
             offline: bool = False) -> Iterator[tuple[Validated, Cluster | None]]:
     """Clone, render and decrypt, connect, validate and plan; yields (validated, cluster), the cluster None
     offline. Nothing is written. The checkout is gone once this yields; the cluster is closed after."""
-    from bootstrap.stages import render, session, validate
-
     with session.opened(session.SourceOptions.of(opts), run, offline=offline) as opened:
         out = render.render(render.RenderOptions.of(opts), opened.checkout, keyring, run, engine=engine,
                             lookup=None if offline else opened.lookup())
@@ -37,12 +40,7 @@ def planned(opts: RestoreOptions, run: Run, keyring: KeyRing, engine: Engine, *,
 def plan_only(opts: RestoreOptions, run: Run) -> list[str]:
     """Everything `restore` does before its first write; with --server-dry-run, the API server also validates
     every object. Returns the rendered plan lines; the report's objects are the plan."""
-    from bootstrap import engines
-    from bootstrap.commands.options import check_options
-    from bootstrap.stages.keys import load_key
-    from bootstrap.stages.apply import dry_run_wave
-    from bootstrap.stages.order import plan_records, render_plan
-    from bootstrap.stages.validate import needs_crd
+    from bootstrap.stages.order import plan_records, render_plan  # deferred: clone (restore loads it while git clones)
 
     check_options(opts)
     engine = engines.get()

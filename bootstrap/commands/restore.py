@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from bootstrap import __version__
-from bootstrap.commands.options import RestoreOptions
+from bootstrap import __version__, engines
+from bootstrap.commands.options import RestoreOptions, check_options
 from bootstrap.errors import BootstrapError
 from bootstrap.model import ObjectRef
 from bootstrap.report.model import RunReport
@@ -41,8 +41,7 @@ def restore(opts: RestoreOptions, run: Run, *, keyring: KeyRing | None = None,
             ask: Callable[[str], bool] | None = None) -> RunReport:
     """Run a whole restore. Fills the run's report as it goes (also when it raises). `ask` is the terminal's
     yes/no question (None without a terminal): a cluster that is not fresh needs a yes, or --yes."""
-    from bootstrap import engines
-    from bootstrap.commands.options import check_options
+    # deferred: start-up (cli.runner loads this module for every command: a verify loads no pipeline)
     from bootstrap.commands.plan import planned
     from bootstrap.stages import apply, handover, install_key, target, verify
     from bootstrap.stages.keys import load_key

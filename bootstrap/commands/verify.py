@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bootstrap.stages.verify import list_workloads, verify_rollouts
+
 if TYPE_CHECKING:
     from bootstrap.report.model import RunReport
     from bootstrap.report.run import Run
@@ -12,8 +14,6 @@ if TYPE_CHECKING:
 def verify_only(kubeconfig: str | None, context: str | None, namespaces: list[str], timeout: float,
                 run: Run) -> RunReport:
     """Every Deployment, StatefulSet, DaemonSet and Job in `namespaces` (all when none given) verified."""
-    from bootstrap.stages.verify import list_workloads, verify_rollouts
-
     with run.make_cluster(kubeconfig, context, clock=run.report.clock) as cluster:
         run.report.server_version = cluster.server_version()
         with run.phase("verify"):

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 def server_version(kubeconfig: str | None, context: str | None) -> str:
     """gitVersion of the API server the kubeconfig selects; raises a BootstrapError saying why not."""
-    from bootstrap.kube import Cluster
+    from bootstrap.kube import Cluster  # deferred: start-up (only when a kubeconfig exists)
 
     with Cluster(kubeconfig, context, request_timeout=5.0) as cluster:
         return cluster.server_version()
@@ -49,7 +49,7 @@ def run_version(output: str = "human", kubeconfig: str | None = None, context: s
     if not client:
         server, reason = None, no_cluster(kubeconfig, context, environ)
         if reason is None:
-            from bootstrap.errors import BootstrapError
+            from bootstrap.errors import BootstrapError  # deferred: start-up (only with a kubeconfig)
 
             try:
                 server = server_version(kubeconfig, context)

@@ -25,9 +25,11 @@ from urllib.parse import urlencode, urlsplit
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_random_exponential
 
 from bootstrap.clock import WaitClock
+from bootstrap.kube import credentials as creds
 from bootstrap.kube.errors import KubeApiError, TransportError, describe, is_retryable, retry_after_seconds
 from bootstrap.kube.objects import http_date
 from bootstrap.kube.transport import AiohttpTransport, EventLoop, Reply, Transport, bounded
+from bootstrap.redact import Sensitive
 
 if TYPE_CHECKING:
     from bootstrap.kube.credentials import Credentials
@@ -201,7 +203,9 @@ def connect(kubeconfig: str | None = None, context: str | None = None, *, clock:
     benchmarks pass others. ApplyError for a bad kubeconfig or a failing credential plugin: an exec plugin
     runs here, before anything is sent, so a run never goes on unauthenticated because a plugin failed.
     """
-    from bootstrap.kube import kubeconfig as kubecfg  # our loader: no `kubernetes` import on this path
+    # deferred: clone (the kubeconfig loader and credential plugins, ours: no `kubernetes` on this path; a
+    # restore connects while git clones, a plan never does)
+    from bootstrap.kube import kubeconfig as kubecfg
     from bootstrap.kube.exec_credential import ExecCredentials
 
     conn = kubecfg.load(kubeconfig, context)
@@ -226,7 +230,7 @@ def connect(kubeconfig: str | None = None, context: str | None = None, *, clock:
 def aiohttp_transport(conn: Connection, loop: EventLoop, max_connections: int,
                       client_pair: tuple[bytes, bytes] | None) -> AiohttpTransport:
     """The transport for `conn`: its TLS context (client key through memfd), proxy and SNI name."""
-    from bootstrap.kube.proxy import env_proxy
+    from bootstrap.kube.proxy import env_proxy  # deferred: clone (see connect)
 
     tls = _tls(conn, client_pair) if conn.server.startswith("https://") else None
     return AiohttpTransport(conn.server, loop, ssl_context=tls, server_hostname=conn.tls_server_name,
@@ -234,16 +238,13 @@ def aiohttp_transport(conn: Connection, loop: EventLoop, max_connections: int,
 
 
 def _tls(conn: Connection, client_pair: tuple[bytes, bytes] | None) -> Any:
-    from bootstrap.kube.tls import client_context
+    from bootstrap.kube.tls import client_context  # deferred: clone (see connect)
 
     return client_context(source=conn.source, ca_data=conn.ca_data, insecure=conn.insecure, client_pair=client_pair)
 
 
 def credentials_for(conn: Connection) -> Credentials:
     """The credentials of `conn`'s user other than an exec plugin (which `connect` runs itself)."""
-    from bootstrap.kube import credentials as creds
-    from bootstrap.redact import Sensitive
-
     if conn.auth_provider is not None:
         return creds.AuthProviderCredentials(conn.kubeconfig or "", conn.context or "", conn.source)
     if conn.token_file is not None:

@@ -101,7 +101,7 @@ class AuthProviderCredentials:
     """The legacy `auth-provider`, through the `kubernetes` package: it fetches and refreshes the token."""
 
     def __init__(self, kubeconfig: str, context: str, where: str):
-        from kubernetes import client, config  # slow to import: only this path needs it
+        from kubernetes import client, config  # deferred: optional (slow to import: only this path needs it)
 
         cfg = client.Configuration()
         try:

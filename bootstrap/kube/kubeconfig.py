@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
+import yaml
+
 from bootstrap.errors import ApplyError
 from bootstrap.kube.credentials import read_token, token_text
 from bootstrap.kube.exec_credential import ExecConfig, cluster_info, parse_config
@@ -160,8 +162,6 @@ def _select(spec: str, context: str | None, environ: Mapping[str, str]) -> tuple
 
 
 def _read(path: str) -> Mapping[str, Any]:
-    import yaml  # already loaded by the time a run connects; kept local for cheap imports of this module
-
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
         with open(path, "rb") as fh:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from bootstrap import repofiles, sops
 from bootstrap.errors import DecryptError
+from bootstrap.kustomize.graph import sops_format
 
 if TYPE_CHECKING:
     from bootstrap.stages.keys import KeyRing
@@ -95,8 +97,6 @@ class SopsFiles:
     def decrypt_standalone(self, body: Mapping[str, Any], where: str) -> dict[str, Any]:
         """An encrypted object on its own, as kustomize-controller opens it: as a JSON document, values
         authenticated against their paths, MAC not checked (only reached with --ignore-mac)."""
-        import json
-
         opened = sops.decrypt(json.dumps(body).encode(), self._keyring, fmt="json", name=where, ignore_mac=True)
         return opened.documents[0]
 
@@ -145,8 +145,6 @@ def _embedded_format(raw: bytes) -> str | None:
         if MARKERS[fmt] in raw:
             return fmt
     if MARKERS["json"] in raw:
-        import json
-
         try:
             doc = json.loads(raw)
         except ValueError:
@@ -156,6 +154,4 @@ def _embedded_format(raw: bytes) -> str | None:
 
 
 def _store_for_key(key: str) -> str:
-    from bootstrap.kustomize.graph import sops_format
-
     return sops_format(key)

@@ -8,6 +8,7 @@ them.  This module is loaded on the fast start-up paths: it imports nothing heav
 
 from __future__ import annotations
 
+import os
 import sys
 
 TYPE_CHECKING = False  # typing costs start-up; annotations are strings (from __future__)
@@ -21,11 +22,11 @@ FORMATS = ("human", "json", "yaml")
 def render(doc: Any, fmt: str) -> str:
     """`doc` as JSON (indented) or YAML text, without a trailing newline."""
     if fmt == "json":
-        import json
+        import json  # deferred: start-up (human output, the default, writes no JSON)
 
         return json.dumps(doc, indent=2, ensure_ascii=False)
     if fmt == "yaml":
-        import yaml
+        import yaml  # deferred: start-up (yaml only to write yaml)
 
         # no width: a long path or message stays one line (PyYAML folds at 80 columns by default)
         return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, default_flow_style=False,
@@ -66,8 +67,6 @@ def columns(rows: Iterable[Sequence[str]], *, indent: str = "", gap: str = "  ")
 def one_place(out: IO[str], err: IO[str]) -> bool:
     """Whether what goes to `out` and to `err` ends up in one place the same reader sees (a terminal, or one
     file or pipe with `2>&1`): what one of them shows, the other need not repeat."""
-    import os
-
     try:
         if os.path.samestat(os.fstat(out.fileno()), os.fstat(err.fileno())):
             return True

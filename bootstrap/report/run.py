@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from bootstrap.kube import Cluster
     from bootstrap.kube.objects import ApplyOutcome
     from bootstrap.report.progress import Progress
-    from bootstrap.status.engine import Health
+    from bootstrap.status.health import Health
 
 
 def _now() -> datetime:
@@ -31,7 +31,7 @@ def _now() -> datetime:
 
 
 def _cluster(*args, **kwargs) -> Cluster:
-    from bootstrap.kube import Cluster
+    from bootstrap.kube import Cluster  # deferred: clone (a plan loads the kube client after its clone)
 
     return Cluster(*args, **kwargs)
 

@@ -11,6 +11,10 @@ from __future__ import annotations
 import sys
 from typing import BinaryIO, TextIO
 
+from bootstrap.errors import UsageError
+from bootstrap.sops import decrypt_path, detect_format
+from bootstrap.stages.keys import load_keyring
+
 
 def run_decrypt(
     file: str,
@@ -28,10 +32,6 @@ def run_decrypt(
     `output` is the `-o` every command takes: human (the default) keeps `output_type`, json and yaml are
     short for `--output-type json|yaml`.
     """
-    from bootstrap.errors import UsageError
-    from bootstrap.stages.keys import load_keyring
-    from bootstrap.sops import decrypt_path, detect_format
-
     out = stdout or sys.stdout.buffer
     err = stderr or sys.stderr
     if output != "human":

@@ -40,8 +40,8 @@ class Applied:
 def apply_plan(cluster: Cluster, run: Run, plan: Plan, options: ApplyOptions, *,
                engine_owns: Callable[[ObjectRef], bool]) -> Applied:
     """Every phase of the plan: `<phase>: apply` (its waves and their gates), then `<phase>: verify`."""
-    from bootstrap import kube
-    from bootstrap.stages.verify import verify_rollouts
+    from bootstrap import kube  # deferred: clone (a plan loads the kube client after its clone)
+    from bootstrap.stages.verify import verify_rollouts  # deferred: heavy (plans never verify)
 
     applied = Applied()
     created: set[str] = set()  # namespaces this run's apply created: nothing of ours in them to look up
@@ -75,7 +75,7 @@ def wait_gates(cluster: Cluster, manifests: list[Manifest], *, timeout: float, o
                created: Iterable[str] = frozenset(), waiting: Callable[[str | None], None] = lambda what: None) -> None:
     """After a wave: its CRDs Established (discovery refreshed) and its Namespaces Active (those this run
     `created` are). `waiting(what)` is told what the run waits for, and `waiting(None)` when it is done."""
-    from bootstrap import kube
+    from bootstrap import kube  # deferred: clone (a plan loads the kube client after its clone)
 
     crds = [m.ref.name for m in manifests if m.ref.kind == "CustomResourceDefinition"]
     namespaces = {m.ref.name: m.body for m in manifests if m.ref.kind == "Namespace"}
@@ -107,7 +107,7 @@ def dry_run_wave(cluster: Cluster, run: Run, phase: str, manifests: list[Manifes
     """Server-side dry run of one wave. The server can only check an object whose kind it knows and whose
     namespace exists: the others (custom resources of CRDs this restore installs, members of namespaces it
     creates) are recorded as `skipped` with the reason, never silently dropped."""
-    from bootstrap import kube
+    from bootstrap import kube  # deferred: clone (a plan loads the kube client after its clone)
 
     exists: dict[str, bool] = {}
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from bootstrap import kube
+
 if TYPE_CHECKING:
     from bootstrap.kube import Cluster
     from bootstrap.report.run import Run
@@ -19,8 +21,6 @@ if TYPE_CHECKING:
 def install_key(cluster: Cluster, run: Run, targets: Sequence[KeySecret], keyring: KeyRing, *, dry_run: bool,
                 allow_any_key: bool) -> None:
     """The `install-key` phase."""
-    from bootstrap import kube
-
     with run.phase("install-key"):
         for target in targets:
             run.progress.note(f"age key -> {target} key {target.key} ({target.why})")

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Mapping
 
+from pyrage import ssh as age_ssh, x25519
+
 from bootstrap.errors import KeyError_
 from bootstrap.redact import Sensitive
 
@@ -122,8 +124,6 @@ def _parse(data: bytes, source: str, *, ssh: bool = False) -> _Part:
 
 
 def _parse_age(data: bytes, source: str) -> _Part:
-    from pyrage import x25519
-
     identities, recipients = [], []
     try:
         text = data.decode("utf-8")
@@ -145,8 +145,7 @@ def _parse_age(data: bytes, source: str) -> _Part:
 
 
 def _parse_ssh(data: bytes, source: str) -> _Part:
-    from cryptography.hazmat.primitives import serialization
-    from pyrage import ssh
+    from cryptography.hazmat.primitives import serialization  # deferred: heavy (only for an SSH key)
 
     try:
         if data.lstrip().startswith(b"-----BEGIN OPENSSH"):
@@ -156,7 +155,7 @@ def _parse_ssh(data: bytes, source: str) -> _Part:
         public = private.public_key().public_bytes(
             serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
         ).decode()
-        identity = ssh.Identity.from_buffer(data)
+        identity = age_ssh.Identity.from_buffer(data)
     except Exception:
         raise KeyError_(
             f"{source}: not a usable SSH private key (ssh-ed25519 or ssh-rsa, without passphrase)"
@@ -169,8 +168,6 @@ def _parse_ssh(data: bytes, source: str) -> _Part:
 def recipients_of_key_text(text: str) -> list[str]:
     """The public recipients of the age identities in a key file's text (lines that are not identities
     are ignored: this reads a key Secret found in a repository, which is no place for errors about it)."""
-    from pyrage import x25519
-
     found = []
     for line in text.replace("\r", "").split("\n"):
         line = line.strip()

@@ -12,7 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bootstrap import repofiles
+from bootstrap.commands.options import normalized
+from bootstrap.engines.base import RenderInputs
 from bootstrap.errors import ValidationError
+from bootstrap.stages import playbook as pb
+from bootstrap.stages.playbook import selected_kustomizations
 
 if TYPE_CHECKING:
     from bootstrap.commands.options import RestoreOptions
@@ -52,14 +57,12 @@ def render(options: RenderOptions, checkout: Checkout, keyring: KeyRing, run: Ru
            lookup: ClusterLookup | None) -> RenderOutput:
     """The `render` phase. Raises before anything is written: a --path not in the checkout (exit 3), a
     committed age key, a build or decryption failure (exit 4)."""
-    from bootstrap.commands.options import normalized
-    from bootstrap.engines.base import RenderInputs
+    # deferred: clone (kustomize and SOPS load while git clones, stages/session.py)
     from bootstrap.kustomize.artifact import Artifact
     from bootstrap.kustomize.builder import Builder
     from bootstrap.kustomize.kustomizer import find_kustomizer
     from bootstrap.kustomize.scratch import memory_backed_dir
     from bootstrap.kustomize.secrets import SopsFiles
-    from bootstrap.stages.playbook import selected_kustomizations
 
     progress = run.progress
     if options.ignore_mac:
@@ -93,8 +96,6 @@ def render(options: RenderOptions, checkout: Checkout, keyring: KeyRing, run: Ru
 
 
 def refuse_committed_keys(root: Path) -> None:
-    from bootstrap import repofiles
-
     committed = repofiles.find_committed_keys(root)
     if committed:
         raise ValidationError(
@@ -106,8 +107,6 @@ def refuse_committed_keys(root: Path) -> None:
 
 def find_playbook(options: RenderOptions, checkout: Checkout) -> Playbook | None:
     """--playbook, else `dr-bootstrap.yaml` at the first --path that has one."""
-    from bootstrap.stages import playbook as pb
-
     base = options.paths[0] if options.paths else "."
     if options.playbook:
         return pb.load_playbook(Path(options.playbook), base=base)

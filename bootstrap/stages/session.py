@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from bootstrap.stages import provenance, source
+from bootstrap.stages.source import remove_tree
+from bootstrap.stages.validate import cluster_lookup
 
 if TYPE_CHECKING:
     from bootstrap.commands.options import RestoreOptions
@@ -99,8 +102,6 @@ class Opened:
 
     def lookup(self) -> ClusterLookup | None:
         """substituteFrom data read from the cluster, connecting only if a value is found nowhere else."""
-        from bootstrap.stages.validate import cluster_lookup
-
         return cluster_lookup(None if self.offline else (lambda ref: self.connect().get(ref)))
 
     def release_checkout(self) -> None:
@@ -116,15 +117,11 @@ class Opened:
 def opened(opts: SourceOptions, run: Run, *, offline: bool = False) -> Iterator[Opened]:
     """Clone (and verify the commit's signature) while the run's modules load and the cluster client is
     made. On exit: the checkout removed (waited for), the cluster closed."""
-    from bootstrap.stages import provenance
-
     if opts.verify_signatures:
         provenance.check_allowed_signers(opts.verify_signatures)
     removals: list[Future[None]] = []
 
     def remove_later(path: Path) -> None:
-        from bootstrap.stages.source import remove_tree
-
         removals.append(in_background(lambda: remove_tree(path), name="remove-checkout"))
 
     try:
@@ -154,8 +151,6 @@ def _clone_while_loading(opts: SourceOptions, stack: ExitStack, remove_later: Ca
     """The checkout: git clones in a background thread while this one loads the modules the rest of the run
     needs. Nothing here talks to the cluster, so nothing keeps a failed clone waiting; the thread is always
     joined."""
-    from bootstrap.stages import source
-
     cloning = in_background(
         lambda: stack.enter_context(
             source.checkout(
@@ -170,11 +165,13 @@ def _clone_while_loading(opts: SourceOptions, stack: ExitStack, remove_later: Ca
         name="clone",
     )
     try:
-        from bootstrap import manifests, sops  # noqa: F401  (loaded while git works)
+        # deferred: clone (what the rest of the run needs, loaded while git clones)
+        from bootstrap import sops  # noqa: F401
         from bootstrap.kustomize import builder  # noqa: F401
-        from bootstrap.stages import order, playbook  # noqa: F401
+        from bootstrap.stages import order  # noqa: F401
 
         if not offline:
+            # deferred: clone (and the kube client, for a run that connects)
             from bootstrap import kube  # noqa: F401
             from bootstrap.stages import verify  # noqa: F401
     except BaseException:

@@ -13,8 +13,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from bootstrap import manifests as mf
 from bootstrap.errors import ValidationError
 from bootstrap.model import Manifest, ObjectRef
+from bootstrap.scrub import values_in_secret
+from bootstrap.stages.keys import recipients_of_key_text
+from bootstrap.stages.playbook import rendered_playbook
 
 if TYPE_CHECKING:
     from bootstrap.commands.options import RestoreOptions
@@ -77,8 +81,6 @@ def validate(rendered: Rendered, playbook: Playbook | None, keyring: KeyRing, ke
 
 def secret_values(manifests: list[Manifest]) -> set[str]:
     """Plaintext values of every Secret in the set (`scrub.values_in_secret`), for scrubbing."""
-    from bootstrap.scrub import values_in_secret
-
     return {value for m in manifests if m.ref.kind == "Secret" for value in values_in_secret(m.body)}
 
 
@@ -111,8 +113,6 @@ def drop_repo_key_copies(manifests: list[Manifest], targets: list[KeySecret], ke
                          note: Callable[[str], None]) -> list[Manifest]:
     """The repository's own copy of a key Secret (often SOPS-encrypted under `sops.agekey`): left out when it
     holds the operator's key; a stop (before any write) when it holds another, naming both recipients."""
-    from bootstrap.stages.keys import recipients_of_key_text
-
     wanted = {(t.namespace, t.name): t for t in targets}
     out = []
     for m in manifests:
@@ -149,9 +149,7 @@ def _agekey_texts(body: Mapping) -> list[str]:
 def validate_and_plan(manifests: list[Manifest], playbook: Playbook | None, phases: list[tuple[str, str]], *,
                       known_kind, is_namespaced) -> Plan:
     """Refuse the set unless every object is fit to apply; order it into phases and waves."""
-    from bootstrap import manifests as mf
-    from bootstrap.stages import order as planning
-    from bootstrap.stages.playbook import rendered_playbook
+    from bootstrap.stages import order as planning  # deferred: clone (restore loads it while git clones)
 
     mf.validate_manifests(manifests, known_kind=known_kind)
     return planning.build_plan(manifests, playbook or rendered_playbook(phases), is_namespaced=is_namespaced)
@@ -161,7 +159,7 @@ def cluster_lookup(get_object: Callable[[ObjectRef], Mapping | None] | None):
     """substituteFrom data read from the cluster (None offline: nothing is there to read)."""
     if get_object is None:
         return None
-    from bootstrap.engines.flux.postbuild import data_of
+    from bootstrap.engines.flux.postbuild import data_of  # deferred: clone (loaded with Flux's render)
 
     def lookup(kind: str, namespace: str, name: str):
         live = get_object(ObjectRef("v1", kind, namespace, name))
@@ -175,13 +173,14 @@ def _known_kind(cluster: Cluster | None) -> Callable[[str, str], bool | None]:
     kinds without a CRD in the set are then marked, not refused: the cluster may have their CRD)."""
     if cluster is not None:
         return lambda av, kind: cluster.resource(av, kind) is not None
-    from bootstrap.kube.builtin_kinds import is_builtin
+    from bootstrap.kube.builtin_kinds import is_builtin  # deferred: clone (a plan loads kube after its clone)
 
     return lambda av, kind: True if is_builtin(av, kind) else None
 
 
 def needs_crd(manifests: list[Manifest]) -> Callable[[ObjectRef], bool]:
     """ref -> its kind is neither built in nor defined by a CRD in the set (offline plans say so)."""
+    # deferred: clone (the kube client and the planner: a plan loads them after its clone)
     from bootstrap.kube.builtin_kinds import is_builtin
     from bootstrap.stages.order import crd_kinds
 
@@ -190,6 +189,6 @@ def needs_crd(manifests: list[Manifest]) -> Callable[[ObjectRef], bool]:
 
 
 def _offline_namespaced(api_version: str, kind: str) -> bool | None:
-    from bootstrap.kube.builtin_kinds import namespaced
+    from bootstrap.kube.builtin_kinds import namespaced  # deferred: clone (a plan loads kube after its clone)
 
     return namespaced(api_version, kind)

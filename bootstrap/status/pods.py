@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from bootstrap.status.engine import (
+from bootstrap.status.health import (
     Obj,
     PodFailure,
     annotations_of,

@@ -36,7 +36,7 @@ Namespace in phase Terminating is Terminating here).
 
 from __future__ import annotations
 
-from bootstrap.status.engine import GroupKind, Health, Obj, Rule, Status, as_int, condition_text, name_of
+from bootstrap.status.health import GroupKind, Health, Obj, Rule, Status, as_int, condition_text, name_of
 from bootstrap.status.pods import failed_pod, pod_failure, pod_waiting_text
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from bootstrap.status.engine import Obj
+from bootstrap.status.health import Obj
 
 
 def pod_spec(workload: Obj) -> Obj | None:

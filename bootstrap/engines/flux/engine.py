@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from bootstrap.engines.base import ClusterLookup, KeyTarget, Rendered, RenderedPhase, RenderInputs
+from bootstrap.engines.flux.kustomizations import parse_selection
 from bootstrap.model import Manifest, ObjectRef
 
 if TYPE_CHECKING:
@@ -22,14 +23,13 @@ class FluxEngine:
     name = "flux"
 
     def check_selection(self, values: Sequence[str]) -> None:
-        from bootstrap.engines.flux.kustomizations import parse_selection
-
         parse_selection(values)
 
     def render(self, inputs: RenderInputs, builder: Builder, *, lookup: ClusterLookup | None,
                notes: Callable[[str], None]) -> Rendered:
         """Entry paths, then the selected Kustomizations with their dependsOn closure, as kustomize-controller
         builds them (`engines.flux.render`)."""
+        # deferred: clone (kustomize and SOPS load while git clones, stages/session.py)
         from bootstrap.engines.flux.render import RenderRequest, render_repository
 
         request = RenderRequest(paths=inputs.paths, kustomizations=inputs.selection, source=inputs.source,
@@ -41,12 +41,12 @@ class FluxEngine:
         return ref.group.endswith(TOOLKIT_GROUP_SUFFIX)
 
     def installs(self, refs: Sequence[ObjectRef]) -> bool:
-        from bootstrap.engines.flux.converge import installs_flux
+        from bootstrap.engines.flux.converge import installs_flux  # deferred: clone (it loads the kube client)
 
         return installs_flux(refs)
 
     def hand_over(self, cluster: Cluster, run: Run, manifests: Sequence[Manifest], *, timeout: float) -> None:
-        from bootstrap.engines.flux.handover import hand_over
+        from bootstrap.engines.flux.handover import hand_over  # deferred: clone (it loads the kube client)
 
         hand_over(cluster, run, manifests, timeout=timeout)
 

@@ -8,6 +8,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from bootstrap.engines.flux import converge as gitops
+from bootstrap.errors import BootstrapError
+from bootstrap.kube.objects import FIELD_MANAGER
+from bootstrap.kube.reads import list_objects
 from bootstrap.model import Manifest, ObjectRef
 
 if TYPE_CHECKING:
@@ -18,9 +21,6 @@ if TYPE_CHECKING:
 def hand_over(cluster: Cluster, run: Run, manifests: Sequence[Manifest], *, timeout: float) -> None:
     """The `gitops` phase: Flux reconciles the rest of the repository; each object's time to Ready is recorded.
     Then the objects the bootstrap applied that a Flux Kustomization manages are handed to Flux's manager."""
-    from bootstrap.kube.objects import FIELD_MANAGER
-    from bootstrap.kube.reads import list_objects
-
     client = cluster.client
     with run.phase("gitops"):
         if cluster.resource(*gitops.WAITED[0]) is None:
@@ -46,8 +46,6 @@ def _hand_over_one(cluster: Cluster, ref: ObjectRef, ours: str, attempts: int = 
     """Our Apply entry on `ref` handed to Flux's manager (True), or nothing of ours there (False). The patch
     carries the resourceVersion it was computed from; when Flux writes the object in between (409), it is
     read again and recomputed."""
-    from bootstrap.errors import BootstrapError
-
     for attempt in range(attempts):
         live = cluster.get(ref)
         entries = gitops.taken_over((live or {}).get("metadata", {}).get("managedFields") or [], ours)

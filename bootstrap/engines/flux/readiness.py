@@ -16,7 +16,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bootstrap.status.engine import Health, Obj, Status, assess, conditions, one_line
+from bootstrap.status.engine import assess
+from bootstrap.status.health import Health, Obj, Status, conditions, one_line
 
 #: Ready=False reasons after which Flux will not succeed for this revision without a change
 TERMINAL_REASONS = frozenset({

@@ -17,7 +17,7 @@ import math
 import re
 from typing import Any
 
-from bootstrap.sops.stores.yaml_store import plain_is_string
+from bootstrap.sops.stores.yaml_scalars import plain_is_string
 from bootstrap.sops.tree import Timestamp
 from bootstrap.sops.values import go_float_g
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime
 import re
 from typing import Any
 
 import yaml
 
 from bootstrap.errors import DecryptError
+from bootstrap.sops.stores.yaml_emit import dump_all
+from bootstrap.sops.stores.yaml_scalars import PLAIN_FIRST, resolve_plain
 from bootstrap.sops.tree import Comment, Timestamp, TreeMap, to_plain
 
 _KIND_TAGS = {
@@ -32,24 +33,7 @@ class _Loader(getattr(yaml, "CBaseLoader", yaml.BaseLoader)):  # type: ignore[mi
 
 _T = "tag:yaml.org,2002:"
 _STR, _BINARY = _T + "str", _T + "binary"
-_NULLS = frozenset(("~", "null", "Null", "NULL"))
-_BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
-_SPECIAL_FLOATS = {
-    **{s: float("inf") for s in (".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF")},
-    **{s: float("-inf") for s in ("-.inf", "-.Inf", "-.INF")},
-    **{s: float("nan") for s in (".nan", ".NaN", ".NAN")},
-}
 _TYPE_NAMES = {int: "int", float: "float", bool: "bool", type(None): "null", Timestamp: "timestamp"}
-_FIRST = frozenset("0123456789+-.~nNtTfF")
-_YAML_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?\Z")
-_OCTAL = re.compile(r"[-+]?0[0-7]+\Z")
-_OLD_BOOLS = re.compile(r"(?:y|Y|yes|Yes|YES|on|On|ON|n|N|no|No|NO|off|Off|OFF)\Z")
-_BASE60 = re.compile(r"[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?\Z")
-_DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})\Z")
-_DATETIME = re.compile(
-    r"(\d{4})-(\d{1,2})-(\d{1,2})(?:[Tt](\d{1,2}):(\d{1,2}):(\d{1,2})(\.\d+)?(Z|[+-]\d{2}:\d{2})"
-    r"| (\d{1,2}):(\d{1,2}):(\d{1,2})(\.\d+)?)\Z"
-)
 
 
 def has_metadata(data: bytes) -> bool:
@@ -133,7 +117,7 @@ class _Builder:
             if not isinstance(key_node, yaml.ScalarNode):
                 raise DecryptError(f"{self.name}: non-string key at line {key_node.start_mark.line + 1}")
             key = key_node.value
-            if key_node.tag != _STR or (not key_node.style and (not key or key[0] in _FIRST)):
+            if key_node.tag != _STR or (not key_node.style and (not key or key[0] in PLAIN_FIRST)):
                 typed = scalar(key_node, self.name)
                 if type(typed) is not str:
                     raise DecryptError(
@@ -162,89 +146,17 @@ def scalar(node: yaml.ScalarNode, name: str) -> Any:
     if tag == _STR:
         if node.style:  # quoted or block ('' / None mean plain, depending on the parser)
             return value
-        if not value or value[0] not in _FIRST:
+        if not value or value[0] not in PLAIN_FIRST:
             return value or None
-        return _plain(value, name, node)
+        return resolve_plain(value, name, node)
     if tag == _BINARY:
         try:
             return base64.b64decode("".join(value.split()), validate=True).decode("utf-8", "surrogateescape")
         except binascii.Error:
             raise DecryptError(f"{name}: invalid !!binary at line {node.start_mark.line + 1}") from None
     if tag in (_T + "int", _T + "float", _T + "bool", _T + "null", _T + "timestamp"):
-        return _plain(value, name, node)
+        return resolve_plain(value, name, node)
     return value  # custom tags are dropped, as sops does
-
-
-def _plain(value: str, name: str, node: yaml.Node | None) -> Any:
-    """A plain scalar typed as go-yaml v3's resolver does (ASCII digits only, as Go's strconv)."""
-    if value in _NULLS:
-        return None
-    if value in _BOOLS:
-        return _BOOLS[value]
-    if value in _SPECIAL_FLOATS:
-        return _SPECIAL_FLOATS[value]
-    first = value[0]
-    if first == ".":
-        return float(value) if _YAML_FLOAT.match(value) else value
-    if first in "+-0123456789" and value.isascii():
-        if first.isdigit():
-            ts = _timestamp(value)
-            if ts is not None:
-                return ts
-        digits = value.replace("_", "")
-        try:
-            number = int(digits, 8) if _OCTAL.match(digits) else int(digits, 0)
-        except ValueError:
-            number = None
-        if number is not None:
-            if 2**63 <= number < 2**64:
-                line = f" at line {node.start_mark.line + 1}" if node is not None else ""
-                raise DecryptError(f"{name}: integer out of int64 range{line}")
-            if -(2**63) <= number < 2**63:
-                return number
-            return float(number)
-        if _YAML_FLOAT.match(digits):
-            return float(digits)
-    return value
-
-
-def plain_is_string(text: str) -> bool:
-    """Whether go-yaml v3 reads `text`, written plain, as that string (what its encoder asks before
-    writing a string unquoted; it also quotes YAML 1.1 booleans and base-60 numbers)."""
-    if not text:
-        return False
-    if text[0] in _FIRST or text == "<<":
-        try:
-            if type(_plain(text, "", None)) is not str or text == "<<":
-                return False
-        except DecryptError:
-            return False
-    return not (_OLD_BOOLS.match(text) or _BASE60.match(text))
-
-
-def _timestamp(value: str) -> Timestamp | None:
-    m = _DATE.match(value)
-    if m:
-        y, mo, d = (int(g) for g in m.groups())
-        return _ts(y, mo, d, 0, 0, 0, None, "Z")
-    m = _DATETIME.match(value)
-    if not m:
-        return None
-    g = m.groups()
-    if g[3] is not None:
-        return _ts(int(g[0]), int(g[1]), int(g[2]), int(g[3]), int(g[4]), int(g[5]), g[6], g[7])
-    return _ts(int(g[0]), int(g[1]), int(g[2]), int(g[8]), int(g[9]), int(g[10]), g[11], "Z")
-
-
-def _ts(y: int, mo: int, d: int, h: int, mi: int, s: int, frac: str | None, zone: str) -> Timestamp | None:
-    try:
-        datetime.datetime(y, mo, d, h, mi, s)
-    except ValueError:
-        return None
-    fraction = (frac or "")[:10].rstrip("0")
-    fraction = "" if fraction == "." else fraction
-    zone = "Z" if zone in ("Z", "+00:00", "-00:00") else zone
-    return Timestamp(f"{y:04d}-{mo:02d}-{d:02d}T{h:02d}:{mi:02d}:{s:02d}{fraction}{zone}")
 
 
 class _CommentLoader(yaml.BaseLoader):
@@ -287,6 +199,4 @@ def _compose_with_comments(data: bytes) -> tuple[list, dict[int, list[str]]]:
 
 def emit(branches: list[TreeMap]) -> bytes:
     """YAML text of the documents (data as sops prints it; comments are not reproduced)."""
-    from bootstrap.sops.stores.yaml_emit import dump_all
-
     return dump_all([to_plain(b) for b in branches]).encode("utf-8", "surrogateescape")
