@@ -68,7 +68,7 @@ class Built:
     documents: list[Document]
     decrypted_sources: list[str]  # repo-relative generator inputs handed to kustomize decrypted
     generator_inputs: list[str] = field(default_factory=list)  # every input Flux would decrypt if encrypted
-    secret_values: list[str] = field(default_factory=list, repr=False)  # their plaintext, for the scrubber
+    secret_values: list[str] = field(default_factory=list, repr=False)  # their plaintext, for kustomize's messages
     notes: list[str] = field(default_factory=list)
 
 
@@ -206,7 +206,7 @@ class Builder:
                     built.notes.append(f"warning: {self.rel(path)}: SOPS-encrypted, but named by a secretGenerator "
                                        "`env:` (singular), which Flux does not decrypt; use `envs:`")
         real = {spec.path} | ({self.rel(d) for d in walk.directories} if built.decrypted_sources else set())
-        scrub = _scrubber(built.secret_values)
+        scrub = _scrubber(built.secret_values, self.secrets.learner.public)
         plaintext = bool(built.decrypted_sources)
         base = (self.memory_base if plaintext else self.memory_base or self.disk_base)
         with scratch_tree(self.root, real, files, plaintext=plaintext, base=base) as top:
@@ -298,8 +298,10 @@ def origin_source(body: dict[str, Any], base: str, keep: bool) -> str | None:
     return None
 
 
-def _scrubber(values: list[str]) -> Callable[[str], str]:
+def _scrubber(values: list[str], public: Callable[[str], bool]) -> Callable[[str], str]:
     """kustomize's messages scrubbed of these values with the run's one scrubbing rule (`bootstrap.scrub`)."""
     if not values:
         return lambda s: s
-    return Scrubber(values)
+    scrubber = Scrubber()
+    scrubber.learn(values, public)
+    return scrubber

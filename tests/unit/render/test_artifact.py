@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 
 from bootstrap.kustomize.artifact import Artifact, Rule, component_regex
 
