@@ -183,6 +183,9 @@ class PublicText:
     def __repr__(self) -> str:
         return f"PublicText({str(self._root)!r})"
 
+    def __reduce__(self):
+        raise TypeError("PublicText holds the plaintext it was asked about and cannot be pickled")
+
 
 class Learner:
     """What a run must hide, learned as the render produces it: `learn` keeps each value that is long enough
