@@ -141,7 +141,7 @@ def run_plan(opts: RestoreOptions, *, report_path: str | None, junit_path: str |
     _run(report, body, output=output, report_path=report_path, junit_path=junit_path, summary=False)
     if output == "human":
         for line in lines:
-            typer.echo(line)
+            typer.echo(scrubber(line))  # a name substitution built from a decrypted value is one to hide
 
 
 def run_verify(

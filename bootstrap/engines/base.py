@@ -57,7 +57,6 @@ class Rendered:
     key_targets: list[KeyTarget] = field(default_factory=list)
     left_to_engine: list[str] = field(default_factory=list)  # found, not selected: reconciled after the hand-over
     not_restorable: list[str] = field(default_factory=list)  # `name (source)`: not from this repository
-    secret_values: list[str] = field(repr=False, default_factory=list)  # what came out of decryption
 
     @property
     def manifests(self) -> list[Manifest]:

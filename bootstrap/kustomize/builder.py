@@ -68,7 +68,7 @@ class Built:
     documents: list[Document]
     decrypted_sources: list[str]  # repo-relative generator inputs handed to kustomize decrypted
     generator_inputs: list[str] = field(default_factory=list)  # every input Flux would decrypt if encrypted
-    secret_values: list[str] = field(default_factory=list, repr=False)  # their plaintext, for the scrubber
+    secret_values: list[str] = field(default_factory=list, repr=False)  # their plaintext, for kustomize's messages
     notes: list[str] = field(default_factory=list)
 
 
@@ -139,14 +139,15 @@ class Builder:
                 rel = f"{here_rel}/{entry.name}" if here_rel else entry.name
                 logical = f"{prefix}/{entry.name}"
                 if entry.is_dir(follow_symlinks=False):
-                    if self.artifact.ignored(rel, True):
-                        continue
-                    if kustomization_file(Path(entry.path)) is not None:
+                    if self.artifact.left_out(rel, True):
+                        continue  # an excluded directory is entered: a file below it may be taken back
+                    unit = kustomization_file(Path(entry.path))
+                    if unit is not None and not self.artifact.left_out(f"{rel}/{unit.name}", False):
                         found.append(logical)
                     else:
                         visit(Path(entry.path), rel, logical)
                     continue
-                if not entry.name.endswith((".yaml", ".yml")) or self.artifact.ignored(rel, False):
+                if not entry.name.endswith((".yaml", ".yml")) or self.artifact.left_out(rel, False):
                     continue
                 if any(glob_match(pattern, rel) for pattern in self.excludes):
                     continue
@@ -162,7 +163,7 @@ class Builder:
     def build(self, spec: BuildSpec) -> Built:
         directory = (self.root / spec.path) if spec.path else self.root
         label = spec.label or (spec.path or ".")
-        if not directory.is_dir():
+        if not directory.is_dir() or (spec.path and self.artifact.left_out(self.rel(directory), True)):
             raise ValidationError(f"{label}: kustomization path not found: {spec.path or '.'}")
         existing = kustomization_file(directory)
         if existing is not None:
@@ -180,7 +181,7 @@ class Builder:
         keep_origin = ORIGIN in (kus.get("buildMetadata") or [])
         if not keep_origin:
             kus["buildMetadata"] = [*(kus.get("buildMetadata") or []), ORIGIN]
-        walk = Graph(self.root, load=self.load_kustomization, ignored=self.artifact.ignored).walk(
+        walk = Graph(self.root, load=self.load_kustomization, ignored=self.artifact.left_out).walk(
             directory, kus, file_rel)
         for path in walk.parsed_files:
             if path.is_file():
@@ -205,7 +206,7 @@ class Builder:
                     built.notes.append(f"warning: {self.rel(path)}: SOPS-encrypted, but named by a secretGenerator "
                                        "`env:` (singular), which Flux does not decrypt; use `envs:`")
         real = {spec.path} | ({self.rel(d) for d in walk.directories} if built.decrypted_sources else set())
-        scrub = _scrubber(built.secret_values)
+        scrub = _scrubber(built.secret_values, self.secrets.learner.public)
         plaintext = bool(built.decrypted_sources)
         base = (self.memory_base if plaintext else self.memory_base or self.disk_base)
         with scratch_tree(self.root, real, files, plaintext=plaintext, base=base) as top:
@@ -297,8 +298,10 @@ def origin_source(body: dict[str, Any], base: str, keep: bool) -> str | None:
     return None
 
 
-def _scrubber(values: list[str]) -> Callable[[str], str]:
+def _scrubber(values: list[str], public: Callable[[str], bool]) -> Callable[[str], str]:
     """kustomize's messages scrubbed of these values with the run's one scrubbing rule (`bootstrap.scrub`)."""
     if not values:
         return lambda s: s
-    return Scrubber(values)
+    scrubber = Scrubber()
+    scrubber.learn(values, public)
+    return scrubber

@@ -17,13 +17,15 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from bootstrap.errors import ValidationError
 from bootstrap.kustomize.kustfile import KUSTOMIZATION_FILES
 
-Ignored = Callable[[str, bool], bool]  # (repo-relative path, is a directory) -> left out of the artifact?
+# (repo-relative path, is a directory) -> absent from the unpacked artifact? (`Artifact.left_out`: decided per
+# file, as source-controller's archive walk decides; a directory is there when something below it is kept)
+Ignored = Callable[[str, bool], bool]
 Loader = Callable[[Path], Any]  # a kustomization file -> its parsed document
 _REMOTE_MARKERS = ("://", "git@", "github.com/", "github.com:", "gh:", "git::")
 
@@ -104,6 +106,10 @@ class Graph:
                 child_file = kustomization_file(child)
                 if child_file is None or child in visited:
                     continue
+                if self._ignored(self.rel(child_file.resolve()), False):
+                    raise ReferenceError_(f"{self.rel(child_file.resolve())}: left out of the source artifact "
+                                          "(.sourceignore, spec.ignore or source-controller's default exclusions); "
+                                          f"kustomize in Flux finds no kustomization file in {self.rel(child)}")
                 loaded = self._load(child_file)
                 pending.append((child, loaded if isinstance(loaded, dict) else {}, self.rel(child_file), follow_decrypt))
         return result
@@ -171,19 +177,10 @@ class Graph:
         if logical.is_relative_to(self.root) and not logical.exists():
             return logical  # kustomize reports a missing file in its own words
         rel = self.rel(real)
-        if rel != "." and _ignored_path(rel, real.is_dir(), self._ignored):
+        if rel != "." and self._ignored(rel, real.is_dir()):
             raise ReferenceError_(f"{where}: '{ref}' is left out of the source artifact (.sourceignore, "
                                   "spec.ignore or source-controller's default exclusions)")
         return real
-
-
-def _ignored_path(rel: str, is_dir: bool, ignored: Ignored) -> bool:
-    """A path is left out when it, or any directory above it, is (the artifact never descends into those)."""
-    parts = PurePosixPath(rel).parts
-    for depth in range(1, len(parts)):
-        if ignored("/".join(parts[:depth]), True):
-            return True
-    return ignored(rel, is_dir)
 
 
 def generator_inputs(gen: Any) -> Iterator[tuple[str, str, str]]:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from bootstrap import repofiles, sops
 from bootstrap.errors import DecryptError
 from bootstrap.kustomize.graph import sops_format
+from bootstrap.scrub import Learner, decrypted_values, document_values
 
 if TYPE_CHECKING:
     from bootstrap.stages.keys import KeyRing
@@ -41,10 +42,13 @@ def mac_token_of_bytes(data: bytes) -> str | None:
 
 
 class SopsFiles:
-    """The checkout's SOPS files, opened at most once each and only when a build uses them."""
+    """The checkout's SOPS files, opened at most once each and only when a build uses them. Whatever a
+    method here decrypts goes to `learner` before it is returned (`scrub.Learner`: the run's scrubber
+    learns it at once, unless anyone can read it in the repository)."""
 
-    def __init__(self, root: Path, keyring: "KeyRing", *, ignore_mac: bool = False):
+    def __init__(self, root: Path, keyring: "KeyRing", *, ignore_mac: bool = False, learner: Learner | None = None):
         self.root = root
+        self.learner = learner or Learner()
         self._keyring = keyring
         self._ignore_mac = ignore_mac
         self._index: dict[str, str] | None = None
@@ -92,13 +96,17 @@ class SopsFiles:
                 )
             return self.decrypt_standalone(body, where)
         opened = self.open_file(rel)
-        return sops.decrypt_object(dict(body), opened.opener, name=f"{where} (from {rel})")
+        decrypted = sops.decrypt_object(dict(body), opened.opener, name=f"{where} (from {rel})")
+        self.learner.learn(decrypted_values(body, decrypted))
+        return decrypted
 
     def decrypt_standalone(self, body: Mapping[str, Any], where: str) -> dict[str, Any]:
         """An encrypted object on its own, as kustomize-controller opens it: as a JSON document, values
         authenticated against their paths, MAC not checked (only reached with --ignore-mac)."""
         opened = sops.decrypt(json.dumps(body).encode(), self._keyring, fmt="json", name=where, ignore_mac=True)
-        return opened.documents[0]
+        decrypted = opened.documents[0]
+        self.learner.learn(decrypted_values(body, decrypted))
+        return decrypted
 
     def decrypt_source(self, path: Path, fmt: str, where: str) -> bytes | None:
         """A generator input as Flux hands it to kustomize: decrypted in `fmt`, or None when it is not
@@ -109,9 +117,12 @@ class SopsFiles:
             return None
         rel = path.relative_to(self.root).as_posix()
         try:
-            return self.open_file(rel, fmt).render(fmt)
+            opened = self.open_file(rel, fmt)
+            plain = opened.render(fmt)
         except DecryptError as err:
             raise DecryptError(f"{where}: {err}") from None
+        self.learner.learn(document_values(opened.documents, plain))
+        return plain
 
     def decrypt_data_values(self, body: dict[str, Any], where: str) -> dict[str, Any] | None:
         """A Secret whose `data` values hold whole SOPS documents (kustomize-controller's second case): those
@@ -132,7 +143,9 @@ class SopsFiles:
             out_fmt = _store_for_key(str(key))
             name = f"{where} data.{key}"
             opened = sops.decrypt(raw, self._keyring, fmt=fmt, name=name, ignore_mac=self._ignore_mac)
-            changed[key] = base64.b64encode(opened.render(out_fmt)).decode()
+            plain = opened.render(out_fmt)
+            self.learner.learn(document_values(opened.documents, plain))
+            changed[key] = base64.b64encode(plain).decode()
             touched = True
         return {**body, "data": changed} if touched else None
 

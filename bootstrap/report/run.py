@@ -4,7 +4,7 @@ told to the progress, object records, and the plaintext both of them scrub.
 
 The report and the progress are built first (the runner writes the report whatever happens); a `Run`
 only records into them. Both share the Scrubber they were constructed with, and `learn_secrets` adds the
-decrypted values to it once the render has produced them. `make_cluster` builds the cluster client
+decrypted values to it as the render produces them (`scrub.Learner`). `make_cluster` builds the cluster client
 (`kube.Cluster`; unit tests give one on a fake transport).
 """
 
@@ -63,12 +63,13 @@ class Run:
 
         return timed
 
-    def learn_secrets(self, values: Iterable[str | bytes]) -> None:
-        """From now on, report and progress scrub these values (each scrubber once if they share one)."""
+    def learn_secrets(self, values: Iterable[str | bytes], public: Callable[[str], bool] | None = None) -> None:
+        """From now on, report and progress scrub these values (each scrubber once if they share one), but
+        no value or form of one that `public` says anyone can read in the repository (`scrub.Learner`)."""
         values = list(values)
         scrubbers = {id(s): s for s in (self.report.scrubber, getattr(self.progress, "scrubber", None)) if s}
         for scrubber in scrubbers.values():
-            scrubber.learn(values)
+            scrubber.learn(values, public)
 
     @contextmanager
     def phase(self, name: str) -> Iterator[PhaseRecord]:

@@ -63,6 +63,7 @@ def render(options: RenderOptions, checkout: Checkout, keyring: KeyRing, run: Ru
     from bootstrap.kustomize.kustomizer import find_kustomizer
     from bootstrap.kustomize.scratch import memory_backed_dir
     from bootstrap.kustomize.secrets import SopsFiles
+    from bootstrap.scrub import Learner, PublicText
 
     progress = run.progress
     if options.ignore_mac:
@@ -77,7 +78,9 @@ def render(options: RenderOptions, checkout: Checkout, keyring: KeyRing, run: Ru
         progress.note(f"rendering with {kustomizer.describe()}")
         builder = Builder(
             checkout.root, kustomizer=kustomizer, artifact=Artifact(checkout.root),
-            secrets=SopsFiles(checkout.root, keyring, ignore_mac=options.ignore_mac), excludes=options.excludes,
+            secrets=SopsFiles(checkout.root, keyring, ignore_mac=options.ignore_mac,
+                              learner=Learner(run.learn_secrets, PublicText(checkout.root))),
+            excludes=options.excludes,
             disk_base=checkout.root.parent, memory_base=memory_backed_dir(),
         )
         inputs = RenderInputs(paths=tuple(normalized(options.paths)), source=options.source, concurrency=4,

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 from bootstrap import manifests as mf
 from bootstrap.errors import ValidationError
 from bootstrap.model import Manifest, ObjectRef
-from bootstrap.scrub import values_in_secret
 from bootstrap.stages.keys import recipients_of_key_text
 from bootstrap.stages.playbook import rendered_playbook
 
@@ -57,7 +56,8 @@ class KeyOptions:
 
 @dataclass
 class Validated:
-    """A validated plan and where the key goes (the values to scrub went to the run's scrubber)."""
+    """A validated plan and where the key goes. The values to scrub went to the run's scrubber as the render
+    decrypted them (`scrub.Learner`): nothing is learned here, least of all a plaintext Secret's values."""
 
     plan: Plan
     key_secrets: list[KeySecret] = field(default_factory=list)
@@ -68,7 +68,6 @@ def validate(rendered: Rendered, playbook: Playbook | None, keyring: KeyRing, ke
     """The `validate` phase. `connect` returns the cluster, connecting on first use (None offline)."""
     targets = key_secrets(key, rendered)
     manifests = drop_repo_key_copies(rendered.manifests, targets, keyring, run.progress.note)
-    run.learn_secrets(secret_values(manifests) | set(rendered.secret_values))
     with run.phase("validate"):
         cluster = connect() if connect else None
         plan = validate_and_plan(
@@ -77,11 +76,6 @@ def validate(rendered: Rendered, playbook: Playbook | None, keyring: KeyRing, ke
             is_namespaced=cluster.is_namespaced if cluster else _offline_namespaced,
         )
     return Validated(plan=plan, key_secrets=targets)
-
-
-def secret_values(manifests: list[Manifest]) -> set[str]:
-    """Plaintext values of every Secret in the set (`scrub.values_in_secret`), for scrubbing."""
-    return {value for m in manifests if m.ref.kind == "Secret" for value in values_in_secret(m.body)}
 
 
 def with_namespace_name_label(manifests: list[Manifest]) -> list[Manifest]:

@@ -70,7 +70,6 @@ def rendered(rendering: Rendering) -> Rendered:
         key_targets=key_targets(rendering),
         left_to_engine=[f"Kustomization {k.key}" for k in rendering.not_selected],
         not_restorable=[f"Kustomization {k.key} ({k.source})" for k in rendering.not_restorable],
-        secret_values=list(rendering.secret_values),
     )
 
 

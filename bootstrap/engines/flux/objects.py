@@ -18,7 +18,7 @@ from bootstrap.manifests import ref_of
 from bootstrap.model import Manifest
 from bootstrap.kustomize.builder import Built
 from bootstrap.engines.flux.kustomizations import GROUP, FluxKustomization
-from bootstrap.engines.flux.postbuild import substitute_object
+from bootstrap.engines.flux.postbuild import secret_expansions, substitute_object
 from bootstrap.kustomize.secrets import SopsFiles
 
 DECRYPT_KEY = f"{GROUP}/decrypt"
@@ -51,7 +51,8 @@ def has_sops(body: Mapping[str, Any]) -> bool:
 
 
 def finish(built: Built, how: Finishing, secrets: SopsFiles, *, origin: str, notes: list[str]) -> list[Manifest]:
-    """The phase's objects as Flux would apply them; `origin` names the phase on each (Manifest.origin)."""
+    """The phase's objects as Flux would apply them; `origin` names the phase on each (Manifest.origin).
+    What decryption produced, and what substitution built from it, goes to `secrets.learner` on the way."""
     out: list[Manifest] = []
     for doc in built.documents:
         body, text, where = doc.body, doc.text, f"{doc.source}: {ref_of(doc.body)}"
@@ -80,6 +81,8 @@ def finish(built: Built, how: Finishing, secrets: SopsFiles, *, origin: str, not
             substituted = substitute_object(text, body, how.variables, always=how.always, strict=how.strict,
                                             where=where)
             if substituted is not None:
+                secrets.learner.learn(secret_expansions(body, how.variables, secrets.learner.knows,
+                                                        strict=how.strict))
                 body = substituted
         body = _applied_form(body, how.kustomization)
         out.append(Manifest(ref=ref_of(body), body=body, source=doc.source, encrypted=decrypted, origin=origin))

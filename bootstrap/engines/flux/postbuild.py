@@ -105,6 +105,43 @@ def substitute_object(text: str, body: Mapping[str, Any], variables_: Mapping[st
     return documents[0]
 
 
+def secret_expansions(body: Any, variables_: Mapping[str, str], secret: Callable[[str], bool], *,
+                      strict: bool = False) -> list[str]:
+    """What substitution built from secret variables in one object: each string of `body` (before
+    substitution; keys and values) that reads a variable whose value is `secret`, expanded. The run hides these
+    like the values themselves: `${SECRET_DOMAIN/./-}-tls` becomes a name that holds the secret domain."""
+    secret_names = {name for name, value in variables_.items() if secret(value)}
+    if not secret_names:
+        return []
+    read: set[str] = set()
+    base = _lookup(variables_, strict)
+
+    def tracking(name: str) -> tuple[str, bool]:
+        read.add(name)
+        return base(name)
+
+    out = []
+    for text in _strings(body):
+        if "${" not in text:
+            continue
+        read.clear()
+        try:
+            expanded = substitute(text, tracking)
+        except SubstitutionError:
+            continue  # the whole object substituted, so this cannot fail alone in practice
+        if read & secret_names:
+            out.append(expanded)
+    return out
+
+
+def _strings(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        return [s for key, value in node.items() for s in ([key] if isinstance(key, str) else []) + _strings(value)]
+    if isinstance(node, list):
+        return [s for item in node for s in _strings(item)]
+    return [node] if isinstance(node, str) else []
+
+
 def _lookup(variables_: Mapping[str, str], strict: bool) -> Callable[[str], tuple[str, bool]]:
     if strict:
         return lambda name: (variables_.get(name, ""), name in variables_)

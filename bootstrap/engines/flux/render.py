@@ -59,7 +59,6 @@ class Rendering:
     not_restorable: list[FluxKustomization]
     not_selected: list[FluxKustomization]
     decrypted_sources: list[str]
-    secret_values: list[str] = field(repr=False, default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -196,7 +195,7 @@ def _finish(found: Discovery, builder: Builder, cluster: ClusterLookup | None,
               for path, owner, one in found.entry]
     stages += [(str(k.key), k.path, k, found.children[k.key], k.decrypts) for k in found.order]
     for name, path, owner, one, decrypts in stages:
-        lookup = _lookup(phases, cluster)
+        lookup = _lookup(phases, cluster, builder.secrets.learner.learn)
         how = Finishing(
             kustomization=owner,
             decrypts=decrypts,
@@ -211,7 +210,6 @@ def _finish(found: Discovery, builder: Builder, cluster: ClusterLookup | None,
             notes(note)
         phases.append(phase)
         rendering.decrypted_sources += one.decrypted_sources
-        rendering.secret_values += one.secret_values
     return rendering
 
 
@@ -283,8 +281,10 @@ def _closure(keys: set[Key], known: Mapping[Key, FluxKustomization]) -> set[Key]
     return out
 
 
-def _lookup(phases: Sequence[RenderedPhase], cluster: ClusterLookup | None) -> ClusterLookup:
-    """substituteFrom data: from what an earlier phase restores, else from the cluster (None offline)."""
+def _lookup(phases: Sequence[RenderedPhase], cluster: ClusterLookup | None,
+            learn: Callable[[Iterable[str]], None]) -> ClusterLookup:
+    """substituteFrom data: from what an earlier phase restores, else from the cluster (None offline). A
+    Secret's values read from the cluster are secret (no one reads them in the repository): `learn`ed."""
 
     def lookup(kind: str, namespace: str, name: str):
         for phase in reversed(phases):
@@ -292,6 +292,9 @@ def _lookup(phases: Sequence[RenderedPhase], cluster: ClusterLookup | None) -> C
                 ref = m.ref
                 if ref.kind == kind and ref.api_version == "v1" and ref.name == name and ref.namespace == namespace:
                     return postbuild.data_of(m.body)
-        return cluster(kind, namespace, name) if cluster is not None else None
+        found = cluster(kind, namespace, name) if cluster is not None else None
+        if found is not None and kind == "Secret":
+            learn(found.values())
+        return found
 
     return lookup

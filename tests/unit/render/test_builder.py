@@ -65,6 +65,24 @@ def test_exclude_drops_files_from_plain_directories(tmp_path, kustomizer):
     assert names(built) == [("ConfigMap", "a", "apps/a.yaml")]
 
 
+def test_a_plain_directory_lists_what_the_artifact_holds_inside_excluded_directories(tmp_path, kustomizer):
+    # source-controller enters `legacy/` and keeps the files taken back; without its kustomization file,
+    # legacy/unit is a plain directory to Flux's generator
+    root = tmp_path / "repo"
+    write(root, "apps/.sourceignore", "legacy/\n!legacy/still.yaml\n!legacy/unit/u.yaml\n")
+    write(root, "apps/a.yaml", cm("a"))
+    write(root, "apps/legacy/old.yaml", cm("old"))
+    write(root, "apps/legacy/still.yaml", cm("still"))
+    write(root, "apps/legacy/unit/kustomization.yaml", "resources: [u.yaml]\nnamePrefix: unit-\n")
+    write(root, "apps/legacy/unit/u.yaml", cm("u"))
+    write(root, "apps/legacy/gone/g.yaml", cm("gone"))
+    built = builder(root, kustomizer).build(BuildSpec(path="apps"))
+    assert sorted(names(built)) == [("ConfigMap", "a", "apps/a.yaml"), ("ConfigMap", "still", "apps/legacy/still.yaml"),
+                                    ("ConfigMap", "u", "apps/legacy/unit/u.yaml")]
+    with pytest.raises(ValidationError, match="kustomization path not found: apps/legacy/gone"):
+        builder(root, kustomizer).build(BuildSpec(path="apps/legacy/gone"))
+
+
 def test_a_commented_out_resource_is_not_built(tmp_path, kustomizer):
     root = tmp_path / "repo"
     write(root, "app/kustomization.yaml", "resources:\n  - a.yaml\n  # - b.yaml\n")

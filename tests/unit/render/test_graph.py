@@ -20,7 +20,7 @@ def write(root: Path, rel: str, text: str = "x: 1\n") -> Path:
 
 
 def graph(root: Path, ignore: str | None = None) -> Graph:
-    return Graph(root, load=lambda p: yaml.safe_load(p.read_text()), ignored=Artifact(root, ignore).ignored)
+    return Graph(root, load=lambda p: yaml.safe_load(p.read_text()), ignored=Artifact(root, ignore).left_out)
 
 
 def walk(root: Path, top: str, kus: dict, ignore: str | None = None):
@@ -72,6 +72,30 @@ def test_references_left_out_of_the_artifact_are_refused(tmp_path):
     with pytest.raises(ReferenceError_, match="'notes/extra.yaml' is left out of the source artifact"):
         walk(tmp_path, "app", {"resources": ["x.yaml", "notes/extra.yaml"]}, ignore="notes/\n")
     walk(tmp_path, "app", {"resources": ["x.yaml"]}, ignore="notes/\n")
+
+
+def test_files_taken_back_inside_an_excluded_directory_are_in_the_artifact(tmp_path):
+    write(tmp_path, "app/x.yaml")
+    write(tmp_path, "shared/vars/settings.yaml")
+    write(tmp_path, "shared/other.yaml")
+    write(tmp_path, "shared/base/kustomization.yaml", yaml.safe_dump({"resources": ["b.yaml"]}))
+    write(tmp_path, "shared/base/b.yaml")
+    ignore = "shared/\n!shared/vars/\n!shared/base/\n"
+    result = walk(tmp_path, "app", {"resources": ["x.yaml", "../shared/vars/settings.yaml", "../shared/base"]},
+                  ignore=ignore)
+    assert [d.relative_to(tmp_path).as_posix() for d in result.directories] == ["app", "shared/base"]
+    with pytest.raises(ReferenceError_, match="'../shared/other.yaml' is left out of the source artifact"):
+        walk(tmp_path, "app", {"resources": ["../shared/other.yaml"]}, ignore=ignore)
+
+
+def test_a_directory_whose_kustomization_file_is_left_out_is_refused(tmp_path):
+    # the directory is in the artifact (a file below it is kept), its kustomization file is not: kustomize in
+    # Flux would find none there
+    write(tmp_path, "app/x.yaml")
+    write(tmp_path, "base/kustomization.yaml", yaml.safe_dump({"resources": ["b.yaml"]}))
+    write(tmp_path, "base/b.yaml")
+    with pytest.raises(ReferenceError_, match="base/kustomization.yaml: left out of the source artifact"):
+        walk(tmp_path, "app", {"resources": ["../base"]}, ignore="kustomization.yaml\n")
 
 
 def test_remote_and_inline_references_are_left_to_kustomize(tmp_path):

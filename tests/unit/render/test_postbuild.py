@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from bootstrap.errors import ExitCode, ValidationError
-from bootstrap.engines.flux.postbuild import always, data_of, disabled, substitute_object, variables
+from bootstrap.engines.flux.postbuild import always, data_of, disabled, secret_expansions, substitute_object, variables
 
 
 def lookup_from(objects: dict[tuple[str, str, str], dict]):
@@ -95,3 +95,14 @@ def test_a_substitution_that_breaks_the_yaml_is_named():
     body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "data": {"a": "${V}"}}
     with pytest.raises(ValidationError, match="f.yaml: postBuild substitution produced invalid YAML"):
         substituted(body, {"V": "[unclosed"})
+
+
+def test_secret_expansions_are_the_strings_that_read_a_secret_variable():
+    body = {"metadata": {"name": "${DOMAIN/./-}-tls", "labels": {"app": "${APP}"}},
+            "data": {"escaped": "$${DOMAIN}", "${DOMAIN:0:4}": ["${APP}.${DOMAIN}"], "plain": "no $ here"}}
+    found = secret_expansions(body, {"DOMAIN": "hush.example", "APP": "immich"}, lambda v: v == "hush.example")
+    assert sorted(found) == ["hush", "hush-example-tls", "immich.hush.example"]
+    assert secret_expansions(body, {"DOMAIN": "hush.example"}, lambda v: False) == []
+    # a strict-mode miss is the whole object's error to report, not this one's
+    assert secret_expansions({"a": "${DOMAIN}${MISSING}"}, {"DOMAIN": "hush.example"}, lambda v: True,
+                             strict=True) == []

@@ -183,3 +183,100 @@ def test_a_built_object_is_substituted_from_its_body_without_the_origin_annotati
     assert m.ref.name == "web-prod"
     assert m.body["data"]["long"] == "x" * 120 + " example.org " + "y" * 120
     assert "annotations" not in m.body["metadata"]
+
+
+# ----------------------------------------------------------------------------------- what the run learns
+
+
+def learning(root: Path, ring, public_root: Path | None = None):
+    """SopsFiles whose learner records what it teaches (public: the checkout, as the render stage sets it)."""
+    from bootstrap.scrub import Learner, PublicText
+
+    taught: list[str] = []
+    learner = Learner(lambda values, public: taught.extend(values), PublicText(public_root or root))
+    return SopsFiles(root, ring, learner=learner), taught
+
+
+def build_and_finish(root: Path, secrets: SopsFiles, variables=None):
+    builder = Builder(root, kustomizer=find_kustomizer(), artifact=Artifact(root), secrets=secrets,
+                      disk_base=root.parent, memory_base=memory_backed_dir())
+    return finish(builder.build(BuildSpec(path="app")), Finishing(None, True, variables), secrets,
+                  origin="path:app", notes=[])
+
+
+def test_what_decryption_produced_is_learned_and_nothing_written_in_clear(tmp_path, key):
+    age, ring = key
+    # only `password` is encrypted (a partial rule): `user` is written in clear in the committed file
+    write(tmp_path, "app/db.sops.yaml", encrypt_bytes(secret("db", password="hunter2-long", user="admin-user"), "yaml",
+                                                      [age.recipient], encrypted_regex="^password$"))
+    write(tmp_path, "app/plain.yaml", yaml.safe_dump({"apiVersion": "v1", "kind": "Secret",
+                                                      "metadata": {"name": "immich-db"},
+                                                      "stringData": {"username": "immich-user-x"}}))
+    write(tmp_path, "app/app.sops.env", encrypt_bytes(b"API_KEY=env-s3cret\n", "dotenv", [age.recipient]))
+    bundle = encrypt_bytes(b"TOKEN=bundle-t0ken\n", "dotenv", [age.recipient])
+    write(tmp_path, "app/bundle.yaml", yaml.safe_dump({"apiVersion": "v1", "kind": "Secret",
+                                                       "metadata": {"name": "bundle"},
+                                                       "data": {"app.env": base64.b64encode(bundle).decode()}}))
+    write(tmp_path, "app/kustomization.yaml", "resources: [db.sops.yaml, plain.yaml, bundle.yaml]\n"
+                                              "secretGenerator:\n- name: app\n  envs: [app.sops.env]\n")
+    secrets, taught = learning(tmp_path, ring)
+    build_and_finish(tmp_path, secrets)
+    assert {"hunter2-long", "env-s3cret", "bundle-t0ken"} <= set(taught)
+    assert not {"admin-user", "immich-user-x", "db", "immich-db", "Secret", "v1"} & set(taught)
+
+
+def test_a_decrypted_value_anyone_reads_in_the_repository_is_not_learned(tmp_path, key):
+    age, ring = key
+    write(tmp_path, "app/db.sops.yaml", encrypt_bytes(secret("db", user="immich", password="hunter2-long"), "yaml",
+                                                      [age.recipient], encrypted_regex=RULE))
+    write(tmp_path, "app/kustomization.yaml", "resources: [db.sops.yaml]\n")
+    write(tmp_path, "apps/immich/README.md", "the immich app\n")
+    secrets, taught = learning(tmp_path, ring)
+    build_and_finish(tmp_path, secrets)
+    assert "hunter2-long" in taught and "immich" not in taught
+
+
+def test_what_substitution_built_from_a_secret_variable_is_learned(tmp_path, key):
+    age, ring = key
+    write(tmp_path, "app/cm.yaml", yaml.safe_dump({
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "${DOMAIN/./-}-tls"},
+        "data": {"host": "web.${DOMAIN}", "${DOMAIN^^}": "key", "app": "${APP}-web", "both": "${APP}.${DOMAIN}"}}))
+    write(tmp_path, "app/kustomization.yaml", "resources: [cm.yaml]\n")
+    secrets, taught = learning(tmp_path, ring)
+    secrets.learner.learn(["hush.example"])  # as the decrypted cluster-secrets taught it
+    (m,) = build_and_finish(tmp_path, secrets, {"DOMAIN": "hush.example", "APP": "immich"})
+    assert m.ref.name == "hush-example-tls"
+    assert {"hush-example-tls", "web.hush.example", "HUSH.EXAMPLE", "immich.hush.example"} <= set(taught)
+    assert "immich-web" not in taught and "immich" not in taught  # built from a public variable only
+
+
+def test_a_value_is_learned_when_decrypted_before_a_later_failure(tmp_path, key):
+    # the run's scrubber knows a value as soon as it is decrypted: an error later in the render is scrubbed too
+    age, ring = key
+    write(tmp_path, "app/db.sops.yaml", encrypt_bytes(secret("db", password="hunter2-long"), "yaml", [age.recipient],
+                                                      encrypted_regex=RULE))
+    write(tmp_path, "app/kustomization.yaml", "resources: [db.sops.yaml]\n")
+    secrets, taught = learning(tmp_path, ring)
+    secrets.decrypt_object(yaml.safe_load((tmp_path / "app/db.sops.yaml").read_text()), "Secret/db")
+    assert taught == ["hunter2-long"]
+
+
+def test_a_secret_read_from_the_cluster_for_substitution_is_learned(tmp_path, key):
+    from bootstrap.engines.flux.render import RenderRequest, render_repository
+    from tests.support.fluxrepos import configmap, dump, flux_ks, git_repository
+
+    _, ring = key
+    write(tmp_path, "clusters/prod/flux.yaml", dump(git_repository(), flux_ks(
+        "app", "./app", postBuild={"substituteFrom": [{"kind": "Secret", "name": "live"},
+                                                      {"kind": "ConfigMap", "name": "live-settings"}]})))
+    write(tmp_path, "app/cm.yaml", dump(configmap("c", {"a": "${FROM_SECRET}", "b": "${FROM_CONFIGMAP}"}, "default")))
+    secrets, taught = learning(tmp_path, ring)
+    builder = Builder(tmp_path, kustomizer=find_kustomizer(), artifact=Artifact(tmp_path), secrets=secrets,
+                      disk_base=tmp_path.parent)
+    live = {("Secret", "live"): {"FROM_SECRET": "cluster-s3cret"},
+            ("ConfigMap", "live-settings"): {"FROM_CONFIGMAP": "cluster-setting"}}
+    rendering = render_repository(RenderRequest(paths=("clusters/prod",), kustomizations=("all",)), builder,
+                                  cluster=lambda kind, ns, name: live.get((kind, name)), notes=lambda text: None)
+    assert {m.ref.name: m.body for m in rendering.manifests}["c"]["data"] == {"a": "cluster-s3cret",
+                                                                             "b": "cluster-setting"}
+    assert taught == ["cluster-s3cret"]
