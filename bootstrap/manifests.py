@@ -9,14 +9,13 @@ raises `ValidationError` (exit 4); messages name the file, object and key, never
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from bootstrap.gostd import b64decode
 from bootstrap.errors import ValidationError
 from bootstrap.model import Manifest, ObjectRef
 from bootstrap.problems import Problem, in_order, summarize
@@ -175,8 +174,8 @@ def _secret_problems(body: dict, where: str) -> Iterator[str]:
                     yield f"{where}: stringData.{key} is not a string"
                 continue
             try:
-                base64.b64decode(value if isinstance(value, str) else b"!", validate=True)
-            except (binascii.Error, ValueError):
+                b64decode(value if isinstance(value, str) else "!")
+            except ValueError:
                 yield f"{where}: data.{key} is not valid base64"
 
 

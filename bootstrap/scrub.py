@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from bootstrap.gostd import b64decode
 from bootstrap.redact import REDACTED
 
 # Values shorter than this are not scrubbed: "on", "1", "yes" would mangle every message they occur in,
@@ -131,7 +132,7 @@ def values_in_secret(body: Mapping[str, Any]) -> Iterator[str]:
             yield value
             if field_name == "data":
                 try:
-                    yield base64.b64decode(value, validate=True).decode("utf-8")
+                    yield b64decode(value).decode("utf-8")
                 except ValueError:  # not base64, or not text: the raw value is learned already
                     pass
 

@@ -10,15 +10,13 @@ back as the object. Without strict substitution (Flux's default) an unset variab
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from bootstrap.errors import ValidationError
 from bootstrap.engines.flux.envsubst import SubstitutionError, check_var_names, substitute
-from bootstrap.gostd import float64_numbers
+from bootstrap.gostd import b64decode, float64_numbers
 from bootstrap.yamlread import YamlError, dump, read_all
 
 SUBSTITUTE_KEY = "kustomize.toolkit.fluxcd.io/substitute"
@@ -43,8 +41,8 @@ def data_of(body: Mapping[str, Any]) -> dict[str, str]:
         values = {}
         for key, value in (body.get("data") or {}).items():
             try:
-                values[str(key)] = base64.b64decode(str(value), validate=True).decode("utf-8", errors="replace")
-            except (binascii.Error, ValueError):
+                values[str(key)] = b64decode(str(value)).decode("utf-8", errors="replace")
+            except ValueError:
                 continue
         values.update({str(k): str(v) for k, v in (body.get("stringData") or {}).items()})
         return values

@@ -1,20 +1,24 @@
 """YAML that kustomize and Flux accept is read as they read it, wherever dr-bootstrap reads it: the files of a
-build (the YAML budget), kustomize's output, postBuild's result. Builds use the real kustomize."""
+build (the YAML budget), kustomize's output, postBuild's result; and Secret data as kustomize prints it (base64
+folded over lines). Builds use the real kustomize."""
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
 import yaml
 
 from bootstrap.errors import ValidationError
-from bootstrap.engines.flux.postbuild import substitute_object
+from bootstrap.engines.flux.postbuild import data_of, substitute_object
 from bootstrap.kustomize.artifact import Artifact
 from bootstrap.kustomize.builder import Builder, BuildSpec
 from bootstrap.kustomize.kustomizer import find_kustomizer
 from bootstrap.kustomize.secrets import SopsFiles
-from bootstrap.manifests import parse_documents
+from bootstrap.manifests import parse_documents, ref_of, validate_manifests
+from bootstrap.model import Manifest
+from bootstrap.scrub import values_in_secret
 from bootstrap.yamlread import dump, read_all
 
 
@@ -127,6 +131,34 @@ def test_an_object_of_the_output_that_cannot_be_read_is_named_with_the_cause(tmp
                                  "reads it: json: unsupported value: +Inf (line 10 of the object)")
 
 
+LONG = "registry.example.com/some/long/path/sidecar:v1.2.3@sha256:" + "0123456789abcdef" * 4
+
+
+def test_a_long_secret_generator_literal_is_base64_folded_over_lines_and_read_as_go_reads_it(tmp_path, kustomizer):
+    built = build(tmp_path / "repo", kustomizer, {
+        "app/kustomization.yaml": f"secretGenerator:\n- name: sidecar\n  literals:\n  - SIDECAR_IMAGE={LONG}\n"
+                                  "  - SHORT=abc\n  options: {disableNameSuffixHash: true}\n"})
+    body = built.documents[0].body
+    assert "\n" in body["data"]["SIDECAR_IMAGE"].rstrip("\n")  # kustomize folded it, as Go's yaml.v2 prints it
+    validate_manifests([Manifest(ref=ref_of(body), body=body, source="app/kustomization.yaml")])
+    assert data_of(body) == {"SIDECAR_IMAGE": LONG, "SHORT": "abc"}  # postBuild's substituteFrom
+    assert LONG in set(values_in_secret(body))  # the scrubber learns the value
+
+
+@pytest.mark.parametrize("value, problem", [("YWJj\nZA==\n", None), ("YWJj\r\nZA==", None), ("YW Jj", "not valid base64"),
+                                            ("YWJjZA", "not valid base64"), ("YQ==YQ==", "not valid base64")])
+def test_secret_data_is_base64_as_go_s_std_encoding_reads_it(value, problem):
+    body = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "data": {"k": value}}
+    manifest = Manifest(ref=ref_of(body), body=body, source="s.yaml")
+    if problem is None:
+        validate_manifests([manifest])
+        assert data_of(body) == {"k": "abcd"}
+    else:
+        with pytest.raises(ValidationError, match=f"data.k is {problem}"):
+            validate_manifests([manifest])
+        assert data_of(body) == {}
+
+
 def test_post_build_reads_its_result_as_flux_reads_it():
     body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"},
             "data": {"op": "${OP}", "flag": "${FLAG}", "kept": "1e3", "y": "y"}}
@@ -143,6 +175,12 @@ def test_dump_is_what_read_all_reads_back():
     assert read_all(dump(body)) == [body]
     # PyYAML's own dumper leaves what YAML 1.1 reads as a string plain: Flux reads some of those otherwise
     assert read_all(yaml.safe_dump(body)) != [body]
+
+
+def test_base64_helper_is_what_the_api_server_accepts():
+    folded = base64.encodebytes(LONG.encode()).decode()  # MIME-style: a line break every 76 characters
+    body = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "data": {"k": folded}}
+    assert data_of(body) == {"k": LONG}
 
 
 BIG = 2**53 + 1  # the first integer a float64 cannot hold: Go's JSON round trip makes it 2**53
@@ -180,3 +218,43 @@ def test_numbers_of_a_decrypted_object_come_back_through_go_s_json(tmp_path, kus
     assert built.documents[0].body["spec"]["big"] == BIG  # as kustomize printed it
     (m,) = finish(built, Finishing(None, True, None), secrets, origin="path:app", notes=[])
     assert m.encrypted and m.body["spec"] == {"big": 2**53, "small": 7} and m.body["stringData"] == {"token": "t0k3n"}
+
+
+def test_a_data_value_holding_a_folded_sops_document_is_decrypted(tmp_path, kustomizer):
+    """kustomize-controller decodes a Secret's data value with StdEncoding before it looks for a SOPS
+    document in it: base64 wrapped at 76 characters (as `base64` prints it) is decrypted too."""
+    from bootstrap.engines.flux.objects import Finishing, finish
+    from bootstrap.kustomize.scratch import memory_backed_dir
+    from bootstrap.stages.keys import load_keyring
+    from tests.support.sops import encrypt_bytes, new_age_key, write_key_file
+
+    age = new_age_key()
+    ring = load_keyring(str(write_key_file(tmp_path / "age.agekey", age)))
+    env = encrypt_bytes(b"TOKEN=abc123\n", "dotenv", [age.recipient])
+    wrapped = base64.encodebytes(env).decode()
+    assert wrapped.count("\n") > 2
+    root = tmp_path / "repo"
+    (root / "app").mkdir(parents=True)
+    (root / "app/bundle.yaml").write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "Secret",
+                                                          "metadata": {"name": "bundle"}, "data": {"app.env": wrapped}}))
+    (root / "app/kustomization.yaml").write_text("resources: [bundle.yaml]\n")
+    secrets = SopsFiles(root, ring)
+    built = Builder(root, kustomizer=kustomizer, artifact=Artifact(root), secrets=secrets, disk_base=tmp_path,
+                    memory_base=memory_backed_dir()).build(BuildSpec(path="app"))
+    (m,) = finish(built, Finishing(None, True, None), secrets, origin="path:app", notes=[])
+    assert m.encrypted and base64.b64decode(m.body["data"]["app.env"]) == b"TOKEN=abc123\n"
+
+
+def test_the_repo_s_key_copy_is_recognised_in_folded_base64(tmp_path):
+    from bootstrap.stages.keys import load_keyring
+    from bootstrap.stages.validate import KeySecret, drop_repo_key_copies
+    from tests.support.sops import new_age_key, write_key_file
+
+    ours = new_age_key()
+    ring = load_keyring(str(write_key_file(tmp_path / "age.agekey", ours)))
+    body = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "sops-age", "namespace": "flux-system"},
+            "data": {"age.agekey": base64.encodebytes(ours.key_file_text.encode()).decode()}}
+    notes: list[str] = []
+    copy = Manifest(ref=ref_of(body), body=body, source="flux-system/sops.yaml")
+    target = [KeySecret("flux-system", "sops-age", "age.agekey", "--key-secret")]
+    assert drop_repo_key_copies([copy], target, ring, notes.append) == [] and "holds the same key" in notes[0]
