@@ -1,51 +1,31 @@
 """Kubernetes objects before anything is written: safe YAML parsing, identity, and validation.
 
 The render stage (`bootstrap.kustomize`) produces the objects with the real kustomize; this module checks them.
-Parsing is budgeted (YAML bombs, deep nesting and huge files are refused fast) for the few files dr-bootstrap
-reads itself (kustomization files, playbooks). Bad input only ever raises `ValidationError` (exit 4);
-messages name the file, object and key, never a value. Several problems make one error: a summary by cause
+Parsing (`bootstrap.yamlread`, the one YAML reader) is budgeted (YAML bombs, deep nesting and huge files are
+refused fast) for the files dr-bootstrap reads itself (kustomization files, playbooks). Bad input only ever
+raises `ValidationError` (exit 4); messages name the file, object and key, never a value. Several problems make one error: a summary by cause
 (`bootstrap.problems`) with every problem in its details.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
+from bootstrap.gostd import b64decode
 from bootstrap.errors import ValidationError
 from bootstrap.model import Manifest, ObjectRef
 from bootstrap.problems import Problem, in_order, summarize
+from bootstrap.yamlread import Limits, YamlError, read_all  # noqa: F401 - Limits is this module's too
 
 KnownKind = Callable[[str, str], "bool | None"]  # (apiVersion, kind) -> known to the cluster? None: cannot tell
 
 _ENV_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 MAX_OBJECT_BYTES = 3 * 1024 * 1024  # kube-apiserver refuses a request body larger than this (413)
 _UNRESOLVED = re.compile(r"\$\{[^}]*\}?|\$[_a-zA-Z][_a-zA-Z0-9]*")
-
-_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
-    """Safe loader (C when available) that keeps timestamps as strings, as kubectl does."""
-
-
-_Loader.add_constructor("tag:yaml.org,2002:timestamp", lambda loader, node: loader.construct_scalar(node))
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Per-file bounds that make hostile input fail fast with bounded memory."""
-
-    max_file_bytes: int = 8 * 1024 * 1024
-    max_nodes: int = 500_000  # YAML nodes visited, every alias expansion counted again
-    max_depth: int = 100
 
 
 @dataclass(frozen=True)
@@ -57,36 +37,27 @@ class Skipped:
 # --- parsing ---------------------------------------------------------------------------------------------
 
 
-def _check_budget(nodes: Iterable[Any], where: str, limits: Limits, spent: int = 0) -> int:
-    """Walk composed YAML nodes (or plain data) with a budget; aliases are counted at every use.
-
-    Returns the nodes counted so far (`spent` included), so a multi-document file shares one budget.
-    """
-    stack = [(node, 1) for node in nodes]
-    seen = spent
+def _check_budget(data: Any, where: str, limits: Limits) -> None:
+    """JSON's budget: the nodes and depth of the parsed data (YAML's is counted as it is read)."""
+    stack = [(data, 1)]
+    seen = 0
     while stack:
         node, depth = stack.pop()
         seen += 1
         if seen > limits.max_nodes:
-            raise ValidationError(
-                f"{where}: more than {limits.max_nodes} nodes after alias expansion (YAML bomb or huge document)"
-            )
+            raise ValidationError(f"{where}: more than {limits.max_nodes} nodes (huge document)")
         if depth > limits.max_depth:
             raise ValidationError(f"{where}: nested deeper than {limits.max_depth} levels")
-        if isinstance(node, yaml.SequenceNode):
-            stack.extend((child, depth + 1) for child in node.value)
-        elif isinstance(node, yaml.MappingNode):
-            stack.extend((part, depth + 1) for pair in node.value for part in pair)
-        elif isinstance(node, dict):
+        if isinstance(node, dict):
             stack.extend((part, depth + 1) for pair in node.items() for part in pair)
         elif isinstance(node, list):
             stack.extend((child, depth + 1) for child in node)
-    return seen
 
 
 def parse_documents(data: bytes, where: str, fmt: str = "yaml", limits: Limits = Limits(), *,
                     construct: bool = True) -> list[Any]:
-    """Parse YAML (multi-document) or JSON text safely; any problem is a ValidationError naming `where`.
+    """Parse YAML (multi-document, read as Flux reads it: `bootstrap.yamlread`) or JSON text safely; any
+    problem is a ValidationError naming `where` and keeping the parser's cause.
 
     `construct=False` only checks (syntax, size, node budget) and returns []: for a file that the SOPS
     store parses anyway, a YAML bomb is refused before it does, without building the documents twice."""
@@ -94,36 +65,21 @@ def parse_documents(data: bytes, where: str, fmt: str = "yaml", limits: Limits =
         raise ValidationError(f"{where}: larger than {limits.max_file_bytes} bytes")
     try:
         text = data.decode("utf-8-sig")
-        if fmt == "json":
-            documents = [json.loads(text)]
-            _check_budget(documents, where, limits)
-            return documents
-        loader = _Loader(text)
-        try:
-            nodes, spent = [], 0
-            while loader.check_node():
-                nodes.append(loader.get_node())
-                spent = _check_budget(nodes[-1:], where, limits, spent)
-            return [loader.construct_document(node) for node in nodes] if construct else []
-        finally:
-            loader.dispose()
     except UnicodeDecodeError:
         raise ValidationError(f"{where}: not UTF-8 text") from None
-    except (yaml.YAMLError, ValueError) as err:
-        raise ValidationError(f"{where}: not valid {fmt.upper()}: {_first_line(err)}") from None
-    except RecursionError:
-        raise ValidationError(f"{where}: nested too deeply") from None
-
-
-def _first_line(err: Exception) -> str:
-    """The parser's complaint without the quoted source snippet (which could hold a value)."""
-    if isinstance(err, yaml.MarkedYAMLError):
-        mark = err.problem_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        return f"{err.problem or err.context or 'syntax error'}{where}"
-    if isinstance(err, json.JSONDecodeError):
-        return f"{err.msg} at line {err.lineno}, column {err.colno}"
-    return type(err).__name__
+    if fmt == "json":
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ValidationError(f"{where}: not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}") from None
+        except (ValueError, RecursionError):
+            raise ValidationError(f"{where}: not valid JSON: nested too deeply or out of range") from None
+        _check_budget(document, where, limits)
+        return [document]
+    try:
+        return read_all(text, limits, build=construct)
+    except YamlError as err:
+        raise ValidationError(f"{where}: {err}" if err.budget else f"{where}: not valid YAML: {err}") from None
 
 
 def ref_of(body: dict) -> ObjectRef:
@@ -218,8 +174,8 @@ def _secret_problems(body: dict, where: str) -> Iterator[str]:
                     yield f"{where}: stringData.{key} is not a string"
                 continue
             try:
-                base64.b64decode(value if isinstance(value, str) else b"!", validate=True)
-            except (binascii.Error, ValueError):
+                b64decode(value if isinstance(value, str) else "!")
+            except ValueError:
                 yield f"{where}: data.{key} is not valid base64"
 
 

@@ -20,7 +20,6 @@ in the render is scrubbed too.
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -28,6 +27,7 @@ from threading import Lock
 from typing import Any
 
 from bootstrap import repofiles
+from bootstrap.gostd import b64decode
 from bootstrap.redact import REDACTED
 
 # Values shorter than this are not scrubbed: "on", "1", "yes" would mangle every message they occur in,
@@ -275,8 +275,8 @@ def _scalar(value: Any) -> str | None:
 
 def _b64_text(value: str) -> str | None:
     try:
-        return base64.b64decode(value, validate=True).decode("utf-8")
-    except (binascii.Error, ValueError):
+        return b64decode(value).decode("utf-8")  # as Go's StdEncoding: kustomize's line breaks skipped
+    except ValueError:
         return None
 
 

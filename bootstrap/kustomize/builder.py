@@ -16,8 +16,6 @@ from pathlib import Path
 from threading import Lock
 from typing import Any
 
-import yaml
-
 from bootstrap.errors import ValidationError
 from bootstrap.manifests import Limits, parse_documents
 from bootstrap.kustomize.artifact import Artifact
@@ -28,18 +26,11 @@ from bootstrap.kustomize.scratch import scratch_tree
 from bootstrap.kustomize.secrets import SopsFiles
 from bootstrap.repofiles import glob_match
 from bootstrap.scrub import Scrubber, values_in_env
+from bootstrap.yamlread import YamlError, dump, read_all, read_one
 
 ORIGIN_ANNOTATION = "config.kubernetes.io/origin"
 MAX_OUTPUT_BYTES = 512 * 1024 * 1024
 _SEPARATOR = re.compile(r"^---[ \t]*$\n?", re.MULTILINE)
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class _OutputLoader(_Loader):  # type: ignore[misc, valid-type]
-    """kustomize's output as data; timestamps stay the strings they are on the way to the API server."""
-
-
-_OutputLoader.add_constructor("tag:yaml.org,2002:timestamp", lambda loader, node: loader.construct_scalar(node))
 
 
 @dataclass(frozen=True)
@@ -186,7 +177,7 @@ class Builder:
         for path in walk.parsed_files:
             if path.is_file():
                 self.check_yaml(path)
-        files: dict[str, bytes] = {file_rel: yaml.safe_dump(kus, sort_keys=False).encode()}
+        files: dict[str, bytes] = {file_rel: dump(kus).encode()}
         built = Built(spec, [], [], generator_inputs=sorted({self.rel(s.path) for s in walk.sources
                                                             if s.path.is_file()}))
         if spec.decrypts:
@@ -229,11 +220,14 @@ class Builder:
         return built
 
     def _documents(self, text: str, base: str, keep_origin: bool, label: str):
+        """kustomize's output read as kustomize-controller reads it (`bootstrap.yamlread`), each object with
+        the file it came from; the text of each is kept when the kustomization asked for origin annotations
+        (no other text has them)."""
         if not keep_origin:  # every object carries the origin annotation we asked for: the text is not kept
             try:
-                bodies = list(yaml.load_all(text, Loader=_OutputLoader))
-            except yaml.YAMLError:
-                raise ValidationError(f"{label}: kustomize printed YAML that cannot be read back") from None
+                bodies = read_all(text, self.limits, per_document=True)
+            except YamlError as err:
+                raise ValidationError(unreadable(text, err, base, label)) from None
             for body in bodies:
                 if isinstance(body, dict):
                     yield Document(text=None, body=body, source=origin_source(body, base, keep_origin) or label)
@@ -242,13 +236,41 @@ class Builder:
             if not chunk.strip():
                 continue
             try:
-                body = yaml.load(chunk, Loader=_OutputLoader)
-            except yaml.YAMLError:
-                raise ValidationError(f"{label}: kustomize printed YAML that cannot be read back") from None
+                body = read_one(chunk, self.limits)
+            except YamlError as err:
+                raise ValidationError(unreadable(chunk, err, base, label)) from None
             if not isinstance(body, dict):
                 continue
             source = origin_source(body, base, keep_origin) or label
             yield Document(text=chunk, body=body, source=source)
+
+
+_CONTENT = re.compile(r"^[ \t]*[^#\s]", re.MULTILINE)
+_KIND_LINE = re.compile(r"^kind: *(\S[^\n]*?) *$", re.MULTILINE)
+_METADATA_FIELD = re.compile(r"^  (name|namespace): *(\S[^\n]*?) *$", re.MULTILINE)
+_ORIGIN_PATH = re.compile(r"^ {4,}(path|configuredIn): *([^\s'\"]+) *$", re.MULTILINE)
+
+
+def unreadable(text: str, err: YamlError, base: str, label: str) -> str:
+    """Which object of kustomize's output cannot be read, and why: its file (from the origin annotation),
+    kind and name (its text looked at line by line: YAML cannot read it), the parser's own cause, the line
+    within the object."""
+    chunks, line = [], 1
+    for index, chunk in enumerate(_SEPARATOR.split(text)):
+        if index or _CONTENT.search(chunk):  # the documents YAML counts: not what precedes the first `---`
+            chunks.append((chunk, line))  # when that is blank or comments
+        line += chunk.count("\n") + 1
+    chunk, first = chunks[min(err.document, len(chunks) - 1)] if chunks else ("", 1)
+    metadata = chunk.split("\nmetadata:\n", 1)[1] if "\nmetadata:\n" in chunk else ""
+    metadata = re.split(r"^\S", metadata, maxsplit=1, flags=re.MULTILINE)[0]
+    fields = dict(_METADATA_FIELD.findall(metadata))
+    kind = _KIND_LINE.search(chunk)
+    origin = _ORIGIN_PATH.search(metadata)
+    source = os.path.normpath(os.path.join(base or ".", origin.group(2))).replace(os.sep, "/") if origin else label
+    name = "/".join(part for part in (fields.get("namespace"), fields.get("name")) if part) or "?"
+    where = f" (line {err.line - first + 1} of the object)" if err.line else ""
+    return (f"{source}: {kind.group(1) if kind else 'object'} {name}: the built object cannot be read as Flux "
+            f"reads it: {err.cause}{where}")
 
 
 _PLAIN_ORIGIN_LINE = re.compile(r"(path|repo|ref|configuredIn): ([A-Za-z0-9_./@+-]+)")
@@ -282,8 +304,8 @@ def origin_source(body: dict[str, Any], base: str, keep: bool) -> str | None:
     origin = _simple_origin(str(raw))
     if origin is None:
         try:
-            origin = yaml.load(str(raw), Loader=_OutputLoader)
-        except yaml.YAMLError:
+            origin = read_one(str(raw))
+        except YamlError:
             return None
     if not isinstance(origin, dict):
         return None

@@ -13,7 +13,6 @@ verified and is refused unless MACs are ignored.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import re
 from collections.abc import Mapping
@@ -22,6 +21,7 @@ from threading import Lock
 from typing import TYPE_CHECKING, Any
 
 from bootstrap import repofiles, sops
+from bootstrap.gostd import b64decode
 from bootstrap.errors import DecryptError
 from bootstrap.kustomize.graph import sops_format
 from bootstrap.scrub import Learner, decrypted_values, document_values
@@ -134,8 +134,8 @@ class SopsFiles:
         touched = False
         for key, value in data.items():
             try:
-                raw = base64.b64decode(str(value), validate=True)
-            except (binascii.Error, ValueError):
+                raw = b64decode(str(value))  # as the decryptor's StdEncoding: line breaks skipped
+            except ValueError:
                 continue
             fmt = _embedded_format(raw)
             if fmt is None:

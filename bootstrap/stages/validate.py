@@ -8,12 +8,12 @@ not fit: every problem is in the error's details.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bootstrap import manifests as mf
+from bootstrap.gostd import b64decode
 from bootstrap.errors import ValidationError
 from bootstrap.model import Manifest, ObjectRef
 from bootstrap.stages.keys import recipients_of_key_text
@@ -133,7 +133,7 @@ def _agekey_texts(body: Mapping) -> list[str]:
     for key, value in (body.get("data") or {}).items():
         if str(key).endswith(".agekey") and isinstance(value, str):
             try:
-                texts.append(base64.b64decode(value, validate=True).decode("utf-8", errors="replace"))
+                texts.append(b64decode(value).decode("utf-8", errors="replace"))
             except ValueError:
                 continue
     texts += [str(v) for k, v in (body.get("stringData") or {}).items() if str(k).endswith(".agekey")]

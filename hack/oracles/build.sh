@@ -4,7 +4,8 @@
 #
 #   hack/oracles/build.sh              build (or reuse) the envsubst oracle and print its path
 #   hack/oracles/build.sh kustschema   the same for kustschema (kustomize's Kustomization field tree)
-#   hack/oracles/build.sh all          both (prints the kustschema path last)
+#   hack/oracles/build.sh yamljson     the same for yamljson (YAML read as Flux reads it: sigs.k8s.io/yaml)
+#   hack/oracles/build.sh all          all three (prints the kustschema path last)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -12,7 +13,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/../versions.env"
 ENVSUBST_VERSION=${ENVSUBST_VERSION:?}
 KUSTOMIZE_API_VERSION=${KUSTOMIZE_API_VERSION:?}
-if [[ $# -gt 1 ]]; then echo "usage: $0 [envsubst|kustschema|all]" >&2; exit 2; fi
+SIGS_YAML_VERSION=${SIGS_YAML_VERSION:?}
+if [[ $# -gt 1 ]]; then echo "usage: $0 [envsubst|kustschema|yamljson|all]" >&2; exit 2; fi
 WHAT=${1:-envsubst}
 
 # Only Go modules, only through the module proxy (no VCS), this Go toolchain, no cgo.
@@ -46,7 +48,9 @@ build() {
 case "$WHAT" in
   envsubst) build envsubst github.com/fluxcd/pkg/envsubst "$ENVSUBST_VERSION" ;;
   kustschema) build kustschema sigs.k8s.io/kustomize/api "$KUSTOMIZE_API_VERSION" ;;
+  yamljson) build yamljson sigs.k8s.io/yaml "$SIGS_YAML_VERSION" ;;
   all) build envsubst github.com/fluxcd/pkg/envsubst "$ENVSUBST_VERSION" >/dev/null
+       build yamljson sigs.k8s.io/yaml "$SIGS_YAML_VERSION" >/dev/null
        build kustschema sigs.k8s.io/kustomize/api "$KUSTOMIZE_API_VERSION" ;;
-  *) echo "usage: $0 [envsubst|kustschema|all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [envsubst|kustschema|yamljson|all]" >&2; exit 2 ;;
 esac

@@ -5,13 +5,9 @@ labels, and no `status` (except on CRDs) or `creationTimestamp`.
 
 from __future__ import annotations
 
-import json
-
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-
-import yaml
 
 from bootstrap.errors import ValidationError
 from bootstrap.manifests import ref_of
@@ -20,6 +16,7 @@ from bootstrap.kustomize.builder import Built
 from bootstrap.engines.flux.kustomizations import GROUP, FluxKustomization
 from bootstrap.engines.flux.postbuild import secret_expansions, substitute_object
 from bootstrap.kustomize.secrets import SopsFiles
+from bootstrap.gostd import float64_numbers
 
 DECRYPT_KEY = f"{GROUP}/decrypt"
 OWNER_NAME = f"{GROUP}/name"
@@ -62,8 +59,8 @@ def finish(built: Built, how: Finishing, secrets: SopsFiles, *, origin: str, not
         decrypted = False
         disabled = str(_annotations(body).get(DECRYPT_KEY, "")).lower() == "disabled"
         if how.decrypts and not disabled:
-            if has_sops(body):
-                body, text, decrypted = secrets.decrypt_object(body, where), None, True
+            if has_sops(body):  # decrypted as JSON and read back through Go's JSON: numbers as float64s
+                body, text, decrypted = float64_numbers(secrets.decrypt_object(body, where)), None, True
             else:
                 changed = secrets.decrypt_data_values(body, where)
                 if changed is not None:
@@ -75,29 +72,16 @@ def finish(built: Built, how: Finishing, secrets: SopsFiles, *, origin: str, not
                 "spec.decryption: Flux would refuse to apply it",
                 hint="add `decryption: {provider: sops, secretRef: {name: sops-age}}` to that Kustomization",
             )
-        if how.variables is not None and _may_substitute(body, text):
-            if text is None:  # the object as Flux serializes it for substitution: no line folding
-                text = yaml.dump(body, Dumper=_Dumper, sort_keys=False, width=_NO_FOLDING, allow_unicode=True)
-            substituted = substitute_object(text, body, how.variables, always=how.always, strict=how.strict,
-                                            where=where)
-            if substituted is not None:
+        substituted = substitute_object(text, body, how.variables, always=how.always, strict=how.strict,
+                                        where=where)
+        if substituted is not None:
+            if how.variables is not None:  # what substitution built from a secret variable is secret too
                 secrets.learner.learn(secret_expansions(body, how.variables, secrets.learner.knows,
                                                         strict=how.strict))
-                body = substituted
+            body = substituted
         body = _applied_form(body, how.kustomization)
         out.append(Manifest(ref=ref_of(body), body=body, source=doc.source, encrypted=decrypted, origin=origin))
     return out
-
-
-_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-_NO_FOLDING = 2**31 - 1  # libyaml takes an int line width
-
-
-def _may_substitute(body: dict[str, Any], text: str | None) -> bool:
-    """Only text with a `$` can change under envsubst (its syntax starts there; `$$` escapes included)."""
-    if text is not None:
-        return "$" in text
-    return "$" in json.dumps(body, separators=(",", ":"), default=str)
 
 
 def _applied_form(body: dict[str, Any], owner: FluxKustomization | None) -> dict[str, Any]:

@@ -10,31 +10,20 @@ back as the object. Without strict substitution (Flux's default) an unset variab
 
 from __future__ import annotations
 
-import base64
-import binascii
+import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import yaml
-
 from bootstrap.errors import ValidationError
 from bootstrap.engines.flux.envsubst import SubstitutionError, check_var_names, substitute
+from bootstrap.gostd import b64decode, float64_numbers
+from bootstrap.yamlread import YamlError, dump, read_all
 
 SUBSTITUTE_KEY = "kustomize.toolkit.fluxcd.io/substitute"
 DISABLED = "disabled"
 
 # (kind, namespace, name) -> the object's data as Flux reads it from the cluster, or None when there is none
 Lookup = Callable[[str, str, str], "Mapping[str, str] | None"]
-
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class _TextLoader(_Loader):  # type: ignore[misc, valid-type]
-    """Timestamps stay strings (as they reach the API server from Flux's JSON)."""
-
-
-_TextLoader.add_constructor("tag:yaml.org,2002:timestamp", lambda loader, node: loader.construct_scalar(node))
-
 
 def disabled(body: Mapping[str, Any]) -> bool:
     metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
@@ -52,8 +41,8 @@ def data_of(body: Mapping[str, Any]) -> dict[str, str]:
         values = {}
         for key, value in (body.get("data") or {}).items():
             try:
-                values[str(key)] = base64.b64decode(str(value), validate=True).decode("utf-8", errors="replace")
-            except (binascii.Error, ValueError):
+                values[str(key)] = b64decode(str(value)).decode("utf-8", errors="replace")
+            except ValueError:
                 continue
         values.update({str(k): str(v) for k, v in (body.get("stringData") or {}).items()})
         return values
@@ -83,26 +72,47 @@ def variables(spec: Mapping[str, Any], namespace: str, lookup: Lookup, where: st
     return found
 
 
-def substitute_object(text: str, body: Mapping[str, Any], variables_: Mapping[str, str] | None, *,
+def runs(body: Mapping[str, Any], variables_: Mapping[str, str] | None, always_: bool) -> bool:
+    """Flux substitutes this object: the Kustomization has a postBuild with variables (or `Always`), the
+    object does not opt out."""
+    return variables_ is not None and not disabled(body) and bool(variables_ or always_)
+
+
+def substitute_object(text: str | None, body: Mapping[str, Any], variables_: Mapping[str, str] | None, *,
                       always: bool, strict: bool = False, where: str) -> dict[str, Any] | None:
-    """The object after substitution, or None when Flux leaves it as it is. `text` is its YAML."""
-    if variables_ is None or disabled(body) or not (variables_ or always):
+    """The object as Flux leaves it after postBuild, or None when Flux does not substitute it. `text` is its
+    YAML (None: written from `body` when needed). Flux reads every object it substitutes back through Go's
+    JSON (kustomize's Resource.UnmarshalJSON), `$` or not: its numbers come back as float64s do."""
+    if not runs(body, variables_, always):
         return None
+    assert variables_ is not None
     try:
         check_var_names(variables_)
+        if not _may_substitute(body, text):  # envsubst would change nothing
+            return float64_numbers(dict(body))  # a copy: the caller's is not the one Flux applies
+        if text is None:  # the object as Flux serializes it for substitution: no line folding, and every
+            text = dump(body, width=_NO_FOLDING)  # string that Flux would read back as another type quoted
         out = substitute(text, _lookup(variables_, strict))
     except SubstitutionError as err:
         raise SubstitutionError(f"{where}: postBuild substitution failed: {err}", kind=err.kind,
                                 variable=err.variable, hint=err.hint) from None
-    try:
-        documents = [doc for doc in yaml.load_all(out, Loader=_TextLoader) if doc is not None]
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark else ""
-        raise ValidationError(f"{where}: postBuild substitution produced invalid YAML{at}") from None
+    try:  # as Flux reads it back: sigs.k8s.io/yaml (YAMLToJSON), the reading of bootstrap.yamlread
+        documents = [doc for doc in read_all(out, per_document=True) if doc is not None]
+    except YamlError as err:
+        raise ValidationError(f"{where}: postBuild substitution produced invalid YAML: {err}") from None
     if len(documents) != 1 or not isinstance(documents[0], dict):
         raise ValidationError(f"{where}: postBuild substitution did not produce one object")
-    return documents[0]
+    return float64_numbers(documents[0])
+
+
+_NO_FOLDING = 2**31 - 1  # libyaml takes an int line width
+
+
+def _may_substitute(body: Mapping[str, Any], text: str | None) -> bool:
+    """Only text with a `$` can change under envsubst (its syntax starts there; `$$` escapes included)."""
+    if text is not None:
+        return "$" in text
+    return "$" in json.dumps(body, separators=(",", ":"), default=str)
 
 
 def secret_expansions(body: Any, variables_: Mapping[str, str], secret: Callable[[str], bool], *,
