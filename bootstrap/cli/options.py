@@ -33,6 +33,12 @@ SOURCE = typer.Option(
     help="The GitRepository that is this repository (default: the one the --path Kustomizations use, else "
     "flux-system).",
 )
+HELM = typer.Option(
+    [], "--helm", metavar="NAMESPACE/NAME",
+    help="A Flux HelmRelease of the restored set to install with Helm before the phases, in dependsOn order "
+    "(repeatable; also a playbook's helmReleases). plan lists them with chart and version; restore does not "
+    "install them yet and refuses the flag.",
+)
 EXCLUDE = typer.Option([], "--exclude", metavar="GLOB", help="Leave files matching GLOB (repo-relative) out of "
                        "directories without a kustomization file (repeatable).")
 KUSTOMIZE_BIN = typer.Option(None, "--kustomize-bin", metavar="FILE", help="A kustomize or kubectl binary to "
@@ -105,7 +111,7 @@ def restore_options(params: dict):
 
     names = {f.name for f in fields(RestoreOptions)}
     chosen = {name: value for name, value in params.items() if name in names}
-    for name in ("paths", "kustomizations", "excludes"):
+    for name in ("paths", "kustomizations", "excludes", "helm"):
         if name in chosen:
             chosen[name] = tuple(chosen[name])
     return RestoreOptions(**chosen)

@@ -30,6 +30,7 @@ from bootstrap.redact import Sensitive
 from bootstrap.report.model import RunReport, Scrubber, to_dict
 from bootstrap.report.run import Run
 from bootstrap.stages import source
+from bootstrap.stages.helm import refuse_installs
 from bootstrap.stages.keys import KeyRing
 
 EVIDENCE_SCHEMA = 1
@@ -208,6 +209,7 @@ def run_drill(restore_opts, drill: DrillOptions, progress, keyring, confirm: Cal
     injection = INJECTIONS.get(drill.inject) if drill.inject else None
     if drill.inject and injection is None:
         raise UsageError(f"--inject {drill.inject!r}: expected one of {', '.join(INJECTIONS)}")
+    refuse_installs(restore_opts.helm)  # before a cluster is made: its restore would refuse it
     if drill.cluster == "current" and not drill.yes:
         if not confirm("Restore into the cluster of your current kubeconfig context? This writes to it"):
             raise UsageError("--cluster current: not confirmed (pass --yes in CI)")

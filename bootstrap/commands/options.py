@@ -27,6 +27,7 @@ class RestoreOptions:
     kustomizations: tuple[str, ...] = ()  # --kustomization NAME[,NAME…] | all
     source: str | None = None  # --source: the GitRepository that is this repository
     excludes: tuple[str, ...] = ()  # --exclude GLOB: files left out of plain directories
+    helm: tuple[str, ...] = ()  # --helm NAMESPACE/NAME: Helm releases to install before the phases (plan lists them)
     kustomize_bin: str | None = None
     playbook: str | None = None
     kubeconfig: str | None = None
@@ -91,10 +92,27 @@ def check_options(opts: RestoreOptions) -> tuple[str, str]:
     engines.get().check_selection(opts.kustomizations)
     if opts.source is not None and (not opts.source or opts.source.count("/") > 1):
         raise UsageError(f"--source {opts.source!r}: expected NAME or NAMESPACE/NAME of a GitRepository")
+    for value in opts.helm:
+        problem = helm_release_problem(value)
+        if problem:
+            raise UsageError(f"--helm {value!r}: {problem}")
     for pattern in opts.excludes:
         if not pattern or pattern.startswith("/"):
             raise UsageError(f"--exclude {pattern!r}: expected a glob relative to the repository root")
     return key_ns, key_name
+
+
+def helm_release_problem(value: str) -> str | None:
+    """What is wrong with a Helm release named to install before the phases (`NAMESPACE/NAME` of the GitOps
+    engine's object: a DNS label and a DNS subdomain), or None."""
+    namespace, sep, name = value.partition("/")
+    if not sep or not namespace or not name or "/" in name:
+        return "expected NAMESPACE/NAME of a HelmRelease"
+    if not _DNS_LABEL.match(namespace):
+        return f"namespace {namespace!r} is not a DNS label (lowercase, digits, '-')"
+    if not _DNS_SUBDOMAIN.match(name):
+        return f"name {name!r} is not a DNS subdomain (lowercase, digits, '-', '.')"
+    return None
 
 
 def normalized(paths: Sequence[str]) -> list[str]:

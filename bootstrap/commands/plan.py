@@ -6,35 +6,46 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from bootstrap import engines
 from bootstrap.commands.options import RestoreOptions, check_options
-from bootstrap.stages import render, session, validate
+from bootstrap.stages import helm, render, session, validate
 from bootstrap.stages.apply import dry_run_wave
 from bootstrap.stages.keys import load_key
 from bootstrap.stages.validate import needs_crd
 
 if TYPE_CHECKING:
-    from bootstrap.engines.base import Engine
+    from bootstrap.engines.base import Engine, HelmInstall
     from bootstrap.kube import Cluster
     from bootstrap.report.run import Run
     from bootstrap.stages.keys import KeyRing
     from bootstrap.stages.validate import Validated
 
 
+class Planned(NamedTuple):
+    validated: Validated
+    cluster: Cluster | None  # None offline
+    helm_releases: list[HelmInstall]  # to install before the phases, in order
+
+
 @contextmanager
 def planned(opts: RestoreOptions, run: Run, keyring: KeyRing, engine: Engine, *,
-            offline: bool = False) -> Iterator[tuple[Validated, Cluster | None]]:
-    """Clone, render and decrypt, connect, validate and plan; yields (validated, cluster), the cluster None
-    offline. Nothing is written. The checkout is gone once this yields; the cluster is closed after."""
+            offline: bool = False, installs_helm: bool = False) -> Iterator[Planned]:
+    """Clone, render and decrypt, resolve the Helm releases named, connect, validate and plan; yields
+    (validated, cluster, helm releases), the cluster None offline. Nothing is written, no chart is pulled.
+    `installs_helm` (restore): Helm releases named are refused before connecting, installing is not built.
+    The checkout is gone once this yields; the cluster is closed after."""
     with session.opened(session.SourceOptions.of(opts), run, offline=offline) as opened:
         out = render.render(render.RenderOptions.of(opts), opened.checkout, keyring, run, engine=engine,
                             lookup=None if offline else opened.lookup())
+        releases = helm.plan_releases(helm.HelmOptions.of(opts), out.rendered, out.playbook, engine, run)
+        if installs_helm and releases:
+            helm.refuse_installs(tuple(r.key for r in releases), "the playbook's helmReleases")
         validated = validate.validate(out.rendered, out.playbook, keyring, validate.KeyOptions.of(opts), run,
                                       None if offline else opened.connect)
         opened.release_checkout()
-        yield validated, None if offline else opened.connect()
+        yield Planned(validated, None if offline else opened.connect(), releases)
 
 
 def plan_only(opts: RestoreOptions, run: Run) -> list[str]:
@@ -46,9 +57,9 @@ def plan_only(opts: RestoreOptions, run: Run) -> list[str]:
     engine = engines.get()
     keyring = load_key(opts.age_key_file, run.progress)
     run.report.key_recipient = keyring.recipients[0] if keyring.recipients else None
-    with planned(opts, run, keyring, engine, offline=not opts.server_dry_run) as (validated, cluster):
+    with planned(opts, run, keyring, engine, offline=not opts.server_dry_run) as (validated, cluster, releases):
         unknown = needs_crd(validated.plan.manifests) if cluster is None else (lambda ref: False)
-        lines = render_plan(validated.plan, unknown)
+        lines = helm.render_releases(releases) + render_plan(validated.plan, unknown)
         for record in plan_records(validated.plan, unknown):
             run.record(record)
         if cluster is not None:

@@ -43,15 +43,16 @@ def restore(opts: RestoreOptions, run: Run, *, keyring: KeyRing | None = None,
     yes/no question (None without a terminal): a cluster that is not fresh needs a yes, or --yes."""
     # deferred: start-up (cli.runner loads this module for every command: a verify loads no pipeline)
     from bootstrap.commands.plan import planned
-    from bootstrap.stages import apply, handover, install_key, target, verify
+    from bootstrap.stages import apply, handover, helm, install_key, target, verify
     from bootstrap.stages.keys import load_key
 
     check_options(opts)
+    helm.refuse_installs(opts.helm)  # before anything is cloned: installing them is not built yet
     engine = engines.get()
     keyring = keyring or load_key(opts.age_key_file, run.progress)
     run.report.key_recipient = keyring.recipients[0] if keyring.recipients else None
-    with planned(opts, run, keyring, engine) as (validated, cluster):
-        plan = validated.plan
+    with planned(opts, run, keyring, engine, installs_helm=True) as (validated, cluster, _helm_releases):
+        plan = validated.plan  # _helm_releases: none yet (refused above and in `planned` until installs are built)
         if opts.dry_run:
             run.progress.note("dry run: the API server validates every object; nothing is persisted")
         else:

@@ -7,7 +7,8 @@ An engine (Flux today) knows five things the rest of dr-bootstrap does not:
 4. which of its objects a bootstrap phase must not wait for, because only its controllers make them Ready
    (`owns`), and whether the restored set installs it at all (`installs`);
 5. the hand-over: waiting until its controllers have reconciled the rest, and judging their readiness
-   (`hand_over`).
+   (`hand_over`);
+6. its Helm releases, as a release to install before it runs (`helm_releases`: chart, version, names).
 Kustomize, SOPS, the Kubernetes edge and the status engine know nothing of engines; an engine uses them.
 """
 
@@ -64,6 +65,54 @@ class Rendered:
 
 
 @dataclass(frozen=True)
+class ValuesFrom:
+    """A reference to values held elsewhere (a ConfigMap or Secret key), merged in order after the chart's."""
+
+    kind: str
+    name: str
+    key: str
+    target_path: str | None = None  # where in the values the key's text goes; None: the key holds YAML values
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class HelmInstall:
+    """One Helm release to install before the GitOps engine runs, as the engine's Helm controller would
+    install it. The chart is `repository` + `chart`: for an `oci://` repository the reference
+    `<repository>/<chart>` (`oci_ref`), otherwise the chart `chart` of the chart repository at `repository`.
+    `values` are the object's inline values only (they may hold decrypted text: never shown or reported);
+    `values_from` are recorded, not read."""
+
+    namespace: str  # the engine's object (`namespace`/`name`)
+    name: str
+    chart: str
+    repository: str  # oci://… or https://…, as the source object has it
+    version: str  # as written: a tag, a semver range or version, or a digest (`version_kind`)
+    version_kind: str  # tag | semver | digest
+    release_name: str  # the name Helm stores the release under
+    target_namespace: str  # where the release's objects go (`helm install --namespace`)
+    storage_namespace: str  # where Helm keeps the release's records
+    source: str  # the object the chart comes from, e.g. `OCIRepository flux-system/cilium`
+    found_in: str = ""  # the repository file of the engine's object
+    values: Mapping[str, object] = field(default_factory=dict, repr=False, compare=False)
+    values_from: tuple[ValuesFrom, ...] = ()
+    depends_on: tuple[str, ...] = ()  # `namespace/name` of the engine's objects it waits for
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def oci(self) -> bool:
+        return self.repository.startswith("oci://")
+
+    @property
+    def oci_ref(self) -> str | None:
+        """What `helm install` takes for an OCI chart (None for a chart repository, which takes `--repo`)."""
+        return f"{self.repository.rstrip('/')}/{self.chart}" if self.oci else None
+
+
+@dataclass(frozen=True)
 class RenderInputs:
     """What the render stage asks of an engine."""
 
@@ -93,3 +142,9 @@ class Engine(Protocol):
 
     def hand_over(self, cluster: Cluster, run: Run, manifests: Sequence[Manifest], *, timeout: float) -> None:
         """Wait until the engine has reconciled the rest of the repository (the `gitops` phase)."""
+
+    def helm_releases(self, rendered: Rendered, names: Sequence[str]) -> list[HelmInstall]:
+        """The engine's Helm releases named `namespace/name` in the rendered set, each resolved to its chart
+        from the set alone (no cluster, nothing pulled), in install order: a release after those of `names`
+        it depends on. UsageError (exit 2) for a name the set does not hold, ValidationError for a release
+        whose chart cannot be told."""

@@ -67,6 +67,22 @@ class PhaseRecord:
     cluster_wait_seconds: float = 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class HelmReleaseRecord:
+    """A Helm release to install before the phases, in install order (its values are never recorded)."""
+
+    namespace: str  # the GitOps engine's object
+    name: str
+    chart: str
+    version: str
+    repository: str
+    release_name: str
+    target_namespace: str
+    storage_namespace: str
+    source: str  # the object the chart comes from
+    depends_on: tuple[str, ...] = ()
+
+
 @dataclass(slots=True)
 class ReportError:
     exit_code: int
@@ -93,6 +109,7 @@ class RunReport:
     seconds: float = 0.0
     phases: list[PhaseRecord] = field(default_factory=list)
     objects: list[ObjectRecord] = field(default_factory=list)
+    helm_releases: list[HelmReleaseRecord] = field(default_factory=list)  # installed before the phases, in order
     error: ReportError | BootstrapError | None = None
     tool_version: str = ""
     server_version: str | None = None
@@ -203,6 +220,12 @@ def to_dict(report: RunReport) -> dict[str, Any]:
                 "source": o.source,
             }
             for o in report.objects
+        ],
+        "helmReleases": [
+            {"namespace": h.namespace, "name": h.name, "chart": h.chart, "version": h.version,
+             "repository": h.repository, "releaseName": h.release_name, "targetNamespace": h.target_namespace,
+             "storageNamespace": h.storage_namespace, "source": h.source, "dependsOn": list(h.depends_on)}
+            for h in report.helm_releases
         ],
         "error": error_fields(report.error),
         "toolVersion": report.tool_version,

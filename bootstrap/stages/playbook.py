@@ -1,4 +1,5 @@
-"""Playbooks: which objects are restored in which phase, and in what phase order (pure, no I/O but reading).
+"""Playbooks: which objects are restored in which phase, and in what phase order (pure, no I/O but reading);
+and which Helm releases are installed before the phases (`spec.helmReleases`, as `--helm`).
 
 A playbook is a small YAML file (see playbooks/README.md).  Each phase selects objects by path globs
 (relative to the restore `--path`) and an optional label selector; an object goes to the first phase
@@ -15,6 +16,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from bootstrap import toposort
+from bootstrap.commands.options import helm_release_problem
 from bootstrap.repofiles import glob_match
 from bootstrap.errors import ValidationError
 from bootstrap.manifests import parse_documents
@@ -97,6 +99,7 @@ class Playbook:
     phases: tuple[Phase, ...]
     source: str = "(default)"
     base: str = "."
+    helm_releases: tuple[str, ...] = ()  # `namespace/name`: Helm releases installed before the phases
 
     def phase_for(self, manifest: Manifest) -> Phase | None:
         """The first phase (in file order) that selects `manifest`."""
@@ -228,7 +231,7 @@ def parse_playbook(data: Any, name: str, *, base: str = ".") -> Playbook:
     if doc["apiVersion"] != API_VERSION or doc["kind"] != "Playbook":
         raise ValidationError(f"{name}: expected apiVersion {API_VERSION} and kind Playbook")
     metadata = _mapping(doc.get("metadata") or {}, f"{name}: metadata", {"name", "labels", "annotations"})
-    spec = _mapping(doc["spec"], f"{name}: spec", {"phases"}, ("phases",))
+    spec = _mapping(doc["spec"], f"{name}: spec", {"phases", "helmReleases"}, ("phases",))
     if not isinstance(spec["phases"], list) or not spec["phases"]:
         raise ValidationError(f"{name}: spec.phases: must be a non-empty list")
     phases = tuple(_phase(p, f"{name}: spec.phases[{i}]") for i, p in enumerate(spec["phases"]))
@@ -239,7 +242,13 @@ def parse_playbook(data: Any, name: str, *, base: str = ".") -> Playbook:
         for dep in phase.depends_on:
             if dep not in names:
                 raise ValidationError(f"{name}: spec.phases[{index}].dependsOn: unknown phase {dep!r}")
-    playbook = Playbook(name=str(metadata.get("name") or PurePosixPath(name).stem), phases=phases, source=name, base=base)
+    releases = _strings(spec.get("helmReleases") or [], f"{name}: spec.helmReleases")
+    for index, release in enumerate(releases):
+        problem = helm_release_problem(release)
+        if problem:
+            raise ValidationError(f"{name}: spec.helmReleases[{index}]: {release!r}: {problem}")
+    playbook = Playbook(name=str(metadata.get("name") or PurePosixPath(name).stem), phases=phases, source=name,
+                        base=base, helm_releases=releases)
     playbook.ordered()  # refuse cycles now
     return playbook
 

@@ -193,9 +193,10 @@ def test_json_document_has_the_contract_schema(tmp_path):
     assert set(doc) == {
         "schemaVersion", "command", "result", "repo", "ref", "path", "paths", "kustomize", "source", "commit", "keyRecipient",
         "signer", "started", "finished",
-        "seconds", "clusterWaitSeconds", "operatorWaitSeconds", "bootstrapSeconds", "convergedSeconds", "phases", "objects", "error",
-            "toolVersion", "serverVersion",
+        "seconds", "clusterWaitSeconds", "operatorWaitSeconds", "bootstrapSeconds", "convergedSeconds", "phases", "objects",
+        "helmReleases", "error", "toolVersion", "serverVersion",
     }
+    assert doc["helmReleases"] == []  # always there: the releases installed before the phases, in order
     assert doc["result"] == "failed" and doc["seconds"] == 20.0
     assert doc["started"] == "2026-11-27T12:00:00Z" and doc["finished"] == "2026-11-27T12:00:20Z"
     assert doc["phases"][0] == {"name": "crds", "started": "2026-11-27T12:00:01Z", "finished": "2026-11-27T12:00:02.500000Z", "seconds": 1.5,

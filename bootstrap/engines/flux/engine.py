@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from bootstrap.engines.base import ClusterLookup, KeyTarget, Rendered, RenderedPhase, RenderInputs
+from bootstrap.engines.base import ClusterLookup, HelmInstall, KeyTarget, Rendered, RenderedPhase, RenderInputs
+from bootstrap.engines.flux import helmreleases
 from bootstrap.engines.flux.kustomizations import parse_selection
 from bootstrap.model import Manifest, ObjectRef
 
@@ -49,6 +50,11 @@ class FluxEngine:
         from bootstrap.engines.flux.handover import hand_over  # deferred: clone (it loads the kube client)
 
         hand_over(cluster, run, manifests, timeout=timeout)
+
+    def helm_releases(self, rendered: Rendered, names: Sequence[str]) -> list[HelmInstall]:
+        """The named HelmReleases with their OCIRepository or HelmRepository chart, in dependsOn order, as
+        helm-controller would install them (`helmreleases`)."""
+        return helmreleases.helm_releases(rendered, names)
 
 
 def key_targets(rendering: Rendering) -> list[KeyTarget]:
