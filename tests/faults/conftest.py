@@ -1,8 +1,9 @@
 """Fixtures for fault-injection tests: one dedicated local cluster, a ~300-object SOPS repo, and helpers
 to run the real CLI, wipe what it restored, snapshot the restored state and restart the kube-apiserver.
 
-The cluster is this package's own (faults kill its API server), shared by every test here; each trial
-starts from a wiped state and is compared against one clean restore.
+The cluster is this package's own (webhooks and finalizers are left on it), shared by every test here but
+the API server restarts: those kill the API server, and each runs on a cluster of its own (see
+test_apiserver_restart.py). Each trial restores a tree of its own and is compared against one clean restore.
 """
 
 from __future__ import annotations
@@ -268,6 +269,27 @@ def start_apiserver(cluster: LocalCluster, argv: list[str]) -> subprocess.Popen:
     return proc
 
 
+#: the API server's clients that keep watches open (client-go informers). When their API server goes away each
+#: informer retries with client-go's backoff (0.8 s doubling to 30 s, times up to 2 for jitter, reset only every
+#: 2 minutes) and re-lists after the restarted server answers "too old resource version"; outages less than two
+#: minutes apart stack that backoff to 30-60 s per wait, two waits per outage.
+WATCHERS = ("kube-controller-manager", "kube-scheduler", "kwok")
+
+
+def _start_ticks(pid: int) -> int:
+    """When process `pid` started, in clock ticks since boot (/proc/PID/stat field 22)."""
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+
+
+def watchers_that_lost_the_apiserver(cluster: LocalCluster) -> list[str]:
+    """The WATCHERS that were already running when the cluster's current API server started: they lived
+    through an earlier outage, so their watches may still be in client-go's backoff."""
+    pids = cluster.dir / "pids"
+    apiserver = _start_ticks(apiserver_pid(cluster))
+    return [name for name in WATCHERS
+            if _start_ticks(int((pids / f"{name}.pid").read_text().strip())) < apiserver]
+
+
 def wait_ready(cluster: LocalCluster, timeout: float = 60) -> None:
     pki = cluster.dir / "pki"
     ctx = ssl.create_default_context(cafile=str(pki / "ca.crt"))
@@ -289,7 +311,9 @@ def wait_ready(cluster: LocalCluster, timeout: float = 60) -> None:
 
 @pytest.fixture(scope="session")
 def fault_cluster(tmp_path_factory, control_plane_bin) -> Iterator[LocalCluster]:
-    """A cluster of the fault tests' own: they kill its API server and leave webhooks behind on failure."""
+    """A cluster of the fault tests' own: they leave webhooks and finalizers behind on failure. Its API server
+    is never killed (the restart tests use clusters of their own), so its controllers never carry client-go's
+    backoff from an earlier outage into another test."""
     cluster = LocalCluster(tmp_path_factory.mktemp("faults") / "cluster", control_plane_bin)
     cluster.start(timeout=120)
     try:
