@@ -53,13 +53,12 @@ class Scrubber:
 
     def __init__(self, values: Iterable[str | bytes] = ()):
         self._needles: frozenset[str] = frozenset()
-        self._index: tuple[dict[str, list[str]], re.Pattern[str] | None] = ({}, None)
+        self._index: tuple[frozenset[str], dict[str, list[str]], re.Pattern[str] | None] = (self._needles, {}, None)
         self.learn(values)
 
     def learn(self, values: Iterable[str | bytes], public: Callable[[str], bool] | None = None) -> None:
         """Add values to scrub from now on. A run shares one Scrubber with its report and progress from
-        construction, and learns the plaintext once decryption has produced it; the index is swapped in
-        as one object, so a line scrubbed concurrently sees the old or the new set, never half of one.
+        construction, and learns the plaintext as decryption produces it.
         With `public` (text anyone can read in the repository?), a value that is public is not learned,
         nor any form of a value (a line, its base64) that is."""
         needles = set(self._needles)
@@ -71,17 +70,29 @@ class Scrubber:
                     continue
                 forms = {form for form in forms if not public(form)}
             needles.update(forms)
-        if needles == self._needles:
-            return
-        by_head: dict[str, list[str]] = {}
+        if needles != self._needles:
+            self._needles = frozenset(needles)  # the index is made again when next needed (`_current`)
+
+    def _current(self) -> tuple[dict[str, list[str]], re.Pattern[str] | None]:
+        """The index of the values learned so far. A render learns values one decrypted object at a time, so
+        the index is compiled when a line is next scrubbed, not at every `learn`; it is swapped in as one
+        object (with the values it indexes), so a line scrubbed concurrently sees the old or the new set."""
+        needles, by_head, heads = self._index
+        if needles is self._needles:
+            return by_head, heads
+        needles = self._needles
+        by_head = {}
         for needle in sorted(needles, key=len, reverse=True):  # longest first: a value inside another still goes
             by_head.setdefault(needle[:HEAD], []).append(needle)
-        self._needles = frozenset(needles)
-        self._index = (by_head, re.compile(_trie_pattern(by_head)) if by_head else None)
+        heads = re.compile(_trie_pattern(by_head)) if by_head else None
+        self._index = (needles, by_head, heads)
+        return by_head, heads
 
     def __call__(self, text: str) -> str:
-        by_head, heads = self._index
-        if heads is None or not text:
+        if not text:
+            return text
+        by_head, heads = self._current()
+        if heads is None:
             return text
         found = heads.search(text)
         if found is None:
