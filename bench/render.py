@@ -52,7 +52,7 @@ def write_repo(root: Path, count: int, recipient: str) -> list[tuple[str, str, P
                                                  for i in range(10))))
         for secret in ("db", "api"):
             target = app / f"{secret}.sops.yaml"
-            target.write_text(_dump(fluxrepos.secret(secret, {"user": f"{secret}-{n}", "password": os.urandom(8).hex()})))
+            target.write_text(_dump(fluxrepos.secret(secret, {"user": f"{secret}-{n}", "password": f"pw-{os.urandom(8).hex()}"})))  # a hex string alone can read as a number (1234e56), as Go reads YAML
             encrypt_file(target, [recipient], encrypted_regex=fluxrepos.MANIFEST_RULE)
         ks_file = root.parent / "ks" / f"{name}.yaml"
         ks_file.parent.mkdir(exist_ok=True)

@@ -356,7 +356,7 @@ def test_objects_are_server_side_applied_by_dr_bootstrap(restored, kube):
 
 def broken_app_repo(make_repo, namespace: str, *, annotations: dict | None = None, missing_key: bool = False):
     secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds", "namespace": namespace},
-              "stringData": {"present": secrets.token_hex(8)}}
+              "stringData": {"present": f"v-{secrets.token_hex(8)}"}}  # hex alone can read as a number, as Go reads it
     pod = {"containers": [container("app", env=[{"name": "X", "valueFrom": {"secretKeyRef": {
         "name": "creds", "key": "absent" if missing_key else "present"}}}])]}
     body = json.loads(workload("Deployment", namespace, "api", pod, replicas=1))
