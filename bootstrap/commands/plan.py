@@ -38,7 +38,7 @@ def planned(opts: RestoreOptions, run: Run, keyring: KeyRing, engine: Engine, *,
     The checkout is gone once this yields; the cluster is closed after."""
     with session.opened(session.SourceOptions.of(opts), run, offline=offline) as opened:
         out = render.render(render.RenderOptions.of(opts), opened.checkout, keyring, run, engine=engine,
-                            lookup=None if offline else opened.lookup())
+                            lookup=opened.lookup())
         releases = helm.plan_releases(helm.HelmOptions.of(opts), out.rendered, out.playbook, engine, run)
         if installs_helm and releases:
             helm.refuse_installs(tuple(r.key for r in releases), "the playbook's helmReleases")

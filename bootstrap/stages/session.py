@@ -8,7 +8,7 @@ and decryption, and only then the kubeconfig and the API server (`Opened.connect
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from bootstrap.stages import provenance, source
 from bootstrap.stages.source import remove_tree
-from bootstrap.stages.validate import cluster_lookup
+from bootstrap.model import ObjectRef
 
 if TYPE_CHECKING:
     from bootstrap.commands.options import RestoreOptions
@@ -178,3 +178,16 @@ def _clone_while_loading(opts: SourceOptions, stack: ExitStack, remove_later: Ca
         cloning.result()
         raise
     return cloning.result()
+
+
+def cluster_lookup(get_object: Callable[[ObjectRef], Mapping | None] | None) -> ClusterLookup | None:
+    """substituteFrom data read from the cluster (None offline: nothing is there to read)."""
+    if get_object is None:
+        return None
+    from bootstrap.engines.flux.postbuild import data_of  # deferred: clone (loaded with Flux's render)
+
+    def lookup(kind: str, namespace: str, name: str):
+        live = get_object(ObjectRef("v1", kind, namespace, name))
+        return data_of(live) if live is not None else None
+
+    return lookup

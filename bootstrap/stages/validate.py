@@ -149,19 +149,6 @@ def validate_and_plan(manifests: list[Manifest], playbook: Playbook | None, phas
     return planning.build_plan(manifests, playbook or rendered_playbook(phases), is_namespaced=is_namespaced)
 
 
-def cluster_lookup(get_object: Callable[[ObjectRef], Mapping | None] | None):
-    """substituteFrom data read from the cluster (None offline: nothing is there to read)."""
-    if get_object is None:
-        return None
-    from bootstrap.engines.flux.postbuild import data_of  # deferred: clone (loaded with Flux's render)
-
-    def lookup(kind: str, namespace: str, name: str):
-        live = get_object(ObjectRef("v1", kind, namespace, name))
-        return data_of(live) if live is not None else None
-
-    return lookup
-
-
 def _known_kind(cluster: Cluster | None) -> Callable[[str, str], bool | None]:
     """(apiVersion, kind) -> known? From the cluster's discovery; offline, from the built-in kinds (custom
     kinds without a CRD in the set are then marked, not refused: the cluster may have their CRD)."""

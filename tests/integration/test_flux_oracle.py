@@ -81,7 +81,7 @@ def our_render(repo: Path, keyring, paths: tuple[str, ...], kubeconfig: Path | N
     lookup = None
     if kubeconfig is not None:
         from bootstrap.kube import Cluster
-        from bootstrap.stages.validate import cluster_lookup
+        from bootstrap.stages.session import cluster_lookup
 
         cluster = Cluster(str(kubeconfig))
         lookup = cluster_lookup(cluster.get)
