@@ -86,7 +86,7 @@ def check_options(opts: RestoreOptions) -> tuple[str, str]:
         raise UsageError("--path: at least one path is needed")
     for path in opts.paths:
         if not path or path.startswith("/") or "\x00" in path:
-            raise UsageError(f"--path {path!r}: must be a directory relative to the repository root")
+            raise UsageError(f"--path {path!r}: must be a directory or file relative to the repository root")
     if len(set(normalized(opts.paths))) != len(opts.paths):
         raise UsageError(f"--path given twice for the same directory: {', '.join(opts.paths)}")
     engines.get().check_selection(opts.kustomizations)

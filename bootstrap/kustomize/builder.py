@@ -24,6 +24,7 @@ from bootstrap.kustomize.kustfile import ORIGIN, generated, merge_spec, round_tr
 from bootstrap.kustomize.kustomizer import Kustomizer
 from bootstrap.kustomize.scratch import scratch_tree
 from bootstrap.kustomize.secrets import SopsFiles
+from bootstrap.kustomize.singlefile import read_file_objects
 from bootstrap.repofiles import glob_match
 from bootstrap.scrub import Scrubber, values_in_env
 from bootstrap.yamlread import YamlError, dump, read_all, read_one
@@ -154,6 +155,10 @@ class Builder:
     def build(self, spec: BuildSpec) -> Built:
         directory = (self.root / spec.path) if spec.path else self.root
         label = spec.label or (spec.path or ".")
+        if spec.path and directory.is_file():
+            objects = read_file_objects(self.root, spec.path, artifact=self.artifact, limits=self.limits,
+                                        label=label)
+            return Built(spec, [Document(text=None, body=body, source=spec.path) for body in objects], [])
         if not directory.is_dir() or (spec.path and self.artifact.left_out(self.rel(directory), True)):
             raise ValidationError(f"{label}: kustomization path not found: {spec.path or '.'}")
         existing = kustomization_file(directory)

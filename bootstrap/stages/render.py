@@ -73,7 +73,7 @@ def render(options: RenderOptions, checkout: Checkout, keyring: KeyRing, run: Ru
             refuse_committed_keys(checkout.root)
         playbook = find_playbook(options, checkout)
         for path in options.paths:
-            checkout.resolve(path)  # SourceError (exit 3) for a --path that is not there
+            checkout.resolve(path, files=True)  # SourceError (exit 3) for a --path that is not there
         kustomizer = find_kustomizer(options.kustomize_bin)
         progress.note(f"rendering with {kustomizer.describe()}")
         builder = Builder(
@@ -114,7 +114,8 @@ def find_playbook(options: RenderOptions, checkout: Checkout) -> Playbook | None
     if options.playbook:
         return pb.load_playbook(Path(options.playbook), base=base)
     for path in options.paths:
-        found = pb.find_playbook(checkout.resolve(path))
+        directory = checkout.resolve(path, files=True)
+        found = pb.find_playbook(directory) if directory.is_dir() else None
         if found:
             return pb.load_playbook(found, base=path)
     return None

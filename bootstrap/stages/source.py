@@ -63,13 +63,14 @@ class Checkout:
     ref: str | None
     url: str  # credentials stripped
 
-    def resolve(self, path: str = ".") -> Path:
-        """The directory `path` (relative to the repo root); SourceError if missing or outside the repo."""
+    def resolve(self, path: str = ".", *, files: bool = False) -> Path:
+        """The directory `path` (relative to the repo root), or with `files` a directory or a single file (a
+        secret-zero `*.sops.yaml`); SourceError if missing or outside the repo."""
         root = self.root.resolve()
         target = (root / path).resolve()
         if not target.is_relative_to(root):
             raise SourceError(f"--path {path!r} points outside the repository")
-        if not target.is_dir():
+        if not (target.is_dir() or files and target.is_file()):
             raise SourceError(f"--path {path!r} not found in {self.url} at {self.commit[:12]}")
         return target
 
