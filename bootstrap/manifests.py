@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from bootstrap import placeholders
 from bootstrap.gostd import b64decode
 from bootstrap.errors import ValidationError
 from bootstrap.model import Manifest, ObjectRef
@@ -176,7 +177,13 @@ def _secret_problems(body: dict, where: str) -> Iterator[str]:
             try:
                 b64decode(value if isinstance(value, str) else "!")
             except ValueError:
-                yield f"{where}: data.{key} is not valid base64"
+                plugin = placeholders.plugin_of(value, bare=placeholders.bare_allowed(body)) \
+                    if isinstance(value, str) else None
+                if plugin:
+                    yield (f"{where}: data.{key} is a placeholder that {plugin} fills when Argo CD renders it, "
+                           "not a value to apply")
+                else:
+                    yield f"{where}: data.{key} is not valid base64"
 
 
 def _crd_versions(manifests: Iterable[Manifest]) -> dict[tuple[str, str], set[str]]:

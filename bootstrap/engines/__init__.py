@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 #: name -> module exposing ENGINE; the first is the default
 REGISTERED = {
     "flux": "bootstrap.engines.flux",
+    "argocd": "bootstrap.engines.argocd",
 }
 
 

@@ -36,6 +36,7 @@ class KeyTarget:
     namespace: str
     name: str
     why: str  # which of the engine's objects name it
+    key: str | None = None  # the data key the engine reads (None: --key-secret-key)
 
 
 @dataclass
@@ -58,6 +59,7 @@ class Rendered:
     key_targets: list[KeyTarget] = field(default_factory=list)
     left_to_engine: list[str] = field(default_factory=list)  # found, not selected: reconciled after the hand-over
     not_restorable: list[str] = field(default_factory=list)  # `name (source)`: not from this repository
+    needs_plugin: list[str] = field(default_factory=list)  # `ref (source): plugins`: filled by the engine's plugin
 
     @property
     def manifests(self) -> list[Manifest]:
@@ -120,6 +122,7 @@ class RenderInputs:
     selection: tuple[str, ...] = ()  # the engine's objects to restore besides the entry paths (names, `all`)
     source: str | None = None  # which of the engine's source objects is this repository (None: the engine guesses)
     concurrency: int = 4
+    repo_url: str | None = None  # the URL the checkout was cloned from (an engine may match its objects to it)
 
 
 class Engine(Protocol):

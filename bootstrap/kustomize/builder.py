@@ -19,6 +19,7 @@ from typing import Any
 from bootstrap.errors import ValidationError
 from bootstrap.manifests import Limits, parse_documents
 from bootstrap.kustomize.artifact import Artifact
+from bootstrap.kustomize.expand import Expander, expand
 from bootstrap.kustomize.graph import Graph, kustomization_file
 from bootstrap.kustomize.kustfile import ORIGIN, generated, merge_spec, round_trip
 from bootstrap.kustomize.kustomizer import Kustomizer
@@ -70,7 +71,7 @@ class Builder:
 
     def __init__(self, root: Path, *, kustomizer: Kustomizer, artifact: Artifact, secrets: SopsFiles,
                  excludes: tuple[str, ...] = (), disk_base: Path | None = None, memory_base: Path | None = None,
-                 limits: Limits = Limits()):
+                 limits: Limits = Limits(), expanders: tuple[Expander, ...] = ()):
         """`disk_base`: where scratch trees without plaintext go; `memory_base`: a tmpfs directory for those
         holding decrypted generator inputs (None: such builds are refused)."""
         self.root = root.resolve()
@@ -81,6 +82,7 @@ class Builder:
         self.disk_base = disk_base
         self.memory_base = memory_base
         self.limits = limits
+        self.expanders = expanders  # generator expanders an engine brings (`kustomize.expand`)
         self._parsed: dict[Path, Any] = {}
         self._checked: set[Path] = set()
         self._lock = Lock()
@@ -89,7 +91,13 @@ class Builder:
         """The same builder for a checkout whose artifact leaves out other files (GitRepository spec.ignore)."""
         return Builder(self.root, kustomizer=self.kustomizer, artifact=artifact, secrets=self.secrets,
                        excludes=self.excludes, disk_base=self.disk_base, memory_base=self.memory_base,
-                       limits=self.limits)
+                       limits=self.limits, expanders=self.expanders)
+
+    def with_expanders(self, *expanders: Expander) -> "Builder":
+        """The same builder, expanding these generators in process before kustomize runs."""
+        builder = self.with_artifact(self.artifact)
+        builder.expanders = (*self.expanders, *expanders)
+        return builder
 
     def rel(self, path: Path) -> str:
         rel = path.resolve().relative_to(self.root).as_posix()
@@ -182,9 +190,11 @@ class Builder:
         for path in walk.parsed_files:
             if path.is_file():
                 self.check_yaml(path)
-        files: dict[str, bytes] = {file_rel: dump(kus).encode()}
-        built = Built(spec, [], [], generator_inputs=sorted({self.rel(s.path) for s in walk.sources
-                                                            if s.path.is_file()}))
+        expanded = expand(self.root, walk.directories, directory, kus, file_rel, self.load_kustomization,
+                          kustomization_file, self.expanders, self.limits)
+        files: dict[str, bytes] = {file_rel: dump(kus).encode(), **expanded.files}
+        built = Built(spec, [], list(expanded.decrypted), secret_values=list(expanded.secret_values),
+                      generator_inputs=sorted({self.rel(s.path) for s in walk.sources if s.path.is_file()}))
         if spec.decrypts:
             seen: set[Path] = set()
             for source in walk.sources:

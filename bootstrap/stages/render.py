@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bootstrap import repofiles
+from bootstrap import placeholders, repofiles
 from bootstrap.commands.options import normalized
 from bootstrap.engines.base import RenderInputs
 from bootstrap.errors import ValidationError
@@ -91,6 +91,13 @@ def render(options: RenderOptions, checkout: Checkout, keyring: KeyRing, run: Ru
         if rendered.left_to_engine:
             progress.note(f"{len(rendered.left_to_engine)} left for {engine.name} to reconcile after the hand-over: "
                           + ", ".join(rendered.left_to_engine))
+        for line in rendered.needs_plugin:
+            progress.note(f"needs a config-management plugin, left to {engine.name}: {line}")
+        for phase in rendered.phases:
+            for m in phase.manifests:
+                plugins = placeholders.plugins_needed(m.body)
+                if plugins:
+                    progress.note(f"{m.ref} ({m.source}) holds placeholders that {', '.join(plugins)} fills")
         if rendered.not_restorable:
             progress.note("not restorable from this repository: " + ", ".join(rendered.not_restorable))
         run.report.kustomize = kustomizer.describe()

@@ -98,9 +98,12 @@ def with_namespace_name_label(manifests: list[Manifest]) -> list[Manifest]:
 def key_secrets(key: KeyOptions, rendered: Rendered) -> list[KeySecret]:
     """--key-secret, plus every distinct Secret the engine reads the key from in the rendered set."""
     found: dict[tuple[str, str], list[str]] = {key.secret: ["--key-secret"]}
+    data_keys: dict[tuple[str, str], str] = {}
     for target in rendered.key_targets:
         found.setdefault((target.namespace, target.name), []).append(target.why)
-    return [KeySecret(n, s, key.key, ", ".join(why)) for (n, s), why in found.items()]
+        if target.key and (target.namespace, target.name) != key.secret:
+            data_keys.setdefault((target.namespace, target.name), target.key)
+    return [KeySecret(n, s, data_keys.get((n, s), key.key), ", ".join(why)) for (n, s), why in found.items()]
 
 
 def drop_repo_key_copies(manifests: list[Manifest], targets: list[KeySecret], keyring: KeyRing,

@@ -1,0 +1,200 @@
+"""ApplicationSets expanded offline into the Applications the ApplicationSet controller would create
+(pure, reading the checkout): generators `list`, `git` directories and files (of this repository), the
+local cluster for `clusters`, and `matrix` / `merge` of those; then `template` and `templatePatch`.
+
+Parameters follow applicationset/generators/git.go: directories give `path`, `path.basename`,
+`path.basenameNormalized`, `path[N]` (nested `path.path`, `path.segments` … with goTemplate); files give the
+file's fields flattened (nested with goTemplate) plus the same `path` family and `path.filename`.
+Directory globs match as Go's path.Match (`*` stays inside one directory); hidden directories are skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from bootstrap.engines.argocd import templating
+from bootstrap.engines.argocd.apps import normalize_url
+from bootstrap.errors import ValidationError
+from bootstrap.manifests import parse_documents
+
+LOCAL_CLUSTER = {"name": "in-cluster", "server": "https://kubernetes.default.svc", "nameNormalized": "in-cluster"}
+
+
+class NotExpandable(Exception):
+    """A generator that cannot be expanded from this repository alone (its reason is the message)."""
+
+
+def sanitize(name: str) -> str:
+    """utils.SanitizeName: lower case, runs of characters other than [a-z0-9.-] become `-`, at most 253."""
+    out = re.sub(r"[^a-z0-9.-]+", "-", name.lower())
+    return out.strip("-.")[:253].strip("-.")
+
+
+def _path_match(pattern: str, name: str) -> bool:
+    """Go's path.Match: `*` and `?` never cross `/`."""
+    regex = "".join("[^/]*" if c == "*" else "[^/]" if c == "?" else re.escape(c) if c not in "[]^!-" else c
+                    for c in pattern)
+    regex = regex.replace("[!", "[^")
+    try:
+        return re.fullmatch(regex, name) is not None
+    except re.error:
+        return False
+
+
+def _file_glob(pattern: str, rel: str) -> bool:
+    """A git files generator pattern: `**` crosses directories, `*` does not."""
+    parts, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            parts.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            parts.append(".*")
+            i += 2
+        else:
+            c = pattern[i]
+            parts.append("[^/]*" if c == "*" else "[^/]" if c == "?" else re.escape(c))
+            i += 1
+    return re.fullmatch("".join(parts), rel) is not None
+
+
+def _directories(root: Path) -> list[str]:
+    found = []
+    for here, dirs, _files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        rel = Path(here).relative_to(root).as_posix()
+        if rel != ".":
+            found.append(rel)
+    return sorted(found)
+
+
+def _path_params(path: str, go: bool, filename: str | None = None) -> dict[str, Any]:
+    base = os.path.basename(path)
+    if go:
+        nested: dict[str, Any] = {"path": path, "basename": base, "basenameNormalized": sanitize(base),
+                                  "segments": path.split("/")}
+        if filename is not None:
+            nested.update(filename=filename, filenameNormalized=sanitize(filename))
+        return {"path": nested}
+    flat: dict[str, Any] = {"path": path, "path.basename": base, "path.basenameNormalized": sanitize(base)}
+    if filename is not None:
+        flat.update({"path.filename": filename, "path.filenameNormalized": sanitize(filename)})
+    for index, segment in enumerate(path.split("/")):
+        flat[f"path[{index}]"] = segment
+    return flat
+
+
+def _git(gen: Mapping[str, Any], root: Path, repo: str, go: bool, where: str) -> list[dict[str, Any]]:
+    url = str(gen.get("repoURL") or "")
+    if normalize_url(url) != repo:
+        raise NotExpandable(f"git generator of another repository ({url})")
+    if gen.get("directories"):
+        items = [d for d in gen["directories"] if isinstance(d, Mapping)]
+        paths = []
+        for rel in _directories(root):
+            included = any(_path_match(str(d.get("path", "")), rel) and not d.get("exclude") for d in items)
+            excluded = any(_path_match(str(d.get("path", "")), rel) and d.get("exclude") for d in items)
+            if included and not excluded:
+                paths.append(rel)
+        return [_path_params(p, go) for p in paths]
+    if gen.get("files"):
+        items = [f for f in gen["files"] if isinstance(f, Mapping)]
+        files = sorted(rel for rel in (p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+                       if not rel.startswith(".git/")
+                       and any(_file_glob(str(f.get("path", "")), rel) and not f.get("exclude") for f in items)
+                       and not any(_file_glob(str(f.get("path", "")), rel) and f.get("exclude") for f in items))
+        out = []
+        for rel in files:
+            fmt = "json" if rel.endswith(".json") else "yaml"
+            docs = parse_documents((root / rel).read_bytes(), rel, fmt)
+            content = docs[0] if len(docs) == 1 else docs
+            for entry in content if isinstance(content, list) else [content]:
+                if entry is None:
+                    continue
+                if not isinstance(entry, Mapping):
+                    raise ValidationError(f"{where}: git files generator: {rel} holds no object")
+                params = dict(entry) if go else templating.flatten(entry)
+                params.update(_path_params(os.path.dirname(rel), go, os.path.basename(rel)))
+                out.append(params)
+        return out
+    raise NotExpandable("git generator without directories or files")
+
+
+def _one(gen: Mapping[str, Any], root: Path, repo: str, go: bool, where: str) -> list[dict[str, Any]]:
+    if "list" in gen:
+        elements = (gen["list"] or {}).get("elements") or []
+        if not isinstance(elements, list):
+            raise ValidationError(f"{where}: list generator elements is not a list")
+        return [dict(e) if go else templating.flatten(e) for e in elements if isinstance(e, Mapping)]
+    if "git" in gen:
+        return _git(gen["git"] or {}, root, repo, go, where)
+    if "clusters" in gen:
+        return [dict(LOCAL_CLUSTER)]
+    if "matrix" in gen:
+        children = (gen["matrix"] or {}).get("generators") or []
+        if len(children) != 2:
+            raise ValidationError(f"{where}: a matrix generator takes exactly two generators")
+        left = _one(children[0], root, repo, go, where)
+        right = _one(children[1], root, repo, go, where)
+        return [{**a, **b} for a in left for b in right]
+    if "merge" in gen:
+        spec = gen["merge"] or {}
+        keys = [str(k) for k in spec.get("mergeKeys") or []]
+        children = spec.get("generators") or []
+        if not children or not keys:
+            raise ValidationError(f"{where}: a merge generator needs generators and mergeKeys")
+        base = _one(children[0], root, repo, go, where)
+        for child in children[1:]:
+            for params in _one(child, root, repo, go, where):
+                ident = json.dumps([_get(params, k, go) for k in keys], default=str)
+                for item in base:
+                    if json.dumps([_get(item, k, go) for k in keys], default=str) == ident:
+                        item.update(params)
+        return base
+    kind = next(iter(gen), "?")
+    raise NotExpandable(f"{kind} generator (needs the live Argo CD)")
+
+
+def _get(params: Mapping[str, Any], key: str, go: bool) -> Any:
+    if not go:
+        return params.get(key)
+    node: Any = params
+    for part in key.split("."):
+        node = node.get(part) if isinstance(node, Mapping) else None
+    return node
+
+
+def expand(body: Mapping[str, Any], found_in: str, root: Path, repo: str) -> list[dict[str, Any]]:
+    """The Application bodies the ApplicationSet `body` generates (NotExpandable when a generator needs
+    more than this repository)."""
+    metadata = body.get("metadata") or {}
+    name = metadata.get("name", "?")
+    where = f"{found_in}: ApplicationSet {name}"
+    spec = body.get("spec") if isinstance(body.get("spec"), Mapping) else {}
+    go = bool(spec.get("goTemplate"))
+    template = spec.get("template") if isinstance(spec.get("template"), Mapping) else {}
+    patch_text = spec.get("templatePatch") if isinstance(spec.get("templatePatch"), str) else None
+    out = []
+    for gen in spec.get("generators") or []:
+        if not isinstance(gen, Mapping):
+            continue
+        own_template = gen.get("template") if isinstance(gen.get("template"), Mapping) else {}
+        for params in _one(gen, root, repo, go, where):
+            merged = templating.merge_patch(template, own_template) if own_template else template
+            app = templating.render(merged, params, go=go, where=where)
+            if patch_text:
+                rendered = templating.render(patch_text, params, go=go, where=where)
+                patch = parse_documents(rendered.encode(), f"{where} templatePatch")
+                if patch and isinstance(patch[0], Mapping):
+                    app = templating.merge_patch(app, patch[0])
+            app_meta = dict(app.get("metadata") or {})
+            app_meta["namespace"] = metadata.get("namespace") or "argocd"
+            out.append({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application", "metadata": app_meta,
+                        "spec": app.get("spec") or {}})
+    return out
+

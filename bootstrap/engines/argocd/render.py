@@ -1,0 +1,201 @@
+"""A repository rendered as Argo CD would sync it: the entry paths (the Argo CD install, the secret-zero
+files, the root Application), then the Applications of this repository the restore selects, found level by
+level (an app-of-apps' children, an ApplicationSet's generated Applications) and each rendered as the
+repo-server renders its sources (`sources`). Objects are finished as Argo CD applies them: the destination
+namespace for namespaced objects without one, hooks in their own phases (PreSync before, PostSync after),
+Argo CD's sync order inside each, objects holding plugin placeholders left to Argo CD's plugin."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+from bootstrap import placeholders
+from bootstrap.engines.argocd import apps as argo, appsets, order
+from bootstrap.engines.argocd.apps import Application
+from bootstrap.engines.argocd.keys import key_targets
+from bootstrap.engines.argocd.ksops import KsopsExpander
+from bootstrap.engines.argocd.sources import render_source
+from bootstrap.engines.base import Rendered, RenderedPhase, RenderInputs
+from bootstrap.errors import BootstrapError, UsageError, ValidationError
+from bootstrap.gostd import float64_numbers
+from bootstrap.kube.builtin_kinds import namespaced
+from bootstrap.kustomize.builder import Builder, BuildSpec, Document
+from bootstrap.manifests import ref_of
+from bootstrap.model import Manifest
+
+ENGINE = "argocd"
+
+
+def _has_sops(body: dict) -> bool:
+    return isinstance(body.get("sops"), dict) and bool(body["sops"].get("mac"))
+
+
+class _Discovery:
+    def __init__(self, root: Path, notes: Callable[[str], None]):
+        self.root, self.notes = root, notes
+        self.known: dict[str, Application] = {}
+        self.unexpanded: list[str] = []
+
+    def found(self, docs: list[Document], parent: str | None, repo: str | None) -> list[Application]:
+        new = []
+        for doc in docs:
+            body = doc.body
+            bodies: list[tuple[dict, str | None]] = []
+            if argo.is_argo(body, argo.APPLICATION):
+                bodies.append((body, None))
+            elif argo.is_argo(body, argo.APPLICATION_SET):
+                meta = body.get("metadata") or {}
+                set_key = f"{meta.get('namespace') or argo.DEFAULT_NAMESPACE}/{meta.get('name')}"
+                if repo is None:
+                    continue
+                try:
+                    bodies += [(b, set_key) for b in appsets.expand(body, doc.source, self.root, repo)]
+                except appsets.NotExpandable as why:
+                    self.unexpanded.append(f"ApplicationSet {set_key} ({why})")
+            for one, generated_by in bodies:
+                app = argo.parse(one, doc.source, parent, generated_by)
+                if app.key not in self.known:
+                    self.known[app.key] = app
+                    new.append(app)
+        return new
+
+
+def choose_repo(inputs: RenderInputs, entry_apps: list[Application], root: Path) -> tuple[str | None, str]:
+    if inputs.source:
+        return argo.normalize_url(inputs.source), "--source"
+    urls = [s.repo_url for a in entry_apps for s in a.sources if s.path is not None and (root / s.path).exists()]
+    if inputs.repo_url and any(argo.normalize_url(u) == argo.normalize_url(inputs.repo_url) for u in urls):
+        return argo.normalize_url(inputs.repo_url), "the URL restored from"
+    if not urls:
+        return None, "no Application in the entry paths"
+    url, _ = Counter(urls).most_common(1)[0]
+    return argo.normalize_url(url), f"the repoURL of the entry paths' Applications ({url})"
+
+
+def _scope(manifests: list[Manifest]) -> Callable[[str, str], bool]:
+    crd_scope = {}
+    for m in manifests:
+        if m.ref.kind == "CustomResourceDefinition":
+            spec = m.body.get("spec") or {}
+            crd_scope[(spec.get("group"), (spec.get("names") or {}).get("kind"))] = spec.get("scope") != "Cluster"
+
+    def is_namespaced(api_version: str, kind: str) -> bool:
+        known = namespaced(api_version, kind)
+        if known is not None:
+            return known
+        return crd_scope.get((api_version.rpartition("/")[0], kind), True)
+
+    return is_namespaced
+
+
+def _finish(docs: list[Document], builder: Builder, *, decrypt: bool, namespace: str | None, origin: str,
+            needs_plugin: list[str], where: str) -> list[Manifest]:
+    out = []
+    for doc in docs:
+        body = doc.body
+        if _has_sops(body):
+            if not decrypt:
+                raise ValidationError(f"{doc.source}: {ref_of(body)} is SOPS-encrypted in {where}; Argo CD applies "
+                                      "it as it is (use KSOPS or helm-secrets, or restore it as an entry --path)")
+            body = float64_numbers(builder.secrets.decrypt_object(body, f"{doc.source}: {ref_of(body)}"))
+        plugins = placeholders.plugins_needed(body)
+        if plugins:
+            needs_plugin.append(f"{ref_of(body)} ({doc.source}): {', '.join(plugins)}")
+            continue
+        if order.sync_phase(body) == "Skip":
+            continue
+        out.append(Manifest(ref=ref_of(body), body=body, source=doc.source, encrypted=_has_sops(doc.body),
+                            origin=origin))
+    if namespace:
+        is_namespaced = _scope(out)
+        for index, m in enumerate(out):
+            if m.ref.namespace is None and is_namespaced(m.ref.api_version, m.ref.kind):
+                body = {**m.body, "metadata": {**(m.body.get("metadata") or {}), "namespace": namespace}}
+                out[index] = Manifest(ref=ref_of(body), body=body, source=m.source, encrypted=m.encrypted,
+                                      origin=m.origin)
+    return sorted(out, key=lambda m: order.sort_key(m.body, m.source))
+
+
+def _phases(name: str, path: str, manifests: list[Manifest]) -> list[RenderedPhase]:
+    """PreSync hooks, the sync, PostSync hooks: one phase each, the restore waits between them."""
+    out = []
+    for hook in order.PHASES:
+        members = [m for m in manifests if order.sync_phase(m.body) == hook]
+        if members or hook == "Sync":
+            label = name if hook == "Sync" else f"{name} ({hook})"
+            origin = members[0].origin if members else name
+            out.append(RenderedPhase(label, path, origin, members))
+    return out
+
+
+def render_repository(inputs: RenderInputs, builder: Builder, notes: Callable[[str], None]) -> Rendered:
+    ksops = KsopsExpander(builder.secrets)
+    builder = builder.with_expanders(ksops)
+    discovery = _Discovery(builder.root, notes)
+    entry = [(p, builder.build(BuildSpec(path=p, label=f"--path {p or '.'}"))) for p in inputs.paths]
+    plain_apps = [argo.parse(d.body, d.source) for _, b in entry for d in b.documents
+                  if argo.is_argo(d.body, argo.APPLICATION)]
+    repo, why = choose_repo(inputs, plain_apps, builder.root)
+    notes(f"this repository, for Argo CD: {repo or 'unknown'} ({why})")
+    phases: list[RenderedPhase] = []
+    needs_plugin: list[str] = []
+    for path, built in entry:
+        manifests = _finish(built.documents, builder, decrypt=True, namespace=None, origin=f"path:{path or '.'}",
+                            needs_plugin=needs_plugin, where=f"--path {path or '.'}")
+        phases.append(RenderedPhase(path or ".", path, f"path:{path or '.'}", manifests))
+        discovery.found(built.documents, None, repo)
+    every, wanted = argo.parse_selection(inputs.selection)
+    ours = (lambda a: repo is not None and a.ours(repo))  # noqa: E731
+    rendered: dict[str, list[Manifest]] = {}
+    failed: dict[str, str] = {}
+    frontier = [a for a in discovery.known.values() if ours(a)]
+    while frontier and (every or any(argo.find(discovery.known, ns, n) is None for ns, n in wanted)
+                        or any(a.key not in rendered for a in _chosen(discovery.known, every, wanted) if ours(a))):
+        for app in frontier:
+            try:
+                docs = [d for s in app.sources if s.path is not None and s.ref is None
+                        for d in render_source(builder, app, s, decrypts=False).documents]
+            except BootstrapError as err:
+                failed[app.key] = str(err)
+                continue
+            rendered[app.key] = _finish(docs, builder, decrypt=False, namespace=app.destination_namespace or None,
+                                        origin=f"Application {app.key}", needs_plugin=needs_plugin,
+                                        where=f"Application {app.key}")
+            discovery.found(docs, app.key, repo)
+        frontier = [a for a in discovery.known.values() if ours(a) and a.key not in rendered and a.key not in failed]
+    chosen = _chosen(discovery.known, every, wanted)
+    for ns, name in wanted:
+        app = argo.find(discovery.known, ns, name)
+        if app is None:
+            names = ", ".join(sorted(a.key for a in discovery.known.values() if ours(a))) or "none"
+            raise UsageError(f"--kustomization {name!r}: no Argo CD Application of this repository has that name "
+                             f"(found: {names})")
+        if not ours(app):
+            raise UsageError(f"--kustomization {name!r}: Application {app.key} is not restorable from this "
+                             f"repository (its source is {app.origin()})")
+        if app.key in failed:
+            raise ValidationError(failed[app.key])
+    for app in sorted((a for a in chosen if ours(a)), key=lambda a: (a.wave, a.name)):
+        if app.key in failed:
+            raise ValidationError(failed[app.key])
+        phases += _phases(app.key, next((s.path or "" for s in app.sources if s.path is not None), ""),
+                          rendered[app.key])
+    if ksops.expanded:
+        notes(f"KSOPS generators expanded in process (no plugin run): {', '.join(ksops.expanded)}")
+    result = Rendered(
+        engine=ENGINE, phases=phases, source=repo or "",
+        left_to_engine=[f"Application {a.key}" for a in discovery.known.values() if ours(a) and a not in chosen],
+        not_restorable=[f"Application {a.key} ({a.origin()})" for a in discovery.known.values() if not ours(a)]
+        + discovery.unexpanded,
+        needs_plugin=needs_plugin,
+    )
+    result.key_targets = key_targets(result.manifests)
+    return result
+
+
+def _chosen(known: dict[str, Application], every: bool, wanted) -> list[Application]:
+    if every:
+        return list(known.values())
+    return [a for a in (argo.find(known, ns, n) for ns, n in wanted) if a is not None]

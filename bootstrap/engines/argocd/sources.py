@@ -1,0 +1,159 @@
+"""One Application source rendered as Argo CD's repo-server renders it (reposerver/repository): its type
+(explicit `helm`/`kustomize`/`directory`/`plugin`, else a `kustomization` file at the path, else a
+`Chart.yaml`, else a directory), then
+- directory: the path's `.yaml`/`.yml`/`.json` files (`recurse` for sub-directories), `include`/`exclude`
+  globs on the path-relative name (gobwas' glob without separators: `*` crosses `/`), files holding
+  `+argocd:skip-file-rendering` skipped; jsonnet is refused by name;
+- kustomize: the real kustomize, with the Application's overrides written into the kustomization as
+  `kustomize edit` would (namePrefix, nameSuffix, namespace, images) and KSOPS expanded in process;
+- helm: not rendered here yet (refused by name: a chart is never read as plain manifests).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from bootstrap.engines.argocd.apps import Application, Source
+from bootstrap.errors import ValidationError
+from bootstrap.kustomize.builder import Builder, Built, BuildSpec, Document
+from bootstrap.kustomize.graph import kustomization_file
+from bootstrap.manifests import parse_documents
+
+SKIP_MARKER = b"+argocd:skip-file-rendering"
+_MANIFEST = re.compile(r"^.*\.(yaml|yml|json|jsonnet)$")
+
+
+def gobwas_match(pattern: str, text: str) -> bool:
+    """gobwas/glob without separators: `*` any run, `?` one character, `[…]`, `{a,b}` alternatives."""
+    out, i = [], 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "*":
+            out.append(".*")
+        elif c == "?":
+            out.append(".")
+        elif c == "[":
+            end = pattern.find("]", i + 1)
+            if end < 0:
+                return False
+            body = pattern[i + 1:end]
+            out.append("[" + ("^" + body[1:] if body.startswith("!") else body) + "]")
+            i = end
+        elif c == "{":
+            end = pattern.find("}", i + 1)
+            if end < 0:
+                return False
+            out.append("(?:" + "|".join(re.escape(a) for a in pattern[i + 1:end].split(",")) + ")")
+            i = end
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return re.fullmatch("".join(out), text, re.DOTALL) is not None
+
+
+def source_type(source: Source, directory: Path, where: str) -> str:
+    explicit = [name for name, on in (("helm", source.explicit_helm), ("kustomize", source.kustomize is not None),
+                                      ("directory", source.directory is not None),
+                                      ("plugin", source.plugin is not None)) if on]
+    if len(explicit) > 1:
+        raise ValidationError(f"{where}: source has more than one type ({', '.join(explicit)})")
+    if explicit:
+        return explicit[0]
+    if kustomization_file(directory) is not None:
+        return "kustomize"
+    if (directory / "Chart.yaml").is_file():
+        return "helm"
+    return "directory"
+
+
+def _directory(builder: Builder, source: Source, directory: Path, where: str) -> list[Document]:
+    spec = source.directory or {}
+    recurse, include, exclude = bool(spec.get("recurse")), str(spec.get("include") or ""), str(spec.get("exclude") or "")
+    if spec.get("jsonnet"):
+        raise ValidationError(f"{where}: directory.jsonnet is not rendered by dr-bootstrap")
+    docs: list[Document] = []
+    paths = sorted(p for p in (directory.rglob("*") if recurse else directory.glob("*")) if p.is_file())
+    for path in paths:
+        rel = path.relative_to(directory).as_posix()
+        if any(part.startswith(".") and part not in (".", "..") for part in rel.split("/")[:-1]) and recurse:
+            pass  # filepath.Walk enters hidden directories too
+        if not _MANIFEST.match(path.name):
+            continue
+        if not path.resolve().is_relative_to(builder.root):
+            raise ValidationError(f"{where}: {rel}: symlink points outside the repository; refused")
+        if exclude and gobwas_match(exclude, rel) or include and not gobwas_match(include, rel):
+            continue
+        data = path.read_bytes()
+        if SKIP_MARKER in data:
+            continue
+        repo_rel = builder.rel(path)
+        if path.name.endswith(".jsonnet"):
+            raise ValidationError(f"{where}: {repo_rel}: jsonnet is not rendered by dr-bootstrap")
+        for body in parse_documents(data, repo_rel, "json" if path.name.endswith(".json") else "yaml",
+                                    builder.limits):
+            if body is None:
+                continue
+            if not isinstance(body, dict):
+                raise ValidationError(f"{repo_rel}: a document is not a Kubernetes object")
+            docs.append(Document(text=None, body=body, source=repo_rel))
+    return docs
+
+
+def _images(raw: Any, where: str) -> list[dict[str, str]]:
+    """Argo CD's kustomize images (`name=new:tag`, `name:tag`, `name@digest`) as kustomize image entries."""
+    out = []
+    for item in raw or []:
+        text = str(item)
+        name, sep, new = text.partition("=")
+        image: dict[str, str] = {}
+        ref = new if sep else text
+        if "@" in ref:
+            ref, _, digest = ref.partition("@")
+            image["digest"] = digest
+        base, colon, tag = ref.rpartition(":")
+        if colon and "/" not in tag:
+            ref = base
+            image["newTag"] = tag
+        image["name"] = name if sep else ref
+        if sep and ref != name:
+            image["newName"] = ref
+        out.append(image)
+    return out
+
+
+def kustomize_spec(kustomize: Mapping[str, Any] | None, where: str) -> dict[str, Any]:
+    """The Application's kustomize overrides in the shape the build merges into the kustomization."""
+    k = dict(kustomize or {})
+    spec: dict[str, Any] = {}
+    for ours, theirs in (("namePrefix", "namePrefix"), ("nameSuffix", "nameSuffix"), ("targetNamespace", "namespace")):
+        if k.get(theirs):
+            spec[ours] = str(k[theirs])
+    if k.get("images"):
+        spec["images"] = _images(k["images"], where)
+    for unsupported in ("commonLabels", "commonAnnotations", "replicas", "patches", "components", "version"):
+        if k.get(unsupported):
+            raise ValidationError(f"{where}: kustomize.{unsupported} is not rendered by dr-bootstrap yet")
+    return spec
+
+
+def render_source(builder: Builder, app: Application, source: Source, *, decrypts: bool) -> Built:
+    where = f"Application {app.key}"
+    path = source.path or ""
+    directory = builder.root / path if path else builder.root
+    if not directory.is_dir():
+        if path and directory.is_file():
+            return builder.build(BuildSpec(path=path, label=where, decrypts=decrypts))
+        raise ValidationError(f"{where}: source path {path or '.'} not found in this repository")
+    kind = source_type(source, directory, where)
+    if kind == "kustomize":
+        spec = kustomize_spec(source.kustomize, where)
+        return builder.build(BuildSpec(path=path, spec=spec, decrypts=False, label=where))
+    if kind == "directory":
+        return Built(BuildSpec(path=path, label=where), _directory(builder, source, directory, where), [])
+    if kind == "helm":
+        raise ValidationError(f"{where}: {path or '.'} is a Helm chart; dr-bootstrap does not render Argo CD Helm "
+                              "sources yet (it never reads a chart's templates as manifests)")
+    raise ValidationError(f"{where}: a config-management plugin source; only Argo CD's plugin renders it")
