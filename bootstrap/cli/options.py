@@ -33,6 +33,11 @@ SOURCE = typer.Option(
     help="The GitRepository that is this repository (default: the one the --path Kustomizations use, else "
     "flux-system).",
 )
+ENGINE = typer.Option(
+    "flux", "--engine", metavar="ENGINE",
+    help="The GitOps engine the repository is written for (ENGINE): flux (Kustomizations) or argocd (Applications and "
+    "ApplicationSets; --kustomization then names Applications, --source the repository URL).",
+)
 HELM = typer.Option(
     [], "--helm", metavar="NAMESPACE/NAME",
     help="A Flux HelmRelease of the restored set to install with Helm before the phases, in dependsOn order "

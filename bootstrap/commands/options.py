@@ -26,6 +26,7 @@ class RestoreOptions:
     paths: tuple[str, ...] = (".",)  # --path, repeatable: restored in this order, as phases
     kustomizations: tuple[str, ...] = ()  # --kustomization NAME[,NAME…] | all
     source: str | None = None  # --source: the GitRepository that is this repository
+    engine: str = "flux"  # --engine: flux | argocd
     excludes: tuple[str, ...] = ()  # --exclude GLOB: files left out of plain directories
     helm: tuple[str, ...] = ()  # --helm NAMESPACE/NAME: Helm releases to install before the phases (plan lists them)
     kustomize_bin: str | None = None
@@ -89,7 +90,9 @@ def check_options(opts: RestoreOptions) -> tuple[str, str]:
             raise UsageError(f"--path {path!r}: must be a directory or file relative to the repository root")
     if len(set(normalized(opts.paths))) != len(opts.paths):
         raise UsageError(f"--path given twice for the same directory: {', '.join(opts.paths)}")
-    engines.get().check_selection(opts.kustomizations)
+    if opts.engine not in engines.REGISTERED:
+        raise UsageError(f"--engine {opts.engine!r}: expected one of {', '.join(engines.REGISTERED)}")
+    engines.get(opts.engine).check_selection(opts.kustomizations)
     if opts.source is not None and (not opts.source or opts.source.count("/") > 1):
         raise UsageError(f"--source {opts.source!r}: expected NAME or NAMESPACE/NAME of a GitRepository")
     for value in opts.helm:

@@ -54,7 +54,7 @@ def plan_only(opts: RestoreOptions, run: Run) -> list[str]:
     from bootstrap.stages.order import plan_records, render_plan  # deferred: clone (restore loads it while git clones)
 
     check_options(opts)
-    engine = engines.get()
+    engine = engines.get(opts.engine)
     keyring = load_key(opts.age_key_file, run.progress)
     run.report.key_recipient = keyring.recipients[0] if keyring.recipients else None
     with planned(opts, run, keyring, engine, offline=not opts.server_dry_run) as (validated, cluster, releases):

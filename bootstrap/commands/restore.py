@@ -48,7 +48,7 @@ def restore(opts: RestoreOptions, run: Run, *, keyring: KeyRing | None = None,
 
     check_options(opts)
     helm.refuse_installs(opts.helm)  # before anything is cloned: installing them is not built yet
-    engine = engines.get()
+    engine = engines.get(opts.engine)
     keyring = keyring or load_key(opts.age_key_file, run.progress)
     run.report.key_recipient = keyring.recipients[0] if keyring.recipients else None
     with planned(opts, run, keyring, engine, installs_helm=True) as (validated, cluster, _helm_releases):

@@ -170,6 +170,9 @@ class Builder:
         if not directory.is_dir() or (spec.path and self.artifact.left_out(self.rel(directory), True)):
             raise ValidationError(f"{label}: kustomization path not found: {spec.path or '.'}")
         existing = kustomization_file(directory)
+        if existing is None and (directory / "Chart.yaml").is_file():
+            raise ValidationError(f"{label}: {spec.path or '.'} is a Helm chart (Chart.yaml), not a directory of "
+                                  "manifests; its templates are rendered by helm, never read as they are")
         if existing is not None:
             kus = round_trip(self.load_kustomization(existing), self.rel(existing))
             file_rel = self.rel(existing)

@@ -84,6 +84,7 @@ def render(options: RenderOptions, checkout: Checkout, keyring: KeyRing, run: Ru
             disk_base=checkout.root.parent, memory_base=memory_backed_dir(),
         )
         inputs = RenderInputs(paths=tuple(normalized(options.paths)), source=options.source, concurrency=4,
+                              repo_url=checkout.url,
                               selection=(*options.selection, *selected_kustomizations(playbook)))
         rendered = engine.render(inputs, builder, lookup=lookup, notes=progress.note)
         for phase in rendered.phases:

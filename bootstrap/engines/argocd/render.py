@@ -13,7 +13,8 @@ from pathlib import Path
 
 from bootstrap import placeholders
 from bootstrap.engines.argocd import apps as argo, appsets, order
-from bootstrap.engines.argocd.apps import Application
+from bootstrap.engines.argocd.apps import Application, Source
+from bootstrap.engines.argocd.helm import render_chart
 from bootstrap.engines.argocd.keys import key_targets
 from bootstrap.engines.argocd.ksops import KsopsExpander
 from bootstrap.engines.argocd.sources import render_source
@@ -21,7 +22,8 @@ from bootstrap.engines.base import Rendered, RenderedPhase, RenderInputs
 from bootstrap.errors import BootstrapError, UsageError, ValidationError
 from bootstrap.gostd import float64_numbers
 from bootstrap.kube.builtin_kinds import namespaced
-from bootstrap.kustomize.builder import Builder, BuildSpec, Document
+from bootstrap.kustomize.builder import Builder, Built, BuildSpec, Document
+from bootstrap.kustomize.graph import kustomization_file
 from bootstrap.manifests import ref_of
 from bootstrap.model import Manifest
 
@@ -134,7 +136,7 @@ def render_repository(inputs: RenderInputs, builder: Builder, notes: Callable[[s
     ksops = KsopsExpander(builder.secrets)
     builder = builder.with_expanders(ksops)
     discovery = _Discovery(builder.root, notes)
-    entry = [(p, builder.build(BuildSpec(path=p, label=f"--path {p or '.'}"))) for p in inputs.paths]
+    entry = [(p, _entry(builder, p)) for p in inputs.paths]
     plain_apps = [argo.parse(d.body, d.source) for _, b in entry for d in b.documents
                   if argo.is_argo(d.body, argo.APPLICATION)]
     repo, why = choose_repo(inputs, plain_apps, builder.root)
@@ -156,7 +158,7 @@ def render_repository(inputs: RenderInputs, builder: Builder, notes: Callable[[s
         for app in frontier:
             try:
                 docs = [d for s in app.sources if s.path is not None and s.ref is None
-                        for d in render_source(builder, app, s, decrypts=False).documents]
+                        for d in render_source(builder, app, s, repo=repo).documents]
             except BootstrapError as err:
                 failed[app.key] = str(err)
                 continue
@@ -177,7 +179,14 @@ def render_repository(inputs: RenderInputs, builder: Builder, notes: Callable[[s
                              f"repository (its source is {app.origin()})")
         if app.key in failed:
             raise ValidationError(failed[app.key])
-    for app in sorted((a for a in chosen if ours(a)), key=lambda a: (a.wave, a.name)):
+    def depth(app: Application) -> int:
+        seen = 0
+        while app.parent and app.parent in discovery.known and seen < len(discovery.known):
+            app, seen = discovery.known[app.parent], seen + 1
+        return seen
+
+    # parents sync their children: level by level, each level in sync-wave order, then by name
+    for app in sorted((a for a in chosen if ours(a)), key=lambda a: (depth(a), a.wave, a.name)):
         if app.key in failed:
             raise ValidationError(failed[app.key])
         phases += _phases(app.key, next((s.path or "" for s in app.sources if s.path is not None), ""),
@@ -193,6 +202,19 @@ def render_repository(inputs: RenderInputs, builder: Builder, notes: Callable[[s
     )
     result.key_targets = key_targets(result.manifests)
     return result
+
+
+def _entry(builder: Builder, path: str) -> Built:
+    """An entry path: a chart (a directory with Chart.yaml and no kustomization) is rendered by helm with
+    the directory's name as release name, as an Application of it without helm settings would be."""
+    directory = builder.root / path if path else builder.root
+    if directory.is_dir() and (directory / "Chart.yaml").is_file() and kustomization_file(directory) is None:
+        name = directory.name
+        app = Application(namespace=argo.DEFAULT_NAMESPACE, name=name, sources=(), destination_namespace="",
+                          destination="", wave=0, found_in=path)
+        chart = Source(repo_url="", path=path, revision="HEAD", chart=None, ref=None)
+        return Built(BuildSpec(path=path, label=f"--path {path}"), render_chart(builder, app, chart, directory, {}), [])
+    return builder.build(BuildSpec(path=path, label=f"--path {path or '.'}"))
 
 
 def _chosen(known: dict[str, Application], every: bool, wanted) -> list[Application]:

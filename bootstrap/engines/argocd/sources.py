@@ -6,7 +6,7 @@
   `+argocd:skip-file-rendering` skipped; jsonnet is refused by name;
 - kustomize: the real kustomize, with the Application's overrides written into the kustomization as
   `kustomize edit` would (namePrefix, nameSuffix, namespace, images) and KSOPS expanded in process;
-- helm: not rendered here yet (refused by name: a chart is never read as plain manifests).
+- helm: the real helm (`helm.render_chart`); a directory with a Chart.yaml is never read as plain manifests.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bootstrap.engines.argocd.apps import Application, Source
+from bootstrap.engines.argocd.helm import ref_paths, render_chart
 from bootstrap.errors import ValidationError
 from bootstrap.kustomize.builder import Builder, Built, BuildSpec, Document
 from bootstrap.kustomize.graph import kustomization_file
@@ -139,13 +140,11 @@ def kustomize_spec(kustomize: Mapping[str, Any] | None, where: str) -> dict[str,
     return spec
 
 
-def render_source(builder: Builder, app: Application, source: Source, *, decrypts: bool) -> Built:
+def render_source(builder: Builder, app: Application, source: Source, *, repo: str) -> Built:
     where = f"Application {app.key}"
     path = source.path or ""
     directory = builder.root / path if path else builder.root
     if not directory.is_dir():
-        if path and directory.is_file():
-            return builder.build(BuildSpec(path=path, label=where, decrypts=decrypts))
         raise ValidationError(f"{where}: source path {path or '.'} not found in this repository")
     kind = source_type(source, directory, where)
     if kind == "kustomize":
@@ -154,6 +153,8 @@ def render_source(builder: Builder, app: Application, source: Source, *, decrypt
     if kind == "directory":
         return Built(BuildSpec(path=path, label=where), _directory(builder, source, directory, where), [])
     if kind == "helm":
-        raise ValidationError(f"{where}: {path or '.'} is a Helm chart; dr-bootstrap does not render Argo CD Helm "
-                              "sources yet (it never reads a chart's templates as manifests)")
+        if not (directory / "Chart.yaml").is_file():
+            raise ValidationError(f"{where}: helm source {path or '.'} has no Chart.yaml")
+        docs = render_chart(builder, app, source, directory, ref_paths(builder, app.sources, repo))
+        return Built(BuildSpec(path=path, label=where), docs, [])
     raise ValidationError(f"{where}: a config-management plugin source; only Argo CD's plugin renders it")

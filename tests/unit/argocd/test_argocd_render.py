@@ -14,7 +14,7 @@ import yaml
 from bootstrap.engines.argocd import appsets, order
 from bootstrap.errors import UsageError, ValidationError
 from bootstrap.kustomize.scratch import memory_backed_dir
-from tests.integration.conftest import build_repo
+from tests.integration.conftest import build_repo, git
 from tests.support.argocdrepos import by_ref, kustomize_build, render, sops_plain
 from tests.support.sops import new_age_key, write_key_file
 
@@ -133,6 +133,8 @@ def repo(tmp_path_factory):
             path.write_text(text)
             fmt = "dotenv" if rel.endswith(".env") else ("binary" if "token" in rel else "yaml")
             encrypt_file(path, [key.recipient], fmt=fmt)
+    git(made.path, "add", "-A")
+    git(made.path, "commit", "-q", "-m", "ksops inputs")
     return made
 
 
@@ -214,3 +216,21 @@ def test_a_broken_ksops_reference_is_refused(tmp_path):
         "root.yaml": app("a", "a")}, key, key_file)
     with pytest.raises(ValidationError, match="outside the repository"):
         render(made.path, key_file, engine="argocd", paths=("root.yaml",), selection=("a",))
+
+
+def test_plan_with_the_argocd_engine(repo, tmp_path):
+    from tests.integration.conftest import run_cli
+
+    report = tmp_path / "report.json"
+    result = run_cli("plan", str(repo.path), "--engine", "argocd", "--age-key-file", str(repo.key_file),
+                     "--path", "bootstrap/argocd", "--path", "bootstrap/secrets.sops.yaml", "--path",
+                     "bootstrap/root.yaml", "-k", "all", "--report", str(report))
+    assert result.code == 0, result
+    assert "Secret/web/prod-db" in result.stdout and "ConfigMap/cache/cache" in result.stdout
+    assert "not restorable from this repository: Application argocd/external" in result.stdout
+    assert "Secret/cache-creds" in result.stdout and "config-management plugin" in result.stdout
+    text = result.stdout + result.stderr + report.read_text()
+    for value in ("db-password-value", "api-token-value", "zero-token-value"):
+        assert value not in text
+    bad = run_cli("plan", str(repo.path), "--engine", "nope", "--age-key-file", str(repo.key_file))
+    assert bad.code == 2 and "--engine" in bad.stderr
