@@ -21,7 +21,7 @@ from bootstrap.manifests import Limits, parse_documents
 from bootstrap.kustomize.artifact import Artifact
 from bootstrap.kustomize.expand import Expander, expand
 from bootstrap.kustomize.graph import Graph, kustomization_file
-from bootstrap.kustomize.kustfile import ORIGIN, generated, merge_spec, round_trip
+from bootstrap.kustomize.kustfile import ORIGIN, apply_edits, generated, merge_spec, round_trip
 from bootstrap.kustomize.kustomizer import Kustomizer
 from bootstrap.kustomize.scratch import scratch_tree
 from bootstrap.kustomize.secrets import SopsFiles
@@ -42,6 +42,8 @@ class BuildSpec:
     path: str  # repo-relative directory, "" for the root
     spec: Mapping[str, Any] = field(default_factory=dict, compare=False)
     decrypts: bool = True  # decrypt SOPS generator inputs (a Kustomization without `decryption` does not)
+    edits: Mapping[str, Any] = field(default_factory=dict, compare=False)  # `kustfile.apply_edits` fields
+    options: tuple[str, ...] = ()  # extra `kustomize build` flags (only those `kustomizer.BUILD_OPTIONS` allows)
     label: str = ""  # names the build in messages
 
 
@@ -185,6 +187,7 @@ class Builder:
             file_rel = f"{spec.path}/kustomization.yaml" if spec.path else "kustomization.yaml"
         kus = merge_spec(kus, spec.spec, kept=existing is not None,
                          component_exists=lambda c: (directory / c).exists(), where=label)
+        kus = apply_edits(kus, spec.edits)
         keep_origin = ORIGIN in (kus.get("buildMetadata") or [])
         if not keep_origin:
             kus["buildMetadata"] = [*(kus.get("buildMetadata") or []), ORIGIN]
@@ -231,7 +234,7 @@ class Builder:
                 return name
 
             text = self.kustomizer.build(build_dir, scrub=lambda m: scrub(m).replace(f"{top}{os.sep}", ""),
-                                         where=label, name_file=name_file)
+                                         where=label, name_file=name_file, options=spec.options)
         if len(text) > MAX_OUTPUT_BYTES:
             raise ValidationError(f"{label}: kustomize output larger than {MAX_OUTPUT_BYTES} bytes")
         built.documents = list(self._documents(text, spec.path, keep_origin, label))

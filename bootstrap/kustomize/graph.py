@@ -146,6 +146,14 @@ class Graph:
         openapi = kus.get("openapi")
         if isinstance(openapi, dict) and isinstance(openapi.get("path"), str) and not is_remote(openapi["path"]):
             parsed.append(self._inside(directory, openapi["path"], f"{name}: openapi.path"))
+        for chart in kus.get("helmCharts") or []:  # read by helm under --enable-helm: kept inside the repository
+            if isinstance(chart, dict) and isinstance(chart.get("valuesFile"), str) and chart["valuesFile"] \
+                    and not is_remote(chart["valuesFile"]):
+                parsed.append(self._inside(directory, chart["valuesFile"], f"{name}: helmCharts valuesFile"))
+        globals_ = kus.get("helmGlobals") if isinstance(kus.get("helmGlobals"), dict) else {}
+        for key in ("chartHome", "configHome"):
+            if isinstance(globals_.get(key), str) and globals_[key]:
+                self._inside(directory, globals_[key], f"{name}: helmGlobals.{key}")
         for key in ("configMapGenerator", "secretGenerator"):
             for gen in kus.get(key) or []:
                 if isinstance(gen, dict):

@@ -241,3 +241,23 @@ def generated(resources_: Iterable[str]) -> dict[str, Any]:
     else:
         kus["namespace"] = "_placeholder"
     return round_trip(kus, "(generated)")
+
+
+def apply_edits(kustomization: dict[str, Any], edits: Mapping[str, Any]) -> dict[str, Any]:
+    """Fields set as `kustomize edit` sets them (an engine's overrides, e.g. an Argo CD Application's):
+    `commonLabels`/`commonAnnotations` merged over the file's (`edit add label|annotation --force`), `labels`
+    entries appended (`--without-selector`), `replicas` replaced by name (`edit set replicas`)."""
+    if not edits:
+        return kustomization
+    kus = dict(kustomization)
+    for key in ("commonLabels", "commonAnnotations"):
+        if edits.get(key):
+            kus[key] = {**(kus.get(key) or {}), **{str(k): str(v) for k, v in edits[key].items()}}
+    if edits.get("labels"):
+        kus["labels"] = [*(kus.get("labels") or []), *edits["labels"]]
+    if edits.get("replicas"):
+        replicas = {str(r.get("name")): dict(r) for r in kus.get("replicas") or [] if isinstance(r, dict)}
+        for item in edits["replicas"]:
+            replicas[str(item["name"])] = {"name": str(item["name"]), "count": int(item["count"])}
+        kus["replicas"] = list(replicas.values())
+    return kus

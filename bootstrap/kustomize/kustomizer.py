@@ -40,6 +40,20 @@ _OBJECT_DUMP = re.compile(r"in object \{\{(\S*) ?(\S*)\}.*?(?=$|': )")  # Go's %
 _OTHER_DUMP = re.compile(r"\{\{.*\}\}|map\[.*\]")
 
 
+#: extra build flags a caller may pass: never --enable-exec or --enable-alpha-plugins (no program a repository
+#: names runs); --enable-helm only with --helm-command naming the helm dr-bootstrap chose
+BUILD_OPTIONS = frozenset({"--enable-helm", "--helm-command"})
+
+
+def checked_options(options: tuple[str, ...]) -> list[str]:
+    out = list(options)
+    flags = [o for i, o in enumerate(out) if o.startswith("--") and not (i and out[i - 1] == "--helm-command")]
+    refused = [o for o in flags if o.split("=", 1)[0] not in BUILD_OPTIONS]
+    if refused or ("--enable-helm" in flags) != ("--helm-command" in flags):
+        raise ValueError(f"kustomize build options refused: {' '.join(out)}")
+    return out
+
+
 class KustomizeError(ValidationError):
     """kustomize refused to build a directory (exit 4: found before anything is written)."""
 
@@ -57,12 +71,13 @@ class Kustomizer:
 
     def build(self, directory: Path, *, scrub: Callable[[str], str] = lambda s: s,
               timeout: float = BUILD_TIMEOUT, where: str | None = None,
-              name_file: Callable[[str], str] = lambda f: f) -> str:
+              name_file: Callable[[str], str] = lambda f: f, options: tuple[str, ...] = ()) -> str:
         """The YAML stream kustomize prints for `directory`; KustomizeError with one line if it fails
         (`name_file` turns a file name in kustomize's message into the one the user knows)."""
         place = where or str(directory)
         try:
-            process = subprocess.Popen([*self.argv, str(directory)], stdin=subprocess.DEVNULL,
+            process = subprocess.Popen([*self.argv, *checked_options(options), str(directory)],
+                                       stdin=subprocess.DEVNULL,
                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_environment())
         except OSError as err:
             raise UsageError(f"{self.argv[0]}: cannot run kustomize ({err.strerror or type(err).__name__})") from None

@@ -35,12 +35,13 @@ def keyring_of(key_file: Path):
     return load_keyring(age_key_file=str(key_file))
 
 
-def render(repo: Path, key_file: Path, *, engine: str, paths=("",), selection=(), source=None) -> Rendered:
+def render(repo: Path, key_file: Path, *, engine: str, paths=("",), selection=(), source=None,
+           notes=lambda text: None) -> Rendered:
     keyring = keyring_of(key_file)
     builder = Builder(repo, kustomizer=find_kustomizer(kustomize_binary()), artifact=Artifact(repo),
                       secrets=SopsFiles(repo, keyring), disk_base=repo.parent, memory_base=memory_backed_dir())
     inputs = RenderInputs(paths=tuple(paths), selection=tuple(selection), source=source)
-    return engines.get(engine).render(inputs, builder, lookup=None, notes=lambda text: None)
+    return engines.get(engine).render(inputs, builder, lookup=None, notes=notes)
 
 
 def kustomize_build(directory: Path, *extra: str) -> list[dict]:

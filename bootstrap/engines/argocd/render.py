@@ -14,10 +14,10 @@ from pathlib import Path
 from bootstrap import placeholders
 from bootstrap.engines.argocd import apps as argo, appsets, order
 from bootstrap.engines.argocd.apps import Application, Source
-from bootstrap.engines.argocd.helm import render_chart
+from bootstrap.engines.argocd.helm import find_helm, render_chart
 from bootstrap.engines.argocd.keys import key_targets
 from bootstrap.engines.argocd.ksops import KsopsExpander
-from bootstrap.engines.argocd.sources import render_source
+from bootstrap.engines.argocd.sources import build_options, render_source
 from bootstrap.engines.base import Rendered, RenderedPhase, RenderInputs
 from bootstrap.errors import BootstrapError, UsageError, ValidationError
 from bootstrap.gostd import float64_numbers
@@ -148,6 +148,10 @@ def render_repository(inputs: RenderInputs, builder: Builder, notes: Callable[[s
                             needs_plugin=needs_plugin, where=f"--path {path or '.'}")
         phases.append(RenderedPhase(path or ".", path, f"path:{path or '.'}", manifests))
         discovery.found(built.documents, None, repo)
+    option_notes: list[str] = []
+    options = build_options(_argocd_cm(phases).get("kustomize.buildOptions"), option_notes)
+    for note in option_notes:
+        notes(note)
     every, wanted = argo.parse_selection(inputs.selection)
     ours = (lambda a: repo is not None and a.ours(repo))  # noqa: E731
     rendered: dict[str, list[Manifest]] = {}
@@ -158,7 +162,7 @@ def render_repository(inputs: RenderInputs, builder: Builder, notes: Callable[[s
         for app in frontier:
             try:
                 docs = [d for s in app.sources if s.path is not None and s.ref is None
-                        for d in render_source(builder, app, s, repo=repo).documents]
+                        for d in render_source(builder, app, s, repo=repo, options=options).documents]
             except BootstrapError as err:
                 failed[app.key] = str(err)
                 continue
@@ -204,6 +208,15 @@ def render_repository(inputs: RenderInputs, builder: Builder, notes: Callable[[s
     return result
 
 
+def _argocd_cm(phases: list[RenderedPhase]) -> dict:
+    """The data of Argo CD's argocd-cm ConfigMap among the entry paths' objects ({} without one)."""
+    for phase in phases:
+        for m in phase.manifests:
+            if m.ref.kind == "ConfigMap" and m.ref.name == "argocd-cm" and isinstance(m.body.get("data"), dict):
+                return m.body["data"]
+    return {}
+
+
 def _entry(builder: Builder, path: str) -> Built:
     """An entry path: a chart (a directory with Chart.yaml and no kustomization) is rendered by helm with
     the directory's name as release name, as an Application of it without helm settings would be."""
@@ -214,7 +227,11 @@ def _entry(builder: Builder, path: str) -> Built:
                           destination="", wave=0, found_in=path)
         chart = Source(repo_url="", path=path, revision="HEAD", chart=None, ref=None)
         return Built(BuildSpec(path=path, label=f"--path {path}"), render_chart(builder, app, chart, directory, {}), [])
-    return builder.build(BuildSpec(path=path, label=f"--path {path or '.'}"))
+    found = kustomization_file(directory) if directory.is_dir() else None
+    loaded = builder.load_kustomization(found) if found is not None else None
+    charts = isinstance(loaded, dict) and bool(loaded.get("helmCharts"))
+    options = ("--enable-helm", "--helm-command", find_helm()) if charts else ()
+    return builder.build(BuildSpec(path=path, label=f"--path {path or '.'}", options=options))
 
 
 def _chosen(known: dict[str, Application], every: bool, wanted) -> list[Application]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bootstrap.engines.argocd.apps import Application, Source
-from bootstrap.engines.argocd.helm import ref_paths, render_chart
+from bootstrap.engines.argocd.helm import find_helm, ref_paths, render_chart
 from bootstrap.errors import ValidationError
 from bootstrap.kustomize.builder import Builder, Built, BuildSpec, Document
 from bootstrap.kustomize.graph import kustomization_file
@@ -125,22 +125,63 @@ def _images(raw: Any, where: str) -> list[dict[str, str]]:
     return out
 
 
-def kustomize_spec(kustomize: Mapping[str, Any] | None, where: str) -> dict[str, Any]:
-    """The Application's kustomize overrides in the shape the build merges into the kustomization."""
+def kustomize_spec(kustomize: Mapping[str, Any] | None, where: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The Application's kustomize overrides: (what the build merges as a Flux-shaped spec: namePrefix,
+    nameSuffix, namespace, images, patches, components; what it sets as `kustomize edit` would:
+    commonLabels, commonAnnotations, replicas)."""
     k = dict(kustomize or {})
     spec: dict[str, Any] = {}
+    edits: dict[str, Any] = {}
     for ours, theirs in (("namePrefix", "namePrefix"), ("nameSuffix", "nameSuffix"), ("targetNamespace", "namespace")):
         if k.get(theirs):
             spec[ours] = str(k[theirs])
     if k.get("images"):
         spec["images"] = _images(k["images"], where)
-    for unsupported in ("commonLabels", "commonAnnotations", "replicas", "patches", "components", "version"):
-        if k.get(unsupported):
-            raise ValidationError(f"{where}: kustomize.{unsupported} is not rendered by dr-bootstrap yet")
-    return spec
+    for index, patch in enumerate(k.get("patches") or []):
+        if not isinstance(patch, Mapping) or patch.get("path") or not patch.get("patch"):
+            raise ValidationError(f"{where}: kustomize.patches[{index}]: only inline `patch` (with `target`) is "
+                                  "rendered by dr-bootstrap")
+        spec.setdefault("patches", []).append({"patch": patch["patch"], **({"target": patch["target"]}
+                                                                           if patch.get("target") else {})})
+    if k.get("components"):
+        spec["components"] = list(k["components"])
+        spec["ignoreMissingComponents"] = bool(k.get("ignoreMissingComponents"))
+    if k.get("commonLabels"):
+        if k.get("labelWithoutSelector"):
+            edits["labels"] = [{"pairs": dict(k["commonLabels"]),
+                                **({"includeTemplates": True} if k.get("labelIncludeTemplates") else {})}]
+        else:
+            edits["commonLabels"] = dict(k["commonLabels"])
+    if k.get("commonAnnotations"):
+        edits["commonAnnotations"] = dict(k["commonAnnotations"])
+    if k.get("replicas"):
+        edits["replicas"] = [{"name": r.get("name"), "count": r.get("count")} for r in k["replicas"]
+                             if isinstance(r, Mapping)]
+    if k.get("version") or k.get("commonAnnotationsEnvsubst"):
+        raise ValidationError(f"{where}: kustomize.version / commonAnnotationsEnvsubst are not rendered by "
+                              "dr-bootstrap")
+    return spec, edits
 
 
-def render_source(builder: Builder, app: Application, source: Source, *, repo: str) -> Built:
+def build_options(raw: str | None, notes: list[str]) -> tuple[str, ...]:
+    """argocd-cm `kustomize.buildOptions` as dr-bootstrap honours them: `--enable-helm` (with the helm
+    dr-bootstrap chose); `--enable-alpha-plugins`/`--enable-exec` never (KSOPS is expanded in process);
+    `--load-restrictor` is moot (references are checked to stay inside the repository)."""
+    options: list[str] = []
+    for flag in (raw or "").split():
+        name = flag.split("=", 1)[0]
+        if name == "--enable-helm":
+            options += ["--enable-helm", "--helm-command", find_helm()]
+        elif name in ("--enable-alpha-plugins", "--enable-exec"):
+            notes.append(f"argocd-cm kustomize.buildOptions {name}: not passed to kustomize (KSOPS generators are "
+                         "expanded in process; no other plugin runs)")
+        elif name.startswith("--"):
+            notes.append(f"argocd-cm kustomize.buildOptions {name}: ignored by dr-bootstrap")
+    return tuple(options)
+
+
+def render_source(builder: Builder, app: Application, source: Source, *, repo: str,
+                  options: tuple[str, ...] = ()) -> Built:
     where = f"Application {app.key}"
     path = source.path or ""
     directory = builder.root / path if path else builder.root
@@ -148,8 +189,9 @@ def render_source(builder: Builder, app: Application, source: Source, *, repo: s
         raise ValidationError(f"{where}: source path {path or '.'} not found in this repository")
     kind = source_type(source, directory, where)
     if kind == "kustomize":
-        spec = kustomize_spec(source.kustomize, where)
-        return builder.build(BuildSpec(path=path, spec=spec, decrypts=False, label=where))
+        spec, edits = kustomize_spec(source.kustomize, where)
+        return builder.build(BuildSpec(path=path, spec=spec, edits=edits, decrypts=False, label=where,
+                                       options=options))
     if kind == "directory":
         return Built(BuildSpec(path=path, label=where), _directory(builder, source, directory, where), [])
     if kind == "helm":
