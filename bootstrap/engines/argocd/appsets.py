@@ -30,9 +30,8 @@ class NotExpandable(Exception):
 
 
 def sanitize(name: str) -> str:
-    """utils.SanitizeName: lower case, runs of characters other than [a-z0-9.-] become `-`, at most 253."""
-    out = re.sub(r"[^a-z0-9.-]+", "-", name.lower())
-    return out.strip("-.")[:253].strip("-.")
+    """SanitizeName: lower case, each character other than [-a-z0-9.] becomes `-`, cut at 253, `-`/`.` trimmed."""
+    return re.sub(r"[^-a-z0-9.]", "-", name.lower())[:253].strip("-.")
 
 
 def _path_match(pattern: str, name: str) -> bool:
@@ -125,12 +124,47 @@ def _git(gen: Mapping[str, Any], root: Path, repo: str, go: bool, where: str) ->
     raise NotExpandable("git generator without directories or files")
 
 
+def _list(spec: Mapping[str, Any], go: bool, where: str) -> list[dict[str, Any]]:
+    """list.go: with goTemplate each element as it is; else string values only, `values` one level down."""
+    elements = spec.get("elements") or []
+    if not isinstance(elements, list):
+        raise ValidationError(f"{where}: list generator elements is not a list")
+    if isinstance(spec.get("elementsYaml"), str) and spec["elementsYaml"].strip():
+        extra = parse_documents(spec["elementsYaml"].encode(), f"{where} elementsYaml")
+        elements = [*elements, *(extra[0] if extra and isinstance(extra[0], list) else [])]
+    out = []
+    for element in elements:
+        if not isinstance(element, Mapping):
+            raise ValidationError(f"{where}: list generator element is not a mapping")
+        if go:
+            out.append(dict(element))
+            continue
+        params: dict[str, Any] = {}
+        for key, value in element.items():
+            if key == "values" and isinstance(value, Mapping):
+                for k, v in value.items():
+                    if not isinstance(v, str):
+                        raise ValidationError(f"{where}: list generator values.{k} is not a string")
+                    params[f"values.{k}"] = v
+            elif isinstance(value, str):
+                params[str(key)] = value
+            else:
+                raise ValidationError(f"{where}: list generator element {key!r} is not a string (use goTemplate)")
+        out.append(params)
+    return out
+
+
+def _deep(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """mergo.Merge WithOverride: maps merged key by key, anything else replaced."""
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _deep(out[key], value) if isinstance(out.get(key), dict) and isinstance(value, Mapping) else value
+    return out
+
+
 def _one(gen: Mapping[str, Any], root: Path, repo: str, go: bool, where: str) -> list[dict[str, Any]]:
     if "list" in gen:
-        elements = (gen["list"] or {}).get("elements") or []
-        if not isinstance(elements, list):
-            raise ValidationError(f"{where}: list generator elements is not a list")
-        return [dict(e) if go else templating.flatten(e) for e in elements if isinstance(e, Mapping)]
+        return _list(gen["list"] or {}, go, where)
     if "git" in gen:
         return _git(gen["git"] or {}, root, repo, go, where)
     if "clusters" in gen:
@@ -139,34 +173,44 @@ def _one(gen: Mapping[str, Any], root: Path, repo: str, go: bool, where: str) ->
         children = (gen["matrix"] or {}).get("generators") or []
         if len(children) != 2:
             raise ValidationError(f"{where}: a matrix generator takes exactly two generators")
-        left = _one(children[0], root, repo, go, where)
-        right = _one(children[1], root, repo, go, where)
-        return [{**a, **b} for a in left for b in right]
+        out = []
+        for a in _one(children[0], root, repo, go, where):
+            # the second generator may use the first's parameters (matrix.go interpolates it with them)
+            second = templating.render(children[1], a, go=go, where=where)
+            for b in _one(second, root, repo, go, where):
+                if go:
+                    out.append(_deep(_deep({}, b), a))
+                    continue
+                clash = [k for k in a if k in b and a[k] != b[k]]
+                if clash:
+                    raise ValidationError(f"{where}: matrix generators give {clash[0]!r} two values")
+                out.append({**a, **b})
+        return out
     if "merge" in gen:
         spec = gen["merge"] or {}
-        keys = [str(k) for k in spec.get("mergeKeys") or []]
+        keys = sorted({str(k) for k in spec.get("mergeKeys") or []})
         children = spec.get("generators") or []
-        if not children or not keys:
-            raise ValidationError(f"{where}: a merge generator needs generators and mergeKeys")
-        base = _one(children[0], root, repo, go, where)
+        if len(children) < 2 or not keys:
+            raise ValidationError(f"{where}: a merge generator needs two generators and mergeKeys")
+
+        def by_key(sets: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+            out: dict[str, dict[str, Any]] = {}
+            for params in sets:
+                ident = json.dumps({k: params.get(k) for k in keys}, sort_keys=True, default=str)
+                if ident in out:
+                    raise ValidationError(f"{where}: merge generator: two parameter sets share the key {ident}")
+                out[ident] = params
+            return out
+
+        base = by_key(_one(children[0], root, repo, go, where))
         for child in children[1:]:
-            for params in _one(child, root, repo, go, where):
-                ident = json.dumps([_get(params, k, go) for k in keys], default=str)
-                for item in base:
-                    if json.dumps([_get(item, k, go) for k in keys], default=str) == ident:
-                        item.update(params)
-        return base
+            others = by_key(_one(child, root, repo, go, where))
+            for ident, params in base.items():
+                if ident in others:
+                    base[ident] = _deep(params, others[ident]) if go else {**params, **others[ident]}
+        return list(base.values())
     kind = next(iter(gen), "?")
     raise NotExpandable(f"{kind} generator (needs the live Argo CD)")
-
-
-def _get(params: Mapping[str, Any], key: str, go: bool) -> Any:
-    if not go:
-        return params.get(key)
-    node: Any = params
-    for part in key.split("."):
-        node = node.get(part) if isinstance(node, Mapping) else None
-    return node
 
 
 def expand(body: Mapping[str, Any], found_in: str, root: Path, repo: str) -> list[dict[str, Any]]:

@@ -196,7 +196,7 @@ def test_sync_order_and_appset_params():
         ("Widget", "w", {}), ("Namespace", "n", {}), ("Secret", "s", {"argocd.argoproj.io/sync-wave": "-1"}),
         ("Job", "p", {"helm.sh/hook": "pre-install"})]]
     assert [o["metadata"]["name"] for o in sorted(objs, key=order.sort_key)] == ["p", "s", "n", "a", "w", "h"]
-    assert appsets.sanitize("My_App.v2") == "my-app.v2"
+    assert appsets.sanitize("My__App.v2-") == "my--app.v2"
     assert appsets._path_match("infra/*", "infra/a") and not appsets._path_match("infra/*", "infra/a/b")
 
 
