@@ -16,6 +16,9 @@ _DNS_SUBDOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z
 _SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]{1,253}$")
 
 
+DEFAULT_KEY_SECRET = "flux-system/sops-age"
+
+
 @dataclass
 class RestoreOptions:
     """Everything `restore` and `plan` take from the command line."""
@@ -33,7 +36,7 @@ class RestoreOptions:
     playbook: str | None = None
     kubeconfig: str | None = None
     context: str | None = None
-    key_secret: str = "flux-system/sops-age"
+    key_secret: str = DEFAULT_KEY_SECRET
     key_secret_key: str = "age.agekey"
     allow_any_key_name: bool = False
     timeout: float = 600.0

@@ -92,6 +92,9 @@ def render(options: RenderOptions, checkout: Checkout, keyring: KeyRing, run: Ru
         if rendered.left_to_engine:
             progress.note(f"{len(rendered.left_to_engine)} left for {engine.name} to reconcile after the hand-over: "
                           + ", ".join(rendered.left_to_engine))
+        for target in rendered.key_targets:
+            progress.note(f"the age key goes to Secret {target.namespace}/{target.name}"
+                          f"{' key ' + target.key if target.key else ''}: {target.why}")
         for line in rendered.needs_plugin:
             progress.note(f"needs a config-management plugin, left to {engine.name}: {line}")
         for phase in rendered.phases:

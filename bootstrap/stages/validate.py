@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bootstrap import manifests as mf
+from bootstrap.commands.options import DEFAULT_KEY_SECRET
 from bootstrap.gostd import b64decode
 from bootstrap.errors import ValidationError
 from bootstrap.model import Manifest, ObjectRef
@@ -48,10 +49,14 @@ class KeySecret:
 class KeyOptions:
     secret: tuple[str, str]  # --key-secret
     key: str  # --key-secret-key
+    # the engine's key targets replace --key-secret's default (an engine other than Flux reads the key
+    # elsewhere), and a --key-secret given replaces them: None for Flux, where both are kept
+    overridden: bool | None = None
 
     @classmethod
     def of(cls, opts: RestoreOptions) -> KeyOptions:
-        return cls(opts.key_secret_ref(), opts.key_secret_key)
+        given = opts.key_secret != DEFAULT_KEY_SECRET
+        return cls(opts.key_secret_ref(), opts.key_secret_key, None if opts.engine == "flux" else given)
 
 
 @dataclass
@@ -99,6 +104,10 @@ def key_secrets(key: KeyOptions, rendered: Rendered) -> list[KeySecret]:
     """--key-secret, plus every distinct Secret the engine reads the key from in the rendered set."""
     found: dict[tuple[str, str], list[str]] = {key.secret: ["--key-secret"]}
     data_keys: dict[tuple[str, str], str] = {}
+    if key.overridden is True:  # --key-secret given: the engine's targets are left out
+        return [KeySecret(*key.secret, key.key, "--key-secret (given: replaces where the engine reads the key)")]
+    if key.overridden is False and rendered.key_targets:
+        found = {}
     for target in rendered.key_targets:
         found.setdefault((target.namespace, target.name), []).append(target.why)
         if target.key and (target.namespace, target.name) != key.secret:

@@ -232,5 +232,21 @@ def test_plan_with_the_argocd_engine(repo, tmp_path):
     text = result.stdout + result.stderr + report.read_text()
     for value in ("db-password-value", "api-token-value", "zero-token-value"):
         assert value not in text
+    assert "the age key goes to Secret argocd/argocd-sops-age key keys.txt: Deployment argocd/argocd-repo-server" \
+        in result.stdout
     bad = run_cli("plan", str(repo.path), "--engine", "nope", "--age-key-file", str(repo.key_file))
     assert bad.code == 2 and "--engine" in bad.stderr
+
+
+def test_key_secret_given_replaces_the_engine_s_targets(repo):
+    from bootstrap.commands.options import RestoreOptions
+    from bootstrap.stages.validate import KeyOptions, key_secrets
+
+    rendered = render(repo.path, repo.key_file, engine="argocd", paths=("bootstrap/argocd",))
+    default = key_secrets(KeyOptions.of(RestoreOptions(repo_url="x", engine="argocd")), rendered)
+    assert [(k.namespace, k.name, k.key) for k in default] == [("argocd", "argocd-sops-age", "keys.txt")]
+    given = key_secrets(KeyOptions.of(RestoreOptions(repo_url="x", engine="argocd", key_secret="argocd/mine")),
+                        rendered)
+    assert [(k.namespace, k.name, k.key) for k in given] == [("argocd", "mine", "age.agekey")]
+    flux = key_secrets(KeyOptions.of(RestoreOptions(repo_url="x")), rendered)
+    assert [(k.namespace, k.name) for k in flux] == [("flux-system", "sops-age"), ("argocd", "argocd-sops-age")]
