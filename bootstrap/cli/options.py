@@ -20,8 +20,9 @@ KEY = typer.Option(
 REF = typer.Option(None, "--ref", metavar="REF", help="Branch, tag or commit SHA to restore (default: the remote HEAD).")
 PATH = typer.Option(
     ["."], "--path", metavar="DIR",
-    help="Directory inside the repo to restore, rendered as Flux renders it (repeatable: restored in order, "
-    "e.g. a vars directory, then the Flux config).",
+    help="Directory inside the repo to restore, rendered as Flux renders it, or one manifest file such as "
+    "secrets.sops.yaml, applied as sops -d would give it (repeatable: restored in order, e.g. a vars directory, "
+    "then the Flux config).",
 )
 KUSTOMIZATION = typer.Option(
     [], "--kustomization", "-k", metavar="NAME[,NAME…]|ALL",

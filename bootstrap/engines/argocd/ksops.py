@@ -55,6 +55,7 @@ class KsopsExpander:
                     raise ValidationError(f"{where}: files: {entry} is not a YAML or JSON manifest")
                 out.objects += [d for d in opened.documents if isinstance(d, dict)]
                 out.decrypted.append(rel)
+                out.secret_values += document_values(opened.documents, plain)
             for index, item in enumerate(secret_from or []):
                 out.objects.append(self._secret(item, directory, f"{where}: secretFrom[{index}]", out))
         self.expanded.append(where)

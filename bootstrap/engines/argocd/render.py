@@ -155,7 +155,7 @@ def render_repository(inputs: RenderInputs, builder: Builder, notes: Callable[[s
     every, wanted = argo.parse_selection(inputs.selection)
     ours = (lambda a: repo is not None and a.ours(repo))  # noqa: E731
     rendered: dict[str, list[Manifest]] = {}
-    failed: dict[str, str] = {}
+    failed: dict[str, BootstrapError] = {}
     frontier = [a for a in discovery.known.values() if ours(a)]
     while frontier and (every or any(argo.find(discovery.known, ns, n) is None for ns, n in wanted)
                         or any(a.key not in rendered for a in _chosen(discovery.known, every, wanted) if ours(a))):
@@ -164,7 +164,7 @@ def render_repository(inputs: RenderInputs, builder: Builder, notes: Callable[[s
                 docs = [d for s in app.sources if s.path is not None and s.ref is None
                         for d in render_source(builder, app, s, repo=repo, options=options).documents]
             except BootstrapError as err:
-                failed[app.key] = str(err)
+                failed[app.key] = err
                 continue
             rendered[app.key] = _finish(docs, builder, decrypt=False, namespace=app.destination_namespace or None,
                                         origin=f"Application {app.key}", needs_plugin=needs_plugin,
@@ -172,6 +172,9 @@ def render_repository(inputs: RenderInputs, builder: Builder, notes: Callable[[s
             discovery.found(docs, app.key, repo)
         frontier = [a for a in discovery.known.values() if ours(a) and a.key not in rendered and a.key not in failed]
     chosen = _chosen(discovery.known, every, wanted)
+    for key, err in failed.items():
+        if discovery.known[key] not in chosen:
+            notes(f"Application {key} (not selected) does not render here, so its children are not discovered: {err}")
     for ns, name in wanted:
         app = argo.find(discovery.known, ns, name)
         if app is None:
@@ -182,7 +185,7 @@ def render_repository(inputs: RenderInputs, builder: Builder, notes: Callable[[s
             raise UsageError(f"--kustomization {name!r}: Application {app.key} is not restorable from this "
                              f"repository (its source is {app.origin()})")
         if app.key in failed:
-            raise ValidationError(failed[app.key])
+            raise failed[app.key]
     def depth(app: Application) -> int:
         seen = 0
         while app.parent and app.parent in discovery.known and seen < len(discovery.known):
@@ -192,7 +195,7 @@ def render_repository(inputs: RenderInputs, builder: Builder, notes: Callable[[s
     # parents sync their children: level by level, each level in sync-wave order, then by name
     for app in sorted((a for a in chosen if ours(a)), key=lambda a: (depth(a), a.wave, a.name)):
         if app.key in failed:
-            raise ValidationError(failed[app.key])
+            raise failed[app.key]
         phases += _phases(app.key, next((s.path or "" for s in app.sources if s.path is not None), ""),
                           rendered[app.key])
     if ksops.expanded:

@@ -250,3 +250,23 @@ def test_key_secret_given_replaces_the_engine_s_targets(repo):
     assert [(k.namespace, k.name, k.key) for k in given] == [("argocd", "mine", "age.agekey")]
     flux = key_secrets(KeyOptions.of(RestoreOptions(repo_url="x")), rendered)
     assert [(k.namespace, k.name) for k in flux] == [("flux-system", "sops-age"), ("argocd", "argocd-sops-age")]
+
+
+def test_ksops_plaintext_never_reaches_a_disk_backed_tree(repo, tmp_path):
+    from bootstrap import engines
+    from bootstrap.engines.base import RenderInputs
+    from bootstrap.kustomize.artifact import Artifact
+    from bootstrap.kustomize.builder import Builder
+    from bootstrap.kustomize.kustomizer import find_kustomizer
+    from bootstrap.kustomize.scratch import PlaintextRefused
+    from bootstrap.kustomize.secrets import SopsFiles
+    from tests.support.argocdrepos import keyring_of, kustomize_binary
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    builder = Builder(repo.path, kustomizer=find_kustomizer(kustomize_binary()), artifact=Artifact(repo.path),
+                      secrets=SopsFiles(repo.path, keyring_of(repo.key_file)), disk_base=disk, memory_base=None)
+    with pytest.raises(PlaintextRefused):
+        engines.get("argocd").render(RenderInputs(paths=("bootstrap/root.yaml",), selection=("web",)), builder,
+                                     lookup=None, notes=lambda text: None)
+    assert list(disk.iterdir()) == []
