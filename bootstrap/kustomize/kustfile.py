@@ -251,6 +251,10 @@ def apply_edits(kustomization: dict[str, Any], edits: Mapping[str, Any]) -> dict
         return kustomization
     kus = dict(kustomization)
     for key in ("commonLabels", "commonAnnotations"):
+        clash = sorted(set(edits.get(key) or {}) & set(kus.get(key) or {})) if key in edits.get("unforced", ()) else []
+        if clash:
+            raise KustomizationFileError(f"{key} {clash[0]!r} is already in the kustomization file (kustomize edit "
+                                         "without --force refuses it)")
         if edits.get(key):
             kus[key] = {**(kus.get(key) or {}), **{str(k): str(v) for k, v in edits[key].items()}}
     if edits.get("labels"):

@@ -4,7 +4,9 @@
 Builds run with the options Flux's kustomize-controller uses (fluxcd/pkg/kustomize `Build`): files may be
 loaded from outside the kustomization's directory (`LoadRestrictionsNone`; the caller keeps every local
 reference inside the repository, see `render.graph`), and only built-in plugins run (kustomize's default
-without `--enable-alpha-plugins`; Helm chart inflation stays off, as in Flux).
+without `--enable-alpha-plugins` or `--enable-exec`, never passed). Helm chart inflation stays off, as in
+Flux, unless a caller asks for `--enable-helm` with the helm it chose (`BUILD_OPTIONS`: an Argo CD install
+built from `helmCharts`, or argocd-cm's build options).
 
 A failed build becomes one line: kustomize's own cause with the wrapping it repeats removed, scrubbed of any
 value the caller marks secret (kustomize quotes file content in some errors).

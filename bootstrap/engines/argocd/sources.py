@@ -27,8 +27,7 @@ SKIP_MARKER = b"+argocd:skip-file-rendering"
 _MANIFEST = re.compile(r"^.*\.(yaml|yml|json|jsonnet)$")
 
 
-def gobwas_match(pattern: str, text: str) -> bool:
-    """gobwas/glob without separators: `*` any run, `?` one character, `[…]`, `{a,b}` alternatives."""
+def _glob_regex(pattern: str) -> str:
     out, i = [], 0
     while i < len(pattern):
         c = pattern[i]
@@ -39,20 +38,40 @@ def gobwas_match(pattern: str, text: str) -> bool:
         elif c == "[":
             end = pattern.find("]", i + 1)
             if end < 0:
-                return False
+                raise ValueError(pattern)
             body = pattern[i + 1:end]
             out.append("[" + ("^" + body[1:] if body.startswith("!") else body) + "]")
             i = end
         elif c == "{":
-            end = pattern.find("}", i + 1)
-            if end < 0:
-                return False
-            out.append("(?:" + "|".join(re.escape(a) for a in pattern[i + 1:end].split(",")) + ")")
+            depth, end = 0, i
+            for end in range(i, len(pattern)):
+                depth += {"{": 1, "}": -1}.get(pattern[end], 0)
+                if depth == 0:
+                    break
+            if depth:
+                raise ValueError(pattern)
+            parts, depth, start = [], 0, i + 1
+            for j in range(i + 1, end):
+                depth += {"{": 1, "}": -1}.get(pattern[j], 0)
+                if pattern[j] == "," and depth == 0:
+                    parts.append(pattern[start:j])
+                    start = j + 1
+            parts.append(pattern[start:end])
+            out.append("(?:" + "|".join(_glob_regex(part) for part in parts) + ")")
             i = end
         else:
             out.append(re.escape(c))
         i += 1
-    return re.fullmatch("".join(out), text, re.DOTALL) is not None
+    return "".join(out)
+
+
+def gobwas_match(pattern: str, text: str) -> bool:
+    """gobwas/glob without separators: `*` any run (across `/`), `?` one character, `[…]`/`[!…]`, `{a,b}`
+    alternatives (themselves globs); a pattern that does not compile matches nothing, as Argo CD logs it."""
+    try:
+        return re.fullmatch(_glob_regex(pattern), text, re.DOTALL) is not None
+    except (ValueError, re.error):
+        return False
 
 
 def source_type(source: Source, directory: Path, where: str) -> str:
@@ -146,6 +165,9 @@ def kustomize_spec(kustomize: Mapping[str, Any] | None, where: str) -> tuple[dic
     if k.get("components"):
         spec["components"] = list(k["components"])
         spec["ignoreMissingComponents"] = bool(k.get("ignoreMissingComponents"))
+    for key, force in (("commonLabels", "forceCommonLabels"), ("commonAnnotations", "forceCommonAnnotations")):
+        if k.get(key) and not k.get(force):
+            edits.setdefault("unforced", []).append(key)
     if k.get("commonLabels"):
         if k.get("labelWithoutSelector"):
             edits["labels"] = [{"pairs": dict(k["commonLabels"]),
