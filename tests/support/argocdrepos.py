@@ -45,8 +45,9 @@ def render(repo: Path, key_file: Path, *, engine: str, paths=("",), selection=()
 
 
 def kustomize_build(directory: Path, *extra: str) -> list[dict]:
-    done = subprocess.run([kustomize_binary(), "build", *extra, str(directory)], capture_output=True, text=True,
-                          timeout=120)
+    """The real kustomize's build of `directory` (as kubectl kustomize when that is the only one)."""
+    done = subprocess.run([*find_kustomizer(kustomize_binary()).argv, *extra, str(directory)], capture_output=True,
+                          text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     return [d for d in yaml.safe_load_all(done.stdout) if d]
 

@@ -5,15 +5,12 @@ patched repo-server; argocd-cm's `--enable-alpha-plugins --enable-exec` never re
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
-import yaml
 
 from bootstrap.engines.argocd.helm import find_helm
 from bootstrap.errors import UsageError, ValidationError
 from tests.integration.conftest import build_repo
-from tests.support.argocdrepos import by_ref, kustomize_binary, render
+from tests.support.argocdrepos import by_ref, kustomize_build, render
 from tests.support.sops import new_age_key, write_key_file
 
 try:
@@ -112,10 +109,7 @@ def repo(tmp_path_factory):
 def test_install_by_helm_charts_matches_kustomize_enable_helm(repo):
     notes: list[str] = []
     rendered = render(repo.path, repo.key_file, engine="argocd", paths=("bootstrap/argocd",), notes=notes.append)
-    done = subprocess.run([kustomize_binary(), "build", "--enable-helm", "--helm-command", HELM,
-                           str(repo.path / "bootstrap/argocd")], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    expected = by_ref(d for d in yaml.safe_load_all(done.stdout) if d)
+    expected = by_ref(kustomize_build(repo.path / "bootstrap/argocd", "--enable-helm", "--helm-command", HELM))
     assert by_ref(m.body for m in rendered.manifests) == expected
     assert expected["Deployment/argocd/argocd-repo-server"]["spec"]["replicas"] == 2
     (target,) = rendered.key_targets

@@ -60,6 +60,8 @@ def test_kustomize_overrides_match_kustomize_edit(repo, tmp_path):
     copy = tmp_path / "web"
     shutil.copytree(repo.path / "web", copy)
     k = kustomize_binary()
+    if not k.endswith("kustomize"):
+        pytest.skip("`kustomize edit` needs the standalone kustomize (make flux)")
     for args in (["set", "nameprefix", "--", "p-"], ["set", "namesuffix", "--", "-s"],
                  ["set", "image", "nginx=registry.example/nginx:1.27", "busybox:1.36"], ["set", "replicas", "web=3"],
                  ["add", "label", "--force", "tier:web"], ["add", "annotation", "owner:ops"],
