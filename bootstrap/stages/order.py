@@ -28,6 +28,7 @@ SYNC_WAVE = "argocd.argoproj.io/sync-wave"
 DEPENDS_ON = "dr-bootstrap.io/depends-on"
 CREATED = "(created)"
 NEEDS_CRD = "needs its CRD in the cluster"
+SCOPE_UNKNOWN = "scope unknown until its CRD is seen: no namespace, as written"
 
 # (label, kinds in apply order); a kind's class index is its default wave, its position the in-wave rank.
 WAVE_CLASSES: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -92,6 +93,10 @@ class Plan:
     phases: list[PhasePlan]
     created_namespaces: list[str]
     skipped: list[Skipped] = field(default_factory=list)
+    # offline, objects without a namespace whose kind neither the built-in kinds nor a CRD in the set knows:
+    # kept so, as kustomize and Flux keep them; when they are applied the cluster's discovery decides
+    # (`default` if the CRD says Namespaced)
+    unknown_scope: set[ObjectRef] = field(default_factory=set)
 
     @property
     def manifests(self) -> list[Manifest]:
@@ -117,14 +122,19 @@ def _crds(manifests: Iterable[Manifest]) -> dict[tuple[str, str], Manifest]:
     return found
 
 
-def _namespaced(ref: ObjectRef, crds: dict[tuple[str, str], Manifest], is_namespaced: IsNamespaced) -> bool:
+def _namespaced(ref: ObjectRef, crds: dict[tuple[str, str], Manifest], is_namespaced: IsNamespaced) -> bool | None:
+    """The kind's scope: from `is_namespaced` (the cluster's discovery, or offline the built-in kinds), else
+    from a CRD in the set; None (unknown) when neither knows the kind, e.g. a ClusterIssuer whose CRD a
+    HelmRelease installs."""
     verdict = is_namespaced(ref.api_version, ref.kind)
     if verdict is not None:
         return verdict
     if ref.kind in CLUSTER_SCOPED_KINDS:
         return False
     crd = crds.get((ref.group, ref.kind))
-    return not (crd is not None and (crd.body.get("spec") or {}).get("scope") == "Cluster")
+    if crd is None:
+        return None
+    return (crd.body.get("spec") or {}).get("scope") != "Cluster"
 
 
 def _with_namespace(manifest: Manifest, namespace: str) -> Manifest:
@@ -247,16 +257,20 @@ def _label(key: tuple[int, int, int]) -> str:
 # --- the plan ----------------------------------------------------------------------------------------------
 
 
-def build_plan(manifests: Sequence[Manifest], playbook: Playbook | None, *, is_namespaced: IsNamespaced) -> Plan:
-    """Assign objects to phases and order each phase into waves; ValidationError on unknown refs or cycles."""
+def build_plan(manifests: Sequence[Manifest], playbook: Playbook | None, *, is_namespaced: IsNamespaced,
+               offline: bool = False) -> Plan:
+    """Assign objects to phases and order each phase into waves; ValidationError on unknown refs or cycles.
+
+    An object without a namespace goes to `default` when its kind is namespaced. When nothing knows its scope
+    (`_namespaced` None), it is `offline` kept as written (`Plan.unknown_scope`), as kustomize and Flux keep
+    it; with a cluster it is taken for namespaced, and the cluster's discovery corrects that when it applies."""
     playbook = playbook or default_playbook()
     crds = _crds(manifests)
-    objects = [
-        _with_namespace(m, "default")
-        if m.ref.namespace is None and m.ref.kind != "Namespace" and _namespaced(m.ref, crds, is_namespaced)
-        else m
-        for m in manifests
-    ]
+    scope = {m.ref: _namespaced(m.ref, crds, is_namespaced) for m in manifests if m.ref.kind != "Namespace"}
+    if not offline:
+        scope = {ref: True if namespaced is None else namespaced for ref, namespaced in scope.items()}
+    objects = [_with_namespace(m, "default") if m.ref.namespace is None and scope.get(m.ref) else m
+               for m in manifests]
     ordered_phases = playbook.ordered()
     assigned: dict[str, list[Manifest]] = {phase.name: [] for phase in ordered_phases}
     skipped = []
@@ -275,6 +289,8 @@ def build_plan(manifests: Sequence[Manifest], playbook: Playbook | None, *, is_n
         phases=[_phase_plan(p, assigned[p.name], everything, crds) for p in ordered_phases],
         created_namespaces=created,
         skipped=skipped,
+        unknown_scope={m.ref for m in everything if m.ref.namespace is None and m.ref in scope
+                       and scope[m.ref] is None},
     )
 
 
@@ -331,10 +347,13 @@ def plan_records(plan: Plan, needs_crd: Callable[[ObjectRef], bool] = lambda ref
     """The plan as report objects (`plan --output json`): each object with its phase, wave and source."""
     return [
         ObjectRecord(phase=phase.name, kind=m.ref.kind, namespace=m.ref.namespace or "", name=m.ref.name,
-                     action="planned", wave=wave.index, source=m.source,
-                     message=NEEDS_CRD if needs_crd(m.ref) else "")
+                     action="planned", wave=wave.index, source=m.source, message="; ".join(_marks(plan, m, needs_crd)))
         for phase in plan.phases for wave in phase.waves for m in wave.manifests
     ]
+
+
+def _marks(plan: Plan, m: Manifest, needs_crd: Callable[[ObjectRef], bool]) -> list[str]:
+    return [NEEDS_CRD] * needs_crd(m.ref) + [SCOPE_UNKNOWN] * (m.ref in plan.unknown_scope)
 
 
 def render_plan(plan: Plan, needs_crd: Callable[[ObjectRef], bool] = lambda ref: False) -> list[str]:
@@ -351,11 +370,11 @@ def render_plan(plan: Plan, needs_crd: Callable[[ObjectRef], bool] = lambda ref:
         lines.append(f"phase {phase.name}" + (f" ({'; '.join(extra)})" if extra else ""))
         for wave in phase.waves:
             lines.append(f"  wave {wave.index} [{wave.label}] {len(wave.manifests)} object(s)")
-            lines.extend(f"    {m.ref}  <- {m.source}" + (f"  ({NEEDS_CRD})" if needs_crd(m.ref) else "")
-                         for m in wave.manifests)
+            for m in wave.manifests:
+                marks = _marks(plan, m, needs_crd)
+                lines.append(f"    {m.ref}  <- {m.source}" + (f"  ({'; '.join(marks)})" if marks else ""))
     if plan.created_namespaces:
         lines.append(f"namespaces created: {', '.join(plan.created_namespaces)}")
     for skip in plan.skipped:
         lines.append(f"skipped {skip.path}: {skip.reason}")
     return lines
-

@@ -78,9 +78,22 @@ def validate(rendered: Rendered, playbook: Playbook | None, keyring: KeyRing, ke
         plan = validate_and_plan(
             with_namespace_name_label(manifests), playbook, [(p.name, p.origin) for p in rendered.phases],
             known_kind=_known_kind(cluster),
-            is_namespaced=cluster.is_namespaced if cluster else _offline_namespaced,
+            is_namespaced=cluster.is_namespaced if cluster else _offline_namespaced, offline=cluster is None,
         )
+        if cluster is None:
+            warn_unknown_scope(plan, run.progress.note)
     return Validated(plan=plan, key_secrets=targets)
+
+
+def warn_unknown_scope(plan: Plan, note: Callable[[str], None], shown: int = 3) -> None:
+    """Offline, objects without a namespace whose kind has no CRD in the set and is not built in: kustomize
+    and Flux leave them as written, so does the plan; the cluster's discovery decides when they are applied
+    (into `default` if the CRD says Namespaced)."""
+    refs = sorted(str(ref) for ref in plan.unknown_scope)
+    if refs:
+        more = f", and {len(refs) - shown} more" if len(refs) > shown else ""
+        note(f"warning: {len(refs)} object(s) without a namespace whose kind has no CRD in the set: scope unknown "
+             f"until the CRD is seen, left without a namespace as Flux leaves them ({', '.join(refs[:shown])}{more})")
 
 
 def with_namespace_name_label(manifests: list[Manifest]) -> list[Manifest]:
@@ -153,12 +166,13 @@ def _agekey_texts(body: Mapping) -> list[str]:
 
 
 def validate_and_plan(manifests: list[Manifest], playbook: Playbook | None, phases: list[tuple[str, str]], *,
-                      known_kind, is_namespaced) -> Plan:
+                      known_kind, is_namespaced, offline: bool = False) -> Plan:
     """Refuse the set unless every object is fit to apply; order it into phases and waves."""
     from bootstrap.stages import order as planning  # deferred: clone (restore loads it while git clones)
 
     mf.validate_manifests(manifests, known_kind=known_kind)
-    return planning.build_plan(manifests, playbook or rendered_playbook(phases), is_namespaced=is_namespaced)
+    return planning.build_plan(manifests, playbook or rendered_playbook(phases), is_namespaced=is_namespaced,
+                               offline=offline)
 
 
 def _known_kind(cluster: Cluster | None) -> Callable[[str, str], bool | None]:

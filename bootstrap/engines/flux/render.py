@@ -5,7 +5,9 @@
    (`spec.ignore`). An entry path that a Kustomization of this source points at is built with that
    Kustomization's spec (its phase takes the Kustomization's name).
 2. The children the restore selects (`--kustomization`, playbook `kustomizations:`) are found by building
-   the Kustomizations level by level, only as deep as needed; each selected one brings its dependsOn closure.
+   the Kustomizations level by level, only as deep as needed, each build's Kustomization objects read after
+   its postBuild substitution (`children`), as Flux applies them; each selected one brings its dependsOn
+   closure.
 3. Phases are finished in order — decryption, substitution (with variables from ConfigMaps and Secrets that
    earlier phases restore, else from the cluster), metadata — because substitution depends on them.
 Only what is selected is built, decrypted and validated.
@@ -19,7 +21,7 @@ from dataclasses import dataclass, field
 
 from bootstrap.errors import BootstrapError, UsageError
 from bootstrap.model import Manifest
-from bootstrap.engines.flux import kustomizations as flux, postbuild
+from bootstrap.engines.flux import children, kustomizations as flux, postbuild
 from bootstrap.kustomize.builder import Builder, Built, BuildSpec
 from bootstrap.engines.flux.kustomizations import FluxKustomization, Key
 from bootstrap.engines.flux.objects import Finishing, finish
@@ -66,14 +68,12 @@ class Rendering:
         return [m for phase in self.phases for m in phase.manifests]
 
 
-def _discover(built: Built, known: dict[Key, FluxKustomization], parent: Key | None = None) -> list[FluxKustomization]:
+def _discover(found: list[FluxKustomization], known: dict[Key, FluxKustomization]) -> list[FluxKustomization]:
     new = []
-    for doc in built.documents:
-        if flux.is_flux_kustomization(doc.body):
-            found = flux.parse(doc.body, doc.source, parent)
-            if found.key not in known:
-                known[found.key] = found
-                new.append(found)
+    for k in found:
+        if k.key not in known:
+            known[k.key] = k
+            new.append(k)
     return new
 
 
@@ -99,7 +99,7 @@ def render_repository(request: RenderRequest, builder: Builder, *, cluster: Clus
     them."""
     pool = ThreadPoolExecutor(max_workers=max(1, request.concurrency), thread_name_prefix="kustomize")
     try:
-        return _finish(discover(request, builder, pool, notes), builder, cluster, notes)
+        return _finish(discover(request, builder, pool, notes, cluster=cluster), builder, cluster, notes)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -123,21 +123,24 @@ class Discovery:
 
 
 def discover(request: RenderRequest, builder: Builder, pool: ThreadPoolExecutor,
-             notes: Callable[[str], None]) -> Discovery:
+             notes: Callable[[str], None], *, cluster: ClusterLookup | None = None) -> Discovery:
     """The one discovery of Flux Kustomizations, for `plan`/`restore` and for `check`.
 
     Each entry path is built as a plain directory; the Kustomizations found in the output (as Flux applies
     them: namespaced by their kustomization, patched by their parent) say which GitRepository is this
     repository and what its artifact leaves out. An entry path a Kustomization of this source points at is
     built with that Kustomization's spec. Then the selected children are found level by level, each built
-    as kustomize-controller builds it, only as deep as the selection needs."""
+    as kustomize-controller builds it, only as deep as the selection needs. The Kustomizations a build
+    defines are read after its Kustomization's postBuild substitution (`children`), as Flux applies them;
+    substituteFrom data comes from the builds seen before, else from `cluster`."""
     entry = [BuildSpec(path=p, label=f"--path {p or '.'}", decrypts=request.decrypt) for p in request.paths]
     failed: dict[str, str] = {}
     build_all = _builds(pool, failed, request.tolerate)
+    sources = children.Sources(builder.secrets, cluster)
     built = build_all(builder, entry)
-    known: dict[Key, FluxKustomization] = {}
-    entry_found = [k for one in built for k in _discover(one, known)]
-    source = flux.choose_source(request.source, entry_found)
+    owners: list[FluxKustomization | None] = [None] * len(built)
+    known = _entry_known(built, owners, sources, request.decrypt, notes)
+    source = flux.choose_source(request.source, list(known.values()))
     notes(f"source: GitRepository {source.ref.namespace}/{source.ref.name} ({source.why})")
     ignore = _git_ignore(built, source.ref)
     if ignore and builder.artifact.spec_ignore != ignore:
@@ -145,23 +148,26 @@ def discover(request: RenderRequest, builder: Builder, pool: ThreadPoolExecutor,
         notes(f"GitRepository {source.ref.name} spec.ignore applied to the checkout, as its artifact has it")
         failed.clear()
         built = build_all(builder, entry)
-        known.clear()
-        for one in built:
-            _discover(one, known)
+        known = _entry_known(built, owners, sources, request.decrypt, notes)
 
     ours = lambda k: k.source == source.ref  # noqa: E731
-    owners: list[FluxKustomization | None] = []
     for index, path in enumerate(request.paths):
-        owner = next((k for k in known.values() if ours(k) and k.path == path), None)
-        owners.append(owner)
+        owners[index] = next((k for k in known.values() if ours(k) and k.path == path), None)
+        owner = owners[index]
         if owner is not None and _affects_build(owner):
             (built[index],) = build_all(builder, [_spec(owner, request.decrypt)])
-            _discover(built[index], known, owner.key)
+    if any(o is not None and (_affects_build(o) or _substitutes(o)) for o in owners):
+        known = _entry_known(built, owners, sources, request.decrypt, notes)
     owned = {o.key for o in owners if o is not None}
 
+    def found_in(k: FluxKustomization, one: Built) -> None:
+        _discover(children.defined(one, k, k.key, sources, notes), known)
+        sources.add(one, k, request.decrypt and k.decrypts)
+
     every, wanted = flux.parse_selection(request.kustomizations)
-    children: dict[Key, Built] = {}
-    selected = _select(every, wanted, known, ours, owned, children, builder, build_all, request.decrypt)
+    built_children: dict[Key, Built] = {}
+    selected = _select(every, wanted, known, ours, owned, built_children, builder, build_all, request.decrypt,
+                       found_in)
     order = []
     for k in flux.ordered(selected, known):
         if not ours(k):
@@ -169,11 +175,27 @@ def discover(request: RenderRequest, builder: Builder, pool: ThreadPoolExecutor,
                   "Flux reconciles it after the hand-over")
         elif k.key not in owned:
             order.append(k)
-    missing = [k for k in order if k.key not in children]
+    missing = [k for k in order if k.key not in built_children]
     for k, one in zip(missing, build_all(builder, [_spec(k, request.decrypt) for k in missing])):
-        children[k.key] = one
-    return Discovery(source, known, list(zip(request.paths, owners, built)), order, children, selected, owned,
-                     failed)
+        built_children[k.key] = one
+    return Discovery(source, known, list(zip(request.paths, owners, built)), order, built_children, selected,
+                     owned, failed)
+
+
+def _entry_known(built: list[Built], owners: list[FluxKustomization | None], sources: children.Sources,
+                 decrypt: bool, notes: Callable[[str], None]) -> dict[Key, FluxKustomization]:
+    """The Kustomizations the entry paths define: those of a path with an owner substituted as the owner
+    applies them, a plain directory's as written. They get no parent: entry paths are restored first."""
+    known: dict[Key, FluxKustomization] = {}
+    sources.reset()
+    for one, owner in zip(built, owners):
+        _discover(children.defined(one, owner, None, sources, notes), known)
+        sources.add(one, owner, decrypt)
+    return known
+
+
+def _substitutes(k: FluxKustomization) -> bool:
+    return isinstance(k.spec.get("postBuild"), dict)
 
 
 def _finish(found: Discovery, builder: Builder, cluster: ClusterLookup | None,
@@ -234,9 +256,11 @@ def _spec(k: FluxKustomization, decrypt: bool = True) -> BuildSpec:
 
 
 def _select(every: bool, wanted: list[tuple[str | None, str]], known: dict[Key, FluxKustomization], ours,
-            owned: set[Key], children: dict[Key, Built], builder: Builder, build_all, decrypt: bool) -> set[Key]:
+            owned: set[Key], builds: dict[Key, Built], builder: Builder, build_all, decrypt: bool,
+            found_in: Callable[[FluxKustomization, Built], None]) -> set[Key]:
     """The keys the restore takes: every child of this source (`all`), or the named ones with their
-    dependsOn closure; Kustomizations are built level by level only until those are all known."""
+    dependsOn closure; Kustomizations are built level by level only until those are all known
+    (`found_in` reads what each build defines)."""
     while True:
         if every:
             targets = {key for key, k in known.items() if ours(k)}
@@ -247,7 +271,7 @@ def _select(every: bool, wanted: list[tuple[str | None, str]], known: dict[Key, 
                 if found is not None:
                     targets.add(found.key)
             targets = _closure(targets, known)
-        frontier = [k for k in known.values() if ours(k) and k.key not in owned and k.key not in children]
+        frontier = [k for k in known.values() if ours(k) and k.key not in owned and k.key not in builds]
         unresolved = not every and (
             any(flux.find(known, ns, name) is None for ns, name in wanted)
             or any(dep not in known for key in targets for dep in known[key].after)
@@ -255,8 +279,8 @@ def _select(every: bool, wanted: list[tuple[str | None, str]], known: dict[Key, 
         if not frontier or not (every or unresolved):
             break
         for k, one in zip(frontier, build_all(builder, [_spec(k, decrypt) for k in frontier])):
-            children[k.key] = one
-            _discover(one, known, k.key)
+            builds[k.key] = one
+            found_in(k, one)
     for namespace, name in wanted:
         if flux.find(known, namespace, name) is None:
             names = ", ".join(sorted(str(k) for k, v in known.items() if ours(v))) or "none"
