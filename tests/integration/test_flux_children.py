@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from bootstrap.engines.flux.render import RenderRequest, render_repository
+from bootstrap.errors import ValidationError
 from bootstrap.kustomize.artifact import Artifact
 from bootstrap.kustomize.builder import Builder
 from bootstrap.kustomize.kustomizer import find_kustomizer
@@ -124,14 +125,12 @@ def key(tmp_path_factory):
     return age, write_key_file(tmp_path_factory.mktemp("children-key") / "age.agekey", age)
 
 
-def render(repo: Path, key_file: Path | None):
+def render(repo: Path, key_file: Path | None, notes: list[str] | None = None):
     keyring = load_keyring(str(key_file)) if key_file else None
     builder = Builder(repo, kustomizer=find_kustomizer(), artifact=Artifact(repo), secrets=SopsFiles(repo, keyring),
                       disk_base=repo.parent, memory_base=memory_backed_dir())
-    notes: list[str] = []
-    rendering = render_repository(RenderRequest(paths=("clusters/main",), kustomizations=("all",)), builder,
-                                  cluster=None, notes=notes.append)
-    return rendering, notes
+    return render_repository(RenderRequest(paths=("clusters/main",), kustomizations=("all",)), builder,
+                             cluster=None, notes=(notes if notes is not None else []).append)
 
 
 def as_written(body: dict, inline: dict[str, str] | None = None) -> dict:
@@ -184,7 +183,7 @@ def compare_with_flux(rendering, repo: Path, tmp: Path, inline: dict[str, dict[s
 
 def test_a_component_child_named_after_a_variable_is_one_child_per_app(tmp_path):
     repo = fluxrepos.write_repo(tmp_path / "repo", component_repo(), lambda rel: [])
-    rendering, _ = render(repo.path, None)
+    rendering = render(repo.path, None)
     checked = compare_with_flux(rendering, repo.path, tmp_path)
     assert sorted(checked) == sorted(["flux-system/apps", *(f"default/{a}" for a in APPS),
                                       *(f"default/{a}-postgres-db" for a in APPS)])
@@ -197,7 +196,7 @@ def test_a_component_child_named_after_a_variable_is_one_child_per_app(tmp_path)
 
 def test_a_child_path_and_a_child_s_own_postbuild_are_substituted_by_the_parent(tmp_path):
     repo = fluxrepos.write_repo(tmp_path / "repo", inline_repo(), lambda rel: [])
-    rendering, _ = render(repo.path, None)
+    rendering = render(repo.path, None)
     checked = compare_with_flux(rendering, repo.path, tmp_path)
     assert sorted(checked) == ["flux-system/apps", "flux-system/infra", "flux-system/raw", "flux-system/settings"]
     data = {m.ref.name: m.body["data"] for m in rendering.manifests if m.ref.kind == "ConfigMap"}
@@ -210,7 +209,7 @@ def test_a_child_path_and_a_child_s_own_postbuild_are_substituted_by_the_parent(
 def test_substitute_from_of_the_parent_reaches_the_children(tmp_path, key):
     age, key_file = key
     repo = fluxrepos.write_repo(tmp_path / "repo", substitute_from_repo(), lambda rel: [age.recipient])
-    rendering, _ = render(repo.path, key_file)
+    rendering = render(repo.path, key_file)
     variables = {**CLUSTER_SETTINGS, "SECRET_DOMAIN": SECRET_DOMAIN}
     checked = compare_with_flux(rendering, repo.path, tmp_path, inline={"flux-system/apps": variables})
     assert sorted(checked) == ["flux-system/apps", "flux-system/infra", "flux-system/ingress-home-example.org",
@@ -223,14 +222,17 @@ def test_substitute_from_of_the_parent_reaches_the_children(tmp_path, key):
 def test_without_the_parent_s_variables_the_children_are_read_as_written_and_the_parent_says_why(tmp_path):
     """Offline, with no copy of cluster-settings anywhere: discovery notes it, and the parent's phase stops on
     the missing ConfigMap (not on a child's unresolved name)."""
-    from bootstrap.errors import ValidationError
-
     files = substitute_from_repo()
     del files["clusters/main/cluster-settings.yaml"], files["clusters/main/cluster-secrets.sops.yaml"]
     files["clusters/main/kustomization.yaml"] = fluxrepos.kustomization(resources=["./flux-system.yaml",
                                                                                   "./apps.yaml"])
     files["kubernetes/apps/kustomization.yaml"] = fluxrepos.kustomization(resources=["./settings.yaml"])
     repo = fluxrepos.write_repo(tmp_path / "repo", files, lambda rel: [])
+    notes: list[str] = []
     with pytest.raises(ValidationError, match="Kustomization flux-system/apps: substitute from "
                                               "'ConfigMap/cluster-settings': not found"):
-        render(repo.path, None)
+        render(repo.path, None, notes)
+    assert [n for n in notes if "read before postBuild substitution" in n] == [
+        "Kustomization flux-system/apps: the Kustomizations it defines are read before postBuild substitution "
+        "(Kustomization flux-system/apps: substitute from 'ConfigMap/cluster-settings': not found in the restored "
+        "set nor in the cluster (namespace flux-system))"]
