@@ -21,7 +21,7 @@ from bootstrap.manifests import ref_of
 from bootstrap.engines.flux import postbuild
 from bootstrap.engines.flux.kustomizations import FluxKustomization, Key, is_flux_kustomization, parse
 from bootstrap.engines.flux.objects import Finishing, finish
-from bootstrap.kustomize.builder import Built
+from bootstrap.kustomize.builder import Built, Document
 from bootstrap.kustomize.secrets import SopsFiles
 
 
@@ -30,6 +30,7 @@ class _Seen:
     built: Built
     owner: FluxKustomization | None
     decrypts: bool
+    data_objects: dict[tuple[str, str | None, str], Document]  # (kind, namespace, name) of its v1 ConfigMaps, Secrets
 
 
 class Sources:
@@ -46,20 +47,24 @@ class Sources:
         self._seen.clear()
 
     def add(self, built: Built, owner: FluxKustomization | None, decrypts: bool) -> None:
-        self._seen.append(_Seen(built, owner, decrypts))
+        index: dict[tuple[str, str | None, str], Document] = {}
+        for doc in built.documents:
+            ref = ref_of(doc.body)
+            if ref.api_version == "v1" and ref.kind in ("ConfigMap", "Secret"):
+                index.setdefault((ref.kind, ref.namespace, ref.name), doc)
+        self._seen.append(_Seen(built, owner, decrypts, index))
 
     def lookup(self, kind: str, namespace: str, name: str) -> Mapping[str, str] | None:
         for seen in reversed(self._seen):
-            for doc in seen.built.documents:
-                ref = ref_of(doc.body)
-                if ref.kind == kind and ref.api_version == "v1" and ref.name == name and ref.namespace == namespace:
-                    return self._data(seen, doc)
+            doc = seen.data_objects.get((kind, namespace, name))
+            if doc is not None:
+                return self._data(seen, doc)
         found = self.cluster(kind, namespace, name) if self.cluster is not None else None
         if found is not None and kind == "Secret":
             self.secrets.learner.learn(found.values())
         return found
 
-    def _data(self, seen: _Seen, doc) -> Mapping[str, str] | None:
+    def _data(self, seen: _Seen, doc: Document) -> Mapping[str, str] | None:
         """The object's data once its phase has decrypted it (None: it cannot be read here, e.g. `check`,
         which decrypts nothing)."""
         how = Finishing(kustomization=seen.owner, decrypts=seen.decrypts, variables=None)
