@@ -236,3 +236,17 @@ def test_without_the_parent_s_variables_the_children_are_read_as_written_and_the
         "Kustomization flux-system/apps: the Kustomizations it defines are read before postBuild substitution "
         "(Kustomization flux-system/apps: substitute from 'ConfigMap/cluster-settings': not found in the restored "
         "set nor in the cluster (namespace flux-system))"]
+
+
+def test_an_entry_path_s_own_kustomization_substitutes_the_kustomizations_beside_it(tmp_path):
+    """`--path clusters/main`, which the flux-system Kustomization (with postBuild) points at: the
+    Kustomizations of the entry path are read as flux-system applies them."""
+    files = inline_repo()
+    files["clusters/main/flux-system.yaml"] = fluxrepos.dump(fluxrepos.git_repository(), fluxrepos.flux_ks(
+        "flux-system", "./clusters/main", postBuild={"substitute": {"CLUSTER": "main"}}))
+    files["clusters/main/apps.yaml"] = fluxrepos.dump(fluxrepos.flux_ks("infra", "./kubernetes/${CLUSTER}/infra"))
+    repo = fluxrepos.write_repo(tmp_path / "repo", files, lambda rel: [])
+    rendering = render(repo.path, None)
+    assert compare_with_flux(rendering, repo.path, tmp_path) == ["flux-system/flux-system", "flux-system/infra"]
+    assert [m.body["data"] for m in rendering.manifests
+            if m.ref.kind == "ConfigMap" and m.ref.name == "infra"] == [{"cluster": "main"}]
