@@ -6,7 +6,8 @@ built at test time and rendered by dr-bootstrap and by the real `flux build kust
 
 `flux build --dry-run` reads no `substituteFrom` (no cluster): where the parent reads its variables from a
 ConfigMap and a SOPS Secret of the entry path, Flux is handed the same variables inline (`substitute` wins
-over `substituteFrom` in Flux, and the values are the same), and our render reads them from the repository.
+over `substituteFrom` in Flux, and the values are the same), and our render reads them from the repository;
+one cluster test has flux build read them from a local cluster holding what the entry path restores.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import yaml
 
 from bootstrap.engines.flux.render import RenderRequest, render_repository
 from bootstrap.errors import ValidationError
+from bootstrap.kube import Cluster
 from bootstrap.kustomize.artifact import Artifact
 from bootstrap.kustomize.builder import Builder
 from bootstrap.kustomize.kustomizer import find_kustomizer
@@ -26,7 +28,7 @@ from bootstrap.kustomize.scratch import memory_backed_dir
 from bootstrap.kustomize.secrets import SopsFiles
 from bootstrap.stages.keys import load_keyring
 from tests.support import fluxrepos
-from tests.support.flux import run_flux
+from tests.support.flux import apply_install, install_manifests, run_flux
 from tests.support.sops import new_age_key, write_key_file
 
 OWNER_LABELS = ("kustomize.toolkit.fluxcd.io/name", "kustomize.toolkit.fluxcd.io/namespace")
@@ -152,16 +154,27 @@ def identity(body: dict) -> tuple[str, str, str, str]:
     return body.get("apiVersion", ""), body.get("kind", ""), meta.get("namespace") or "", meta.get("name", "")
 
 
-def flux_build(repo: Path, ks: dict, tmp: Path) -> dict:
+def flux_build(repo: Path, ks: dict, tmp: Path, kubeconfig: Path | None = None) -> dict:
+    """`flux build kustomization` of `ks`: --dry-run, or with `kubeconfig` reading substituteFrom from that
+    cluster (where flux build first looks the Kustomization up: it is applied there, no controller runs)."""
     meta = ks["metadata"]
     ks_file = tmp / f"ks-{meta['namespace']}-{meta['name']}.json"
     ks_file.write_text(json.dumps(ks))
-    done = run_flux("build", "kustomization", meta["name"], "--namespace", meta["namespace"], "--path",
-                    str(repo / ks["spec"]["path"]), "--kustomization-file", str(ks_file), "--dry-run")
+    args = ["build", "kustomization", meta["name"], "--namespace", meta["namespace"], "--path",
+            str(repo / ks["spec"]["path"]), "--kustomization-file", str(ks_file)]
+    if kubeconfig is None:
+        args.append("--dry-run")
+    else:
+        with Cluster(str(kubeconfig)) as kube:
+            kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": meta["namespace"]}})
+            kube.apply(ks)
+        args += ["--kubeconfig", str(kubeconfig)]
+    done = run_flux(*args)
     return {identity(doc): doc for doc in yaml.safe_load_all(done.stdout) if isinstance(doc, dict)}
 
 
-def compare_with_flux(rendering, repo: Path, tmp: Path, inline: dict[str, dict[str, str]] | None = None) -> list[str]:
+def compare_with_flux(rendering, repo: Path, tmp: Path, inline: dict[str, dict[str, str]] | None = None,
+                      kubeconfig: Path | None = None) -> list[str]:
     """Every phase a Kustomization renders, against `flux build` of that Kustomization as its parent's phase
     applies it (our copy): whole objects. Returns the phases checked."""
     applied = {(m.ref.namespace, m.ref.name): m.body for m in rendering.manifests if m.ref.kind == "Kustomization"}
@@ -172,7 +185,7 @@ def compare_with_flux(rendering, repo: Path, tmp: Path, inline: dict[str, dict[s
             continue
         ks = as_written(applied[(k.key.namespace, k.key.name)], (inline or {}).get(str(k.key)))
         assert ks["spec"]["path"].lstrip("./") == k.path, (str(k.key), ks["spec"]["path"], k.path)
-        theirs = flux_build(repo, ks, tmp)
+        theirs = flux_build(repo, ks, tmp, kubeconfig)
         ours = {identity(m.body): yaml.safe_load(yaml.safe_dump(m.body)) for m in phase.manifests}
         assert set(ours) == set(theirs), (str(k.key), sorted(set(ours) ^ set(theirs)))
         different = [name for name in ours if ours[name] != theirs[name]]
@@ -217,6 +230,25 @@ def test_substitute_from_of_the_parent_reaches_the_children(tmp_path, key):
     data = {m.ref.name: m.body["data"] for m in rendering.manifests if m.ref.kind == "ConfigMap"}
     assert data["infra"] == {"cluster": "main"}
     assert data["settings-cluster"] == {"name": "main", "tz": "UTC"}
+
+
+@pytest.mark.cluster
+def test_substitute_from_as_flux_reads_it_from_the_cluster(tmp_path, key, fresh_cluster):
+    """The same repository, Flux reading `substituteFrom` from a cluster that holds what the entry path
+    restores (the ConfigMap, the decrypted Secret), as kustomize-controller reads it."""
+    age, key_file = key
+    repo = fluxrepos.write_repo(tmp_path / "repo", substitute_from_repo(), lambda rel: [age.recipient])
+    rendering = render(repo.path, key_file)
+    with Cluster(str(fresh_cluster.kubeconfig)) as kube:
+        apply_install(kube, "\n---\n".join(yaml.safe_dump(d) for d in yaml.safe_load_all(install_manifests())
+                                            if d and d["kind"] == "CustomResourceDefinition"))
+        kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "flux-system"}})
+        for m in rendering.phases[0].manifests:  # the entry path, restored first
+            if m.ref.kind in ("ConfigMap", "Secret"):
+                kube.apply(m.body)
+    checked = compare_with_flux(rendering, repo.path, tmp_path, kubeconfig=fresh_cluster.kubeconfig)
+    assert sorted(checked) == ["flux-system/apps", "flux-system/infra", "flux-system/ingress-home-example.org",
+                               "flux-system/raw", "flux-system/settings"]
 
 
 def test_without_the_parent_s_variables_the_children_are_read_as_written_and_the_parent_says_why(tmp_path):
