@@ -12,7 +12,7 @@ CLUSTER_DIR ?= .cluster
 SUDO   := $(if $(filter 0,$(shell id -u)),,sudo)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv test test-unit control-plane oracles sops-versions flux sshd cluster-up cluster-down drill bench fuzz clean
+.PHONY: help venv test test-unit control-plane oracles sops-versions flux helm registry sshd cluster-up cluster-down drill bench fuzz clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -37,6 +37,12 @@ sops-versions: ## build (or reuse) the extra sops versions the SOPS tests compar
 flux: ## build (or reuse) the flux CLI, kustomize, source-, kustomize- and helm-controller (docs/local-cluster.md)
 	bash drb_localcluster/data/flux.sh
 
+helm: ## build (or reuse) the helm v4 CLI from Go modules (restore --helm installs with it; docs/local-cluster.md)
+	bash drb_localcluster/data/helm.sh helm
+
+registry: ## build (or reuse) the CNCF Distribution OCI registry the Helm tests push charts to
+	bash drb_localcluster/data/helm.sh registry
+
 sshd: ## install openssh-server (the SSH clone tests run their own sshd) when it is missing
 	@test -x /usr/sbin/sshd || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq openssh-server; }
 
@@ -46,7 +52,7 @@ cluster-up: venv control-plane $(if $(FLUX),flux) ## start a local cluster in $(
 cluster-down: venv ## stop the local cluster in $(CLUSTER_DIR) and remove its state
 	$(PY) -m drb_localcluster down --dir $(CLUSTER_DIR)
 
-test: venv control-plane oracles sops-versions flux sshd ## run every test (unit and real-cluster integration)
+test: venv control-plane oracles sops-versions flux helm registry sshd ## run every test (unit and real-cluster integration)
 	DRB_REQUIRE_SOPS_VERSIONS=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: venv oracles ## run only the tests that need no cluster
