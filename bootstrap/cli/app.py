@@ -119,6 +119,7 @@ def restore_command(
     engine: str = opt.ENGINE,
     excludes: list[str] = opt.EXCLUDE,
     helm: list[str] = opt.HELM,
+    helm_bin: Optional[str] = opt.HELM_BIN,
     kustomize_bin: Optional[str] = opt.KUSTOMIZE_BIN,
     playbook: Optional[str] = opt.PLAYBOOK,
     kubeconfig: Optional[str] = opt.KUBECONFIG,
@@ -181,6 +182,7 @@ def plan_command(
     engine: str = opt.ENGINE,
     excludes: list[str] = opt.EXCLUDE,
     helm: list[str] = opt.HELM,
+    helm_bin: Optional[str] = opt.ignored(opt.HELM_BIN),
     kustomize_bin: Optional[str] = opt.KUSTOMIZE_BIN,
     playbook: Optional[str] = opt.PLAYBOOK,
     kubeconfig: Optional[str] = opt.KUBECONFIG,
@@ -213,7 +215,7 @@ def plan_command(
     --server-dry-run no cluster is contacted: kinds without a CRD in the set are marked.
 
     Takes every restore flag, so a restore command line runs as a plan; those that only matter when
-    writing (--dry-run, --restart-consumers, --yes, --wait-gitops) are accepted and ignored.
+    writing (--dry-run, --restart-consumers, --yes, --wait-gitops, --helm-bin) are accepted and ignored.
 
     \b
     Example:
@@ -264,6 +266,7 @@ def drill_command(
     engine: str = opt.ENGINE,
     excludes: list[str] = opt.EXCLUDE,
     helm: list[str] = opt.HELM,
+    helm_bin: Optional[str] = opt.HELM_BIN,
     kustomize_bin: Optional[str] = opt.KUSTOMIZE_BIN,
     playbook: Optional[str] = opt.PLAYBOOK,
     cluster: str = typer.Option("local", "--cluster", metavar="CLUSTER", help="local (built-in control plane), kind, or current (asks first)."),

@@ -42,9 +42,11 @@ ENGINE = typer.Option(
 HELM = typer.Option(
     [], "--helm", metavar="NAMESPACE/NAME",
     help="A Flux HelmRelease of the restored set to install with Helm before the phases, in dependsOn order "
-    "(repeatable; also a playbook's helmReleases). plan lists them with chart and version; restore does not "
-    "install them yet and refuses the flag.",
+    "(repeatable; also a playbook's helmReleases). plan lists them with chart and version; restore pulls every "
+    "chart, applies their CRDs, then installs each with the real helm (v4) after the key, before the phases.",
 )
+HELM_BIN = typer.Option(None, "--helm-bin", metavar="FILE", help="The helm (v4) binary that installs the --helm "
+                        "releases (default: helm on PATH).")
 EXCLUDE = typer.Option([], "--exclude", metavar="GLOB", help="Leave files matching GLOB (repo-relative) out of "
                        "directories without a kustomization file (repeatable).")
 KUSTOMIZE_BIN = typer.Option(None, "--kustomize-bin", metavar="FILE", help="A kustomize or kubectl binary to "

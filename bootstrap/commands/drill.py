@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator
 
 import pyrage
 
-from bootstrap import __version__
+from bootstrap import __version__, helmcli
 from bootstrap.errors import ApplyError, BootstrapError, UsageError
 from bootstrap.commands import restore as pipeline
 from bootstrap.commands.injections import INJECTIONS, Injection, prepare_injected_repo
@@ -30,7 +30,6 @@ from bootstrap.redact import Sensitive
 from bootstrap.report.model import RunReport, Scrubber, to_dict
 from bootstrap.report.run import Run
 from bootstrap.stages import source
-from bootstrap.stages.helm import refuse_installs
 from bootstrap.stages.keys import KeyRing
 
 EVIDENCE_SCHEMA = 1
@@ -209,7 +208,8 @@ def run_drill(restore_opts, drill: DrillOptions, progress, keyring, confirm: Cal
     injection = INJECTIONS.get(drill.inject) if drill.inject else None
     if drill.inject and injection is None:
         raise UsageError(f"--inject {drill.inject!r}: expected one of {', '.join(INJECTIONS)}")
-    refuse_installs(restore_opts.helm)  # before a cluster is made: its restore would refuse it
+    if restore_opts.helm:  # before a cluster is made: no helm, no drill
+        helmcli.find(restore_opts.helm_bin)
     if drill.cluster == "current" and not drill.yes:
         if not confirm("Restore into the cluster of your current kubeconfig context? This writes to it"):
             raise UsageError("--cluster current: not confirmed (pass --yes in CI)")

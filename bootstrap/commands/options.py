@@ -31,7 +31,8 @@ class RestoreOptions:
     source: str | None = None  # --source: the GitRepository that is this repository
     engine: str = "flux"  # --engine: flux | argocd
     excludes: tuple[str, ...] = ()  # --exclude GLOB: files left out of plain directories
-    helm: tuple[str, ...] = ()  # --helm NAMESPACE/NAME: Helm releases to install before the phases (plan lists them)
+    helm: tuple[str, ...] = ()  # --helm NAMESPACE/NAME: Helm releases to install before the phases
+    helm_bin: str | None = None  # --helm-bin: the helm that installs them (default: PATH)
     kustomize_bin: str | None = None
     playbook: str | None = None
     kubeconfig: str | None = None

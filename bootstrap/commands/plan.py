@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -31,17 +31,18 @@ class Planned(NamedTuple):
 
 @contextmanager
 def planned(opts: RestoreOptions, run: Run, keyring: KeyRing, engine: Engine, *,
-            offline: bool = False, installs_helm: bool = False) -> Iterator[Planned]:
+            offline: bool = False,
+            on_releases: Callable[[list[HelmInstall]], None] | None = None) -> Iterator[Planned]:
     """Clone, render and decrypt, resolve the Helm releases named, connect, validate and plan; yields
     (validated, cluster, helm releases), the cluster None offline. Nothing is written, no chart is pulled.
-    `installs_helm` (restore): Helm releases named are refused before connecting, installing is not built.
+    `on_releases(releases)` (restore) runs once they are resolved, before the cluster is asked anything.
     The checkout is gone once this yields; the cluster is closed after."""
     with session.opened(session.SourceOptions.of(opts), run, offline=offline) as opened:
         out = render.render(render.RenderOptions.of(opts), opened.checkout, keyring, run, engine=engine,
                             lookup=opened.lookup())
         releases = helm.plan_releases(helm.HelmOptions.of(opts), out.rendered, out.playbook, engine, run)
-        if installs_helm and releases:
-            helm.refuse_installs(tuple(r.key for r in releases), "the playbook's helmReleases")
+        if on_releases is not None:
+            on_releases(releases)
         validated = validate.validate(out.rendered, out.playbook, keyring, validate.KeyOptions.of(opts), run,
                                       None if offline else opened.connect)
         opened.release_checkout()

@@ -99,6 +99,13 @@ class HelmInstall:
     values: Mapping[str, object] = field(default_factory=dict, repr=False, compare=False)
     values_from: tuple[ValuesFrom, ...] = ()
     depends_on: tuple[str, ...] = ()  # `namespace/name` of the engine's objects it waits for
+    insecure: bool = False  # the registry/repository is plain HTTP (`helm --plain-http`)
+    crds: str = "Create"  # the CRD policy of the install: Skip | Create | CreateReplace
+    timeout: str = "5m0s"  # Helm's --timeout for the install (a Go duration)
+    wait: bool = True  # wait for the release's objects to be ready (helm --wait=watcher)
+    wait_for_jobs: bool = True
+    hooks: bool = True
+    create_namespace: bool = False  # the controller would create the target namespace
 
     @property
     def key(self) -> str:

@@ -67,7 +67,7 @@ class PhaseRecord:
     cluster_wait_seconds: float = 0.0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class HelmReleaseRecord:
     """A Helm release to install before the phases, in install order (its values are never recorded)."""
 
@@ -81,6 +81,7 @@ class HelmReleaseRecord:
     storage_namespace: str
     source: str  # the object the chart comes from
     depends_on: tuple[str, ...] = ()
+    status: str = "planned"  # planned | pulled (a dry run) | installed | failed
 
 
 @dataclass(slots=True)
@@ -110,6 +111,7 @@ class RunReport:
     phases: list[PhaseRecord] = field(default_factory=list)
     objects: list[ObjectRecord] = field(default_factory=list)
     helm_releases: list[HelmReleaseRecord] = field(default_factory=list)  # installed before the phases, in order
+    helm_version: str | None = None  # the helm that installed them
     error: ReportError | BootstrapError | None = None
     tool_version: str = ""
     server_version: str | None = None
@@ -224,12 +226,14 @@ def to_dict(report: RunReport) -> dict[str, Any]:
         "helmReleases": [
             {"namespace": h.namespace, "name": h.name, "chart": h.chart, "version": h.version,
              "repository": h.repository, "releaseName": h.release_name, "targetNamespace": h.target_namespace,
-             "storageNamespace": h.storage_namespace, "source": h.source, "dependsOn": list(h.depends_on)}
+             "storageNamespace": h.storage_namespace, "source": h.source, "dependsOn": list(h.depends_on),
+             "status": h.status}
             for h in report.helm_releases
         ],
         "error": error_fields(report.error),
         "toolVersion": report.tool_version,
         "serverVersion": report.server_version,
+        "helmVersion": report.helm_version,
     }
     return _scrub_tree(doc, report.scrubber)
 

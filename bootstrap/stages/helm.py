@@ -1,7 +1,6 @@
 """The Helm stage, read-only half: the Helm releases to install before the phases (`--helm NAMESPACE/NAME`,
 repeatable, and a playbook's `spec.helmReleases`), each resolved by the engine to its chart from the rendered
-set, in install order. No cluster, no chart pulled; the installs themselves are not built yet (`restore`
-refuses `--helm`).
+set, in install order. No cluster, no chart pulled; `helm_install` pulls and installs them in a restore.
 
 In: `HelmOptions` (the names given), the render's `Rendered` and playbook, the engine.
 Out: the engine-neutral `HelmInstall`s in install order; recorded in the report (`helm_releases`, JSON
@@ -13,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bootstrap.errors import UsageError
 from bootstrap.report.model import HelmReleaseRecord
 
 if TYPE_CHECKING:
@@ -21,10 +19,6 @@ if TYPE_CHECKING:
     from bootstrap.engines.base import Engine, HelmInstall, Rendered
     from bootstrap.report.run import Run
     from bootstrap.stages.playbook import Playbook
-
-NOT_BUILT = ("installing Helm releases before the GitOps engine is not built yet; run `dr-bootstrap plan` with "
-             "the same flags to see the releases and their install order")
-
 
 @dataclass(frozen=True)
 class HelmOptions:
@@ -38,12 +32,6 @@ class HelmOptions:
 def wanted(options: HelmOptions, playbook: Playbook | None) -> tuple[str, ...]:
     """The releases named: --helm first, then the playbook's, each once."""
     return tuple(dict.fromkeys((*options.releases, *(playbook.helm_releases if playbook else ()))))
-
-
-def refuse_installs(names: tuple[str, ...], where: str = "--helm") -> None:
-    """UsageError (exit 2) while installing is not built: a restore must not pretend to install them."""
-    if names:
-        raise UsageError(f"{where} {', '.join(names)}: {NOT_BUILT}")
 
 
 def plan_releases(options: HelmOptions, rendered: Rendered, playbook: Playbook | None, engine: Engine,

@@ -322,6 +322,6 @@ def test_drill_refuses_dry_run_naming_the_flag(capsys):
 
 def test_plan_hides_only_the_write_side_flags_it_ignores():
     hidden = {p.name for p in options("plan") if p.hidden}
-    assert hidden == {"dry_run", "restart_consumers", "yes", "wait_gitops"}
+    assert hidden == {"dry_run", "restart_consumers", "yes", "wait_gitops", "helm_bin"}
     text = command("plan").help
     assert all(f"--{name.replace('_', '-')}" in text for name in hidden)

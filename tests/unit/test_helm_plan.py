@@ -8,7 +8,9 @@ chart pulled), on a repository in today's cluster-template shape (`tests.support
   OCIRepository (digest, semver, tag, latest) or a HelmRepository (https and oci), helm-controller's release
   name, namespaces and dependsOn defaults; what is refused (chartRef HelmChart and ExternalArtifact, a
   GitRepository chart, a source not rendered, a cycle);
-- restore and drill refuse --helm before anything is cloned or a cluster made: installing is not built yet.
+- without a helm binary, restore and drill stop before anything is cloned or a cluster made (exit 2, one line
+  saying how to get one); a playbook's releases stop the restore before the cluster is asked anything.
+  The installs themselves: tests/integration/test_helm_install.py.
 """
 
 from __future__ import annotations
@@ -95,7 +97,7 @@ def test_plan_lists_the_releases_in_install_order_before_the_phases(repo, tmp_pa
         "repository": "oci://ghcr.io/home-operations/charts-mirror", "releaseName": "cilium",
         "targetNamespace": "kube-system", "storageNamespace": "kube-system",
         "source": "OCIRepository kube-system/cilium",
-        "dependsOn": []}
+        "dependsOn": [], "status": "planned"}
     assert doc["helmReleases"][-1]["dependsOn"] == ["flux-system/flux-operator"]
     assert "values" not in json.dumps(doc["helmReleases"])  # the values are never reported
     assert [p["name"] for p in doc["phases"]][:3] == ["clone", "render", "helm"]
@@ -129,19 +131,47 @@ def test_a_release_the_restore_does_not_render_is_exit_2_listing_those_found(rep
     assert "--kustomization" in error
 
 
-def test_restore_refuses_helm_before_cloning(tmp_path):
-    done = dr_bootstrap("restore", str(tmp_path / "no-such-repo"), "--helm", "kube-system/cilium", home=tmp_path)
-    assert done.returncode == ExitCode.USAGE  # not 3: nothing was cloned
-    assert done.stderr.splitlines() == [
-        f"error: --helm kube-system/cilium: {helm.NOT_BUILT}"]
-    assert "plan" in helm.NOT_BUILT and "not built yet" in helm.NOT_BUILT
+def test_restore_without_a_helm_binary_stops_before_cloning(tmp_path):
+    missing = tmp_path / "no-such-helm"
+    done = dr_bootstrap("restore", str(tmp_path / "no-such-repo"), "--helm", "kube-system/cilium",
+                        "--helm-bin", str(missing), home=tmp_path)
+    assert done.returncode == ExitCode.USAGE, done.stderr  # not 3: nothing was cloned
+    [line] = done.stderr.splitlines()
+    assert line.startswith(f"error: --helm-bin {missing}: no helm binary to install the Helm releases with"), line
+    assert "make helm" in line and "PATH" in line
 
 
-def test_drill_refuses_helm_before_making_a_cluster():
+def test_restore_without_helm_on_path_says_how_to_get_one(tmp_path):
+    import shutil
+
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "git").symlink_to(shutil.which("git"))  # git, and no helm, on this PATH
+    env_path = os.environ["PATH"]
+    os.environ["PATH"] = str(tmp_path / "bin")  # dr_bootstrap copies the environment
+    try:
+        done = dr_bootstrap("restore", str(tmp_path / "no-such-repo"), "--helm", "kube-system/cilium", home=tmp_path)
+    finally:
+        os.environ["PATH"] = env_path
+    assert done.returncode == ExitCode.USAGE, done.stderr
+    [line] = done.stderr.splitlines()
+    assert line.startswith("error: helm on PATH: no helm binary") and "make helm" in line, line
+
+
+def test_a_helm_that_is_not_v4_is_refused(tmp_path):
+    from bootstrap import helmcli
+
+    old = tmp_path / "helm"
+    old.write_text("#!/bin/sh\necho v3.19.0\n")
+    old.chmod(0o755)
+    with pytest.raises(UsageError, match=r"is helm v3\.19\.0; .* needs helm v4"):
+        helmcli.find(str(old))
+
+
+def test_drill_without_a_helm_binary_stops_before_making_a_cluster():
     from bootstrap.commands import drill
 
-    opts = RestoreOptions(repo_url="/no/such/repo", helm=("kube-system/cilium",))
-    with pytest.raises(UsageError, match="not built yet"):
+    opts = RestoreOptions(repo_url="/no/such/repo", helm=("kube-system/cilium",), helm_bin="/no/such/helm")
+    with pytest.raises(UsageError, match="no helm binary"):
         drill.run_drill(opts, drill.DrillOptions(cluster="kind"), QuietProgress(errors=io.StringIO()), None,
                         confirm=lambda question: pytest.fail("asked"))
 
@@ -328,7 +358,7 @@ def test_an_unknown_name_lists_what_was_found():
         resolve(["apps/nope"])
 
 
-def test_restore_refuses_a_playbook_s_releases_before_it_connects(repo, tmp_path):
+def test_a_playbook_s_releases_without_helm_stop_the_restore_before_it_connects(repo, tmp_path):
     from bootstrap.commands import restore as pipeline
     from bootstrap.stages.keys import load_keyring
     from tests.support.fakeapi import FakeApiServer
@@ -338,10 +368,11 @@ def test_restore_refuses_a_playbook_s_releases_before_it_connects(repo, tmp_path
     playbook.write_text("apiVersion: dr-bootstrap.io/v1alpha1\nkind: Playbook\nspec:\n  phases: [{name: all}]\n"
                         "  helmReleases: [kube-system/cilium]\n")
     api = FakeApiServer()
-    opts = RestoreOptions(repo_url=str(path), paths=(ENTRY,), kustomizations=("all",), playbook=str(playbook))
+    opts = RestoreOptions(repo_url=str(path), paths=(ENTRY,), kustomizations=("all",), playbook=str(playbook),
+                          helm_bin=str(tmp_path / "no-such-helm"))
     progress = QuietProgress(errors=io.StringIO())
     report = pipeline.new_report("restore", opts, scrubber=progress.scrubber)
     with pytest.raises(UsageError) as raised:
         pipeline.restore(opts, Run(report, progress, make_cluster=api.cluster), keyring=load_keyring(str(key)))
-    assert str(raised.value) == f"the playbook's helmReleases kube-system/cilium: {helm.NOT_BUILT}"
+    assert str(raised.value).startswith(f"--helm-bin {tmp_path / 'no-such-helm'}: no helm binary")
     assert api.requests == []  # refused before the cluster was asked anything

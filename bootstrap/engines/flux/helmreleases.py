@@ -86,11 +86,11 @@ def install(m: Manifest, sources: Mapping[tuple[str, str], Manifest]) -> HelmIns
         raise ValidationError(f"{where}: needs exactly one of spec.chartRef and spec.chart (helm-controller "
                               "refuses it otherwise)")
     if chart_ref:
-        chart, repository, version, kind, source = _from_chart_ref(_mapping(chart_ref, f"{where}: spec.chartRef"),
-                                                                   namespace, where, sources)
+        chart, repository, version, kind, source, insecure = _from_chart_ref(
+            _mapping(chart_ref, f"{where}: spec.chartRef"), namespace, where, sources)
     else:
-        chart, repository, version, kind, source = _from_template(_mapping(template, f"{where}: spec.chart"),
-                                                                  namespace, where, sources)
+        chart, repository, version, kind, source, insecure = _from_template(
+            _mapping(template, f"{where}: spec.chart"), namespace, where, sources)
     values = spec.get("values")
     if values is not None and not isinstance(values, dict):
         raise ValidationError(f"{where}: spec.values must be a mapping")
@@ -102,11 +102,33 @@ def install(m: Manifest, sources: Mapping[tuple[str, str], Manifest]) -> HelmIns
         source=source, found_in=m.source, values=values or {},
         values_from=_values_from(spec.get("valuesFrom"), where),
         depends_on=_depends_on(spec.get("dependsOn"), namespace, where),
+        insecure=insecure, **_install_settings(spec, where),
     )
 
 
+def _install_settings(spec: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """How helm-controller's install action runs (internal/action/install.go): the CRD policy (default
+    Create), the timeout (spec.install.timeout, else spec.timeout, else 5m), waiting unless disableWait (Jobs
+    too unless disableWaitForJobs), hooks unless disableHooks, the target namespace created only when
+    targetNamespace is set and install.createNamespace."""
+    install_spec = spec.get("install") or {}
+    if not isinstance(install_spec, dict):
+        raise ValidationError(f"{where}: spec.install must be a mapping")
+    crds = str(install_spec.get("crds") or "Create")
+    if crds not in ("Skip", "Create", "CreateReplace"):
+        raise ValidationError(f"{where}: spec.install.crds {crds!r} is not one of Skip, Create, CreateReplace")
+    return {
+        "crds": crds,
+        "timeout": str(install_spec.get("timeout") or spec.get("timeout") or "5m0s"),
+        "wait": not install_spec.get("disableWait", False),
+        "wait_for_jobs": not install_spec.get("disableWaitForJobs", False),
+        "hooks": not install_spec.get("disableHooks", False),
+        "create_namespace": bool(spec.get("targetNamespace")) and bool(install_spec.get("createNamespace", False)),
+    }
+
+
 def _from_chart_ref(ref: Mapping[str, Any], namespace: str, where: str,
-                    sources: Mapping[tuple[str, str], Manifest]) -> tuple[str, str, str, str, str]:
+                    sources: Mapping[tuple[str, str], Manifest]) -> tuple[str, str, str, str, str, bool]:
     kind = str(ref.get("kind") or "")
     if kind != "OCIRepository":
         raise ValidationError(
@@ -118,14 +140,15 @@ def _from_chart_ref(ref: Mapping[str, Any], namespace: str, where: str,
         raise ValidationError(f"{where}: {source} has no spec.url of the form oci://HOST/PATH/CHART")
     repository, _, chart = url.rstrip("/").rpartition("/")
     oci_ref = spec.get("ref") if isinstance(spec.get("ref"), dict) else {}
+    insecure = bool(spec.get("insecure", False))
     for field, version_kind in (("digest", "digest"), ("semver", "semver"), ("tag", "tag")):
         if oci_ref.get(field):
-            return chart, repository, str(oci_ref[field]), version_kind, source
-    return chart, repository, "latest", "tag", source
+            return chart, repository, str(oci_ref[field]), version_kind, source, insecure
+    return chart, repository, "latest", "tag", source, insecure
 
 
 def _from_template(template: Mapping[str, Any], namespace: str, where: str,
-                   sources: Mapping[tuple[str, str], Manifest]) -> tuple[str, str, str, str, str]:
+                   sources: Mapping[tuple[str, str], Manifest]) -> tuple[str, str, str, str, str, bool]:
     chart_spec = _mapping(template.get("spec"), f"{where}: spec.chart.spec")
     ref = _mapping(chart_spec.get("sourceRef"), f"{where}: spec.chart.spec.sourceRef")
     kind = str(ref.get("kind") or "")
@@ -143,7 +166,8 @@ def _from_template(template: Mapping[str, Any], namespace: str, where: str,
     if (spec.get("type") == "oci") != url.startswith("oci://"):
         raise ValidationError(f"{where}: {source}: spec.type {spec.get('type') or 'default'} does not go with "
                               f"the url {url} (an oci:// url needs type: oci)")
-    return chart, url.rstrip("/"), str(chart_spec.get("version") or "*"), "semver", source
+    return (chart, url.rstrip("/"), str(chart_spec.get("version") or "*"), "semver", source,
+            bool(spec.get("insecure", False)))
 
 
 def _source(kind: str, ref: Mapping[str, Any], namespace: str, where: str, field: str,

@@ -1,0 +1,160 @@
+"""The real helm CLI (v4), run as a subprocess: find it, pull a chart, read its CRDs, install a release.
+
+We never render a chart ourselves: every template, pull and install is helm's. Values reach helm only on
+its standard input (`-f -`, a pipe): they may hold decrypted secrets, so they never go to a file on disk or
+to argv. Registry credentials are helm's own (its registry config, `helm registry login`), as the operator
+has them; nothing here reads or passes them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bootstrap.errors import RolloutError, SourceError, UsageError
+
+if TYPE_CHECKING:
+    from bootstrap.engines.base import HelmInstall
+
+GET_HELM = ("install helm v4 (https://helm.sh/docs/intro/install/), or build it from Go modules in a checkout "
+            "of dr-bootstrap with `make helm`, then pass --helm-bin FILE or put it on PATH")
+MIN_MAJOR = 4  # --server-side, --take-ownership and the watcher wait strategy, as helm-controller installs
+_VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)")
+
+
+@dataclass(frozen=True)
+class Helm:
+    """A helm binary, its version, and the kubeconfig flags of the run."""
+
+    path: str
+    version: str
+    kube_args: tuple[str, ...] = field(default=())
+
+    def run(self, args: Sequence[str], *, values: bytes | None = None, timeout: float | None = None,
+            kube: bool = False) -> subprocess.CompletedProcess[bytes]:
+        """helm ARGS; `values` (JSON text) on its stdin for `-f -`. Never raises for helm's own exit code."""
+        argv = [self.path, *args, *(self.kube_args if kube else ())]
+        try:
+            return subprocess.run(argv, input=values if values is not None else b"", capture_output=True,
+                                  timeout=timeout, check=False, env=_env())
+        except subprocess.TimeoutExpired as err:
+            return subprocess.CompletedProcess(argv, 124, err.stdout or b"",
+                                               (err.stderr or b"") + f"\nError: helm ran for more than {timeout:.0f}s".encode())
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("HELM_NO_PLUGINS", "1")  # no plugin of the operator's runs inside a restore
+    return env
+
+
+def find(explicit: str | None, *, kubeconfig: str | None = None, context: str | None = None) -> Helm:
+    """The helm to install with: --helm-bin, else `helm` on PATH. UsageError (exit 2), saying how to get one,
+    when there is none or it is older than helm 4."""
+    where = "--helm-bin " + explicit if explicit else "helm on PATH"
+    path = explicit if explicit else shutil.which("helm")
+    if not path or not os.path.isfile(path) or not os.access(path, os.X_OK):
+        raise UsageError(f"{where}: no helm binary to install the Helm releases with", hint=GET_HELM)
+    try:
+        result = subprocess.run([path, "version", "--template", "{{.Version}}"], capture_output=True, text=True,
+                                timeout=60, check=False, env=_env())
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise UsageError(f"{where}: {path} does not run as helm ({type(err).__name__})", hint=GET_HELM) from None
+    version = result.stdout.strip()
+    match = _VERSION.match(version)
+    if result.returncode != 0 or not match:
+        raise UsageError(f"{where}: {path} does not report a helm version", hint=GET_HELM)
+    if int(match.group(1)) < MIN_MAJOR:
+        raise UsageError(f"{where}: {path} is helm {version}; installing the releases as helm-controller does "
+                         f"needs helm v{MIN_MAJOR}", hint=GET_HELM)
+    kube_args: list[str] = []
+    if kubeconfig:
+        kube_args += ["--kubeconfig", kubeconfig]
+    if context:
+        kube_args += ["--kube-context", context]
+    return Helm(path, version, tuple(kube_args))
+
+
+def chart_argv(release: HelmInstall) -> list[str]:
+    """How helm names the release's chart: `oci://…/chart` (with `@digest`) or `chart --repo URL`, and its
+    version constraint."""
+    argv = ([f"{release.oci_ref}@{release.version}"] if release.version_kind == "digest" else [release.oci_ref]) \
+        if release.oci else [release.chart, "--repo", release.repository]
+    if release.version_kind != "digest" and release.version not in ("latest", "*"):
+        argv += ["--version", release.version]
+    return argv + (["--plain-http"] if release.insecure else [])
+
+
+def pull(helm: Helm, release: HelmInstall, dest: Path, *, timeout: float) -> Path:
+    """`helm pull` of the release's chart into `dest`; the package's path. SourceError (exit 3) naming chart,
+    version and registry when helm cannot pull it."""
+    dest.mkdir(parents=True, exist_ok=True)
+    result = helm.run(["pull", *chart_argv(release), "--destination", str(dest)], timeout=timeout)
+    packages = sorted(dest.glob("*.tgz"))
+    if result.returncode != 0 or len(packages) != 1:
+        raise SourceError(f"Helm release {release.key}: cannot pull chart {release.chart} version {release.version} "
+                          f"from {release.repository}: {message(result)}",
+                          hint="check the version exists and that `helm registry login` (or the repository's "
+                          "credentials) lets helm pull it")
+    return packages[0]
+
+
+def chart_crds(helm: Helm, release: HelmInstall, package: Path, values: bytes, *, timeout: float) -> str:
+    """The CRDs of the chart as YAML text: its crds/ files (unless the policy is Skip), and those its templates
+    render with the release's values (`helm template`, client-side). The caller keeps only the CRDs."""
+    texts = []
+    if release.crds != "Skip":
+        shown = helm.run(["show", "crds", str(package)], timeout=timeout)
+        if shown.returncode != 0:
+            raise RolloutError(f"Helm release {release.key}: helm show crds failed: {message(shown)}")
+        texts.append(shown.stdout.decode("utf-8", "replace"))
+    rendered = helm.run(["template", release.release_name, str(package), "--namespace", release.target_namespace,
+                         "-f", "-", "--skip-tests"], values=values, timeout=timeout)
+    if rendered.returncode != 0:
+        raise RolloutError(f"Helm release {release.key}: its chart {release.chart} does not render: "
+                           f"{message(rendered)}")
+    texts.append(rendered.stdout.decode("utf-8", "replace"))
+    return "\n---\n".join(texts)
+
+
+def install_argv(release: HelmInstall, package: Path, *, create_namespace: bool, dry_run: bool) -> list[str]:
+    """`helm upgrade --install` as helm-controller installs (internal/action/install.go): server-side apply
+    forcing conflicts, taking ownership of objects already there, its wait strategy and timeout, CRDs applied
+    beforehand (--skip-crds), values on stdin."""
+    argv = ["upgrade", "--install", release.release_name, str(package), "--namespace", release.target_namespace,
+            "-f", "-", "--server-side=true", "--force-conflicts", "--take-ownership", "--skip-crds",
+            "--timeout", release.timeout, "--wait=" + ("watcher" if release.wait else "hookOnly")]
+    if release.wait and release.wait_for_jobs:
+        argv.append("--wait-for-jobs")
+    if not release.hooks:
+        argv.append("--no-hooks")
+    if create_namespace:
+        argv.append("--create-namespace")
+    if dry_run:
+        argv.append("--dry-run=server")
+    return argv
+
+
+def install(helm: Helm, release: HelmInstall, package: Path, values: bytes, *, create_namespace: bool,
+            timeout: float, dry_run: bool = False) -> str:
+    """Install (or upgrade) the release; helm's summary. RolloutError (exit 6) with Helm's message when it fails."""
+    argv = install_argv(release, package, create_namespace=create_namespace, dry_run=dry_run)
+    result = helm.run(argv, values=values, timeout=timeout, kube=True)
+    if result.returncode != 0:
+        raise RolloutError(f"Helm release {release.key} ({release.chart} {release.version}) failed to install "
+                           f"as {release.target_namespace}/{release.release_name}: {message(result)}")
+    return result.stdout.decode("utf-8", "replace")
+
+
+def message(result: subprocess.CompletedProcess[bytes]) -> str:
+    """Helm's own message: its `Error:` line(s), else the last lines of its output, on one line."""
+    text = (result.stderr or b"").decode("utf-8", "replace").strip()
+    errors = [line[len("Error:"):].strip() for line in text.splitlines() if line.startswith("Error:")]
+    chosen = "; ".join(errors) if errors else " ".join(text.splitlines()[-3:])
+    return " ".join(chosen.split())[:2000] or f"helm exited {result.returncode}"
