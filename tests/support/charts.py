@@ -34,14 +34,18 @@ class Chart:
 
 
 def package_chart(dest: Path, name: str, version: str, templates: Mapping[str, str],
-                  values: Mapping | None = None, app_version: str | None = None) -> Chart:
-    """Write `dest/<name>-<version>.tgz` holding a v2 chart with `templates` (file name -> text)."""
+                  values: Mapping | None = None, app_version: str | None = None,
+                  files: Mapping[str, str] | None = None) -> Chart:
+    """Write `dest/<name>-<version>.tgz` holding a v2 chart with `templates` (file name -> text) and other
+    `files` (chart-relative path -> text, e.g. `crds/widgets.yaml`)."""
     chart_yaml = {"apiVersion": "v2", "name": name, "version": version, "type": "application",
                   "description": f"{name}, made by a dr-bootstrap test"}
     if app_version:
         chart_yaml["appVersion"] = app_version
+    extra = files
     files = {"Chart.yaml": yaml.safe_dump(chart_yaml, sort_keys=False), "values.yaml": yaml.safe_dump(dict(values or {}))}
     files.update({f"templates/{file}": text for file, text in templates.items()})
+    files.update(extra or {})
     dest.mkdir(parents=True, exist_ok=True)
     package = dest / f"{name}-{version}.tgz"
     stamp = time.time()
