@@ -1,0 +1,159 @@
+"""`restore --helm`: Helm releases installed with the real helm (v4, `make helm`) before the phases, from charts
+made here and pushed to a real OCI registry on loopback (CNCF Distribution, `make registry`), on the local cluster.
+
+The repository (tests/support/helmchain.py): Flux's own components (their CRDs make HelmRelease and
+OCIRepository known), a namespace, HelmReleases whose `chartRef`s name OCIRepositories (`insecure: true`: the
+registry is plain HTTP), values inline, from a SOPS-encrypted Secret and from a ConfigMap key with a targetPath,
+and one from a HelmRepository over HTTP (`spec.chart`, a semver range). `base` ships a CRD in its chart's crds/
+and a custom resource of it in its templates: it installs only if the CRDs went in first (helm runs with
+--skip-crds, as helm-controller does after applying them). `app` depends on `base`.
+Negative: a chart version the registry does not have (exit 3, nothing written), a chart whose install the API
+server rejects (exit 6 with Helm's message).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from bootstrap.kube import Cluster
+from bootstrap.model import ObjectRef
+from tests.integration.conftest import clean_env, read_json, run_cli, snapshot, unique
+from tests.support.charts import serve_chart_repo
+from tests.support.cluster import started_cluster
+from tests.support.helmchain import GROUP, helm_repo, push_charts
+from tests.support.registry import helm_bin, helm_env, oci_registry
+from tests.support.sops import new_age_key, write_key_file
+
+pytestmark = pytest.mark.cluster
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    base = tmp_path_factory.mktemp("helm-registry")
+    with oci_registry(base / "registry") as reg:
+        push_charts(reg, base / "charts")
+        yield reg
+
+
+@pytest.fixture(scope="module")
+def key(tmp_path_factory):
+    age = new_age_key()
+    return age, write_key_file(tmp_path_factory.mktemp("helm-key") / "age.agekey", age)
+
+
+def restore(repo: Path, key_file: Path, cluster, reg, *args: str) -> object:
+    env = clean_env(**{k: v for k, v in helm_env(reg.helm_home / "operator", {}).items()})
+    return run_cli("restore", str(repo), "--yes", "--age-key-file", str(key_file), "--kubeconfig",
+                   str(cluster.kubeconfig), "--timeout", "120", "--path", "clusters/dr",
+                   "--helm-bin", str(helm_bin()), *args, env=env, timeout=600)
+
+
+def helm(cluster, reg, *args: str) -> str:
+    done = subprocess.run([str(helm_bin()), *args, "--kubeconfig", str(cluster.kubeconfig)], capture_output=True,
+                          text=True, env=helm_env(reg.helm_home), check=True, timeout=120)
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory, registry, key, control_plane_bin):
+    tmp = tmp_path_factory.mktemp("helm-install")
+    ns, password = unique("helm"), "pw-" + secrets.token_hex(12)
+    web = {"cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\ndata:\n  x: {{ .Values.x | quote }}\n"}
+    with serve_chart_repo(tmp / "chart-repo", {"drb-web": {"0.3.1": web, "0.4.0": web}}) as chart_repo, \
+            started_cluster(tmp / "cluster", control_plane_bin) as cluster:
+        repo = helm_repo(tmp, registry, key, ns, password, chart_repo=chart_repo.url)
+        report = tmp / "report.json"
+        done = restore(repo, key[1], cluster, registry, "--helm", f"{ns}/app", "--helm", f"{ns}/base",
+                       "--helm", f"{ns}/web", "--report", str(report))
+        yield cluster, ns, password, done, read_json(report) if report.exists() else {}
+
+
+def test_releases_install_in_dependency_order_with_their_crds_first(installed, registry):
+    cluster, ns, _, done, report = installed
+    assert done.code == 0, done
+    installs = [line.split("helm: installed ")[1].split()[0] for line in done.stdout.splitlines()
+                if "helm: installed " in line]
+    assert installs == [f"{ns}/base", f"{ns}/app", f"{ns}/web"], done  # app after base, which it depends on
+    phases = [p["name"] for p in report["phases"]]
+    assert phases.index("helm: pull") < phases.index("install-key") < phases.index("helm: crds") \
+        < phases.index("helm: install") < min(i for i, p in enumerate(phases) if p.endswith(": apply"))
+    crds = [o for o in report["objects"] if o["phase"] == "helm: crds" and o["kind"] == "CustomResourceDefinition"]
+    assert [o["name"] for o in crds] == [f"widgets.{GROUP}"]
+    with Cluster(str(cluster.kubeconfig)) as c:  # the Widget went in with base, through helm --skip-crds
+        assert c.get(ObjectRef(f"{GROUP}/v1", "Widget", ns, "first")) is not None
+    assert [(h["name"], h["status"]) for h in report["helmReleases"]] == [
+        ("base", "installed"), ("app", "installed"), ("web", "installed")]
+    assert report["helmVersion"] == "v4.3.2"
+    assert f"helm v4.3.2 ({helm_bin()}) installs the Helm releases" in done.stdout
+
+
+def test_releases_are_stored_where_helm_controller_looks_and_can_be_upgraded(installed, registry):
+    cluster, ns, _, _, _ = installed
+    listed = json.loads(helm(cluster, registry, "list", "--namespace", ns, "-o", "json"))
+    assert sorted((r["name"], r["status"], r["chart"]) for r in listed) == [
+        ("app", "deployed", "drb-app-0.2.0"), ("base", "deployed", "drb-base-0.1.0"),
+        ("web", "deployed", "drb-web-0.3.1")]  # 0.3.x from the HelmRepository: not 0.4.0
+    history = json.loads(helm(cluster, registry, "history", "app", "--namespace", ns, "-o", "json"))
+    assert [h["description"] for h in history] == ["Install complete"]
+
+
+def test_values_come_from_inline_sops_secret_and_target_path(installed):
+    cluster, ns, password, done, report = installed
+    with Cluster(str(cluster.kubeconfig)) as c:
+        settings = c.get(ObjectRef("v1", "ConfigMap", ns, "app-settings"))
+        info = c.get(ObjectRef("v1", "ConfigMap", ns, "base-info"))
+        web = c.get(ObjectRef("v1", "ConfigMap", ns, "web"))
+        deployment = c.get(ObjectRef("apps/v1", "Deployment", ns, "app"))
+        release = c.get(ObjectRef("helm.toolkit.fluxcd.io/v2", "HelmRelease", ns, "app"))
+    assert settings["data"] == {"password": password, "color": "teal", "replicas": "2"}
+    assert info["data"] == {"greeting": "hello"}
+    assert web["data"] == {"x": "from-http-repo"}
+    assert deployment["spec"]["replicas"] == 2
+    assert release is not None  # the phases applied the HelmRelease after it: helm-controller adopts it
+    assert password not in done.stdout + done.stderr + json.dumps(report)
+
+
+def test_a_chart_version_the_registry_does_not_have_exits_3_and_writes_nothing(registry, key, pristine_cluster,
+                                                                                tmp_path):
+    ns = unique("helm-missing")
+    repo = helm_repo(tmp_path, registry, key, ns, "pw", app_tag="9.9.9")
+    before = snapshot(pristine_cluster.kubeconfig)
+    done = restore(repo, key[1], pristine_cluster, registry, "--helm", f"{ns}/base", "--helm", f"{ns}/app")
+    assert done.code == 3, done
+    [line] = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert f"Helm release {ns}/app: cannot pull chart drb-app version 9.9.9 from {registry.oci('charts')}" in line
+    assert snapshot(pristine_cluster.kubeconfig) == before
+
+
+def test_a_chart_whose_install_fails_exits_6_with_helm_s_message(registry, key, control_plane_bin, tmp_path):
+    ns = unique("helm-broken")
+    repo = helm_repo(tmp_path, registry, key, ns, "pw", broken=True)
+    with started_cluster(tmp_path / "cluster", control_plane_bin) as cluster:
+        done = restore(repo, key[1], cluster, registry, "--helm", f"{ns}/broken", "--helm", f"{ns}/app",
+                       "--helm", f"{ns}/base")
+        assert done.code == 6, done
+        [line] = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+        assert f"Helm release {ns}/broken (drb-broken 0.1.0) failed to install" in line, line
+        assert "Not_A_Valid_Name" in line, line  # Helm's own message, naming the object
+        with Cluster(str(cluster.kubeconfig)) as c:  # failed fast: the phases never ran
+            assert c.get(ObjectRef("helm.toolkit.fluxcd.io/v2", "HelmRelease", ns, "app")) is None
+            assert c.get(ObjectRef("v1", "ConfigMap", ns, "app-settings")) is not None  # app went in before it
+
+
+def test_a_dry_run_pulls_every_chart_and_installs_nothing(registry, key, pristine_cluster, tmp_path):
+    ns = unique("helm-dry")
+    repo = helm_repo(tmp_path, registry, key, ns, "pw")
+    before = snapshot(pristine_cluster.kubeconfig)
+    report = tmp_path / "report.json"
+    done = restore(repo, key[1], pristine_cluster, registry, "--helm", f"{ns}/app", "--helm", f"{ns}/base",
+                   "--dry-run", "--report", str(report))
+    assert done.code == 0, done
+    assert [(h["name"], h["status"]) for h in read_json(report)["helmReleases"]] == [
+        ("base", "pulled"), ("app", "pulled")]
+    assert f"dry run: would install {ns}/app as {ns}/app from drb-app-0.2.0.tgz" in done.stdout
+    assert snapshot(pristine_cluster.kubeconfig) == before
