@@ -106,21 +106,15 @@ def pull(helm: Helm, release: HelmInstall, dest: Path, *, timeout: float) -> Pat
 
 
 def chart_crds(helm: Helm, release: HelmInstall, package: Path, values: bytes, *, timeout: float) -> str:
-    """The CRDs of the chart as YAML text: its crds/ files (unless the policy is Skip), and those its templates
-    render with the release's values (`helm template`, client-side). The caller keeps only the CRDs."""
-    texts = []
-    if release.crds != "Skip":
-        shown = helm.run(["show", "crds", str(package)], timeout=timeout)
-        if shown.returncode != 0:
-            raise RolloutError(f"Helm release {release.key}: helm show crds failed: {message(shown)}")
-        texts.append(shown.stdout.decode("utf-8", "replace"))
-    rendered = helm.run(["template", release.release_name, str(package), "--namespace", release.target_namespace,
-                         "-f", "-", "--skip-tests"], values=values, timeout=timeout)
+    """The chart rendered client-side with the release's values (`helm template`), its crds/ files included
+    unless the CRD policy is Skip: the caller keeps the CRDs, those of crds/ and those the templates make."""
+    argv = ["template", release.release_name, str(package), "--namespace", release.target_namespace, "-f", "-",
+            "--skip-tests"] + (["--include-crds"] if release.crds != "Skip" else [])
+    rendered = helm.run(argv, values=values, timeout=timeout)
     if rendered.returncode != 0:
         raise RolloutError(f"Helm release {release.key}: its chart {release.chart} does not render: "
                            f"{message(rendered)}")
-    texts.append(rendered.stdout.decode("utf-8", "replace"))
-    return "\n---\n".join(texts)
+    return rendered.stdout.decode("utf-8", "replace")
 
 
 def install_argv(release: HelmInstall, package: Path, *, create_namespace: bool, dry_run: bool) -> list[str]:

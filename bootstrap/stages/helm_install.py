@@ -15,6 +15,7 @@ the chart packages (charts are not secret; values never touch it).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from bootstrap.report.run import Run
 
 CRD_KIND = ("apiextensions.k8s.io", "CustomResourceDefinition")
+PARALLEL_PULLS = 4  # helm processes pulling and reading charts at once
 
 
 @dataclass
@@ -75,14 +77,21 @@ def prepare(releases: Sequence[HelmInstall], manifests: Sequence[Manifest], helm
     pulled: list[Pulled] = []
     crds: dict[str, Manifest] = {}
     with run.phase("helm: pull"):
-        for index, release in enumerate(releases):
+        for release in releases:  # every value computed (exit 4) before any chart is asked for
             values = values_json(release.namespace, release.name, release.values, release.values_from, manifests)
             limit = parse_duration(release.timeout, f"HelmRelease {release.key}: timeout") * 2 + 60
-            package = helmcli.pull(helm, release, workdir / str(index), timeout=timeout)
-            run.progress.note(f"helm: pulled {package.name} for {release.key} ({release.source})")
-            pulled.append(Pulled(release, package, values, limit))
-        for item in pulled:
-            text = helmcli.chart_crds(helm, item.release, item.package, item.values, timeout=timeout)
+            pulled.append(Pulled(release, Path(), values, limit))
+
+        def fetch(index: int) -> str:  # the chart pulled, its CRDs read: each release on its own, in parallel
+            item = pulled[index]
+            item.package = helmcli.pull(helm, item.release, workdir / str(index), timeout=timeout)
+            return helmcli.chart_crds(helm, item.release, item.package, item.values, timeout=timeout)
+
+        with ThreadPoolExecutor(max_workers=PARALLEL_PULLS, thread_name_prefix="helm-pull") as pool:
+            futures = [pool.submit(fetch, index) for index in range(len(pulled))]
+            texts = [future.result() for future in futures]  # the first failure in install order is raised
+        for item, text in zip(pulled, texts):
+            run.progress.note(f"helm: pulled {item.package.name} for {item.release.key} ({item.release.source})")
             where = f"chart {item.package.name} (HelmRelease {item.release.key})"
             for body in parse_documents(text.encode(), where):
                 if isinstance(body, dict) and ref_of(body).kind == CRD_KIND[1] and \
