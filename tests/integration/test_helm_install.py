@@ -157,3 +157,20 @@ def test_a_dry_run_pulls_every_chart_and_installs_nothing(registry, key, pristin
         ("base", "pulled"), ("app", "pulled")]
     assert f"dry run: would install {ns}/app as {ns}/app from drb-app-0.2.0.tgz" in done.stdout
     assert snapshot(pristine_cluster.kubeconfig) == before
+
+
+def test_charts_are_pulled_with_the_operator_s_registry_login(key, pristine_cluster, tmp_path):
+    login = ("dr", "pw-" + secrets.token_hex(8))
+    with oci_registry(tmp_path / "private", login=login) as private:
+        push_charts(private, tmp_path / "charts")
+        ns = unique("helm-login")
+        repo = helm_repo(tmp_path, private, key, ns, "pw")
+        before = snapshot(pristine_cluster.kubeconfig)
+        anonymous = restore(repo, key[1], pristine_cluster, private, "--helm", f"{ns}/base", "--dry-run")
+        assert anonymous.code == 3, anonymous  # the operator's helm home has no login yet
+        assert f"cannot pull chart drb-base version 0.1.0 from {private.oci('charts')}" in anonymous.stderr
+        private.login(private.helm_home / "operator", *login)  # `helm registry login`, as the operator would
+        logged_in = restore(repo, key[1], pristine_cluster, private, "--helm", f"{ns}/base", "--dry-run")
+        assert logged_in.code == 0, logged_in
+        assert "helm: pulled drb-base-0.1.0.tgz" in logged_in.stdout
+        assert snapshot(pristine_cluster.kubeconfig) == before

@@ -63,14 +63,33 @@ class Registry:
         return subprocess.run([str(helm_bin()), *args], env=helm_env(self.helm_home), capture_output=True,
                               text=True, check=check, timeout=120)
 
+    def login(self, helm_home: Path, user: str, password: str) -> None:
+        """`helm registry login` into `helm_home` (the password on stdin), as an operator logs in."""
+        subprocess.run([str(helm_bin()), "registry", "login", self.host, "--username", user, "--password-stdin",
+                        "--plain-http"], input=password, env=helm_env(helm_home), capture_output=True, text=True,
+                       check=True, timeout=60)
+
     def push(self, package: Path, path: str = "charts") -> None:
         """`helm push PACKAGE oci://HOST/PATH --plain-http`: the chart lands at oci://HOST/PATH/NAME:VERSION."""
         self.helm("push", str(package), self.oci(path), "--plain-http")
 
 
+def htpasswd_line(user: str, password: str) -> str:
+    """`user:bcrypt-hash`, the only htpasswd form the registry takes (glibc's crypt makes bcrypt)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import crypt  # deprecated in Python 3.11, gone in 3.13: then a bcrypt package would do
+
+        return f"{user}:{crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH))}"
+
+
 @contextmanager
-def oci_registry(directory: Path, *, timeout: float = 30.0) -> Iterator[Registry]:
-    """A registry serving plain HTTP on a free loopback port, its storage and config in `directory`."""
+def oci_registry(directory: Path, *, timeout: float = 30.0,
+                 login: tuple[str, str] | None = None) -> Iterator[Registry]:
+    """A registry serving plain HTTP on a free loopback port, its storage and config in `directory`; with
+    `login` (user, password) it serves only those who log in (htpasswd), and the pushing helm home is logged in."""
     directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
     config = {
@@ -80,6 +99,9 @@ def oci_registry(directory: Path, *, timeout: float = 30.0) -> Iterator[Registry
                     "maintenance": {"uploadpurging": {"enabled": False}}},
         "http": {"addr": f"127.0.0.1:{port}", "secret": "dr-bootstrap-test"},
     }
+    if login:
+        (directory / "htpasswd").write_text(htpasswd_line(*login) + "\n")
+        config["auth"] = {"htpasswd": {"realm": "dr-bootstrap-test", "path": str(directory / "htpasswd")}}
     (directory / "config.yml").write_text(yaml.safe_dump(config))
     log = (directory / "registry.log").open("wb")
     proc = subprocess.Popen([str(registry_bin()), "serve", str(directory / "config.yml")], stdout=log,
@@ -91,13 +113,19 @@ def oci_registry(directory: Path, *, timeout: float = 30.0) -> Iterator[Registry
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=2) as response:
                     if response.status == 200:
                         break
+            except urllib.error.HTTPError as err:
+                if err.code == 401 and login:  # up, and asking for the login
+                    break
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"registry did not start on 127.0.0.1:{port}: "
                                      f"{(directory / 'registry.log').read_text()[-800:]}")
             time.sleep(0.1)
-        yield Registry(f"127.0.0.1:{port}", directory / "helm-home")
+        registry = Registry(f"127.0.0.1:{port}", directory / "helm-home")
+        if login:
+            registry.login(registry.helm_home, *login)
+        yield registry
     finally:
         proc.terminate()
         try:
