@@ -194,7 +194,7 @@ def test_json_document_has_the_contract_schema(tmp_path):
         "schemaVersion", "command", "result", "repo", "ref", "path", "paths", "kustomize", "source", "commit", "keyRecipient",
         "signer", "started", "finished",
         "seconds", "clusterWaitSeconds", "operatorWaitSeconds", "bootstrapSeconds", "convergedSeconds", "phases", "objects",
-        "helmReleases", "error", "toolVersion", "serverVersion",
+        "helmReleases", "error", "toolVersion", "serverVersion", "helmVersion",
     }
     assert doc["helmReleases"] == []  # always there: the releases installed before the phases, in order
     assert doc["result"] == "failed" and doc["seconds"] == 20.0
