@@ -7,6 +7,7 @@ registry is plain HTTP), values inline, from a SOPS-encrypted Secret and from a 
 and one from a HelmRepository over HTTP (`spec.chart`, a semver range). `base` ships a CRD in its chart's crds/
 and a custom resource of it in its templates: it installs only if the CRDs went in first (helm runs with
 --skip-crds, as helm-controller does after applying them). `app` depends on `base`.
+With the real source- and helm-controller running, helm-controller adopts each release with an upgrade.
 Negative: a chart version the registry does not have (exit 3, nothing written), a chart whose install the API
 server rejects (exit 6 with Helm's message).
 """
@@ -174,3 +175,19 @@ def test_charts_are_pulled_with_the_operator_s_registry_login(key, pristine_clus
         assert logged_in.code == 0, logged_in
         assert "helm: pulled drb-base-0.1.0.tgz" in logged_in.stdout
         assert snapshot(pristine_cluster.kubeconfig) == before
+
+
+def test_helm_controller_adopts_the_releases_with_an_upgrade(registry, key, fresh_flux_cluster, tmp_path):
+    """With the real source- and helm-controller running: after the restore hands over, each release installed
+    before the phases is upgraded by helm-controller (revision 2), never uninstalled or installed again."""
+    ns = unique("helm-adopt")
+    repo = helm_repo(tmp_path, registry, key, ns, "pw-adopt")
+    done = restore(repo, key[1], fresh_flux_cluster, registry, "--helm", f"{ns}/base", "--helm", f"{ns}/app",
+                   "--wait-gitops")
+    assert done.code == 0, done
+    for name in ("base", "app"):
+        history = json.loads(helm(fresh_flux_cluster, registry, "history", name, "--namespace", ns, "-o", "json"))
+        assert [h["description"] for h in history] == ["Install complete", "Upgrade complete"], history
+    with Cluster(str(fresh_flux_cluster.kubeconfig)) as c:
+        release = c.get(ObjectRef("helm.toolkit.fluxcd.io/v2", "HelmRelease", ns, "app"))
+    assert [h["version"] for h in release["status"]["history"]] == [2]
