@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,7 @@ from bootstrap.kustomize.artifact import Artifact
 from bootstrap.kustomize.builder import Builder, BuildSpec
 from bootstrap.kustomize.kustomizer import find_kustomizer
 from bootstrap.engines.flux.objects import Finishing, finish
-from bootstrap.kustomize.scratch import memory_backed_dir
+from bootstrap.kustomize.scratch import TMPFS_ENV, memory_backed_dir
 from bootstrap.kustomize.secrets import SopsFiles, mac_token_of_bytes
 from tests.support.sops import encrypt_bytes, new_age_key, write_key_file
 
@@ -108,13 +110,17 @@ def test_without_decryption_an_encrypted_object_is_refused_as_flux_would(tmp_pat
         render(tmp_path, ring, decrypts=False)
 
 
-def test_a_sops_env_generator_input_is_decrypted_and_hashed_as_plaintext(tmp_path, key):
+def test_a_sops_env_generator_input_is_decrypted_and_hashed_as_plaintext(tmp_path, key, monkeypatch, request):
     age, ring = key
+    shared = memory_backed_dir()
+    if shared is not None:  # a private tmpfs directory: other processes' builds come and go in the shared one
+        own = Path(tempfile.mkdtemp(prefix="test-scratch-", dir=shared))
+        request.addfinalizer(lambda: shutil.rmtree(own, ignore_errors=True))
+        monkeypatch.setenv(TMPFS_ENV, str(own))
     env = b"API_KEY=s3cret\nMODE=fast\n"
     write(tmp_path, "app/app.sops.env", encrypt_bytes(env, "dotenv", [age.recipient]))
     write(tmp_path, "app/kustomization.yaml", "secretGenerator:\n- name: app\n  envs: [app.sops.env]\n")
     memory = Path(memory_backed_dir() or tmp_path)
-    before = set(memory.glob("drb-build-*"))
     (m,), built, _ = render(tmp_path, ring)
     assert {k: base64.b64decode(v).decode() for k, v in m.body["data"].items()} == {"API_KEY": "s3cret", "MODE": "fast"}
     # the name's hash is kustomize's for the plaintext: build the plaintext the same way and compare
@@ -124,7 +130,7 @@ def test_a_sops_env_generator_input_is_decrypted_and_hashed_as_plaintext(tmp_pat
     (p,), _, _ = render(plain, ring)
     assert m.ref.name == p.ref.name and m.ref.name.startswith("app-")
     assert built.decrypted_sources == ["app/app.sops.env"]
-    assert not list(tmp_path.glob("**/drb-build-*")) and set(memory.glob("drb-build-*")) == before  # removed
+    assert not list(tmp_path.glob("**/drb-build-*")) and not list(memory.glob("drb-build-*"))  # removed
 
 
 def test_a_secret_data_value_holding_a_sops_document_is_decrypted(tmp_path, key):
