@@ -2,7 +2,9 @@
 
 gotk-components from the built Flux CLI, gotk-sync pointing at the Git server, a flux-system Kustomization with
 `decryption`, children `infra` and `apps` (apps dependsOn infra) holding SOPS Secrets, a postBuild substitution
-from a SOPS Secret the bootstrap restores, and a HelmRelease from the chart repository.
+from a SOPS Secret the bootstrap restores, and a HelmRelease from the chart repository. With `chain=N`, also a
+dependsOn chain of N Kustomizations after `infra` (`chain-1` dependsOn infra, `chain-2` dependsOn chain-1, …), each
+applying one ConfigMap: the case where Flux alone waits `--requeue-dependency` (30 s) per level.
 """
 
 from __future__ import annotations
@@ -39,8 +41,24 @@ def serving(work: Path) -> Iterator[Served]:
         yield Served(git, charts, work / "srv")
 
 
+def chain_names(levels: int) -> list[str]:
+    return [f"chain-{i}" for i in range(1, levels + 1)]
+
+
+def chain_files(levels: int) -> dict[str, str]:
+    """`levels` Kustomizations in a dependsOn chain after `infra`, each with a ConfigMap of its own in `shop`."""
+    files: dict[str, str] = {}
+    before = "infra"
+    for name in chain_names(levels):
+        files[f"clusters/local/{name}.yaml"] = fluxrepos.dump(fluxrepos.flux_ks(
+            name, f"./chain/{name}", dependsOn=[{"name": before}], targetNamespace="shop"))
+        files[f"chain/{name}/level.yaml"] = fluxrepos.dump(fluxrepos.configmap(f"{name}-level", {"after": before}))
+        before = name
+    return files
+
+
 def repo_files(gotk: str, git_url: str, chart_url: str, *, apps_path: str = "./apps",
-               chart: str = "hello") -> dict[str, str]:
+               chart: str = "hello", chain: int = 0) -> dict[str, str]:
     decryption = {"provider": "sops", "secretRef": {"name": "sops-age"}}
     release = fluxrepos.helm_release("hello", "shop", chart, "charts", {"greeting": "hi from helm"})
     release["spec"]["chart"]["spec"]["version"] = "0.1.0"
@@ -66,6 +84,7 @@ def repo_files(gotk: str, git_url: str, chart_url: str, *, apps_path: str = "./a
         "infra/charts.yaml": fluxrepos.dump(fluxrepos.helm_repository("charts", chart_url, "shop"), release),
         "apps/web.yaml": fluxrepos.dump(fluxrepos.configmap("web-config", {"host": "web.${DOMAIN}"})),
         "apps/token.sops.yaml": fluxrepos.dump(fluxrepos.secret("api-token", {"token": "tok-${DOMAIN}"})),
+        **chain_files(chain),
     }
 
 
