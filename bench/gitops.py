@@ -121,9 +121,10 @@ def main() -> bool:
             good = (ours_rc, plain_rc) == expected and (case == "red" or ratio <= TARGETS[case])
             ok &= good
             target = f"<= {TARGETS[case]}" if case in TARGETS else "exit 6 before the plain path's timeout"
-            print(f"{case}: dr-bootstrap --wait-gitops {ours_s:.1f}s (exit {ours_rc}; bootstrap "
-                  f"{facts['bootstrapSeconds']}s, converged {facts['convergedSeconds']}s, "
-                  f"{facts['reconcileRequests']} reconcile request(s)), Flux alone (plain kubectl path) "
+            converged = "" if facts["convergedSeconds"] is None else f", converged at {facts['convergedSeconds']}s"
+            print(f"{case}: dr-bootstrap --wait-gitops {ours_s:.1f}s (exit {ours_rc}; hand-over at "
+                  f"{facts['bootstrapSeconds']}s{converged}, {facts['reconcileRequests']} reconcile request(s)), "
+                  f"Flux alone (plain kubectl path) "
                   f"{plain_s:.1f}s (exit {plain_rc}): ratio {ratio:.2f} (target {target})", flush=True)
             rows.append({"bench": f"gitops.{case}", "ours_s": round(ours_s, 2), "plain_s": round(plain_s, 2),
                          "ours_exit": ours_rc, "plain_exit": plain_rc, "ratio": round(ratio, 3),

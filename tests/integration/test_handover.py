@@ -132,6 +132,7 @@ def test_a_key_that_does_not_open_the_children_fails_at_the_gitops_phase_with_fl
     (line,) = [l for l in done.stderr.splitlines() if l.startswith("error:")]
     assert "Kustomization/flux-system/" in line and "decrypt" in line.lower(), line
     assert report["phases"][-1]["name"] == "gitops" and report["phases"][-1]["result"] == "failed"
+    assert report["reconcileRequests"] >= 1  # the GitRepository at the hand-over: counted though the run failed
 
 
 def test_the_key_under_a_data_key_flux_ignores_fails_with_flux_s_decryption_error(

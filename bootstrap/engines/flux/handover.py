@@ -11,7 +11,7 @@ skipped: Flux still gets there on its own schedule."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from bootstrap.engines.flux import converge as gitops
@@ -36,12 +36,15 @@ def hand_over(cluster: Cluster, run: Run, manifests: Sequence[Manifest], *, time
                                      "restored set does not install it", hint="restore the path that holds "
                                      "gotk-components.yaml first, or leave out --wait-gitops")
         failures: list[str] = []
+        run.report.reconcile_requests = 0
 
         async def request(ref: ObjectRef, value: str) -> None:
             try:
                 await cluster.resources.send_merge_patch(ref, request_patch(value))
             except BootstrapError as exc:
                 failures.append(f"{ref}: {exc}")
+            else:
+                run.report.reconcile_requests = (run.report.reconcile_requests or 0) + 1
 
         sources = [m.ref for m in manifests if m.ref.kind in ARTIFACT_SOURCES and m.ref.group == gitops.SOURCE_GROUP
                    and ((m.body.get("spec") or {}).get("suspend") is not True)]
@@ -56,7 +59,6 @@ def hand_over(cluster: Cluster, run: Run, manifests: Sequence[Manifest], *, time
         for ref in done.suspended:
             run.progress.note(f"{ref.kind}/{ref.namespace}/{ref.name} is suspended: Flux leaves it alone")
         asked = sum(len(values) for values in done.requested.values())
-        run.report.reconcile_requests = len(sources) + asked
         run.progress.note(f"Flux converged: {len(done.ready_at)} object(s) Ready; {len(done.requested)} asked to "
                           f"reconcile as soon as their dependencies were Ready ({asked} request(s))")
         for line in failures:
@@ -67,7 +69,7 @@ def hand_over(cluster: Cluster, run: Run, manifests: Sequence[Manifest], *, time
                           f"{gitops.FLUX_MANAGER} field manager")
 
 
-async def _all(jobs) -> None:
+async def _all(jobs: Iterable[Awaitable[None]]) -> None:
     await asyncio.gather(*jobs)
 
 
