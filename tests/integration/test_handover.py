@@ -188,11 +188,12 @@ def at(stamp: str) -> datetime:
 
 def test_each_dependent_is_asked_to_reconcile_once_its_dependencies_are_ready(
         tmp_path, served, key, gotk, control_plane_bin, flux_bin_dir):
-    # kustomize-controller looks again at a Kustomization whose dependencies were not Ready only after an hour
-    # here (30 s by default): the chain infra <- chain-1 <- chain-2 <- chain-3 (and infra <- apps) converges
-    # within the restore's timeout only if each dependent is asked to reconcile once its dependency is Ready.
-    slow = {"kustomize-controller": ["--requeue-dependency=1h"]}
-    url = published(tmp_path, served, key, gotk, chain=3)
+    # kustomize-controller and helm-controller look again at an object whose dependencies were not Ready only
+    # after an hour here (30 s by default): the chain infra <- chain-1 <- chain-2 <- chain-3 (and infra <- apps,
+    # HelmRelease hello <- hello-2) converges within the restore's timeout only if each dependent is asked to
+    # reconcile once its dependency is Ready.
+    slow = {"kustomize-controller": ["--requeue-dependency=1h"], "helm-controller": ["--requeue-dependency=1h"]}
+    url = published(tmp_path, served, key, gotk, chain=3, after_hello=True)
     with started_cluster(tmp_path / "cluster", control_plane_bin, flux=True, flux_bin_dir=flux_bin_dir,
                          flux_args=slow) as cluster:
         done, report = restore(url, key[1], cluster.kubeconfig, tmp_path)
@@ -200,9 +201,13 @@ def test_each_dependent_is_asked_to_reconcile_once_its_dependencies_are_ready(
         ks = {name: get(cluster.kubeconfig, KS_API, "Kustomization", "flux-system", name)
               for name in ["infra", "apps", *chain_names(3)]}
         git = get(cluster.kubeconfig, "source.toolkit.fluxcd.io/v1", "GitRepository", "flux-system", "flux-system")
+        releases = {name: get(cluster.kubeconfig, "helm.toolkit.fluxcd.io/v2", "HelmRelease", "shop", name)
+                    for name in ("hello", "hello-2")}
+    ks.update(releases)
     assert all(ready_condition(obj)["status"] == "True" for obj in ks.values())
-    dependents = {"apps": "infra", "chain-1": "infra", "chain-2": "chain-1", "chain-3": "chain-2"}
-    for name, dependency in dependents.items():
+    dependents = {("apps", "infra"), ("chain-1", "infra"), ("chain-2", "chain-1"), ("chain-3", "chain-2"),
+                  ("hello-2", "hello")}  # and helm-controller's dependsOn
+    for name, dependency in sorted(dependents):
         obj = ks[name]
         requested = obj["metadata"]["annotations"][REQUESTED_AT]
         # the controller handled that very request (it copies the value it reconciled for)
@@ -212,7 +217,8 @@ def test_each_dependent_is_asked_to_reconcile_once_its_dependencies_are_ready(
         assert at(ready_condition(obj)["lastTransitionTime"]) >= at(requested), name
         # by dr-bootstrap, with a merge patch that touches only that annotation
         assert [request_only(m) for m in ours(obj) if m["operation"] == "Update"] == [True], name
-    assert REQUESTED_AT not in (ks["infra"]["metadata"].get("annotations") or {})  # nothing to wait for: not asked
+    # nothing to wait for: not asked (a Kustomization may be, when it ran before the source had an artifact)
+    assert REQUESTED_AT not in (ks["hello"]["metadata"].get("annotations") or {})
     # the source was asked to fetch at the hand-over, and did
     assert git["status"]["lastHandledReconcileAt"] == git["metadata"]["annotations"][REQUESTED_AT]
     assert report["reconcileRequests"] >= 1 + len(dependents)
