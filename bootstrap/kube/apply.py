@@ -261,15 +261,16 @@ class ResourceManager:
 
     def merge_patch(self, ref: ObjectRef, patch: Mapping[str, Any]) -> dict[str, Any]:
         """A JSON merge patch (an Update by field manager dr-bootstrap), e.g. a restart annotation."""
-        async def send() -> dict[str, Any]:
-            try:
-                path = await self.discovery.path_of(ref)
-                return (await self.client.call("PATCH", path, query={"fieldManager": FIELD_MANAGER},
-                                               body=json.dumps(patch).encode(), content_type=MERGE_PATCH)).data
-            except (KubeApiError, TransportError) as exc:
-                raise self._fail(ref, exc, doing="patching:") from None
+        return self.client.run(self.send_merge_patch(ref, patch))
 
-        return self.client.run(send())
+    async def send_merge_patch(self, ref: ObjectRef, patch: Mapping[str, Any]) -> dict[str, Any]:
+        """`merge_patch` as a coroutine on the client's loop (for a caller already on it)."""
+        try:
+            path = await self.discovery.path_of(ref)
+            return (await self.client.call("PATCH", path, query={"fieldManager": FIELD_MANAGER},
+                                           body=json.dumps(patch).encode(), content_type=MERGE_PATCH)).data
+        except (KubeApiError, TransportError) as exc:
+            raise self._fail(ref, exc, doing="patching:") from None
 
 
 def apply_wave(manager: ResourceManager, manifests: Sequence[Manifest], *, created: Iterable[str] = (),

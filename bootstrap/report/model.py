@@ -122,6 +122,7 @@ class RunReport:
     # waits for the operator's answer (Run.asking_operator): outside `seconds`, set by `finish`
     operator_clock: WaitClock = field(default_factory=WaitClock, repr=False, compare=False)
     operator_wait_seconds: float = 0.0
+    reconcile_requests: int | None = None  # with a `gitops` phase: how many reconciles the hand-over asked for
 
     def __repr__(self) -> str:  # short, and free of messages (which are scrubbed only on output)
         return f"RunReport({self.command!r}, result={self.result!r}, phases={len(self.phases)}, objects={len(self.objects)})"
@@ -203,6 +204,7 @@ def to_dict(report: RunReport) -> dict[str, Any]:
         "operatorWaitSeconds": round(report.operator_wait_seconds, 3),
         "bootstrapSeconds": report.bootstrap_seconds(),
         "convergedSeconds": report.converged_seconds(),
+        "reconcileRequests": report.reconcile_requests,
         "phases": [
             {"name": p.name, "started": _iso(p.started), "finished": _iso(p.finished), "seconds": round(p.seconds, 3),
              "clusterWaitSeconds": round(p.cluster_wait_seconds, 3), "result": p.result}

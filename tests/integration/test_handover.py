@@ -13,19 +13,24 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import datetime
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from bootstrap.engines.flux.requests import REQUESTED_AT
 from bootstrap.kube import Cluster
 from bootstrap.model import ObjectRef
 from tests.integration.conftest import read_json, run_cli
 from tests.support.flux import install_manifests
-from tests.support.handover import DB_PASSWORD, DOMAIN, Served, published, reencrypt_bootstrap, serving
+from tests.support.cluster import started_cluster
+from tests.support.handover import (DB_PASSWORD, DOMAIN, Served, chain_names, published, reencrypt_bootstrap,
+                                    serving)
 from tests.support.sops import AgeKey, new_age_key, write_key_file
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]
+KS_API = "kustomize.toolkit.fluxcd.io/v1"
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory) -> Iterator[Served]:
@@ -65,6 +70,18 @@ def managers(obj: dict) -> dict[str, str]:
     return {m["manager"]: m["operation"] for m in obj["metadata"].get("managedFields") or []}
 
 
+def ours(obj: dict) -> list[dict]:
+    return [m for m in obj["metadata"].get("managedFields") or [] if m["manager"] == "dr-bootstrap"]
+
+
+def request_only(entry: dict) -> bool:
+    """A managedFields entry of an Update that owns the reconcile request annotation and nothing else."""
+    fields = entry.get("fieldsV1") or {}
+    annotations = {k: v for k, v in ((fields.get("f:metadata") or {}).get("f:annotations") or {}).items() if k != "."}
+    return (entry["operation"] == "Update" and list(fields) == ["f:metadata"] and list(fields["f:metadata"]) ==
+            ["f:annotations"] and annotations == {f"f:{REQUESTED_AT}": {}})
+
+
 def test_flux_reconciles_everything_after_the_bootstrap_and_the_hand_over_is_clean(
         tmp_path, served, key, gotk, fresh_flux_cluster):
     kubeconfig = fresh_flux_cluster.kubeconfig
@@ -94,7 +111,8 @@ def test_flux_reconciles_everything_after_the_bootstrap_and_the_hand_over_is_cle
     for api_version, kind, namespace, name in handed:
         obj = get(kubeconfig, api_version, kind, namespace, name)
         assert managers(obj).get("kustomize-controller") == "Apply", (kind, name, managers(obj))
-        assert "dr-bootstrap" not in managers(obj), (kind, name, managers(obj))
+        # dr-bootstrap keeps only what `flux reconcile` leaves too: the reconcile request annotation it set
+        assert [request_only(m) for m in ours(obj)] in ([], [True]), (kind, name, ours(obj))
 
     # a second restore converges again: no apply conflict with Flux's manager, Flux stays Ready
     again, report2 = restore(url, key[1], kubeconfig, tmp_path)
@@ -114,6 +132,7 @@ def test_a_key_that_does_not_open_the_children_fails_at_the_gitops_phase_with_fl
     (line,) = [l for l in done.stderr.splitlines() if l.startswith("error:")]
     assert "Kustomization/flux-system/" in line and "decrypt" in line.lower(), line
     assert report["phases"][-1]["name"] == "gitops" and report["phases"][-1]["result"] == "failed"
+    assert report["reconcileRequests"] >= 1  # the GitRepository at the hand-over: counted though the run failed
 
 
 def test_the_key_under_a_data_key_flux_ignores_fails_with_flux_s_decryption_error(
@@ -156,3 +175,52 @@ def test_drill_negative_control_key_format_passes_on_flux_s_decryption_error(tmp
     assert data["verdict"] == "pass" and data["error"]["exitCode"] == 6
     assert "decrypt" in data["error"]["message"].lower()
     assert data["phases"][-1]["name"] == "gitops"
+
+
+def ready_condition(obj: dict) -> dict:
+    return next(c for c in obj["status"]["conditions"] if c["type"] == "Ready")
+
+
+def at(stamp: str) -> datetime:
+    """An RFC 3339 time from the API or from a request value, to the second (conditions carry no fraction)."""
+    return datetime.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")
+
+
+def test_each_dependent_is_asked_to_reconcile_once_its_dependencies_are_ready(
+        tmp_path, served, key, gotk, control_plane_bin, flux_bin_dir):
+    # kustomize-controller and helm-controller look again at an object whose dependencies were not Ready only
+    # after an hour here (30 s by default): the chain infra <- chain-1 <- chain-2 <- chain-3 (and infra <- apps,
+    # HelmRelease hello <- hello-2) converges within the restore's timeout only if each dependent is asked to
+    # reconcile once its dependency is Ready.
+    slow = {"kustomize-controller": ["--requeue-dependency=1h"], "helm-controller": ["--requeue-dependency=1h"]}
+    url = published(tmp_path, served, key, gotk, chain=3, after_hello=True)
+    with started_cluster(tmp_path / "cluster", control_plane_bin, flux=True, flux_bin_dir=flux_bin_dir,
+                         flux_args=slow) as cluster:
+        done, report = restore(url, key[1], cluster.kubeconfig, tmp_path)
+        assert done.code == 0, done
+        ks = {name: get(cluster.kubeconfig, KS_API, "Kustomization", "flux-system", name)
+              for name in ["infra", "apps", *chain_names(3)]}
+        git = get(cluster.kubeconfig, "source.toolkit.fluxcd.io/v1", "GitRepository", "flux-system", "flux-system")
+        releases = {name: get(cluster.kubeconfig, "helm.toolkit.fluxcd.io/v2", "HelmRelease", "shop", name)
+                    for name in ("hello", "hello-2")}
+    ks.update(releases)
+    assert all(ready_condition(obj)["status"] == "True" for obj in ks.values())
+    dependents = {("apps", "infra"), ("chain-1", "infra"), ("chain-2", "chain-1"), ("chain-3", "chain-2"),
+                  ("hello-2", "hello")}  # and helm-controller's dependsOn
+    for name, dependency in sorted(dependents):
+        obj = ks[name]
+        requested = obj["metadata"]["annotations"][REQUESTED_AT]
+        # the controller handled that very request (it copies the value it reconciled for)
+        assert obj["status"]["lastHandledReconcileAt"] == requested, (name, obj["status"])
+        # asked only once its dependency was Ready, and Ready itself no earlier than the request
+        assert at(ready_condition(ks[dependency])["lastTransitionTime"]) <= at(requested), name
+        assert at(ready_condition(obj)["lastTransitionTime"]) >= at(requested), name
+        # by dr-bootstrap, with a merge patch that touches only that annotation
+        assert [request_only(m) for m in ours(obj) if m["operation"] == "Update"] == [True], name
+    # nothing to wait for: not asked (a Kustomization may be, when it ran before the source had an artifact)
+    assert REQUESTED_AT not in (ks["hello"]["metadata"].get("annotations") or {})
+    # the source was asked to fetch at the hand-over, and did
+    assert git["status"]["lastHandledReconcileAt"] == git["metadata"]["annotations"][REQUESTED_AT]
+    assert report["reconcileRequests"] >= 1 + len(dependents)
+    assert "asked to reconcile as soon as their dependencies were Ready" in done.stderr + done.stdout
+

@@ -2,7 +2,10 @@
 
 gotk-components from the built Flux CLI, gotk-sync pointing at the Git server, a flux-system Kustomization with
 `decryption`, children `infra` and `apps` (apps dependsOn infra) holding SOPS Secrets, a postBuild substitution
-from a SOPS Secret the bootstrap restores, and a HelmRelease from the chart repository.
+from a SOPS Secret the bootstrap restores, and a HelmRelease from the chart repository. With `chain=N`, also a
+dependsOn chain of N Kustomizations after `infra` (`chain-1` dependsOn infra, `chain-2` dependsOn chain-1, …), each
+applying one ConfigMap: the case where Flux alone waits `--requeue-dependency` (30 s) per level. With
+`after_hello`, a second HelmRelease `hello-2` that dependsOn `hello`.
 """
 
 from __future__ import annotations
@@ -39,11 +42,33 @@ def serving(work: Path) -> Iterator[Served]:
         yield Served(git, charts, work / "srv")
 
 
+def chain_names(levels: int) -> list[str]:
+    return [f"chain-{i}" for i in range(1, levels + 1)]
+
+
+def chain_files(levels: int) -> dict[str, str]:
+    """`levels` Kustomizations in a dependsOn chain after `infra`, each with a ConfigMap of its own in `shop`."""
+    files: dict[str, str] = {}
+    before = "infra"
+    for name in chain_names(levels):
+        files[f"clusters/local/{name}.yaml"] = fluxrepos.dump(fluxrepos.flux_ks(
+            name, f"./chain/{name}", dependsOn=[{"name": before}], targetNamespace="shop"))
+        files[f"chain/{name}/level.yaml"] = fluxrepos.dump(fluxrepos.configmap(f"{name}-level", {"after": before}))
+        before = name
+    return files
+
+
 def repo_files(gotk: str, git_url: str, chart_url: str, *, apps_path: str = "./apps",
-               chart: str = "hello") -> dict[str, str]:
+               chart: str = "hello", chain: int = 0, after_hello: bool = False) -> dict[str, str]:
     decryption = {"provider": "sops", "secretRef": {"name": "sops-age"}}
     release = fluxrepos.helm_release("hello", "shop", chart, "charts", {"greeting": "hi from helm"})
     release["spec"]["chart"]["spec"]["version"] = "0.1.0"
+    releases = [release]
+    if after_hello:  # a second release that dependsOn the first
+        second = fluxrepos.helm_release("hello-2", "shop", chart, "charts", {"greeting": "after hello"})
+        second["spec"]["chart"]["spec"]["version"] = "0.1.0"
+        second["spec"]["dependsOn"] = [{"name": "hello"}]
+        releases.append(second)
     sync = fluxrepos.dump(
         fluxrepos.git_repository(url=git_url, interval="1m", ref={"branch": "main"}),
         fluxrepos.flux_ks("flux-system", "./clusters/local", decryption=decryption),
@@ -63,9 +88,10 @@ def repo_files(gotk: str, git_url: str, chart_url: str, *, apps_path: str = "./a
             postBuild={"substituteFrom": [{"kind": "Secret", "name": "cluster-secrets"}]})),
         "infra/namespace.yaml": fluxrepos.dump(fluxrepos.namespace("shop")),
         "infra/db.sops.yaml": fluxrepos.dump(fluxrepos.secret("db", {"password": DB_PASSWORD}, "shop")),
-        "infra/charts.yaml": fluxrepos.dump(fluxrepos.helm_repository("charts", chart_url, "shop"), release),
+        "infra/charts.yaml": fluxrepos.dump(fluxrepos.helm_repository("charts", chart_url, "shop"), *releases),
         "apps/web.yaml": fluxrepos.dump(fluxrepos.configmap("web-config", {"host": "web.${DOMAIN}"})),
         "apps/token.sops.yaml": fluxrepos.dump(fluxrepos.secret("api-token", {"token": "tok-${DOMAIN}"})),
+        **chain_files(chain),
     }
 
 

@@ -193,7 +193,8 @@ def test_json_document_has_the_contract_schema(tmp_path):
     assert set(doc) == {
         "schemaVersion", "command", "result", "repo", "ref", "path", "paths", "kustomize", "source", "commit", "keyRecipient",
         "signer", "started", "finished",
-        "seconds", "clusterWaitSeconds", "operatorWaitSeconds", "bootstrapSeconds", "convergedSeconds", "phases", "objects",
+        "seconds", "clusterWaitSeconds", "operatorWaitSeconds", "bootstrapSeconds", "convergedSeconds", "reconcileRequests",
+        "phases", "objects",
         "helmReleases", "error", "toolVersion", "serverVersion", "helmVersion",
     }
     assert doc["helmReleases"] == []  # always there: the releases installed before the phases, in order

@@ -5,6 +5,10 @@ conditions, `bootstrap.engines.flux.readiness`). The set grows while Flux works:
 before it reports Ready, so the wait ends at the first observation in which every object listed is Ready.
 Suspended objects are left out (Flux does not reconcile them) and said so.
 
+While it waits, an object that Flux would look at again only after `--requeue-dependency` (30 s) because its
+dependencies were not Ready is asked to reconcile as soon as they are (`bootstrap.engines.flux.requests`):
+`request(ref, value)` sets the annotation; without `request` nothing is asked.
+
 It fails fast on a terminal failure (`flux_readiness(...).terminal`: a build or decryption failure, a Helm
 install or upgrade failure, a Stalled source), naming the object and Flux's own message with a hint. On
 timeout it lists what is not Ready and why. The polling is the one wait engine's (`kube.wait.wait_for_all`,
@@ -16,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bootstrap.errors import RolloutError
@@ -25,14 +29,18 @@ from bootstrap.model import ObjectRef
 from bootstrap.status import Health, Status
 from bootstrap.status.engine import assess
 from bootstrap.engines.flux.readiness import FluxReadiness, flux_readiness
+from bootstrap.engines.flux.requests import Requests, artifact_revisions
+from bootstrap.engines.flux.requests import stamp as now_stamp
 
 #: what must become Ready
 WAITED = (("kustomize.toolkit.fluxcd.io/v1", "Kustomization"), ("helm.toolkit.fluxcd.io/v2", "HelmRelease"))
 #: watched only for a terminal failure (a Kustomization or HelmRelease waiting on them says little)
 SOURCES = (("source.toolkit.fluxcd.io/v1", "GitRepository"), ("source.toolkit.fluxcd.io/v1", "HelmRepository"),
-           ("source.toolkit.fluxcd.io/v1", "HelmChart"), ("source.toolkit.fluxcd.io/v1", "OCIRepository"))
+           ("source.toolkit.fluxcd.io/v1", "HelmChart"), ("source.toolkit.fluxcd.io/v1", "OCIRepository"),
+           ("source.toolkit.fluxcd.io/v1", "Bucket"))
 
 List = Callable[[str, str], Awaitable[list[dict[str, Any]]]]  # (apiVersion, kind) -> every object of that kind
+Request = Callable[[ObjectRef, str], Awaitable[None]]  # set reconcile.fluxcd.io/requestedAt on the object
 
 
 class GitOpsError(RolloutError):
@@ -47,8 +55,10 @@ class Converged:
     ready_at: dict[ObjectRef, float]  # seconds after the wait began, in the order they became Ready
     suspended: list[ObjectRef]
     polls: int
+    requested: dict[ObjectRef, list[str]] = field(default_factory=dict)  # reconcile requests, each object's values
 
 
+SOURCE_GROUP = "source.toolkit.fluxcd.io"
 KUSTOMIZATION_CRD = "kustomizations.kustomize.toolkit.fluxcd.io"
 
 
@@ -129,22 +139,28 @@ def timeout_line(timeout: float, waiting: Sequence[tuple[ObjectRef, FluxReadines
 
 async def wait_converged(list_kind: List, *, timeout: float, now: Callable[[], float],
                          sleep: Callable[[float], Awaitable[None]], pace: Pace = PACE,
-                         on_status: Callable[[ObjectRef, Health], None] | None = None) -> Converged:
+                         on_status: Callable[[ObjectRef, Health], None] | None = None,
+                         request: Request | None = None, stamp: Callable[[], str] = now_stamp) -> Converged:
     """Poll until every Kustomization and HelmRelease is Ready (GitOpsError on a terminal failure or timeout).
 
     Each poll LISTs every kind (`WAITED + SOURCES`) and hands the wait engine every Kustomization and
-    HelmRelease not suspended, with its Health (Failed when terminal), and any source kstatus calls Failed."""
+    HelmRelease not suspended, with its Health (Failed when terminal), and any source kstatus calls Failed.
+    With `request`, each poll first asks for a reconcile of every object `Requests.due` names (values from
+    `stamp`), all at once."""
     start = now()
     seen: dict[ObjectRef, tuple[dict[str, Any], FluxReadiness]] = {}  # each object as last listed
     sources: set[ObjectRef] = set()
     suspended: list[ObjectRef] = []
     ready_at: dict[ObjectRef, float] = {}
     polls = 0
+    asks = Requests()
 
     async def observe() -> dict[ObjectRef, Health]:
         nonlocal polls
         polls += 1
         listed = await asyncio.gather(*(list_kind(av, kind) for av, kind in WAITED + SOURCES))
+        if request is not None:
+            await ask(listed)
         suspended.clear()
         healths: dict[ObjectRef, Health] = {}
         failed: dict[ObjectRef, Health] = {}  # after the waited objects: a terminal one of those is named first
@@ -162,6 +178,14 @@ async def wait_converged(list_kind: List, *, timeout: float, now: Callable[[], f
                     failed[ref] = seen[ref][1].health
         return {**healths, **failed}
 
+    async def ask(listed: list[list[dict[str, Any]]]) -> None:
+        waited = [obj for objects in listed[:len(WAITED)] for obj in objects]
+        due = asks.due(waited, artifact_revisions(obj for objects in listed[len(WAITED):] for obj in objects))
+        values = [stamp() for _ in due]
+        for ref, value in zip(due, values):
+            asks.record(ref, value)
+        await asyncio.gather(*(request(ref, value) for ref, value in zip(due, values)))
+
     def changed(ref: ObjectRef, health: Health) -> None:
         if ref in sources:
             return
@@ -177,4 +201,4 @@ async def wait_converged(list_kind: List, *, timeout: float, now: Callable[[], f
         raise GitOpsError(failure_line(stalled.key, readiness, obj), hint=hint(readiness)) from None
     except TimedOut as late:
         raise GitOpsError(timeout_line(timeout, [(ref, seen[ref][1]) for ref, _ in late.waiting], suspended)) from None
-    return Converged(ready_at, list(suspended), polls)
+    return Converged(ready_at, list(suspended), polls, asks.sent)
