@@ -87,14 +87,20 @@ def check_command(
     age_key_file: Optional[str] = typer.Option(
         None, "--age-key-file", metavar="FILE", help="age identities file ('-' = stdin); default: sops' SOPS_AGE_* sources."
     ),
+    source: Optional[str] = typer.Option(
+        None, "--source", metavar="[NAMESPACE/]NAME",
+        help="The GitRepository that is this repository, whose Flux Kustomizations are checked (default: the one "
+        "the root Kustomizations use, else flux-system).",
+    ),
     output: Output = typer.Option(
         Output.human, "--output", "-o", metavar="FORMAT", help="human (columns and a summary), json or yaml."
     ),
 ) -> None:
     """Offline preflight of the SOPS files in a GitOps checkout.
 
-    Does every SOPS file open with the key and verify; are plaintext secrets or age keys committed?
-    Exits 0 when all is well, 1 when a problem was found.
+    Does every SOPS file open with the key and verify; is each rendered by a Flux Kustomization that
+    decrypts it; are plaintext secrets or age keys committed? Exits 1 only for what would break a
+    restore or leak a secret; everything else is a warning (stderr). Exits 0 when all is well.
 
     \b
     Example:
@@ -102,7 +108,7 @@ def check_command(
     """
     from bootstrap.commands.check_output import run_check  # deferred: start-up (a command's code loads when it runs)
 
-    raise typer.Exit(run_check(paths, age_key_file, output.value))
+    raise typer.Exit(run_check(paths, age_key_file, output.value, source))
 
 
 # -- restore / plan / verify / drill: the shared options are in bootstrap.cli.options -------------------

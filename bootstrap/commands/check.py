@@ -5,9 +5,17 @@ verify, and which Flux Kustomization renders it, with or without `decryption` (a
 without it would reach the cluster encrypted: Flux users' most common failure). Besides: plaintext Secrets
 (a document that is a `v1 Secret` with values, or a `.env` file a secretGenerator reads) and any committed
 `AGE-SECRET-KEY-` text (reported by place, never printed). Files that merely name a Secret (an
-ExternalSecret, a `substituteFrom`) are not secrets. `.sops.yaml` creation rules are honoured (`path_regex`
-is a Go regexp, evaluated with RE2): a plaintext secret matching a rule's path_regex is named as such; an
-encrypted file outside every rule gets a note.
+ExternalSecret, a `substituteFrom`) are not secrets, nor is a Secret whose values are placeholders another
+tool fills in (`bootstrap.placeholders`: `${VAR}`, `<secret:NAME~KEY>`, `<path:PATH#KEY>`). `.sops.yaml`
+creation rules are honoured (`path_regex` is a Go regexp, evaluated with RE2): a plaintext secret matching a
+rule's path_regex is named as such; an encrypted file outside every rule gets a note. In a Flux repository,
+files its source artifact leaves out (`.sourceignore`, the GitRepository's `spec.ignore`) are not checked:
+Flux never reads them (a committed age key is reported wherever it is: it is in Git).
+
+What fails the check (an `error`): a file the key cannot open or verify, an encrypted file rendered without
+decryption, a plaintext secret a `.sops.yaml` rule says must be encrypted, a committed age key. Everything
+else is a `warning`: a plaintext Secret no rule covers, a Kustomization that does not build or whose remote
+base needs the network, a GitRepository that cannot be told.
 
 This module only finds; what `dr-bootstrap check` prints (human lines, JSON/YAML, the summary) is
 `bootstrap.commands.check_output`.
@@ -25,6 +33,7 @@ from bootstrap.errors import BootstrapError, UsageError
 from bootstrap.stages.keys import KeyRing
 
 MAX_BYTES = 5 * 1024 * 1024
+_FLUX_KUSTOMIZATION = b"kustomize.toolkit.fluxcd.io"
 _KIND_SECRET = re.compile(rb"""(?m)^\s*"?kind"?\s*:\s*["']?Secret["']?\s*,?\s*$""")  # cheap pre-filter
 
 
@@ -48,13 +57,17 @@ class FileCheck:
         return self.problem is None
 
 
+ERROR, WARNING = "error", "warning"
+
+
 @dataclass(frozen=True)
 class Finding:
-    """Something that must not be in the repo: a plaintext secret or a committed age key."""
+    """Something found besides the SOPS files: an `error` fails the check, a `warning` is only said."""
 
     path: str
-    kind: str  # "plaintext-secret" | "committed-age-key" | "kustomization-build"
+    kind: str  # "plaintext-secret" | "committed-age-key" | "kustomization-build" | "needs-network"
     detail: str
+    severity: str = ERROR
 
 
 @dataclass(frozen=True)
@@ -68,7 +81,7 @@ class CheckReport:
 
     @property
     def ok(self) -> bool:
-        return not self.findings and all(f.ok for f in self.files)
+        return not any(f.severity == ERROR for f in self.findings) and all(f.ok for f in self.files)
 
 
 @dataclass(frozen=True)
@@ -92,36 +105,43 @@ class _Found:
     findings: list[Finding] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     flux_source: str | None = None
+    flux_files: list[tuple[str, Path]] = field(default_factory=list)  # YAML files that may hold a Flux Kustomization
 
 
-def check_paths(paths: Iterable[str], keyring: KeyRing) -> CheckReport:
-    """Check every file under `paths` (files or directories) against `keyring`."""
+def check_paths(paths: Iterable[str], keyring: KeyRing, source: str | None = None) -> CheckReport:
+    """Check every file under `paths` (files or directories) against `keyring`; `source`: the GitRepository
+    (`[NAMESPACE/]NAME`) whose Kustomizations say how each SOPS file is rendered."""
+    if source is not None:
+        from bootstrap.engines.flux.kustomizations import choose_source  # deferred: start-up (only with --source)
+
+        choose_source(source, [])  # a malformed --source is a usage error even where no Kustomization is found
     found = _Found(warnings=list(keyring.warnings))
     for raw in paths:
         path = Path(raw)
         if not path.exists():
             raise UsageError(f"{raw}: no such file or directory")
         if path.is_dir():
-            _check_tree(path, keyring, found)
+            _check_tree(path, keyring, found, source)
         else:
             _check_one(path, str(path), _rules_for(path.parent), keyring, found, set())
     return CheckReport(keyring.recipients, keyring.source, found.files, found.findings, tuple(found.warnings),
                        found.flux_source)
 
 
-def _check_tree(root: Path, keyring: KeyRing, found: _Found) -> None:
+def _check_tree(root: Path, keyring: KeyRing, found: _Found, source: str | None) -> None:
     rules = _rules_for(root)
-    generator_inputs = _secret_generator_inputs(root)
-    start = len(found.files)
-    for rel, path in repofiles.walk(root):
-        if path.name != ".sops.yaml":
-            _check_one(path, str(path), rules, keyring, found, generator_inputs)
-    if len(found.files) > start:
-        _add_flux(root, found, start)
+    tree = [(rel, path) for rel, path in repofiles.walk(root) if path.name != ".sops.yaml"]
+    generator_inputs = _secret_generator_inputs(root, tree)
+    start, findings_start = len(found.files), len(found.findings)
+    found.flux_files = []
+    for rel, path in tree:
+        _check_one(path, str(path), rules, keyring, found, generator_inputs, rel)
+    if found.flux_files:
+        _add_flux(root, found, start, findings_start, source)
 
 
 def _check_one(path: Path, display: str, rules: "_Rules | None", keyring: KeyRing, found: _Found,
-               generator_inputs: set[Path]) -> None:
+               generator_inputs: set[Path], rel: str | None = None) -> None:
     try:
         if path.stat().st_size > MAX_BYTES:
             return
@@ -131,6 +151,8 @@ def _check_one(path: Path, display: str, rules: "_Rules | None", keyring: KeyRin
         return
     for number in repofiles.committed_key_lines(data):
         found.findings.append(Finding(display, "committed-age-key", f"AGE-SECRET-KEY text at line {number}"))
+    if rel is not None and rel.endswith((".yaml", ".yml")) and _FLUX_KUSTOMIZATION in data and b"Kustomization" in data:
+        found.flux_files.append((rel, path))
     if b"ENC[" not in data and b"sops" not in data and not _maybe_secret(path, data, generator_inputs):
         return
     from bootstrap import sops  # deferred: start-up (with the first candidate: a tree without any needs no SOPS)
@@ -144,13 +166,15 @@ def _check_one(path: Path, display: str, rules: "_Rules | None", keyring: KeyRin
     elif _plaintext_secret(path, data, generator_inputs):
         ruled = rules is not None and rules.matches(path)
         why = "matches a .sops.yaml creation rule" if ruled else "holds Secret values"
-        found.findings.append(Finding(display, "plaintext-secret", f"{why} but is not SOPS-encrypted"))
+        found.findings.append(Finding(display, "plaintext-secret", f"{why} but is not SOPS-encrypted",
+                                      ERROR if ruled else WARNING))
 
 
-def _add_flux(root: Path, found: _Found, start: int) -> None:
+def _add_flux(root: Path, found: _Found, start: int, findings_start: int, source: str | None) -> None:
     """Which Flux Kustomization renders each SOPS file found under `root`, and whether it decrypts: the
-    Kustomizations discovered as `plan` discovers them (`engines.flux.checkmap`)."""
-    # deferred: start-up (Flux and kustomize: only for a tree with SOPS files)
+    Kustomizations discovered as `plan` discovers them (`engines.flux.checkmap`). Then what the source
+    artifact leaves out is dropped."""
+    # deferred: start-up (Flux and kustomize: only for a tree with Flux Kustomizations)
     from bootstrap import sops
     from bootstrap.engines.flux import checkmap
     from bootstrap.kustomize.artifact import Artifact
@@ -158,24 +182,29 @@ def _add_flux(root: Path, found: _Found, start: int) -> None:
     from bootstrap.kustomize.kustomizer import find_kustomizer
     from bootstrap.kustomize.secrets import SopsFiles
 
-    secrets = SopsFiles(root, None)
+    written = checkmap.declared(root, found.flux_files)
+    if not written:
+        return
     try:
         kustomizer = find_kustomizer()
     except BootstrapError:
-        kustomizer = None
-    builder = Builder(root, kustomizer=kustomizer, artifact=Artifact(root), secrets=secrets) if kustomizer else None
-    mapped = checkmap.map_checkout(root, builder, sops.mac_token, secrets.files_by_mac())
-    if not mapped.kustomizations:
-        return
-    if builder is None:
         found.warnings.append("no kustomize found: not checked which Flux Kustomization renders each file")
+        return
+    secrets = SopsFiles(root, None)
+    builder = Builder(root, kustomizer=kustomizer, artifact=Artifact(root), secrets=secrets)
+    mapped = checkmap.map_checkout(root, builder, sops.mac_token, secrets.files_by_mac(), source, written)
+    found.warnings += mapped.warnings
+    if mapped.source is None:
         return
     found.flux_source = mapped.source
     for name, why in mapped.failed.items():
-        found.findings.append(Finding(name, "kustomization-build", why))
+        found.findings.append(Finding(name, "kustomization-build", why, WARNING))
+    for name, url in mapped.offline.items():
+        found.findings.append(Finding(name, "needs-network", f"needs the network: {url}", WARNING))
+    base = root.resolve()
     for index in range(start, len(found.files)):
         f = found.files[index]
-        rel = Path(f.path).resolve().relative_to(root.resolve()).as_posix()
+        rel = Path(f.path).resolve().relative_to(base).as_posix()
         renders = mapped.by_file.get(rel, [])
         if not renders:
             found.files[index] = replace(f, note=f.note or f"not rendered by any Flux Kustomization of {mapped.source}")
@@ -185,6 +214,15 @@ def _add_flux(root: Path, found: _Found, start: int) -> None:
             f, kustomizations=tuple(r.kustomization for r in renders), decryption=not raw,
             problem=f.problem or (f"rendered by Kustomization {', '.join(raw)} without spec.decryption: Flux would "
                                   "apply it encrypted" if raw else None))
+    artifacts = [Artifact(root, ignore) for ignore in dict.fromkeys(mapped.ignores)]
+
+    def outside(display: str) -> bool:
+        rel = Path(display).resolve().relative_to(base).as_posix()
+        return all(a.left_out(rel, False) for a in artifacts)
+
+    found.files[start:] = [f for f in found.files[start:] if not outside(f.path)]
+    found.findings[findings_start:] = [f for f in found.findings[findings_start:]
+                                       if f.kind != "plaintext-secret" or not outside(f.path)]
 
 
 def _check_file(data: bytes, fmt: str, name: str, keyring: KeyRing) -> FileCheck:
@@ -244,15 +282,18 @@ def _rules_for(directory: Path) -> _Rules | None:
     return None
 
 
-def _secret_generator_inputs(root: Path) -> set[Path]:
+def _secret_generator_inputs(root: Path, tree: list[tuple[str, Path]]) -> set[Path]:
     """Files some kustomization's secretGenerator reads (`files`, `envs`, `env`), resolved."""
-    # deferred: start-up (only to check a tree: `check FILE` loads them only for a Secret)
+    candidates = [(rel, path) for rel, path in tree if path.name.lower().startswith("kustomization")]
+    if not candidates:
+        return set()
+    # deferred: start-up (only for a tree with kustomization files: `check FILE` loads them only for a Secret)
     from bootstrap.kustomize.graph import generator_inputs
     from bootstrap.kustomize.kustfile import KUSTOMIZATION_FILES
     from bootstrap.manifests import parse_documents
 
     found: set[Path] = set()
-    for rel, path in repofiles.walk(root):
+    for rel, path in candidates:
         if path.name not in KUSTOMIZATION_FILES:
             continue
         try:
@@ -286,7 +327,12 @@ def _plaintext_secret(path: Path, data: bytes, generator_inputs: set[Path]) -> b
 
 
 def _is_secret_with_values(doc: Any) -> bool:
+    """A v1 Secret with a value that is not only a placeholder another tool fills in."""
     if not isinstance(doc, dict) or doc.get("kind") != "Secret" or doc.get("apiVersion") != "v1":
         return False
-    return any(isinstance(doc.get(key), dict) and any(v not in (None, "") for v in doc[key].values())
-               for key in ("data", "stringData"))
+    if not any(isinstance(doc.get(key), dict) and any(v not in (None, "") for v in doc[key].values())
+               for key in ("data", "stringData")):
+        return False
+    from bootstrap import placeholders  # deferred: start-up (only for a Secret with values)
+
+    return not placeholders.secret_is_templated(doc)

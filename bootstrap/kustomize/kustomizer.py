@@ -203,3 +203,21 @@ def _run_version(argv: list[str]) -> str:
     if done.returncode != 0:
         raise UsageError(f"{argv[0]}: `{' '.join(argv[1:])}` failed: {condense(_text(done.stderr))}")
     return _text(done.stdout)
+
+
+# --- a remote base that cannot be fetched -------------------------------------------------------------------
+
+_NETWORK_FAILURES = re.compile(
+    r"could not resolve host|no such host|unable to access|network is unreachable|connection refused|"
+    r"connection timed out|i/o timeout|temporary failure in name resolution|tls handshake timeout|"
+    r"failed to run '\S*git (?:fetch|clone|init)", re.IGNORECASE)
+_REMOTE_URL = re.compile(r"""(?:https?|ssh|git)://[^\s'"]+|git@[^\s'":]+:[^\s'"]+""")
+
+
+def needs_network(message: str) -> str | None:
+    """The remote base a failed build could not fetch (kustomize clones it itself), when the failure is the
+    network's; None for any other failure."""
+    if _NETWORK_FAILURES.search(message) is None:
+        return None
+    match = _REMOTE_URL.search(message)
+    return match.group(0).rstrip(":.,") if match else "a remote base"

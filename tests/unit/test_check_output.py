@@ -31,6 +31,8 @@ def tree(tmp_path_factory):
     tampered = encrypt_bytes(b"A=1\n", "dotenv", [key.recipient]) + b"B_unencrypted=2\n"
     (repo / "tampered.env").write_bytes(tampered)
     (repo / "plain-secret.yaml").write_text("apiVersion: v1\nkind: Secret\nstringData:\n  a: b\n")
+    # the repo's own rule says the plaintext Secret must be encrypted: an error, not a warning
+    (repo / ".sops.yaml").write_text("creation_rules:\n  - path_regex: (secret|\\.enc)\\.yaml$\n    age: x\n")
     write_key_file(repo / "leaked.agekey", new_age_key())
     return {"repo": repo, "key": key, "other": other,
             "key_file": write_key_file(root / "age.agekey", key),
@@ -58,7 +60,7 @@ def test_json_keys_are_camel_case_and_exactly_these(tree):
     assert {tuple(f) for f in doc["files"]} == {
         ("path", "format", "recipients", "recipientMatch", "decrypts", "macOk", "kustomizations", "decryption",
          "problem", "note")}
-    assert {tuple(f) for f in doc["findings"]} == {("path", "kind", "detail")}
+    assert {tuple(f) for f in doc["findings"]} == {("path", "kind", "severity", "detail")}
     files = {Path(f["path"]).name: f for f in doc["files"]}
     assert (files["other.enc.yaml"]["recipientMatch"], files["other.enc.yaml"]["decrypts"]) == (False, False)
     assert (files["tampered.env"]["decrypts"], files["tampered.env"]["macOk"]) == (True, False)
