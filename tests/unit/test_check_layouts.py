@@ -225,3 +225,12 @@ def test_a_file_all_three_clusters_share_fails_when_one_of_them_renders_it_witho
     assert sorted(shared["kustomizations"]) == [f"shop/web (clusters/{n})" for n in ("dev", "prod", "staging")]
     assert shared["decryption"] is False
     assert "shop/web (clusters/staging) without spec.decryption" in shared["problem"], shared
+
+
+def test_only_a_network_failure_reads_as_needing_the_network():
+    from bootstrap.kustomize.kustomizer import needs_network
+
+    offline = ("Kustomization a/b: kustomize build failed: app/https:/example.invalid/x: Get "
+               "\"https://example.invalid/acme/x//deploy?ref=v1\": dial tcp: lookup example.invalid: no such host")
+    assert needs_network(offline) == "https://example.invalid/acme/x//deploy?ref=v1"
+    assert needs_network("Kustomization a/b: kustomize build failed: app/missing.yaml: no such file or directory") is None

@@ -33,6 +33,7 @@ from bootstrap.kustomize.kustomizer import needs_network
 from bootstrap.manifests import parse_documents
 
 _MARKERS = (b"kustomize.toolkit.fluxcd.io", b"Kustomization")
+BUILDS = 4  # kustomize builds at once (as `plan`)
 
 
 @dataclass(frozen=True)
@@ -108,12 +109,19 @@ def map_checkout(root: Path, builder: Builder | None, token_of: Callable[[dict],
     several = len(named) > 1
     names: set[str] = set()
     sources: list[str] = []
-    pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kustomize")
+    pool = ThreadPoolExecutor(max_workers=BUILDS, thread_name_prefix="kustomize")
+    # The entries are discovered side by side, sharing the builds' pool: a discovery goes level by level
+    # (an entry, its root, the root's children, ...), and one cluster's narrow levels leave the pool idle.
+    entry_pool = ThreadPoolExecutor(max_workers=max(1, len(named)), thread_name_prefix="entry")
+
+    def one(directory: str) -> Discovery:
+        return discover(RenderRequest(paths=(directory,), kustomizations=("all",), source=source, decrypt=False,
+                                      tolerate=True), builder, pool, notes=lambda text: None)
+
     try:
-        for directory, entry in named.items():
+        discoveries = list(entry_pool.map(one, named))
+        for (directory, entry), found in zip(named.items(), discoveries):
             label = (lambda key, entry=entry: f"{key} ({entry})") if several else str
-            found = discover(RenderRequest(paths=(directory,), kustomizations=("all",), source=source,
-                                           decrypt=False, tolerate=True), builder, pool, notes=lambda text: None)
             ref = found.source.ref
             if not any(found.ours(k) for k in found.known.values()):
                 result.warnings.append(_unmapped(directory or ".", source, ref, found))
@@ -135,6 +143,7 @@ def map_checkout(root: Path, builder: Builder | None, token_of: Callable[[dict],
                 names.add(label(str(k.key)))
                 _map(result, label(str(k.key)), k, one, token_of, files_by_token)
     finally:
+        entry_pool.shutdown(wait=True, cancel_futures=True)
         pool.shutdown(wait=True, cancel_futures=True)
     result.source = ", ".join(sources) or None
     result.kustomizations = len(names | set(result.failed) | set(result.offline))
