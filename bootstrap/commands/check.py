@@ -194,6 +194,17 @@ def _add_flux(root: Path, found: _Found, start: int, findings_start: int, source
     builder = Builder(root, kustomizer=kustomizer, artifact=Artifact(root), secrets=secrets)
     mapped = checkmap.map_checkout(root, builder, sops.mac_token, secrets.files_by_mac(), source, written)
     found.warnings += mapped.warnings
+    base = root.resolve()
+    # what no artifact of the repository holds (each cluster's GitRepository may ignore other files)
+    artifacts = [Artifact(root, ignore) for ignore in dict.fromkeys(mapped.ignores or [None])]
+
+    def outside(display: str) -> bool:
+        rel = Path(display).resolve().relative_to(base).as_posix()
+        return all(a.left_out(rel, False) for a in artifacts)
+
+    found.files[start:] = [f for f in found.files[start:] if not outside(f.path)]
+    found.findings[findings_start:] = [f for f in found.findings[findings_start:]
+                                       if f.kind != "plaintext-secret" or not outside(f.path)]
     if mapped.source is None:
         return
     found.flux_source = mapped.source
@@ -201,7 +212,6 @@ def _add_flux(root: Path, found: _Found, start: int, findings_start: int, source
         found.findings.append(Finding(name, "kustomization-build", why, WARNING))
     for name, url in mapped.offline.items():
         found.findings.append(Finding(name, "needs-network", f"needs the network: {url}", WARNING))
-    base = root.resolve()
     for index in range(start, len(found.files)):
         f = found.files[index]
         rel = Path(f.path).resolve().relative_to(base).as_posix()
@@ -214,15 +224,6 @@ def _add_flux(root: Path, found: _Found, start: int, findings_start: int, source
             f, kustomizations=tuple(r.kustomization for r in renders), decryption=not raw,
             problem=f.problem or (f"rendered by Kustomization {', '.join(raw)} without spec.decryption: Flux would "
                                   "apply it encrypted" if raw else None))
-    artifacts = [Artifact(root, ignore) for ignore in dict.fromkeys(mapped.ignores)]
-
-    def outside(display: str) -> bool:
-        rel = Path(display).resolve().relative_to(base).as_posix()
-        return all(a.left_out(rel, False) for a in artifacts)
-
-    found.files[start:] = [f for f in found.files[start:] if not outside(f.path)]
-    found.findings[findings_start:] = [f for f in found.findings[findings_start:]
-                                       if f.kind != "plaintext-secret" or not outside(f.path)]
 
 
 def _check_file(data: bytes, fmt: str, name: str, keyring: KeyRing) -> FileCheck:
@@ -312,9 +313,10 @@ def _maybe_secret(path: Path, data: bytes, generator_inputs: set[Path]) -> bool:
 
 
 def _plaintext_secret(path: Path, data: bytes, generator_inputs: set[Path]) -> bool:
-    """A v1 Secret document with values, or a file a secretGenerator reads: plaintext that belongs in SOPS."""
+    """A v1 Secret document with values, or a file a secretGenerator reads: plaintext that belongs in SOPS
+    (unless its every value is a placeholder another tool fills in)."""
     if path.resolve() in generator_inputs:
-        return True
+        return not _templated_env(data)
     if path.suffix not in (".yaml", ".yml", ".json") or _KIND_SECRET.search(data) is None:
         return False
     from bootstrap.manifests import parse_documents  # deferred: start-up (only for what may be a Secret)
@@ -324,6 +326,17 @@ def _plaintext_secret(path: Path, data: bytes, generator_inputs: set[Path]) -> b
     except BootstrapError:
         return False
     return any(_is_secret_with_values(doc) for doc in documents)
+
+
+def _templated_env(data: bytes) -> bool:
+    """A generator input in `KEY=VALUE` lines whose every value holds a placeholder (`PASSWORD=${DB_PASSWORD}`)."""
+    values = [line.partition("=")[2] for line in data.decode("utf-8", "replace").splitlines()
+              if "=" in line and not line.lstrip().startswith("#")]
+    if not values:
+        return False
+    from bootstrap import placeholders  # deferred: start-up (only for a secretGenerator's input)
+
+    return all(placeholders.is_templated(v) for v in values if v.strip()) and any(v.strip() for v in values)
 
 
 def _is_secret_with_values(doc: Any) -> bool:

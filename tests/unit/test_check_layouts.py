@@ -93,6 +93,10 @@ def test_placeholder_secrets_ignored_files_and_a_commented_out_ks_yaml_are_not_r
         fluxrepos.secret("avp", {"key": "<path:kv/data/app#key>"}),
         {**fluxrepos.secret("avp-generic", {"key": "<key>"}),
          "metadata": {"name": "avp-generic", "annotations": {"avp.kubernetes.io/path": "kv/data/app"}}})
+    files["kubernetes/apps/network/echo/app/kustomization.yaml"] = fluxrepos.kustomization(
+        resources=["./deployment.yaml", "./ingress.yaml", "./secret.sops.yaml", "./templated.yaml"],
+        secretGenerator=[{"name": "db", "envs": ["./templated.env"]}])
+    files["kubernetes/apps/network/echo/app/templated.env"] = "# filled in by Flux\nPASSWORD=${DB_PASSWORD}\n"
     # left out of the artifact by the GitRepository's spec.ignore (`/*` then `!/kubernetes`): a plaintext
     # Secret and a SOPS file nobody's key opens
     files["ansible/group_vars/secret.yaml"] = fluxrepos.dump(fluxrepos.secret("old", {"password": "pw-1234567"}))
