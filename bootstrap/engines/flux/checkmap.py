@@ -114,17 +114,19 @@ def map_checkout(root: Path, builder: Builder | None, token_of: Callable[[dict],
     # (an entry, its root, the root's children, ...), and one cluster's narrow levels leave the pool idle.
     entry_pool = ThreadPoolExecutor(max_workers=max(1, len(named)), thread_name_prefix="entry")
 
-    def one(directory: str) -> Discovery:
+    def discover_entry(directory: str) -> Discovery:
         return discover(RenderRequest(paths=(directory,), kustomizations=("all",), source=source, decrypt=False,
                                       tolerate=True), builder, pool, notes=lambda text: None)
 
     try:
-        discoveries = list(entry_pool.map(one, named))
+        discoveries = list(entry_pool.map(discover_entry, named))
         for (directory, entry), found in zip(named.items(), discoveries):
             label = (lambda key, entry=entry: f"{key} ({entry})") if several else str
             ref = found.source.ref
             if not any(found.ours(k) for k in found.known.values()):
-                result.warnings.append(_unmapped(directory or ".", source, ref, found))
+                # none from a GitRepository (an OCIRepository's, a Bucket's): nothing of this repository to map
+                if source or any(k.source.kind == "GitRepository" for k in found.known.values()):
+                    result.warnings.append(_unmapped(directory or ".", source, ref, found))
                 continue
             if f"{ref.namespace}/{ref.name}" not in sources:
                 sources.append(f"{ref.namespace}/{ref.name}")
