@@ -238,3 +238,23 @@ def test_only_a_network_failure_reads_as_needing_the_network():
                "\"https://example.invalid/acme/x//deploy?ref=v1\": dial tcp: lookup example.invalid: no such host")
     assert needs_network(offline) == "https://example.invalid/acme/x//deploy?ref=v1"
     assert needs_network("Kustomization a/b: kustomize build failed: app/missing.yaml: no such file or directory") is None
+
+
+def test_a_committed_key_fails_even_where_flux_ignores_it_and_so_does_a_file_the_key_cannot_open(tmp_path, key):
+    age, key_file = key
+    files = _helm_example()
+    files[".sourceignore"] = ".archive/\n"
+    leaked = new_age_key()
+    files[".archive/old.agekey"] = leaked.key_file_text  # in Git, whatever Flux reads
+    repo = fluxrepos.write_repo(tmp_path / "repo", files, lambda rel: [age.recipient])
+    code, doc, err = check(repo.path, key_file)
+    assert code == 1, (doc, err)
+    assert [(f["kind"], f["severity"]) for f in doc["findings"]] == [("committed-age-key", "error")]
+    assert leaked.identity not in json.dumps(doc) + err
+    other = new_age_key()  # the configs' webhook secret encrypted for another key only
+    repo = fluxrepos.write_repo(tmp_path / "other" / "repo", _helm_example(),
+                                lambda rel: [other.recipient if rel.startswith("infrastructure/") else age.recipient])
+    code, doc, err = check(repo.path, key_file)
+    assert code == 1, (doc, err)
+    [bad] = [f for f in doc["files"] if f["problem"]]
+    assert bad["path"].endswith("infrastructure/configs/webhook.sops.env") and bad["recipientMatch"] is False
