@@ -1,4 +1,5 @@
-"""Placeholders another tool fills with a secret at render time: recognised, and only they."""
+"""bootstrap.placeholders for values (`check`): Flux substitution and Argo CD plugins' placeholders recognised,
+and only they; a Secret whose every value names its secret is no plaintext secret (pure)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import base64
 import pytest
 
 from bootstrap import placeholders
-from bootstrap.placeholders import ARGOCD_CMP, AVP, FLUX, find, is_templated, only_placeholders, secret_is_templated
+from bootstrap.placeholders import AVP, FLUX, SECRET_PLUGIN, find, is_templated, only_placeholders, secret_is_templated
 
 
 @pytest.mark.parametrize(("text", "kind"), [
@@ -15,8 +16,8 @@ from bootstrap.placeholders import ARGOCD_CMP, AVP, FLUX, find, is_templated, on
     ("${SECRET_DOMAIN/./-}", FLUX),
     ("${MODE:=quiet}", FLUX),
     ("$${ESCAPED}", FLUX),
-    ("<secret:db-credentials~password>", ARGOCD_CMP),
-    ("<secret:db-credentials~password|base64>", ARGOCD_CMP),
+    ("<secret:db-credentials~password>", SECRET_PLUGIN),
+    ("<secret:db-credentials~password|base64>", SECRET_PLUGIN),
     ("<path:secret/data/db#password>", AVP),
     ("<path:kv/data/app#token#2>", AVP),
     ("<path:kv/data/app#token | base64encode>", AVP),
@@ -28,7 +29,7 @@ def test_each_form_is_one_placeholder_of_its_tool(text, kind):
 
 
 @pytest.mark.parametrize("text", [
-    "hunter2", "$DB_PASSWORD", "${}", "${1ABC}", "<secret:no-key>", "<path:no-key>", "<password>",
+    "hunter2", "$DB_PASSWORD", "${}", "${1ABC}", "<password>",
     "pa$$word{x}", "<b>bold</b>", "",
 ])
 def test_literals_are_not_placeholders(text):
@@ -39,6 +40,8 @@ def test_a_value_around_a_placeholder_is_templated_but_not_only_placeholders():
     url = "postgres://app:${DB_PASSWORD}@db:5432/app"
     assert is_templated(url) and not only_placeholders(url)
     assert [p.text for p in find("${A}-<secret:s~k>")] == ["${A}", "<secret:s~k>"]
+    # the Argo CD engine's view: Flux's substitution is no plugin of Argo CD's
+    assert placeholders.plugin_of("${A}") is None and placeholders.plugin_of("${A}-<secret:s~k>") == SECRET_PLUGIN
     assert only_placeholders(" ${A} ${B}\n")
 
 
