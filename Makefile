@@ -6,6 +6,10 @@ SHELL := /bin/bash
 
 PYTHON ?= python3
 VENV   ?= .venv
+# The suite mostly waits on local clusters: test files run on PYTEST_WORKERS processes (pytest-xdist), each
+# with its own session clusters; PYTEST_WORKERS=0 runs them in this process.
+PYTEST_WORKERS ?= 3
+PYTEST_ARGS    ?= $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 CLUSTER_DIR ?= .cluster
