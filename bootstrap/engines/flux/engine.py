@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from bootstrap.engines.base import ClusterLookup, HelmInstall, KeyTarget, Rendered, RenderedPhase, RenderInputs
-from bootstrap.engines.flux import helmreleases
+from bootstrap.engines.flux import helmreleases, instance
 from bootstrap.engines.flux.kustomizations import parse_selection
 from bootstrap.model import Manifest, ObjectRef
 
@@ -35,7 +35,8 @@ class FluxEngine:
 
         request = RenderRequest(paths=inputs.paths, kustomizations=inputs.selection, source=inputs.source,
                                 concurrency=inputs.concurrency)
-        return rendered(render_repository(request, builder, cluster=lookup, notes=notes))
+        rendering = render_repository(request, builder, cluster=lookup, notes=notes)
+        return rendered(rendering, operator_review(rendering, lookup, notes), notes)
 
     def owns(self, ref: ObjectRef) -> bool:
         """A Flux toolkit object (Kustomization, GitRepository, HelmRelease, …)."""
@@ -57,23 +58,58 @@ class FluxEngine:
         return helmreleases.helm_releases(rendered, names)
 
 
-def key_targets(rendering: Rendering) -> list[KeyTarget]:
-    """Every distinct Secret a restored Kustomization's `decryption.secretRef` names, in phase order."""
+def operator_review(rendering: Rendering, lookup: ClusterLookup | None,
+                    notes: Callable[[str], None]) -> instance.Review:
+    """The FluxInstances of the rendering (`instance.review`): notes, the default age Secret, the pullSecret
+    check against the Secrets restored here, else those in the cluster (none offline)."""
+    secrets = {(m.ref.namespace or "default", m.ref.name): m.body for m in rendering.manifests
+               if m.ref.kind == "Secret" and m.ref.api_version == "v1"}
+
+    def secret_data(namespace: str, name: str):
+        body = secrets.get((namespace, name))
+        if body is not None:
+            return {**(body.get("data") or {}), **(body.get("stringData") or {})}
+        return lookup("Secret", namespace, name) if lookup is not None else None
+
+    return instance.review([(m.body, m.source) for m in rendering.manifests], [p.name for p in rendering.phases],
+                           secret_data, notes)
+
+
+def key_targets(rendering: Rendering, review: instance.Review | None = None,
+                notes: Callable[[str], None] = lambda _: None) -> list[KeyTarget]:
+    """Every distinct Secret a restored Kustomization's `decryption.secretRef` names, in phase order; for one
+    with `provider: sops` and no secretRef, the Secret kustomize-controller's `--sops-age-secret` names (set by
+    a FluxInstance's patches), in the controller's namespace. Without that flag such a Kustomization decrypts
+    nothing (Flux's default): no key goes anywhere for it, and a note says so."""
     found: dict[tuple[str, str], list[str]] = {}
+    default = review.default_age if review is not None else None
     for phase in rendering.phases:
         k = phase.kustomization
         if k is not None and k.decrypts and k.decryption_secret:
             found.setdefault((k.key.namespace, k.decryption_secret), []).append(f"Kustomization {k.key}")
+        elif k is not None and k.decrypts and default is not None:
+            found.setdefault(default[:2], []).append(f"Kustomization {k.key} (no secretRef: {default[2]})")
+        elif k is not None and k.decrypts:
+            notes(f"Kustomization {k.key}: decryption provider sops without a secretRef, and no FluxInstance "
+                  f"restored here sets kustomize-controller's {instance.AGE_FLAG}: Flux decrypts nothing for it "
+                  "and no key is installed for it (restore the FluxInstance's Kustomization, or set a secretRef)")
+    if default is not None and default[:2] in found:
+        users = [why.partition(" (")[0].removeprefix("Kustomization ") for why in found[default[:2]]
+                 if "no secretRef" in why]
+        shown = ", ".join(users[:3]) + (f" and {len(users) - 3} more" if len(users) > 3 else "")
+        notes(f"age key: {len(users)} Kustomization(s) ({shown}) decrypt with provider sops and no secretRef; "
+              f"{default[2]} reads the key from Secret {default[0]}/{default[1]}: the key is installed there")
     return [KeyTarget(namespace, name, ", ".join(why)) for (namespace, name), why in found.items()]
 
 
-def rendered(rendering: Rendering) -> Rendered:
+def rendered(rendering: Rendering, review: instance.Review | None = None,
+             notes: Callable[[str], None] = lambda _: None) -> Rendered:
     """Flux's rendering in the engine-neutral form the pipeline reads."""
     return Rendered(
         engine=FluxEngine.name,
         phases=[RenderedPhase(p.name, p.path, p.origin, p.manifests) for p in rendering.phases],
         source=f"{rendering.source.ref.namespace}/{rendering.source.ref.name}",
-        key_targets=key_targets(rendering),
+        key_targets=key_targets(rendering, review, notes),
         left_to_engine=[f"Kustomization {k.key}" for k in rendering.not_selected],
         not_restorable=[f"Kustomization {k.key} ({k.source})" for k in rendering.not_restorable],
     )

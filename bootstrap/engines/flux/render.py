@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from bootstrap.errors import BootstrapError, UsageError
 from bootstrap.model import Manifest
-from bootstrap.engines.flux import children, kustomizations as flux, postbuild
+from bootstrap.engines.flux import children, instance, kustomizations as flux, postbuild
 from bootstrap.kustomize.builder import Builder, Built, BuildSpec
 from bootstrap.engines.flux.kustomizations import FluxKustomization, Key
 from bootstrap.engines.flux.objects import Finishing, finish
@@ -161,13 +161,18 @@ def discover(request: RenderRequest, builder: Builder, pool: ThreadPoolExecutor,
     owned = {o.key for o in owners if o is not None}
 
     def found_in(k: FluxKustomization, one: Built) -> None:
-        _discover(children.defined(one, k, k.key, sources, notes), known)
+        _discover(children.defined(one, k, k.key, sources, notes) + instance.roots(one), known)
         sources.add(one, k, request.decrypt and k.decrypts)
 
     every, wanted = flux.parse_selection(request.kustomizations)
     built_children: dict[Key, Built] = {}
     selected = _select(every, wanted, known, ours, owned, built_children, builder, build_all, request.decrypt,
                        found_in)
+    for index, path in enumerate(request.paths):  # flux-operator's root for an entry path, found below it
+        if owners[index] is None and (root := instance.late_root(path, known, ours)) is not None:
+            owners[index] = root
+            owned.add(root.key)
+            built_children.pop(root.key, None)
     order = []
     for k in flux.ordered(selected, known):
         if not ours(k):
@@ -189,7 +194,7 @@ def _entry_known(built: list[Built], owners: list[FluxKustomization | None], sou
     known: dict[Key, FluxKustomization] = {}
     sources.reset()
     for one, owner in zip(built, owners):
-        _discover(children.defined(one, owner, None, sources, notes), known)
+        _discover(children.defined(one, owner, None, sources, notes) + instance.roots(one), known)
         sources.add(one, owner, decrypt)
     return known
 
