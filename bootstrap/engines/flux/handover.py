@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from bootstrap.engines.flux import converge as gitops
+from bootstrap.engines.flux.operatorwait import hand_over_instances
 from bootstrap.engines.flux.requests import ARTIFACT_SOURCES, request_patch, stamp
 from bootstrap.errors import BootstrapError
 from bootstrap.kube.objects import FIELD_MANAGER
@@ -31,6 +32,7 @@ def hand_over(cluster: Cluster, run: Run, manifests: Sequence[Manifest], *, time
     Then the objects the bootstrap applied that a Flux Kustomization manages are handed to Flux's manager."""
     client = cluster.client
     with run.phase("gitops"):
+        timeout = max(1.0, timeout - hand_over_instances(cluster, run, manifests, timeout=timeout))  # the operator first
         if cluster.resource(*gitops.WAITED[0]) is None:
             raise gitops.GitOpsError("--wait-gitops: the cluster has no Flux (no Kustomization API), and the "
                                      "restored set does not install it", hint="restore the path that holds "
