@@ -47,6 +47,10 @@ helm: ## build (or reuse) the helm v4 CLI from Go modules (restore --helm instal
 registry: ## build (or reuse) the CNCF Distribution OCI registry the Helm tests push charts to
 	bash drb_localcluster/data/helm.sh registry
 
+.PHONY: flux-operator
+flux-operator: ## build (or reuse) flux-operator, its Flux distribution manifests and CRDs (docs/local-cluster.md)
+	nice -n 10 bash drb_localcluster/data/flux-operator.sh
+
 sshd: ## install openssh-server (the SSH clone tests run their own sshd) when it is missing
 	@test -x /usr/sbin/sshd || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq openssh-server; }
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import flux as flux_mod
+from . import flux as flux_mod, fluxoperator as operator_mod
 from .procs import alive as _alive, child_env as _child_env, die_with_parent as _die_with_parent  # noqa: F401
 from .procs import owned as _owned, send as _signal, tail as _tail, wait_gone as _wait_gone
 from . import pki as pki_mod
@@ -36,7 +36,7 @@ BUILD_HINT = ("build them once with `python -m drb_localcluster build` (`make co
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 #: start order; stop goes in reverse
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kubelet-sim",
-              *flux_mod.CONTROLLERS)
+              *flux_mod.CONTROLLERS, operator_mod.NAME)
 #: everything a cluster writes into its directory
 STATE_ENTRIES = ("etcd", "logs", "pids", "pki", "kubeconfig", "kwok.yaml", "flux")
 
@@ -128,6 +128,8 @@ class LocalCluster:
     flux_bin_dir: Path | None = None
     #: extra command-line flags per controller, e.g. {"kustomize-controller": ["--sops-age-secret=sops-age"]}
     flux_args: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    #: also run flux-operator (flux-operator.sh's build, fluxoperator.py) as a host process
+    flux_operator: bool = False
     ports: Ports | None = field(default=None, init=False)
     flux_ports: flux_mod.FluxPorts | None = field(default=None, init=False)
 
@@ -187,6 +189,8 @@ class LocalCluster:
                 self._spawn(name, argv)
             if self.flux:
                 self._spawn_flux()
+            if self.flux_operator:
+                self._spawn(operator_mod.NAME, operator_mod.supervisor_argv(self.kubeconfig, free_port))
             self._create_nodes()
             self._wait("Nodes Ready", deadline, self._nodes_ready)
             self._wait("default ServiceAccount", deadline, self._default_sa_exists)

@@ -36,6 +36,16 @@ def test_a_flux_instance_the_set_holds_is_waited_for_until_created_and_ready():
     assert seen[0] == ("flux", "NotFound") and seen[-1] == ("flux", "Current")
 
 
+def test_a_flux_instance_without_conditions_is_not_ready_yet():
+    """The operator has not looked at it yet: no status at all is no Ready (kstatus alone would say Current)."""
+    fresh = flux(FI, "flux", None)
+    del fresh["status"]
+    cluster = Instances([fresh], [fresh], [flux(FI, "flux", "True", "ReconciliationSucceeded")])
+    seen: list[str] = []
+    cluster.wait_for(expected(["flux-system/flux"]), on_status=lambda ref, h: seen.append(h.status.value))
+    assert seen == ["InProgress", "Current"]
+
+
 def test_no_flux_instance_anywhere_is_no_wait():
     cluster = Instances([])
     assert cluster.wait_for([]) == {} and cluster.sleeps == []

@@ -45,7 +45,8 @@ class FluxEngine:
     def installs(self, refs: Sequence[ObjectRef]) -> bool:
         from bootstrap.engines.flux.converge import installs_flux  # deferred: clone (it loads the kube client)
 
-        return installs_flux(refs)
+        # a FluxInstance: flux-operator installs Flux from it
+        return installs_flux(refs) or any(r.kind == "FluxInstance" and r.group == instance.GROUP for r in refs)
 
     def hand_over(self, cluster: Cluster, run: Run, manifests: Sequence[Manifest], *, timeout: float) -> None:
         from bootstrap.engines.flux.handover import hand_over  # deferred: clone (it loads the kube client)

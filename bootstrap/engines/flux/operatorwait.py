@@ -56,9 +56,12 @@ async def wait_instances(list_kind: List, wanted: Iterable[ObjectRef], *, timeou
             if obj is None:
                 seen.pop(ref, None)
                 healths[ref] = Health(Status.NOT_FOUND, NOT_YET)
-            else:
+            else:  # Ready only on the operator's own word: Ready=True (kstatus alone calls no conditions Current)
                 seen[ref] = flux_readiness(obj)
-                healths[ref] = seen[ref].health
+                health = seen[ref].health
+                if health.status is Status.CURRENT and seen[ref].ready != "True":
+                    health = Health(Status.IN_PROGRESS, seen[ref].message or "no Ready condition yet")
+                healths[ref] = health
         return healths
 
     def changed(ref: ObjectRef, health: Health) -> None:
