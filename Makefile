@@ -60,7 +60,7 @@ cluster-up: venv control-plane $(if $(FLUX),flux) ## start a local cluster in $(
 cluster-down: venv ## stop the local cluster in $(CLUSTER_DIR) and remove its state
 	$(PY) -m drb_localcluster down --dir $(CLUSTER_DIR)
 
-test: venv control-plane oracles sops-versions flux helm registry sshd ## run every test (unit and real-cluster integration)
+test: venv control-plane oracles sops-versions flux helm registry flux-operator sshd ## run every test (unit and real-cluster integration)
 	DRB_REQUIRE_SOPS_VERSIONS=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: venv oracles ## run only the tests that need no cluster
