@@ -78,28 +78,28 @@ def operator_review(rendering: Rendering, lookup: ClusterLookup | None,
 
 def key_targets(rendering: Rendering, review: instance.Review | None = None,
                 notes: Callable[[str], None] = lambda _: None) -> list[KeyTarget]:
-    """Every distinct Secret a restored Kustomization's `decryption.secretRef` names, in phase order; for one
+    """Every distinct Secret a restored Kustomization's `decryption.secretRef` names, in phase order; for those
     with `provider: sops` and no secretRef, the Secret kustomize-controller's `--sops-age-secret` names (set by
     a FluxInstance's patches), in the controller's namespace. Without that flag such a Kustomization decrypts
     nothing (Flux's default): no key goes anywhere for it, and a note says so."""
     found: dict[tuple[str, str], list[str]] = {}
     default = review.default_age if review is not None else None
+    defaulted: list[str] = []
     for phase in rendering.phases:
         k = phase.kustomization
         if k is not None and k.decrypts and k.decryption_secret:
             found.setdefault((k.key.namespace, k.decryption_secret), []).append(f"Kustomization {k.key}")
         elif k is not None and k.decrypts and default is not None:
-            found.setdefault(default[:2], []).append(f"Kustomization {k.key} (no secretRef: {default[2]})")
+            found.setdefault(default[:2], [])
+            defaulted.append(str(k.key))
         elif k is not None and k.decrypts:
             notes(f"Kustomization {k.key}: decryption provider sops without a secretRef, and no FluxInstance "
                   f"restored here sets kustomize-controller's {instance.AGE_FLAG}: Flux decrypts nothing for it "
                   "and no key is installed for it (restore the FluxInstance's Kustomization, or set a secretRef)")
-    if default is not None and default[:2] in found:
-        users = [why.partition(" (")[0].removeprefix("Kustomization ") for why in found[default[:2]]
-                 if "no secretRef" in why]
-        shown = ", ".join(users[:3]) + (f" and {len(users) - 3} more" if len(users) > 3 else "")
-        notes(f"age key: {len(users)} Kustomization(s) ({shown}) decrypt with provider sops and no secretRef; "
-              f"{default[2]} reads the key from Secret {default[0]}/{default[1]}: the key is installed there")
+    if default is not None and defaulted:
+        shown = ", ".join(defaulted[:3]) + (f" and {len(defaulted) - 3} more" if len(defaulted) > 3 else "")
+        found[default[:2]].append(f"{default[2]}, the key of {len(defaulted)} Kustomization(s) with provider sops "
+                                  f"and no secretRef ({shown})")
     return [KeyTarget(namespace, name, ", ".join(why)) for (namespace, name), why in found.items()]
 
 
