@@ -119,4 +119,18 @@ def test_typed_documents_round_trip_through_every_sops_version(doc, fmt, keys):
             json.dumps(want, default=str).encode(), "json"), version
         theirs = sops_decrypt(encrypted, fmt, keys.file(keys.one), binary=binary)
         assert theirs.returncode == 0, (version, theirs.stderr)
-        assert typed(decrypted.render(), fmt) == typed(theirs.stdout, fmt), version
+        ours = typed(decrypted.render(), fmt)
+        if fmt == "yaml" and tuple(int(p) for p in version.split(".")) < (3, 11):
+            ours = _breaks_dropped(ours)
+        assert ours == typed(theirs.stdout, fmt), version
+
+
+def _breaks_dropped(node: object) -> object:
+    """What sops < 3.11 prints for a string of line breaks only ("\n", "\n\n"): an empty string (its YAML
+    emitter writes `""`, or `|4+` with no lines), though the data it decrypted holds the breaks (checked above).
+    sops 3.11 and later print them, as we do."""
+    if isinstance(node, tuple) and len(node) == 2 and node[0] == "str" and isinstance(node[1], str):
+        return ("str", "") if node[1] and not node[1].strip("\n") else node
+    if isinstance(node, (list, tuple)):
+        return type(node)(_breaks_dropped(child) for child in node)
+    return node
