@@ -47,6 +47,12 @@ HELM = typer.Option(
 )
 HELM_BIN = typer.Option(None, "--helm-bin", metavar="FILE", help="The helm (v4) binary that installs the --helm "
                         "releases (default: helm on PATH).")
+SUBSTITUTE_FROM = typer.Option(
+    [], "--substitute-from", metavar="FILE",
+    help="ConfigMap or Secret manifests (SOPS-encrypted or plaintext, read only into memory) that stand in for "
+    "the same-named objects postBuild.substituteFrom reads, e.g. a Secret an ExternalSecret makes (repeatable). "
+    "Their values are masked in output; they are not applied.",
+)
 EXCLUDE = typer.Option([], "--exclude", metavar="GLOB", help="Leave files matching GLOB (repo-relative) out of "
                        "directories without a kustomization file (repeatable).")
 KUSTOMIZE_BIN = typer.Option(None, "--kustomize-bin", metavar="FILE", help="A kustomize or kubectl binary to "
@@ -119,7 +125,7 @@ def restore_options(params: dict):
 
     names = {f.name for f in fields(RestoreOptions)}
     chosen = {name: value for name, value in params.items() if name in names}
-    for name in ("paths", "kustomizations", "excludes", "helm"):
+    for name in ("paths", "kustomizations", "excludes", "helm", "substitute_from"):
         if name in chosen:
             chosen[name] = tuple(chosen[name])
     return RestoreOptions(**chosen)

@@ -29,7 +29,7 @@ from bootstrap.commands.injections import INJECTIONS, Injection, prepare_injecte
 from bootstrap.redact import Sensitive
 from bootstrap.report.model import RunReport, Scrubber, to_dict
 from bootstrap.report.run import Run
-from bootstrap.stages import source
+from bootstrap.stages import source, substitute_from
 from bootstrap.stages.keys import KeyRing
 
 EVIDENCE_SCHEMA = 1
@@ -210,6 +210,7 @@ def run_drill(restore_opts, drill: DrillOptions, progress, keyring, confirm: Cal
         raise UsageError(f"--inject {drill.inject!r}: expected one of {', '.join(INJECTIONS)}")
     if restore_opts.helm:  # before a cluster is made: no helm, no drill
         helmcli.find(restore_opts.helm_bin)
+    substitute_from.load(restore_opts.substitute_from, keyring, ignore_mac=restore_opts.ignore_mac)  # as early
     if drill.cluster == "current" and not drill.yes:
         if not confirm("Restore into the cluster of your current kubeconfig context? This writes to it"):
             raise UsageError("--cluster current: not confirmed (pass --yes in CI)")

@@ -33,6 +33,7 @@ class RestoreOptions:
     excludes: tuple[str, ...] = ()  # --exclude GLOB: files left out of plain directories
     helm: tuple[str, ...] = ()  # --helm NAMESPACE/NAME: Helm releases to install before the phases
     helm_bin: str | None = None  # --helm-bin: the helm that installs them (default: PATH)
+    substitute_from: tuple[str, ...] = ()  # --substitute-from FILE: ConfigMaps/Secrets substituteFrom reads, not applied
     kustomize_bin: str | None = None
     playbook: str | None = None
     kubeconfig: str | None = None
@@ -103,6 +104,9 @@ def check_options(opts: RestoreOptions) -> tuple[str, str]:
         problem = helm_release_problem(value)
         if problem:
             raise UsageError(f"--helm {value!r}: {problem}")
+    for file in opts.substitute_from:
+        if not file:
+            raise UsageError("--substitute-from '': expected a FILE holding ConfigMap or Secret manifests")
     for pattern in opts.excludes:
         if not pattern or pattern.startswith("/"):
             raise UsageError(f"--exclude {pattern!r}: expected a glob relative to the repository root")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from bootstrap import engines
 from bootstrap.commands.options import RestoreOptions, check_options
-from bootstrap.stages import helm, render, session, validate
+from bootstrap.stages import helm, render, session, substitute_from, validate
 from bootstrap.stages.apply import dry_run_wave
 from bootstrap.stages.keys import load_key
 from bootstrap.stages.validate import needs_crd
@@ -37,8 +37,9 @@ def planned(opts: RestoreOptions, run: Run, keyring: KeyRing, engine: Engine, *,
     (validated, cluster, helm releases), the cluster None offline. Nothing is written, no chart is pulled.
     `on_releases(releases)` (restore) runs once they are resolved, before the cluster is asked anything.
     The checkout is gone once this yields; the cluster is closed after."""
+    supplied = substitute_from.load(opts.substitute_from, keyring, ignore_mac=opts.ignore_mac)
     with session.opened(session.SourceOptions.of(opts), run, offline=offline) as opened:
-        out = render.render(render.RenderOptions.of(opts), opened.checkout, keyring, run, engine=engine,
+        out = render.render(render.RenderOptions.of(opts, supplied), opened.checkout, keyring, run, engine=engine,
                             lookup=opened.lookup())
         releases = helm.plan_releases(helm.HelmOptions.of(opts), out.rendered, out.playbook, engine, run)
         if on_releases is not None:

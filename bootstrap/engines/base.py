@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Optional, Protocol
+from typing import TYPE_CHECKING, Any, Optional, Protocol
 
 from bootstrap.model import Manifest, ObjectRef
 
@@ -122,6 +122,22 @@ class HelmInstall:
 
 
 @dataclass(frozen=True)
+class Supplied:
+    """A v1 ConfigMap or Secret the operator supplied (`--substitute-from FILE`, plaintext in memory): it stands
+    in for the object of that kind, namespace and name wherever the engine reads variables from one. Never
+    applied."""
+
+    kind: str  # ConfigMap | Secret
+    namespace: str
+    name: str
+    file: str  # the FILE it came from, as given
+    body: Mapping[str, Any] = field(repr=False, compare=False, hash=False)
+
+    def describe(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
 class RenderInputs:
     """What the render stage asks of an engine."""
 
@@ -130,6 +146,7 @@ class RenderInputs:
     source: str | None = None  # which of the engine's source objects is this repository (None: the engine guesses)
     concurrency: int = 4
     repo_url: str | None = None  # the URL the checkout was cloned from (an engine may match its objects to it)
+    supplied: tuple[Supplied, ...] = ()  # --substitute-from objects
 
 
 class Engine(Protocol):

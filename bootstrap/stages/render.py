@@ -16,12 +16,12 @@ from bootstrap import placeholders, repofiles
 from bootstrap.commands.options import normalized
 from bootstrap.engines.base import RenderInputs
 from bootstrap.errors import ValidationError
-from bootstrap.stages import playbook as pb
+from bootstrap.stages import playbook as pb, substitute_from
 from bootstrap.stages.playbook import selected_kustomizations
 
 if TYPE_CHECKING:
     from bootstrap.commands.options import RestoreOptions
-    from bootstrap.engines.base import ClusterLookup, Engine, Rendered
+    from bootstrap.engines.base import ClusterLookup, Engine, Rendered, Supplied
     from bootstrap.report.run import Run
     from bootstrap.stages.keys import KeyRing
     from bootstrap.stages.playbook import Playbook
@@ -38,12 +38,13 @@ class RenderOptions:
     playbook: str | None = None
     ignore_mac: bool = False
     allow_committed_keys: bool = False
+    supplied: tuple[Supplied, ...] = ()  # --substitute-from objects (loaded by `substitute_from.load`)
 
     @classmethod
-    def of(cls, opts: RestoreOptions) -> RenderOptions:
+    def of(cls, opts: RestoreOptions, supplied: tuple[Supplied, ...] = ()) -> RenderOptions:
         return cls(paths=tuple(opts.paths), selection=tuple(opts.kustomizations), source=opts.source,
                    excludes=tuple(opts.excludes), kustomize_bin=opts.kustomize_bin, playbook=opts.playbook,
-                   ignore_mac=opts.ignore_mac, allow_committed_keys=opts.allow_committed_keys)
+                   ignore_mac=opts.ignore_mac, allow_committed_keys=opts.allow_committed_keys, supplied=supplied)
 
 
 @dataclass(frozen=True)
@@ -76,16 +77,18 @@ def render(options: RenderOptions, checkout: Checkout, keyring: KeyRing, run: Ru
             checkout.resolve(path, files=True)  # SourceError (exit 3) for a --path that is not there
         kustomizer = find_kustomizer(options.kustomize_bin)
         progress.note(f"rendering with {kustomizer.describe()}")
+        learner = Learner(run.learn_secrets, PublicText(checkout.root))
+        learner.learn(substitute_from.values(options.supplied))  # secrets brought from outside the repository
         builder = Builder(
             checkout.root, kustomizer=kustomizer, artifact=Artifact(checkout.root),
-            secrets=SopsFiles(checkout.root, keyring, ignore_mac=options.ignore_mac,
-                              learner=Learner(run.learn_secrets, PublicText(checkout.root))),
+            secrets=SopsFiles(checkout.root, keyring, ignore_mac=options.ignore_mac, learner=learner),
             excludes=options.excludes,
             disk_base=checkout.root.parent, memory_base=memory_backed_dir(),
         )
         inputs = RenderInputs(paths=tuple(normalized(options.paths)), source=options.source, concurrency=4,
                               repo_url=checkout.url,
-                              selection=(*options.selection, *selected_kustomizations(playbook)))
+                              selection=(*options.selection, *selected_kustomizations(playbook)),
+                              supplied=options.supplied)
         rendered = engine.render(inputs, builder, lookup=lookup, notes=progress.note)
         for phase in rendered.phases:
             progress.note(f"{phase.name}: {len(phase.manifests)} object(s) from {phase.path or '.'}")

@@ -13,9 +13,10 @@ builds win), else from the cluster. Objects labelled or annotated
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from bootstrap.engines.base import Supplied
 from bootstrap.errors import BootstrapError
 from bootstrap.manifests import ref_of
 from bootstrap.engines.flux import postbuild
@@ -34,13 +35,15 @@ class _Seen:
 
 
 class Sources:
-    """substituteFrom data during discovery: a ConfigMap or Secret from the builds seen so far (the latest
-    first, as a later phase's copy is the one applied last), decrypted as its phase would decrypt it; else
-    from the cluster (None offline), whose Secret values are secret (`learn`ed)."""
+    """substituteFrom data during discovery: an object given with --substitute-from (`supplied`); a ConfigMap
+    or Secret from the builds seen so far (the latest first, as a later phase's copy is the one applied last),
+    decrypted as its phase would decrypt it; else from the cluster (None offline), whose Secret values are
+    secret (`learn`ed)."""
 
-    def __init__(self, secrets: SopsFiles, cluster: postbuild.Lookup | None):
+    def __init__(self, secrets: SopsFiles, cluster: postbuild.Lookup | None, supplied: Sequence[Supplied] = ()):
         self.secrets = secrets
         self.cluster = cluster
+        self.supplied = {(s.kind, s.namespace, s.name): s for s in supplied}
         self._seen: list[_Seen] = []
 
     def reset(self) -> None:
@@ -55,6 +58,9 @@ class Sources:
         self._seen.append(_Seen(built, owner, decrypts, index))
 
     def lookup(self, kind: str, namespace: str, name: str) -> Mapping[str, str] | None:
+        given = self.supplied.get((kind, namespace, name))
+        if given is not None:
+            return postbuild.data_of(given.body)
         for seen in reversed(self._seen):
             doc = seen.data_objects.get((kind, namespace, name))
             if doc is not None:

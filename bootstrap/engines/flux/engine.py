@@ -34,7 +34,7 @@ class FluxEngine:
         from bootstrap.engines.flux.render import RenderRequest, render_repository
 
         request = RenderRequest(paths=inputs.paths, kustomizations=inputs.selection, source=inputs.source,
-                                concurrency=inputs.concurrency)
+                                concurrency=inputs.concurrency, supplied=inputs.supplied)
         rendering = render_repository(request, builder, cluster=lookup, notes=notes)
         return rendered(rendering, operator_review(rendering, lookup, notes), notes)
 

@@ -49,8 +49,11 @@ def data_of(body: Mapping[str, Any]) -> dict[str, str]:
     return {str(k): "" if v is None else str(v) for k, v in (body.get("data") or {}).items()}
 
 
-def variables(spec: Mapping[str, Any], namespace: str, lookup: Lookup, where: str) -> dict[str, str] | None:
-    """The Kustomization's variables, or None when it has no `postBuild` (nothing is substituted then)."""
+def variables(spec: Mapping[str, Any], namespace: str, lookup: Lookup, where: str,
+              producer: Callable[[str, str, str], str | None] | None = None) -> dict[str, str] | None:
+    """The Kustomization's variables, or None when it has no `postBuild` (nothing is substituted then). A
+    source found nowhere (and not `optional`) is an error; `producer` may say what makes it outside Git (an
+    ExternalSecret: `engines.flux.sources.producers`)."""
     post = spec.get("postBuild")
     if not isinstance(post, dict):
         return None
@@ -63,8 +66,15 @@ def variables(spec: Mapping[str, Any], namespace: str, lookup: Lookup, where: st
         if data is None:
             if ref.get("optional") is True:
                 continue
-            raise ValidationError(f"{where}: substitute from '{ref['kind']}/{ref['name']}': not found in the "
-                                  f"restored set nor in the cluster (namespace {namespace})")
+            kind, name = ref["kind"], str(ref["name"])
+            made_by = producer(kind, namespace, name) if producer is not None else None
+            if made_by:
+                raise ValidationError(f"{where}: substitute from '{kind}/{name}': {kind} {namespace}/{name} comes "
+                                      f"from {made_by}; supply it with --substitute-from FILE")
+            raise ValidationError(f"{where}: substitute from '{kind}/{name}': not found in the restored set nor "
+                                  f"in the cluster (namespace {namespace})",
+                                  hint="restore the --path or Kustomization that holds it first, or supply it "
+                                       "with --substitute-from FILE")
         found.update({key: value.replace("\n", "") for key, value in data.items()})
     inline = post.get("substitute")
     if isinstance(inline, dict):

@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 
 from bootstrap.errors import BootstrapError, UsageError
 from bootstrap.model import Manifest
+from bootstrap.engines.base import Supplied
 from bootstrap.engines.flux import children, instance, kustomizations as flux, postbuild
+from bootstrap.engines.flux import sources as substitute_from
 from bootstrap.kustomize.builder import Builder, Built, BuildSpec
 from bootstrap.engines.flux.kustomizations import FluxKustomization, Key
 from bootstrap.engines.flux.objects import Finishing, finish
@@ -38,6 +40,7 @@ class RenderRequest:
     concurrency: int = 4
     decrypt: bool = True  # False (check): nothing decrypted; encrypted objects stay as they are
     tolerate: bool = False  # True (check): a Kustomization that does not build is recorded, not raised
+    supplied: tuple[Supplied, ...] = ()  # --substitute-from: stand-ins for substituteFrom sources
 
 
 @dataclass
@@ -99,7 +102,8 @@ def render_repository(request: RenderRequest, builder: Builder, *, cluster: Clus
     them."""
     pool = ThreadPoolExecutor(max_workers=max(1, request.concurrency), thread_name_prefix="kustomize")
     try:
-        return _finish(discover(request, builder, pool, notes, cluster=cluster), builder, cluster, notes)
+        return _finish(discover(request, builder, pool, notes, cluster=cluster), builder, cluster, notes,
+                       request.supplied)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -136,7 +140,7 @@ def discover(request: RenderRequest, builder: Builder, pool: ThreadPoolExecutor,
     entry = [BuildSpec(path=p, label=f"--path {p or '.'}", decrypts=request.decrypt) for p in request.paths]
     failed: dict[str, str] = {}
     build_all = _builds(pool, failed, request.tolerate)
-    sources = children.Sources(builder.secrets, cluster)
+    sources = children.Sources(builder.secrets, cluster, request.supplied)
     built = build_all(builder, entry)
     owners: list[FluxKustomization | None] = [None] * len(built)
     known = _entry_known(built, owners, sources, request.decrypt, notes)
@@ -204,7 +208,7 @@ def _substitutes(k: FluxKustomization) -> bool:
 
 
 def _finish(found: Discovery, builder: Builder, cluster: ClusterLookup | None,
-            notes: Callable[[str], None]) -> Rendering:
+            notes: Callable[[str], None], supplied: Sequence[Supplied] = ()) -> Rendering:
     """Phases finished in order (decryption, substitution, metadata): substitution reads variables from
     ConfigMaps and Secrets that earlier phases restore."""
     ours, known = found.ours, found.known
@@ -221,13 +225,17 @@ def _finish(found: Discovery, builder: Builder, cluster: ClusterLookup | None,
     stages = [(f"{owner.key}" if owner else (path or "."), path, owner, one, True)
               for path, owner, one in found.entry]
     stages += [(str(k.key), k.path, k, found.children[k.key], k.decrypts) for k in found.order]
+    builds = [one for _, _, one in found.entry] + list(found.children.values())
+    producer = substitute_from.producers(doc.body for one in builds for doc in one.documents)
+    used: dict[Supplied, None] = {}
+    finished: list[list[Manifest]] = []  # each phase's objects, as they are finished: what substituteFrom reads
+    lookup = substitute_from.lookup(finished, cluster, supplied, builder.secrets.learner.learn, used.setdefault)
     for name, path, owner, one, decrypts in stages:
-        lookup = _lookup(phases, cluster, builder.secrets.learner.learn)
         how = Finishing(
             kustomization=owner,
             decrypts=decrypts,
-            variables=postbuild.variables(owner.spec, owner.key.namespace, lookup, f"Kustomization {owner.key}")
-            if owner is not None else None,
+            variables=postbuild.variables(owner.spec, owner.key.namespace, lookup, f"Kustomization {owner.key}",
+                                          producer) if owner is not None else None,
             always=owner is not None and postbuild.always(owner.spec),
         )
         phase_notes: list[str] = list(one.notes)
@@ -236,7 +244,11 @@ def _finish(found: Discovery, builder: Builder, cluster: ClusterLookup | None,
         for note in phase_notes:
             notes(note)
         phases.append(phase)
+        finished.append(phase.manifests)
         rendering.decrypted_sources += one.decrypted_sources
+    for one in supplied:
+        notes(f"{one.describe()} from --substitute-from {one.file}: "
+              + ("read by substituteFrom, not applied" if one in used else "no restored Kustomization reads it"))
     return rendering
 
 
@@ -309,21 +321,3 @@ def _closure(keys: set[Key], known: Mapping[Key, FluxKustomization]) -> set[Key]
         stack.extend(known[key].after)
     return out
 
-
-def _lookup(phases: Sequence[RenderedPhase], cluster: ClusterLookup | None,
-            learn: Callable[[Iterable[str]], None]) -> ClusterLookup:
-    """substituteFrom data: from what an earlier phase restores, else from the cluster (None offline). A
-    Secret's values read from the cluster are secret (no one reads them in the repository): `learn`ed."""
-
-    def lookup(kind: str, namespace: str, name: str):
-        for phase in reversed(phases):
-            for m in phase.manifests:
-                ref = m.ref
-                if ref.kind == kind and ref.api_version == "v1" and ref.name == name and ref.namespace == namespace:
-                    return postbuild.data_of(m.body)
-        found = cluster(kind, namespace, name) if cluster is not None else None
-        if found is not None and kind == "Secret":
-            learn(found.values())
-        return found
-
-    return lookup

@@ -1,0 +1,253 @@
+"""`--substitute-from FILE`: a substituteFrom Secret that an ExternalSecret makes (values in 1Password), so not
+in Git. Without the flag, `plan -k all` fails before anything is written and names the ExternalSecret; with a
+SOPS-encrypted or plaintext FILE it plans, substitutes the values as `flux build kustomization` does with the same
+values, never applies the supplied Secret, and never prints a supplied value. A bad FILE is one line and exit 2
+(or 4 for a file the key cannot open or whose MAC does not match).
+
+No cluster: plan is offline. The repository, the key and the encrypted file are made at test time with the real
+sops; the oracle is the real flux CLI (v2.9.5, built from Go modules).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bootstrap.errors import InvalidInputError, UsageError
+from bootstrap.stages import substitute_from
+from bootstrap.stages.keys import load_keyring
+from tests.integration.conftest import run_cli
+from tests.support import fluxrepos
+from tests.support.sops import encrypt_bytes, new_age_key, write_key_file
+
+DOMAIN = "qzx7-vault-only.example"  # what only the external store (and the supplied FILE) holds
+TOKEN = "tok-9f3kq2vx7wz1"
+CLUSTER = "edge-k8s-7731"
+SUPPLIED = {"SECRET_DOMAIN": DOMAIN, "API_TOKEN": TOKEN, "CLUSTER_NAME": CLUSTER}
+VALUES = (DOMAIN, TOKEN, CLUSTER)
+
+EXTERNAL_SECRET = {
+    "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+    "metadata": {"name": "cluster-secrets", "namespace": "flux-system"},
+    "spec": {"refreshInterval": "1h", "secretStoreRef": {"kind": "ClusterSecretStore", "name": "onepassword"},
+             "target": {"name": "cluster-secrets", "creationPolicy": "Owner"},
+             "dataFrom": [{"extract": {"key": "cluster-secrets"}}]},
+}
+
+
+def fleet() -> dict[str, str]:
+    """flux bootstrap's layout: clusters/dc holds the GitRepository, the flux-system Kustomization, the
+    ExternalSecret that makes cluster-secrets, and `apps`, which substitutes from it (and from an optional
+    ConfigMap nobody makes: skipped, as Flux skips it)."""
+    apps_ks = fluxrepos.flux_ks("apps", "./apps", postBuild={
+        "substitute": {"APP": "web"},
+        "substituteFrom": [{"kind": "ConfigMap", "name": "cluster-overrides", "optional": True},
+                           {"kind": "Secret", "name": "cluster-secrets"}]})
+    settings = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "${CLUSTER_NAME}-settings"},
+                "data": {"domain": "${SECRET_DOMAIN}", "token": "${API_TOKEN}", "app": "${APP}",
+                         "url": "https://${APP}.${SECRET_DOMAIN}/", "missing": "${NOT_SET:=fallback}"}}
+    ingress = {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "${APP}"},
+               "spec": {"rules": [{"host": "${APP}.${SECRET_DOMAIN}", "http": {"paths": [{
+                   "path": "/", "pathType": "Prefix",
+                   "backend": {"service": {"name": "${APP}", "port": {"number": 80}}}}]}}]}}
+    return {
+        "clusters/dc/kustomization.yaml": fluxrepos.kustomization(
+            resources=["sync.yaml", "external-secret.yaml", "apps.yaml"]),
+        "clusters/dc/sync.yaml": fluxrepos.dump(fluxrepos.git_repository(),
+                                                 fluxrepos.flux_ks("flux-system", "./clusters/dc")),
+        "clusters/dc/external-secret.yaml": fluxrepos.dump(EXTERNAL_SECRET),
+        "clusters/dc/apps.yaml": fluxrepos.dump(apps_ks),
+        "apps/kustomization.yaml": fluxrepos.kustomization(namespace="default",
+                                                           resources=["settings.yaml", "ingress.yaml"]),
+        "apps/settings.yaml": fluxrepos.dump(settings),
+        "apps/ingress.yaml": fluxrepos.dump(ingress),
+    }
+
+
+def supplied_secret(values=SUPPLIED, **meta) -> dict:
+    return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": "cluster-secrets", "namespace": "flux-system", **meta}, "stringData": dict(values)}
+
+
+@pytest.fixture(scope="module")
+def key(tmp_path_factory):
+    age = new_age_key()
+    return age, write_key_file(tmp_path_factory.mktemp("subst-key") / "age.agekey", age)
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory, key):
+    age, _ = key
+    return fluxrepos.write_repo(tmp_path_factory.mktemp("subst") / "repo", fleet(), lambda rel: [age.recipient])
+
+
+@pytest.fixture(scope="module")
+def encrypted_file(tmp_path_factory, key):
+    """The Secret, SOPS-encrypted with the real sops (data/stringData), as an operator keeps it in a vault."""
+    age, _ = key
+    path = tmp_path_factory.mktemp("supplied") / "cluster-secrets.sops.yaml"
+    path.write_bytes(encrypt_bytes(yaml.safe_dump(supplied_secret()).encode(), "yaml", [age.recipient],
+                                   encrypted_regex="^(data|stringData)$"))
+    assert TOKEN not in path.read_text()
+    return path
+
+
+def plan(repo, key_file, *extra: str, report: Path | None = None):
+    args = ["plan", str(repo.path), "--path", "clusters/dc", "-k", "all", "--age-key-file", str(key_file), *extra]
+    return run_cli(*args, *(["--report", str(report)] if report else []))
+
+
+def leaks(*texts: str) -> list[str]:
+    return [value for value in VALUES if any(value in text for text in texts)]
+
+
+# --- without the flag: exit 4, naming the ExternalSecret ------------------------------------------------------
+
+
+def test_without_the_flag_the_error_names_the_external_secret_and_its_store(repo, key):
+    done = plan(repo, key[1])
+    assert done.code == 4, done
+    lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, done.stderr
+    assert ("Secret flux-system/cluster-secrets comes from ExternalSecret flux-system/cluster-secrets "
+            "(store onepassword); supply it with --substitute-from FILE") in lines[0]
+    assert "Kustomization flux-system/apps" in lines[0]
+    assert "cluster-overrides" not in done.stderr  # optional: skipped silently, as Flux does
+    assert "Traceback" not in done.stderr
+
+
+def test_a_target_name_other_than_the_external_secret_s_own(tmp_path, key):
+    age, key_file = key
+    files = fleet()
+    renamed = json.loads(json.dumps(EXTERNAL_SECRET))
+    renamed["metadata"]["name"] = "from-1password"
+    del renamed["spec"]["secretStoreRef"]
+    renamed["spec"]["dataFrom"][0]["sourceRef"] = {"storeRef": {"kind": "SecretStore", "name": "bitwarden"}}
+    files["clusters/dc/external-secret.yaml"] = fluxrepos.dump(renamed)
+    repo = fluxrepos.write_repo(tmp_path / "repo", files, lambda rel: [age.recipient])
+    done = plan(repo, key_file)
+    assert done.code == 4, done
+    assert "comes from ExternalSecret flux-system/from-1password (store bitwarden)" in done.stderr
+
+
+def test_a_source_no_external_secret_makes_says_how_to_supply_it(tmp_path, key):
+    age, key_file = key
+    files = fleet()
+    files["clusters/dc/kustomization.yaml"] = fluxrepos.kustomization(resources=["sync.yaml", "apps.yaml"])
+    repo = fluxrepos.write_repo(tmp_path / "repo", files, lambda rel: [age.recipient])
+    done = plan(repo, key_file)
+    assert done.code == 4, done
+    assert "substitute from 'Secret/cluster-secrets': not found in the restored set nor in the cluster" in done.stderr
+    assert "ExternalSecret" not in done.stderr and "--substitute-from FILE" in done.stderr
+
+
+# --- with the flag ----------------------------------------------------------------------------------------------
+
+
+def test_an_encrypted_file_plans_substituted_and_masked(repo, key, encrypted_file, tmp_path):
+    report = tmp_path / "report.json"
+    done = plan(repo, key[1], "--substitute-from", str(encrypted_file), "-v", report=report)
+    assert done.code == 0, done
+    assert not leaks(done.stdout, done.stderr, report.read_text())
+    objects = [(o["kind"], o["namespace"], o["name"]) for o in json.loads(report.read_text())["objects"]]
+    # the name was built from a supplied value: substituted, and hidden whole (`bootstrap.scrub`)
+    assert ("ConfigMap", "default", "<redacted>") in objects and ("Ingress", "default", "web") in objects
+    assert ("Secret", "flux-system", "cluster-secrets") not in objects  # supplied, not applied
+    assert f"Secret flux-system/cluster-secrets from --substitute-from {encrypted_file}: read by substituteFrom, " \
+           "not applied" in done.stdout
+
+
+def test_a_plaintext_file_plans_and_its_values_are_masked_too(repo, key, tmp_path):
+    plain = tmp_path / "cluster-secrets.yaml"
+    as_data = supplied_secret()
+    as_data["data"] = {k: __import__("base64").b64encode(v.encode()).decode() for k, v in as_data.pop("stringData").items()}
+    plain.write_text(fluxrepos.dump({"apiVersion": "v1", "kind": "ConfigMap",
+                                     "metadata": {"name": "unrelated", "namespace": "flux-system"}}, as_data))
+    done = run_cli("plan", str(repo.path), "--path", "clusters/dc", "-k", "all", "--age-key-file", str(key[1]),
+                   "--substitute-from", str(plain), "-o", "json")
+    assert done.code == 0, done
+    assert not leaks(done.stdout, done.stderr)
+    names = {o["name"] for o in json.loads(done.stdout)["objects"]}
+    assert "<redacted>" in names and "web" in names
+
+
+def test_the_substituted_objects_are_those_flux_build_makes_with_the_same_values(repo, key, encrypted_file,
+                                                                                  tmp_path):
+    from bootstrap.engines.flux.render import RenderRequest, render_repository
+    from bootstrap.kustomize.artifact import Artifact
+    from bootstrap.kustomize.builder import Builder
+    from bootstrap.kustomize.kustomizer import find_kustomizer
+    from bootstrap.kustomize.scratch import memory_backed_dir
+    from bootstrap.kustomize.secrets import SopsFiles
+    from tests.support.flux import run_flux
+
+    keyring = load_keyring(str(key[1]))
+    supplied = substitute_from.load([str(encrypted_file)], keyring)
+    builder = Builder(repo.path, kustomizer=find_kustomizer(), artifact=Artifact(repo.path),
+                      secrets=SopsFiles(repo.path, keyring), disk_base=repo.path.parent,
+                      memory_base=memory_backed_dir())
+    rendering = render_repository(RenderRequest(paths=("clusters/dc",), kustomizations=("all",), supplied=supplied),
+                                  builder, cluster=None, notes=lambda text: None)
+    ours = {(m.ref.kind, m.ref.name): m.body for m in next(p for p in rendering.phases
+                                                           if p.name == "flux-system/apps").manifests}
+    # flux build, given the same values inline (offline it cannot read a Secret)
+    ks = fluxrepos.flux_ks("apps", "./apps", postBuild={"substitute": {**SUPPLIED, "APP": "web"}})
+    ks_file = tmp_path / "apps.yaml"
+    ks_file.write_text(yaml.safe_dump(ks))
+    out = run_flux("build", "kustomization", "apps", "--namespace", "flux-system", "--path", str(repo.path / "apps"),
+                   "--kustomization-file", str(ks_file), "--dry-run").stdout
+    theirs = {(b["kind"], b["metadata"]["name"]): b for b in yaml.safe_load_all(out) if b}
+    assert set(ours) == set(theirs) == {("ConfigMap", f"{CLUSTER}-settings"), ("Ingress", "web")}
+    for key_ in ours:
+        assert ours[key_] == theirs[key_], key_
+    assert ours[("ConfigMap", f"{CLUSTER}-settings")]["data"]["url"] == f"https://web.{DOMAIN}/"
+
+
+# --- bad files: one line, exit 2 (4 for the key or the MAC), nothing else -------------------------------------
+
+
+def bad(tmp_path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("name, text, code, says", [
+    ("missing.yaml", None, 2, "cannot read (No such file or directory)"),
+    ("broken.yaml", "stringData: [unclosed\n", 2, "not valid YAML"),
+    ("deploy.yaml", fluxrepos.dump(fluxrepos.deployment("web")), 2, "Deployment (apps/v1) is not a v1 ConfigMap or Secret"),
+    ("nons.yaml", fluxrepos.dump(fluxrepos.secret("cluster-secrets", SUPPLIED)), 2, "has no metadata.namespace"),
+    ("number.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: flux-system}\ndata: {PORT: 8080}\n",
+     2, "data.PORT is not a string"),
+    ("b64.yaml", "apiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: flux-system}\ndata: {K: '%%%'}\n",
+     2, "data.K is not valid base64"),
+    ("empty.yaml", "# nothing\n", 2, "holds no ConfigMap or Secret"),
+])
+def test_a_bad_file_is_one_line_and_a_usage_error(repo, key, tmp_path, name, text, code, says):
+    path = tmp_path / name if text is None else bad(tmp_path, name, text)
+    done = plan(repo, key[1], "--substitute-from", str(path))
+    assert done.code == code, done
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and f"--substitute-from {path}" in errors[0] and says in errors[0], done.stderr
+    assert "Traceback" not in done.stderr and not leaks(done.stdout, done.stderr)
+    assert "cloned" not in done.stdout + done.stderr  # refused before the clone
+
+
+def test_a_tampered_file_fails_its_mac_and_a_foreign_key_cannot_open_it(repo, key, encrypted_file, tmp_path):
+    tampered = bad(tmp_path, "tampered.sops.yaml",
+                   encrypted_file.read_text().replace("name: cluster-secrets", "name: cluster-secretz"))
+    done = plan(repo, key[1], "--substitute-from", str(tampered))
+    assert done.code == 4, done
+    assert f"--substitute-from {tampered}" in done.stderr and "MAC" in done.stderr
+    other = write_key_file(tmp_path / "other.agekey", new_age_key())
+    with pytest.raises(InvalidInputError, match="no identity matches"):
+        substitute_from.load([str(encrypted_file)], load_keyring(str(other)))
+
+
+def test_the_same_object_twice_is_refused(encrypted_file, key, tmp_path):
+    again = bad(tmp_path, "again.yaml", fluxrepos.dump(supplied_secret()))
+    with pytest.raises(UsageError, match="Secret flux-system/cluster-secrets is also in"):
+        substitute_from.load([str(encrypted_file), str(again)], load_keyring(str(key[1])))
