@@ -251,3 +251,59 @@ def test_the_same_object_twice_is_refused(encrypted_file, key, tmp_path):
     again = bad(tmp_path, "again.yaml", fluxrepos.dump(supplied_secret()))
     with pytest.raises(UsageError, match="Secret flux-system/cluster-secrets is also in"):
         substitute_from.load([str(encrypted_file), str(again)], load_keyring(str(key[1])))
+
+
+def test_drill_and_restore_refuse_a_bad_file_before_any_cluster(repo, key, tmp_path):
+    missing = tmp_path / "nope.yaml"
+    drill = run_cli("drill", str(repo.path), "--path", "clusters/dc", "--cluster", "kind", "--age-key-file",
+                    str(key[1]), "--substitute-from", str(missing))
+    restore = run_cli("restore", str(repo.path), "--path", "clusters/dc", "--age-key-file", str(key[1]), "--yes",
+                      "--kubeconfig", str(tmp_path / "no-kubeconfig"), "--substitute-from", str(missing))
+    for done in (drill, restore):
+        assert done.code == 2, done
+        assert f"--substitute-from {missing}: cannot read" in done.stderr and "kind" not in done.stderr
+
+
+# --- restore: substituted as planned, the supplied Secret is not applied (External Secrets makes it) ---------
+
+ESO_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+    "metadata": {"name": "externalsecrets.external-secrets.io"},
+    "spec": {"group": "external-secrets.io", "scope": "Namespaced",
+             "names": {"kind": "ExternalSecret", "plural": "externalsecrets", "singular": "externalsecret",
+                       "listKind": "ExternalSecretList"},
+             "versions": [{"name": "v1", "served": True, "storage": True,
+                           "schema": {"openAPIV3Schema": {"type": "object",
+                                                          "x-kubernetes-preserve-unknown-fields": True}}}]},
+}
+
+
+@pytest.mark.cluster
+def test_restore_substitutes_and_leaves_the_secret_to_external_secrets(tmp_path, key, encrypted_file,
+                                                                        control_plane_bin):
+    from bootstrap.kube import Cluster
+    from bootstrap.model import ObjectRef
+    from tests.support.cluster import started_cluster
+    from tests.support.flux import install_manifests
+
+    age, key_file = key
+    files = fleet()
+    files["clusters/dc/gotk-components.yaml"] = install_manifests()
+    files["clusters/dc/eso-crd.yaml"] = fluxrepos.dump(ESO_CRD)
+    files["clusters/dc/kustomization.yaml"] = fluxrepos.kustomization(resources=[
+        "gotk-components.yaml", "eso-crd.yaml", "sync.yaml", "external-secret.yaml", "apps.yaml"])
+    repo = fluxrepos.write_repo(tmp_path / "repo", files, lambda rel: [age.recipient])
+    report = tmp_path / "report.json"
+    with started_cluster(tmp_path / "cluster", control_plane_bin) as cluster:
+        done = run_cli("restore", str(repo.path), "--path", "clusters/dc", "-k", "all", "--yes", "--age-key-file",
+                       str(key_file), "--kubeconfig", str(cluster.kubeconfig), "--timeout", "120",
+                       "--substitute-from", str(encrypted_file), "--report", str(report))
+        assert done.code == 0, done
+        assert not leaks(done.stdout, done.stderr, report.read_text())
+        with Cluster(str(cluster.kubeconfig)) as kube:
+            settings = kube.get(ObjectRef("v1", "ConfigMap", "default", f"{CLUSTER}-settings"))
+            assert settings is not None and settings["data"]["url"] == f"https://web.{DOMAIN}/"
+            assert settings["data"]["token"] == TOKEN and settings["data"]["missing"] == "fallback"
+            assert kube.get(ObjectRef("v1", "Secret", "flux-system", "cluster-secrets")) is None
+            assert kube.get(ObjectRef("external-secrets.io/v1", "ExternalSecret", "flux-system",
+                                      "cluster-secrets")) is not None

@@ -246,9 +246,8 @@ def _finish(found: Discovery, builder: Builder, cluster: ClusterLookup | None,
         phases.append(phase)
         finished.append(phase.manifests)
         rendering.decrypted_sources += one.decrypted_sources
-    for one in supplied:
-        notes(f"{one.describe()} from --substitute-from {one.file}: "
-              + ("read by substituteFrom, not applied" if one in used else "no restored Kustomization reads it"))
+    for note in substitute_from.supplied_notes(supplied, used, finished):
+        notes(note)
     return rendering
 
 

@@ -9,7 +9,7 @@ store so that the operator knows what to supply.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from typing import Any
 
 from bootstrap.engines.base import ClusterLookup, Supplied
@@ -45,6 +45,21 @@ def lookup(phases: Sequence[Sequence[Manifest]], cluster: ClusterLookup | None, 
         return found
 
     return read
+
+
+def supplied_notes(supplied: Sequence[Supplied], used: Container[Supplied],
+                   phases: Sequence[Sequence[Manifest]]) -> list[str]:
+    """What became of each supplied object: read by a substituteFrom or by none (a wrong namespace?); and when
+    the restored set holds the same object, that it is applied as the repository has it all the same."""
+    out = []
+    for one in supplied:
+        note = f"{one.describe()} from --substitute-from {one.file}: " + (
+            "read by substituteFrom, not applied" if one in used else "no restored Kustomization reads it")
+        if any(m.ref.kind == one.kind and m.ref.api_version == "v1" and m.ref.namespace == one.namespace
+               and m.ref.name == one.name for manifests in phases for m in manifests):
+            note += "; the restored set holds it too and applies the repository's copy"
+        out.append(note)
+    return out
 
 
 def producers(bodies: Iterable[Mapping[str, Any]]) -> Producer:
