@@ -10,6 +10,7 @@ sops; the oracle is the real flux CLI (v2.9.5, built from Go modules).
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from bootstrap.stages import substitute_from
 from bootstrap.stages.keys import load_keyring
 from tests.integration.conftest import run_cli
 from tests.support import fluxrepos
+from tests.support.flux import run_flux
 from tests.support.sops import encrypt_bytes, new_age_key, write_key_file
 
 DOMAIN = "qzx7-vault-only.example"  # what only the external store (and the supplied FILE) holds
@@ -70,6 +72,13 @@ def fleet() -> dict[str, str]:
 def supplied_secret(values=SUPPLIED, **meta) -> dict:
     return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
             "metadata": {"name": "cluster-secrets", "namespace": "flux-system", **meta}, "stringData": dict(values)}
+
+
+def as_data(secret: dict) -> dict:
+    """The Secret with its values base64-encoded under `data`, as the API server keeps them."""
+    secret = dict(secret)
+    secret["data"] = {k: base64.b64encode(v.encode()).decode() for k, v in secret.pop("stringData").items()}
+    return secret
 
 
 @pytest.fixture(scope="module")
@@ -162,10 +171,9 @@ def test_an_encrypted_file_plans_substituted_and_masked(repo, key, encrypted_fil
 
 def test_a_plaintext_file_plans_and_its_values_are_masked_too(repo, key, tmp_path):
     plain = tmp_path / "cluster-secrets.yaml"
-    as_data = supplied_secret()
-    as_data["data"] = {k: __import__("base64").b64encode(v.encode()).decode() for k, v in as_data.pop("stringData").items()}
     plain.write_text(fluxrepos.dump({"apiVersion": "v1", "kind": "ConfigMap",
-                                     "metadata": {"name": "unrelated", "namespace": "flux-system"}}, as_data))
+                                     "metadata": {"name": "unrelated", "namespace": "flux-system"}},
+                                    as_data(supplied_secret())))
     done = run_cli("plan", str(repo.path), "--path", "clusters/dc", "-k", "all", "--age-key-file", str(key[1]),
                    "--substitute-from", str(plain), "-o", "json")
     assert done.code == 0, done
@@ -174,25 +182,28 @@ def test_a_plaintext_file_plans_and_its_values_are_masked_too(repo, key, tmp_pat
     assert "<redacted>" in names and "web" in names
 
 
-def test_the_substituted_objects_are_those_flux_build_makes_with_the_same_values(repo, key, encrypted_file,
-                                                                                  tmp_path):
+def apps_phase(repo, key_file: Path, file: Path):
+    """Our `flux-system/apps` objects, rendered in process with FILE supplied."""
     from bootstrap.engines.flux.render import RenderRequest, render_repository
     from bootstrap.kustomize.artifact import Artifact
     from bootstrap.kustomize.builder import Builder
     from bootstrap.kustomize.kustomizer import find_kustomizer
     from bootstrap.kustomize.scratch import memory_backed_dir
     from bootstrap.kustomize.secrets import SopsFiles
-    from tests.support.flux import run_flux
 
-    keyring = load_keyring(str(key[1]))
-    supplied = substitute_from.load([str(encrypted_file)], keyring)
+    keyring = load_keyring(str(key_file))
+    supplied = substitute_from.load([str(file)], keyring)
     builder = Builder(repo.path, kustomizer=find_kustomizer(), artifact=Artifact(repo.path),
                       secrets=SopsFiles(repo.path, keyring), disk_base=repo.path.parent,
                       memory_base=memory_backed_dir())
     rendering = render_repository(RenderRequest(paths=("clusters/dc",), kustomizations=("all",), supplied=supplied),
                                   builder, cluster=None, notes=lambda text: None)
-    ours = {(m.ref.kind, m.ref.name): m.body for m in next(p for p in rendering.phases
-                                                           if p.name == "flux-system/apps").manifests}
+    return next(p for p in rendering.phases if p.name == "flux-system/apps").manifests
+
+
+def test_the_substituted_objects_are_those_flux_build_makes_with_the_same_values(repo, key, encrypted_file,
+                                                                                  tmp_path):
+    ours = {(m.ref.kind, m.ref.name): m.body for m in apps_phase(repo, key[1], encrypted_file)}
     # flux build, given the same values inline (offline it cannot read a Secret)
     ks = fluxrepos.flux_ks("apps", "./apps", postBuild={"substitute": {**SUPPLIED, "APP": "web"}})
     ks_file = tmp_path / "apps.yaml"
@@ -307,3 +318,13 @@ def test_restore_substitutes_and_leaves_the_secret_to_external_secrets(tmp_path,
             assert kube.get(ObjectRef("v1", "Secret", "flux-system", "cluster-secrets")) is None
             assert kube.get(ObjectRef("external-secrets.io/v1", "ExternalSecret", "flux-system",
                                       "cluster-secrets")) is not None
+            # what External Secrets would make from the store; then flux build reads substituteFrom from the
+            # cluster (the restored `apps` Kustomization, its optional ConfigMap absent) as kustomize-controller
+            kube.apply(as_data(supplied_secret()))
+        theirs = {(b["kind"], b["metadata"]["name"]): b for b in yaml.safe_load_all(run_flux(
+            "build", "kustomization", "apps", "--namespace", "flux-system", "--path", str(repo.path / "apps"),
+            "--kubeconfig", str(cluster.kubeconfig)).stdout) if b}
+    ours = {(m.ref.kind, m.ref.name): m.body for m in apps_phase(repo, key_file, encrypted_file)}
+    assert set(ours) == set(theirs) == {("ConfigMap", f"{CLUSTER}-settings"), ("Ingress", "web")}
+    for key_ in ours:
+        assert ours[key_] == theirs[key_], key_
