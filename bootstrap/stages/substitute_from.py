@@ -79,7 +79,8 @@ def _documents(data: bytes, file: str, where: str, keyring: KeyRing | None, igno
     try:
         return read_all(text)
     except YamlError as err:
-        raise UsageError(f"{where}: not valid YAML: {err}" + (f" (document {err.document + 1})" if err.document else "")) from None
+        document = f" (document {err.document + 1})" if err.document else ""
+        raise UsageError(f"{where}: not valid YAML: {err}{document}") from None
 
 
 def _object(doc: Any, index: int, where: str, file: str) -> Supplied:

@@ -229,9 +229,11 @@ def bad(tmp_path, name: str, text: str) -> Path:
 @pytest.mark.parametrize("name, text, code, says", [
     ("missing.yaml", None, 2, "cannot read (No such file or directory)"),
     ("broken.yaml", "stringData: [unclosed\n", 2, "not valid YAML"),
-    ("deploy.yaml", fluxrepos.dump(fluxrepos.deployment("web")), 2, "Deployment (apps/v1) is not a v1 ConfigMap or Secret"),
+    ("deploy.yaml", fluxrepos.dump(fluxrepos.deployment("web")), 2,
+     "Deployment (apps/v1) is not a v1 ConfigMap or Secret"),
     ("nons.yaml", fluxrepos.dump(fluxrepos.secret("cluster-secrets", SUPPLIED)), 2, "has no metadata.namespace"),
-    ("number.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: flux-system}\ndata: {PORT: 8080}\n",
+    ("number.yaml",
+     "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: flux-system}\ndata: {PORT: 8080}\n",
      2, "data.PORT is not a string"),
     ("b64.yaml", "apiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: flux-system}\ndata: {K: '%%%'}\n",
      2, "data.K is not valid base64"),
@@ -328,3 +330,21 @@ def test_restore_substitutes_and_leaves_the_secret_to_external_secrets(tmp_path,
     assert set(ours) == set(theirs) == {("ConfigMap", f"{CLUSTER}-settings"), ("Ingress", "web")}
     for key_ in ours:
         assert ours[key_] == theirs[key_], key_
+
+
+def test_json_and_several_documents_load_and_other_shapes_are_refused(tmp_path):
+    as_json = bad(tmp_path, "cs.json", json.dumps(supplied_secret()))
+    two = bad(tmp_path, "two.yaml", fluxrepos.dump(supplied_secret(), {"apiVersion": "v1", "kind": "ConfigMap",
+                                                   "metadata": {"name": "settings", "namespace": "apps"},
+                                                   "data": {"TZ": "Etc/UTC"}}))
+    (one,) = substitute_from.load([str(as_json)], None)
+    assert (one.kind, one.namespace, one.name, one.file) == ("Secret", "flux-system", "cluster-secrets", str(as_json))
+    assert [s.describe() for s in substitute_from.load([str(two)], None)] == [
+        "Secret flux-system/cluster-secrets", "ConfigMap apps/settings"]
+    assert set(substitute_from.values(substitute_from.load([str(two)], None))) == {*VALUES, "Etc/UTC"}
+    listed = bad(tmp_path, "list.yaml", "- a\n- b\n")
+    with pytest.raises(UsageError, match=r"list.yaml: document 1: not a Kubernetes object"):
+        substitute_from.load([str(listed)], None)
+    encrypted = bad(tmp_path, "enc.yaml", "a: ENC[x]\nsops:\n  mac: ENC[y]\n")
+    with pytest.raises(UsageError, match="SOPS-encrypted, and no age key was given"):
+        substitute_from.load([str(encrypted)], None)
