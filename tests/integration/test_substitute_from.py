@@ -348,3 +348,88 @@ def test_json_and_several_documents_load_and_other_shapes_are_refused(tmp_path):
     encrypted = bad(tmp_path, "enc.yaml", "a: ENC[x]\nsops:\n  mac: ENC[y]\n")
     with pytest.raises(UsageError, match="SOPS-encrypted, and no age key was given"):
         substitute_from.load([str(encrypted)], None)
+
+
+# --- the hand-over: Flux waits for the Secret External Secrets makes, and so does --wait-gitops ------------
+
+
+@pytest.mark.cluster
+@pytest.mark.timeout(900)
+def test_wait_gitops_waits_for_the_secret_external_secrets_makes(tmp_path, key, fresh_flux_cluster):
+    """The handover repository (tests/support/handover.py) with its SOPS cluster-secrets replaced by an
+    ExternalSecret. restore -k all --wait-gitops --substitute-from: dr-bootstrap renders `apps` with the supplied
+    values; Flux's own `apps` then fails its build ("substitute from 'Secret/cluster-secrets' … not found"). Once
+    the gitops phase has seen that (its progress line), the test makes the Secret, as External Secrets would, and
+    asks Flux to reconcile: the restore must still be waiting, and end when Flux is Ready."""
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    from bootstrap.kube import Cluster
+    from bootstrap.model import ObjectRef
+    from tests.integration.conftest import REPO_ROOT, clean_env
+    from tests.support.flux import install_manifests
+    from tests.support.gitserver import publish
+    from tests.support.handover import DOMAIN, repo_files, serving
+
+    age, key_file = key
+    kubeconfig = fresh_flux_cluster.kubeconfig
+    supplied = tmp_path / "cluster-secrets.sops.yaml"
+    supplied.write_bytes(encrypt_bytes(yaml.safe_dump(supplied_secret({"DOMAIN": DOMAIN})).encode(), "yaml",
+                                       [age.recipient], encrypted_regex="^(data|stringData)$"))
+    report = tmp_path / "report.json"
+    with serving(tmp_path / "servers") as served:
+        url = served.git.url("fleet.git")
+        files = repo_files(install_manifests(), url, served.charts.url)
+        del files["clusters/local/cluster-secrets.sops.yaml"]
+        files["clusters/local/eso-crd.yaml"] = fluxrepos.dump(ESO_CRD)
+        files["clusters/local/external-secret.yaml"] = fluxrepos.dump(EXTERNAL_SECRET)
+        repo = fluxrepos.write_repo(tmp_path / "work", files, lambda rel: [age.recipient])
+        publish(repo.path, served.root, "fleet.git")
+        restore = subprocess.Popen(
+            [sys.executable, "-m", "bootstrap", "restore", url, "--yes", "--path", "clusters/local", "-k", "all",
+             "--age-key-file", str(key_file), "--kubeconfig", str(kubeconfig), "--wait-gitops", "--timeout", "300",
+             "--substitute-from", str(supplied), "--report", str(report)],
+            cwd=REPO_ROOT, env=clean_env(PYTHONUNBUFFERED="1"), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True)
+        output: list[str] = []
+        watching = threading.Event()
+
+        def read() -> None:
+            for line in restore.stdout:
+                output.append(line)
+                if "[gitops]" in line and "Kustomization/flux-system/apps" in line:
+                    watching.set()  # the gitops phase lists `apps`
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        ks = ObjectRef("kustomize.toolkit.fluxcd.io/v1", "Kustomization", "flux-system", "apps")
+        said = ""
+        try:
+            watching.wait(timeout=300)
+            with Cluster(str(kubeconfig)) as kube:
+                while restore.poll() is None and "substitute from 'Secret/cluster-secrets'" not in said:
+                    ready = [c for c in ((kube.get(ks) or {}).get("status") or {}).get("conditions") or []
+                             if c.get("type") == "Ready"]
+                    said = str(ready[0].get("message")) if ready else ""
+                    time.sleep(0.5)
+                # a few of the wait's polls (3 s apart at most) see the failure; a restore that took it for
+                # terminal would end here with exit 6
+                time.sleep(10)
+                if restore.poll() is None:  # what External Secrets does, then `flux reconcile`
+                    kube.apply(as_data(supplied_secret({"DOMAIN": DOMAIN})))
+                    kube.merge_patch(ks, {"metadata": {"annotations": {
+                        "reconcile.fluxcd.io/requestedAt": str(time.time())}}})
+            code = restore.wait(timeout=600)
+            reader.join(timeout=30)
+        finally:
+            if restore.poll() is None:
+                restore.kill()
+    text = "".join(output)
+    # Flux failed its build on the missing Secret, which the restore had not applied; the wait went on
+    assert "not found" in said, text
+    assert code == 0, text
+    with Cluster(str(kubeconfig)) as kube:
+        assert kube.get(ObjectRef("v1", "ConfigMap", "shop", "web-config"))["data"] == {"host": f"web.{DOMAIN}"}
+    assert DOMAIN not in text + report.read_text()

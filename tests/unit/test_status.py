@@ -115,6 +115,12 @@ KS = "kustomize.toolkit.fluxcd.io/v1"
      Status.IN_PROGRESS, False),
     ("source.toolkit.fluxcd.io/v1", "GitRepository", [cond("Ready", "False", "GitOperationFailed", "dns")],
      Status.IN_PROGRESS, False),
+    # a substituteFrom Secret that External Secrets has not made yet (--substitute-from): it mends itself
+    (KS, "Kustomization", [cond("Ready", "False", "BuildFailed", "post build failed for 'web': substitute from "
+                                "'Secret/cluster-secrets' error: secrets \"cluster-secrets\" not found")],
+     Status.IN_PROGRESS, False),
+    (KS, "Kustomization", [cond("Ready", "False", "BuildFailed", "post build failed for 'web': substitute from "
+                                "'Secret/cluster-secrets' error: secrets is forbidden")], Status.FAILED, True),
 ])
 def test_flux_readiness(api_version, kind, conditions, status, terminal):
     flux = obj(api_version, kind, *conditions, generation=3, observed=3)

@@ -7,7 +7,8 @@ notification and image kinds) have no kind rule: `assess` judges them by the gen
 whether a failure is terminal, for a fast-failing wait on Flux: Stalled=True, or Ready=False with a
 reason that says the controller gave up on this revision (a build, decryption, artifact, install or
 upgrade failure), is terminal; DependencyNotReady, ArtifactFailed (kustomize-controller's "Source artifact
-not found, retrying", while source-controller has not fetched yet) and progress reasons are not. A Ready
+not found, retrying", while source-controller has not fetched yet), a build that waits for a substituteFrom
+source someone else makes (External Secrets) and progress reasons are not. A Ready
 condition about an older generation (its observedGeneration behind metadata.generation) is never terminal.
 """
 
@@ -32,6 +33,9 @@ TERMINAL_REASONS = frozenset({
 })
 #: a decryption failure, whatever reason it came with ("decryption failed for …", "… is SOPS encrypted, …")
 _DECRYPTION = re.compile(r"decryption failed|is SOPS encrypted|failed to decrypt", re.IGNORECASE)
+#: a substituteFrom source not there yet (BuildFailed): one that something else makes, an ExternalSecret's Secret
+#: given to the restore with --substitute-from, mends itself when it appears; not terminal
+_SOURCE_NOT_YET = re.compile(r"substitute from '(ConfigMap|Secret)/[^']*' error: \S+ \"[^\"]*\" not found")
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,8 @@ def flux_readiness(obj: Obj) -> FluxReadiness:
     generation = (obj.get("metadata") or {}).get("generation")
     observed = ready.get("observedGeneration")
     current = generation is None or observed is None or observed == generation
-    failed_for_good = current and status == "False" and (reason in TERMINAL_REASONS or bool(_DECRYPTION.search(message)))
+    failed_for_good = (current and status == "False" and not _SOURCE_NOT_YET.search(message)
+                       and (reason in TERMINAL_REASONS or bool(_DECRYPTION.search(message))))
     terminal = stalled or (failed_for_good and health.status is not Status.CURRENT)
     if terminal and health.status is not Status.FAILED:
         health = Health(Status.FAILED, ": ".join(part for part in (reason, message) if part) or "not ready")
