@@ -433,3 +433,25 @@ def test_wait_gitops_waits_for_the_secret_external_secrets_makes(tmp_path, key, 
     with Cluster(str(kubeconfig)) as kube:
         assert kube.get(ObjectRef("v1", "ConfigMap", "shop", "web-config"))["data"] == {"host": f"web.{DOMAIN}"}
     assert DOMAIN not in text + report.read_text()
+
+
+def test_a_child_kustomization_defined_with_a_supplied_variable_is_found_substituted(tmp_path, key,
+                                                                                     encrypted_file):
+    """`apps` defines a child whose path holds a supplied variable: discovery reads it after `apps`' postBuild,
+    with the supplied Secret, as Flux applies it."""
+    age, key_file = key
+    files = fleet()
+    files["apps/kustomization.yaml"] = fluxrepos.kustomization(
+        namespace="default", resources=["settings.yaml", "ingress.yaml", "addons.yaml"])
+    files["apps/addons.yaml"] = fluxrepos.dump(fluxrepos.flux_ks("addons", "./addons/${CLUSTER_NAME}",
+                                                                 source_namespace="flux-system"))
+    files[f"addons/{CLUSTER}/kustomization.yaml"] = fluxrepos.kustomization(resources=["cm.yaml"])
+    files[f"addons/{CLUSTER}/cm.yaml"] = fluxrepos.dump(fluxrepos.configmap("addon", {"a": "b"}, "default"))
+    repo = fluxrepos.write_repo(tmp_path / "repo", files, lambda rel: [age.recipient])
+    done = run_cli("plan", str(repo.path), "--path", "clusters/dc", "-k", "all", "--age-key-file", str(key_file),
+                   "--substitute-from", str(encrypted_file), "-o", "json")
+    assert done.code == 0, done
+    objects = json.loads(done.stdout)["objects"]
+    addon = next(o for o in objects if o["name"] == "addon")
+    assert (addon["kind"], addon["phase"]) == ("ConfigMap", "default/addons")
+    assert not leaks(done.stdout, done.stderr)

@@ -53,7 +53,7 @@ def variables(spec: Mapping[str, Any], namespace: str, lookup: Lookup, where: st
               producer: Callable[[str, str, str], str | None] | None = None) -> dict[str, str] | None:
     """The Kustomization's variables, or None when it has no `postBuild` (nothing is substituted then). A
     source found nowhere (and not `optional`) is an error; `producer` may say what makes it outside Git (an
-    ExternalSecret: `engines.flux.sources.producers`)."""
+    ExternalSecret: `engines.flux.substitute_from.producers`)."""
     post = spec.get("postBuild")
     if not isinstance(post, dict):
         return None

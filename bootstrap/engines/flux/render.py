@@ -23,7 +23,7 @@ from bootstrap.errors import BootstrapError, UsageError
 from bootstrap.model import Manifest
 from bootstrap.engines.base import Supplied
 from bootstrap.engines.flux import children, instance, kustomizations as flux, postbuild
-from bootstrap.engines.flux import sources as substitute_from
+from bootstrap.engines.flux import substitute_from
 from bootstrap.kustomize.builder import Builder, Built, BuildSpec
 from bootstrap.engines.flux.kustomizations import FluxKustomization, Key
 from bootstrap.engines.flux.objects import Finishing, finish

@@ -1,4 +1,4 @@
-"""engines.flux.sources: where substituteFrom finds its objects (supplied, restored set, cluster), which
+"""engines.flux.substitute_from: where substituteFrom finds its objects (supplied, restored set, cluster), which
 ExternalSecret would make a missing one, and what the run says about each supplied object."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bootstrap.engines.base import Supplied
-from bootstrap.engines.flux import sources
+from bootstrap.engines.flux import substitute_from as sources
 from bootstrap.engines.flux.postbuild import variables
 from bootstrap.errors import ValidationError
 from bootstrap.manifests import ref_of
