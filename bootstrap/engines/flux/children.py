@@ -97,5 +97,5 @@ def defined(built: Built, owner: FluxKustomization | None, parent: Key | None, s
             found = [(m.body, m.source) for m in finish(Built(built.spec, docs, []), how, sources.secrets,
                                                         origin=str(owner.key), notes=[])]
         except BootstrapError as err:
-            notes(f"{where}: the Kustomizations it defines are read before postBuild substitution ({err})")
+            notes(f"{where}: the Kustomizations it defines are read before postBuild substitution ({err.message})")
     return [parse(body, source, parent) for body, source in found]
