@@ -160,7 +160,8 @@ def _forms(value: str | bytes) -> set[str]:
 class PublicText:
     """Is this text readable by anyone who can read the repository? Every text file of the checkout
     (`repofiles.walk`: VCS and tool directories aside; SOPS files included, whose encrypted values are
-    ciphertext and whose plaintext parts are public), read once, on the first question. Not read, so what
+    ciphertext and whose plaintext parts are public), read once, on the first question, and the paths of all
+    files (a directory named like a value is as public as a file holding it). Not read, so what
     they hold stays hidden: binary files (a NUL byte in the first 8000, git's test; a short value turns up in
     them by chance), files over `repofiles.MAX_SCAN_BYTES`, and files that would take the total past `limit`."""
 
@@ -174,7 +175,8 @@ class PublicText:
     def _load(self) -> str:
         parts: list[str] = []
         total = 0
-        for _, path in repofiles.walk(self._root):
+        for rel, path in repofiles.walk(self._root):
+            parts.append(rel)
             data = repofiles.read_small(path)
             if data is None or b"\0" in data[:8000] or total + len(data) > self._limit:
                 continue

@@ -83,3 +83,11 @@ def test_public_text_is_every_file_of_the_checkout(tmp_path):
     assert public("immich") and public("name: immich") and public("password")
     assert not public("hidden-in-history") and not public("yyyy") and not public("hunter2")
     assert not public("binary-bytes")
+
+
+def test_a_path_of_the_checkout_is_public_text(tmp_path):
+    (tmp_path / "addons" / "grafana-cloud").mkdir(parents=True)
+    (tmp_path / "addons" / "grafana-cloud" / "cm.bin").write_bytes(b"\0binary")
+    public = PublicText(tmp_path)
+    assert public("grafana-cloud") and public("addons/grafana-cloud/cm.bin")
+    assert not public("binary") and not public("hunter2")
