@@ -156,9 +156,13 @@ def component_env(name: str, kubeconfig: Path, state: Path, askpass_sock: Path,
 def apply_objects(api, objects: list[Mapping]) -> None:
     """Server-side apply `objects` with a kubernetes ApiClient (field manager drb-localcluster, forced)."""
     for obj in objects:
-        api.call_api(object_path(obj), "PATCH", body=obj, query_params=[("fieldManager", "drb-localcluster"), ("force", "true")],
-                     header_params={"Content-Type": "application/apply-patch+yaml", "Accept": "application/json"},
-                     auth_settings=["BearerToken"], _preload_content=False, _request_timeout=30)
+        url = f"{api.configuration.host}{object_path(obj)}?fieldManager=drb-localcluster&force=true"
+        response = api.call_api("PATCH", url, body=json.dumps(obj), _request_timeout=30,
+                                header_params={"Content-Type": "application/apply-patch+yaml", "Accept": "application/json"})
+        response.read()
+        if response.status >= 300:
+            raise ArgoCDError(f"applying {obj['kind']}/{obj['metadata']['name']}: HTTP {response.status} "
+                              f"{response.data.decode(errors='replace')[:300]}")
 
 
 def crd_objects(bin_dir: Path) -> list[dict]:
