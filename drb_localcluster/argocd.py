@@ -1,12 +1,12 @@
-"""The real Argo CD controllers (application-controller, repo-server) and a redis as host processes of a
+"""The real Argo CD controllers (application-controller, applicationset-controller, repo-server) and a redis as host processes of a
 local cluster, built by data/argocd.sh (`make argocd`). See docs/local-cluster.md.
 
 `start_argocd(cluster)` prepares what Argo CD's install would: the Application, ApplicationSet and AppProject
 CRDs of the pinned release (from its module, copied into the build's bin dir), the `argocd` namespace, the
 argocd-cm / argocd-rbac-cm ConfigMaps and the argocd-secret Secret (labelled part-of=argocd: Argo CD's
 settings informers see only labelled objects) and the `default` AppProject. Then it starts redis (Debian's
-redis-server), repo-server (plaintext gRPC on a loopback port, its clones under DIR/argocd) and
-application-controller. Argo CD's "in-cluster" destination (https://kubernetes.default.svc) normally uses
+redis-server), repo-server (plaintext gRPC on a loopback port, its clones under DIR/argocd),
+application-controller and applicationset-controller. Argo CD's "in-cluster" destination (https://kubernetes.default.svc) normally uses
 the pod's service account; ARGOCD_FAKE_IN_CLUSTER=true makes the controller use $KUBECONFIG instead, the
 cluster's admin kubeconfig. Pods of the Deployments an Application syncs stay simulated by kwok.
 
@@ -33,7 +33,7 @@ BUILD_SCRIPT = Path(__file__).resolve().parent / "data" / "argocd.sh"
 NAMESPACE = "argocd"
 REDIS_SERVER = Path("/usr/bin/redis-server")
 #: start order (stop goes in reverse: the controller before the repo-server before redis)
-COMPONENTS = ("argocd-redis", "argocd-repo-server", "argocd-application-controller")
+COMPONENTS = ("argocd-redis", "argocd-repo-server", "argocd-application-controller", "argocd-applicationset-controller")
 CRDS = ("applications.argoproj.io", "applicationsets.argoproj.io", "appprojects.argoproj.io")
 PART_OF = {"app.kubernetes.io/part-of": "argocd"}
 BUILD_HINT = ("build them once with `make argocd` (drb_localcluster/data/argocd.sh; Go modules only, about "
@@ -60,17 +60,21 @@ def find_argocd_bin_dir(*, build: bool = False) -> Path:
 
 @dataclass(frozen=True)
 class ArgoCDPorts:
-    """Loopback ports: redis, repo-server's gRPC and metrics (/healthz), the controller's metrics (/healthz)."""
+    """Loopback ports: redis, repo-server's gRPC and metrics (/healthz), the application controller's metrics
+    (/healthz), the applicationset controller's metrics, health probe (/healthz) and webhook listeners."""
 
     redis: int
     repo_server: int
     repo_server_metrics: int
     controller_metrics: int
+    appset_metrics: int
+    appset_probe: int
+    appset_webhook: int
 
     @classmethod
     def pick(cls, free_port: Callable[[], int]) -> ArgoCDPorts:
         ports: list[int] = []
-        while len(ports) < 4:
+        while len(ports) < 7:
             port = free_port()
             if port not in ports:
                 ports.append(port)
@@ -123,6 +127,16 @@ def controller_argv(exe: Path, kubeconfig: Path, ports: ArgoCDPorts) -> list[str
             f"--redis=127.0.0.1:{ports.redis}", f"--metrics-port={ports.controller_metrics}",
             "--status-processors=2", "--operation-processors=2", "--kubectl-parallelism-limit=4",
             "--app-resync=30", "--logformat=json", "--loglevel=info"]
+
+
+def appset_controller_argv(exe: Path, kubeconfig: Path, ports: ArgoCDPorts) -> list[str]:
+    """applicationset-controller: the `argocd` namespace, every listener on loopback, the plaintext
+    repo-server, no SCM providers (they would call out to GitHub and the like)."""
+    return [str(exe), f"--kubeconfig={kubeconfig}", f"--namespace={NAMESPACE}",
+            f"--argocd-repo-server={ports.repo_server_address}", "--repo-server-plaintext",
+            f"--metrics-addr=127.0.0.1:{ports.appset_metrics}", f"--probe-addr=127.0.0.1:{ports.appset_probe}",
+            f"--webhook-addr=127.0.0.1:{ports.appset_webhook}", "--enable-scm-providers=false",
+            "--concurrent-reconciliations=2", "--logformat=json", "--loglevel=info"]
 
 
 def repo_server_argv(exe: Path, ports: ArgoCDPorts) -> list[str]:
@@ -205,8 +219,9 @@ def _askpass_socket(state: Path) -> Path:
 
 
 def start_argocd(cluster, bin_dir: Path | None = None, timeout: float = 120.0) -> ArgoCDPorts:
-    """Apply the CRDs and settings, start redis, repo-server and application-controller as components
-    of the started LocalCluster `cluster`, and return once each answers (redis PING, /healthz)."""
+    """Apply the CRDs and settings, start redis, repo-server, application-controller and
+    applicationset-controller as components of the started LocalCluster `cluster`, and return once each
+    answers (redis PING, /healthz)."""
     from .cluster import free_port  # deferred: start-up (cluster imports this module)
 
     bin_dir = bin_dir or find_argocd_bin_dir()
@@ -216,7 +231,7 @@ def start_argocd(cluster, bin_dir: Path | None = None, timeout: float = 120.0) -
     links = state / "bin"
     links.mkdir(parents=True, exist_ok=True)
     (state / "redis").mkdir(exist_ok=True)
-    for name in ("argocd-repo-server", "argocd-application-controller"):
+    for name in COMPONENTS[1:]:
         (links / name).symlink_to(bin_dir / "argocd")
         for sub in ("tmp", "home", "ssh", "tls", "gnupg"):
             (state / name / sub).mkdir(parents=True, exist_ok=True)
@@ -236,5 +251,9 @@ def start_argocd(cluster, bin_dir: Path | None = None, timeout: float = 120.0) -
     cluster._spawn("argocd-application-controller",
                    controller_argv(links / "argocd-application-controller", cluster.kubeconfig, ports), env=env)
     cluster._wait("argocd-application-controller /healthz", deadline, lambda: _healthz(ports.controller_metrics))
+    env = component_env("argocd-applicationset-controller", cluster.kubeconfig, state, sock)
+    cluster._spawn("argocd-applicationset-controller",
+                   appset_controller_argv(links / "argocd-applicationset-controller", cluster.kubeconfig, ports), env=env)
+    cluster._wait("argocd-applicationset-controller /healthz", deadline, lambda: _healthz(ports.appset_probe))
     return ports
 

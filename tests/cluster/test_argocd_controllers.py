@@ -1,7 +1,9 @@
 """The real Argo CD controllers reconcile a local cluster (infrastructure proof for issue 29's hand-over
-tests): start_argocd() runs redis, argocd-repo-server and argocd-application-controller as host processes
+tests): start_argocd() runs redis, argocd-repo-server, argocd-application-controller and
+argocd-applicationset-controller as host processes
 (drb_localcluster/data/argocd.sh's build). An Application whose directory source is a real Git server over
-HTTP syncs automatically to Synced and Healthy (its Deployment's pods simulated by kwok), and the two failures
+HTTP syncs automatically to Synced and Healthy (its Deployment's pods simulated by kwok), an ApplicationSet with a
+Git directories generator makes one such Application per directory, and the two failures
 a hand-over must report carry Argo CD's own message in the Application's status: a ComparisonError (the path
 is not in the repo) and a Degraded Deployment (its pods crash-loop until the progress deadline passes).
 
@@ -48,6 +50,8 @@ spec:
 FILES = {
     "apps/configmap.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-git\ndata:\n  source: argocd\n",
     "apps/deployment.yaml": DEPLOYMENT.format(name="web", deadline=600, annotations="{}"),
+    "sets/one/configmap.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: set-member\ndata:\n  set: one\n",
+    "sets/two/configmap.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: set-member\ndata:\n  set: two\n",
     "broken/deployment.yaml": DEPLOYMENT.format(name="crasher", deadline=2,
                                                 annotations="{dr-bootstrap.io/simulate: crashloop}"),
 }
@@ -171,3 +175,22 @@ def test_a_crash_looping_deployment_makes_the_application_degraded_with_argocds_
     assert crasher["health"]["status"] == "Degraded"
     assert "crasher" in crasher["health"]["message"] and "progress deadline" in crasher["health"]["message"], crasher
     assert status["sync"]["status"] == "Synced"
+
+
+def test_an_applicationset_over_git_directories_makes_synced_applications(kube, git):
+    repo_url, head = git
+    template = application("set-{{.path.basename}}", repo_url, "{{.path.path}}", "set-{{.path.basename}}")
+    kube.apply({
+        "apiVersion": APP, "kind": "ApplicationSet", "metadata": {"name": "sets", "namespace": NAMESPACE},
+        "spec": {"goTemplate": True, "goTemplateOptions": ["missingkey=error"],
+                 "generators": [{"git": {"repoURL": repo_url, "revision": "main", "directories": [{"path": "sets/*"}]}}],
+                 "template": {"metadata": {"name": template["metadata"]["name"]}, "spec": template["spec"]}},
+    })
+    for member in ("one", "two"):
+        status = wait_for(kube, f"set-{member}", synced_and_healthy, 300, "Synced, Healthy and Succeeded")
+        assert status["sync"]["revision"] == head
+        configmap = kube.get(ObjectRef("v1", "ConfigMap", f"set-{member}", "set-member"))
+        assert configmap is not None and configmap["data"] == {"set": member}
+    appset = kube.get(ObjectRef(APP, "ApplicationSet", NAMESPACE, "sets")) or {}
+    conditions = {c["type"]: c for c in (appset.get("status") or {}).get("conditions") or []}
+    assert conditions.get("ErrorOccurred", {}).get("status") != "True", conditions

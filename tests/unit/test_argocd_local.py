@@ -10,7 +10,7 @@ import pytest
 
 from drb_localcluster import argocd
 
-PORTS = argocd.ArgoCDPorts(redis=7001, repo_server=7002, repo_server_metrics=7003, controller_metrics=7004)
+PORTS = argocd.ArgoCDPorts(*range(7001, 7008))
 
 
 def test_settings_carry_the_label_argo_cds_informers_select():
@@ -45,9 +45,11 @@ def test_command_lines_stay_on_loopback_and_name_the_cluster_dir(tmp_path):
     assert "--repo-server-plaintext" in controller and "--namespace=argocd" in controller
     repo = argocd.repo_server_argv(links / "argocd-repo-server", PORTS)
     assert {"--address=127.0.0.1", "--disable-tls", "--metrics-address=127.0.0.1"} <= set(repo)
+    appset = argocd.appset_controller_argv(links / "argocd-applicationset-controller", tmp_path / "kubeconfig", PORTS)
+    assert {"--metrics-addr=127.0.0.1:7005", "--probe-addr=127.0.0.1:7006", "--webhook-addr=127.0.0.1:7007"} <= set(appset)
     redis = argocd.redis_argv(tmp_path / "argocd", PORTS)
     assert redis[redis.index("--bind") + 1] == "127.0.0.1"
-    for argv in (controller, repo, redis):
+    for argv in (controller, repo, appset, redis):
         assert any(str(tmp_path) in arg for arg in argv)  # what procs.owned() checks before a signal
 
 
