@@ -25,7 +25,7 @@ import socket
 import subprocess
 import time
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,7 +61,7 @@ def find_argocd_bin_dir(*, build: bool = False) -> Path:
 @dataclass(frozen=True)
 class ArgoCDPorts:
     """Loopback ports: redis, repo-server's gRPC and metrics (/healthz), the application controller's metrics
-    (/healthz), the applicationset controller's metrics, health probe (/healthz) and webhook listeners."""
+    (/healthz), the applicationset controller's metrics, health probe and webhook listeners."""
 
     redis: int
     repo_server: int
@@ -199,8 +199,8 @@ def _crds_established(api) -> bool:
     return True
 
 
-def _healthz(port: int) -> bool:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+def _healthz(port: int, path: str = "/healthz") -> bool:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as response:
         return response.status == 200
 
 
@@ -218,12 +218,17 @@ def _askpass_socket(state: Path) -> Path:
     return path
 
 
-def start_argocd(cluster, bin_dir: Path | None = None, timeout: float = 120.0) -> ArgoCDPorts:
+def start_argocd(cluster, bin_dir: Path | None = None, timeout: float = 120.0,
+                 extra_args: Mapping[str, Sequence[str]] | None = None) -> ArgoCDPorts:
     """Apply the CRDs and settings, start redis, repo-server, application-controller and
     applicationset-controller as components of the started LocalCluster `cluster`, and return once each
-    answers (redis PING, /healthz)."""
+    answers (redis PING, /healthz). `extra_args`: more flags per component, e.g.
+    {"argocd-application-controller": ["--persist-resource-health"]}."""
     from .cluster import free_port  # deferred: start-up (cluster imports this module)
 
+    extra = dict(extra_args or {})
+    if set(extra) - set(COMPONENTS[1:]):
+        raise ArgoCDError(f"extra_args: {sorted(extra)} must name only {', '.join(COMPONENTS[1:])}")
     bin_dir = bin_dir or find_argocd_bin_dir()
     if not REDIS_SERVER.is_file():
         raise ArgoCDError(f"{REDIS_SERVER} is missing: {BUILD_HINT}")
@@ -244,16 +249,19 @@ def start_argocd(cluster, bin_dir: Path | None = None, timeout: float = 120.0) -
     sock = _askpass_socket(state)
     cluster._spawn("argocd-redis", redis_argv(state, ports))
     cluster._wait("argocd redis PING", deadline, lambda: _redis_pong(ports.redis))
-    env = component_env("argocd-repo-server", cluster.kubeconfig, state, sock)
-    cluster._spawn("argocd-repo-server", repo_server_argv(links / "argocd-repo-server", ports), env=env)
-    cluster._wait("argocd-repo-server /healthz", deadline, lambda: _healthz(ports.repo_server_metrics))
-    env = component_env("argocd-application-controller", cluster.kubeconfig, state, sock)
-    cluster._spawn("argocd-application-controller",
-                   controller_argv(links / "argocd-application-controller", cluster.kubeconfig, ports), env=env)
-    cluster._wait("argocd-application-controller /healthz", deadline, lambda: _healthz(ports.controller_metrics))
-    env = component_env("argocd-applicationset-controller", cluster.kubeconfig, state, sock)
-    cluster._spawn("argocd-applicationset-controller",
-                   appset_controller_argv(links / "argocd-applicationset-controller", cluster.kubeconfig, ports), env=env)
-    cluster._wait("argocd-applicationset-controller /healthz", deadline, lambda: _healthz(ports.appset_probe))
+    kc = cluster.kubeconfig
+    # component -> (command line, the endpoint that answers once it runs); started in this order
+    plan = {
+        "argocd-repo-server": (repo_server_argv(links / "argocd-repo-server", ports),
+                               (ports.repo_server_metrics, "/healthz")),
+        "argocd-application-controller": (controller_argv(links / "argocd-application-controller", kc, ports),
+                                          (ports.controller_metrics, "/healthz")),
+        # its health probe listener registers no check (no /healthz); metrics answer once the manager runs
+        "argocd-applicationset-controller": (appset_controller_argv(links / "argocd-applicationset-controller", kc, ports),
+                                             (ports.appset_metrics, "/metrics")),
+    }
+    for name, (argv, (port, path)) in plan.items():
+        cluster._spawn(name, [*argv, *extra.get(name, ())], env=component_env(name, kc, state, sock))
+        cluster._wait(f"{name} {path}", deadline, lambda port=port, path=path: _healthz(port, path))
     return ports
 

@@ -4,8 +4,9 @@ argocd-applicationset-controller as host processes
 (drb_localcluster/data/argocd.sh's build). An Application whose directory source is a real Git server over
 HTTP syncs automatically to Synced and Healthy (its Deployment's pods simulated by kwok), an ApplicationSet with a
 Git directories generator makes one such Application per directory, and the two failures
-a hand-over must report carry Argo CD's own message in the Application's status: a ComparisonError (the path
-is not in the repo) and a Degraded Deployment (its pods crash-loop until the progress deadline passes).
+a hand-over must report show in the Application's status: a ComparisonError with Argo CD's message (the path
+is not in the repo), and a Degraded Deployment (its pods crash-loop past the progress deadline), whose message
+Argo CD v3 keeps in redis unless the controller runs with --persist-resource-health.
 
 Skipped when the Argo CD build (`make argocd`) or redis-server (`make redis`) is absent: neither is part of
 `make test`'s prerequisites (the build takes about 20 minutes)."""
@@ -163,18 +164,36 @@ def test_a_path_missing_from_the_repo_is_a_comparison_error_with_argocds_message
     assert status["sync"]["status"] == "Unknown"
 
 
-def test_a_crash_looping_deployment_makes_the_application_degraded_with_argocds_message(kube, git):
+def degraded(status: Mapping) -> bool:
+    return (status.get("health") or {}).get("status") == "Degraded"
+
+
+def test_a_crash_looping_deployment_makes_the_application_degraded(kube, git):
+    """Argo CD v3's default: the Application says Degraded, but the resources' health (and so Argo CD's
+    message) lives only in the controller's resource tree in redis (resourceHealthSource: appTree)."""
     repo_url, _ = git
     kube.apply(application("broken", repo_url, "broken", "broken"))
-
-    def degraded(status: Mapping) -> bool:
-        return (status.get("health") or {}).get("status") == "Degraded"
-
     status = wait_for(kube, "broken", degraded, 300, "Degraded")
-    crasher = next(r for r in status["resources"] if r["kind"] == "Deployment" and r["name"] == "crasher")
-    assert crasher["health"]["status"] == "Degraded"
-    assert "crasher" in crasher["health"]["message"] and "progress deadline" in crasher["health"]["message"], crasher
     assert status["sync"]["status"] == "Synced"
+    assert status.get("resourceHealthSource") == "appTree", status
+    crasher = next(r for r in status["resources"] if r["kind"] == "Deployment" and r["name"] == "crasher")
+    assert "health" not in crasher, crasher
+
+
+def test_with_persisted_resource_health_the_degraded_resource_carries_argocds_message(
+        tmp_path, control_plane_bin, argocd_bin, git):
+    """`--persist-resource-health` (Argo CD v2's behaviour) writes each resource's health and message into
+    the Application's status.resources."""
+    repo_url, _ = git
+    options = {"argocd-application-controller": ["--persist-resource-health"]}
+    with started_cluster(tmp_path / "cluster", control_plane_bin) as cluster, Cluster(str(cluster.kubeconfig)) as kube:
+        start_argocd(cluster, argocd_bin, timeout=180, extra_args=options)
+        kube.apply(application("broken", repo_url, "broken", "broken"))
+        status = wait_for(kube, "broken", degraded, 300, "Degraded")
+        crasher = next(r for r in status["resources"] if r["kind"] == "Deployment" and r["name"] == "crasher")
+    assert crasher["health"]["status"] == "Degraded", status
+    message = crasher["health"]["message"]
+    assert "crasher" in message and "progress deadline" in message, message
 
 
 def test_an_applicationset_over_git_directories_makes_synced_applications(kube, git):
