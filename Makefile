@@ -51,7 +51,7 @@ registry: ## build (or reuse) the CNCF Distribution OCI registry the Helm tests 
 flux-operator: ## build (or reuse) flux-operator, its Flux distribution manifests and CRDs (docs/local-cluster.md)
 	nice -n 10 bash drb_localcluster/data/flux-operator.sh
 
-argocd: ## build (or reuse) Argo CD's application-controller and repo-server (docs/local-cluster.md)
+argocd: ## build (or reuse) Argo CD's application-, applicationset-controller and repo-server (docs/local-cluster.md)
 	bash drb_localcluster/data/argocd.sh
 
 redis: ## install redis-server (the cache the Argo CD controllers on the local cluster use) when it is missing
