@@ -37,7 +37,7 @@ COMPONENTS = ("argocd-redis", "argocd-repo-server", "argocd-application-controll
 CRDS = ("applications.argoproj.io", "applicationsets.argoproj.io", "appprojects.argoproj.io")
 PART_OF = {"app.kubernetes.io/part-of": "argocd"}
 BUILD_HINT = ("build them once with `make argocd` (drb_localcluster/data/argocd.sh; Go modules only, about "
-              "20 minutes on 2 cores the first time) and install redis-server (`make redis`)")
+              "25 minutes on a busy 2-core machine the first time) and install redis-server (`make redis`)")
 
 
 class ArgoCDError(RuntimeError):

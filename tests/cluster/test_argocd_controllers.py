@@ -9,7 +9,7 @@ is not in the repo), and a Degraded Deployment (its pods crash-loop past the pro
 Argo CD v3 keeps in redis unless the controller runs with --persist-resource-health.
 
 Skipped when the Argo CD build (`make argocd`) or redis-server (`make redis`) is absent: neither is part of
-`make test`'s prerequisites (the build takes about 20 minutes)."""
+`make test`'s prerequisites (a cold build took about 26 minutes on the busy 2-core machine)."""
 
 from __future__ import annotations
 
