@@ -16,7 +16,7 @@ CLUSTER_DIR ?= .cluster
 SUDO   := $(if $(filter 0,$(shell id -u)),,sudo)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv test test-unit control-plane oracles sops-versions flux helm registry sshd cluster-up cluster-down drill bench fuzz clean
+.PHONY: help venv test test-unit control-plane oracles sops-versions flux helm registry argocd redis sshd cluster-up cluster-down drill bench fuzz clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -51,11 +51,17 @@ registry: ## build (or reuse) the CNCF Distribution OCI registry the Helm tests 
 flux-operator: ## build (or reuse) flux-operator, its Flux distribution manifests and CRDs (docs/local-cluster.md)
 	nice -n 10 bash drb_localcluster/data/flux-operator.sh
 
+argocd: ## build (or reuse) Argo CD's application-, applicationset-controller and repo-server (docs/local-cluster.md)
+	bash drb_localcluster/data/argocd.sh
+
+redis: ## install redis-server (the cache the Argo CD controllers on the local cluster use) when it is missing
+	@test -x /usr/bin/redis-server || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server; }
+
 sshd: ## install openssh-server (the SSH clone tests run their own sshd) when it is missing
 	@test -x /usr/sbin/sshd || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq openssh-server; }
 
-cluster-up: venv control-plane $(if $(FLUX),flux) ## start a local cluster in $(CLUSTER_DIR) (FLUX=1: with the Flux controllers)
-	$(PY) -m drb_localcluster up --dir $(CLUSTER_DIR) $(if $(FLUX),--flux)
+cluster-up: venv control-plane $(if $(FLUX),flux) $(if $(ARGOCD),argocd redis) ## start a local cluster in $(CLUSTER_DIR) (FLUX=1 / ARGOCD=1: with the Flux / Argo CD controllers)
+	$(PY) -m drb_localcluster up --dir $(CLUSTER_DIR) $(if $(FLUX),--flux) $(if $(ARGOCD),--argocd)
 
 cluster-down: venv ## stop the local cluster in $(CLUSTER_DIR) and remove its state
 	$(PY) -m drb_localcluster down --dir $(CLUSTER_DIR)

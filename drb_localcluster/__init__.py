@@ -3,7 +3,8 @@ drills (`dr-bootstrap drill --cluster local`) and the tests. Its own top-level p
 `bootstrap`: the restore tool never imports it, only the drill does, lazily. See docs/local-cluster.md."""
 
 from .cluster import BUILD_HINT, LocalCluster, LocalClusterError, NotBuiltError, find_bin_dir, versions
+from .argocd import ArgoCDError, find_argocd_bin_dir, start_argocd
 from .flux import FluxBuildError, find_flux_bin_dir
 
-__all__ = ["BUILD_HINT", "FluxBuildError", "LocalCluster", "LocalClusterError", "NotBuiltError", "find_bin_dir", "find_flux_bin_dir",
-           "versions"]
+__all__ = ["ArgoCDError", "BUILD_HINT", "FluxBuildError", "LocalCluster", "LocalClusterError", "NotBuiltError", "find_bin_dir", "find_flux_bin_dir",
+           "find_argocd_bin_dir", "start_argocd", "versions"]

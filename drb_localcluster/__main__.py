@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from .argocd import ArgoCDError, start_argocd
 from .cluster import BUILD_SCRIPT, LocalCluster, LocalClusterError, find_bin_dir
 
 BUILD_HELP = (
@@ -29,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--timeout", type=float, default=90.0)
     up.add_argument("--bin-dir", type=Path, help="default: the build's cache dir (see `build`)")
     up.add_argument("--flux", action="store_true", help="also run the Flux controllers built by data/flux.sh (make flux)")
+    up.add_argument("--argocd", action="store_true",
+                    help="also run redis and Argo CD's repo-server and application-controller built by data/argocd.sh (make argocd)")
     down = sub.add_parser("down", help="stop the cluster in DIR and remove its state")
     down.add_argument("--dir", type=Path, required=True)
     sim = sub.add_parser("kubelet-sim", help="(internal) the simulated kubelet checks, run by `up`")
@@ -53,6 +56,12 @@ def main(argv: list[str] | None = None) -> int:
             cluster = LocalCluster(args.dir, args.bin_dir or find_bin_dir(), nodes=args.nodes, tied_to_parent=False,
                                    flux=args.flux)
             cluster.start(timeout=args.timeout)
+            if args.argocd:
+                try:
+                    start_argocd(cluster, timeout=args.timeout)
+                except BaseException:
+                    cluster.stop(keep_logs=True)
+                    raise
             print(f"local cluster ready in {time.monotonic() - started:.1f}s at {cluster.server}", file=sys.stderr)
             print(cluster.kubeconfig)
         elif args.command == "down":
@@ -67,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
 
             logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
             run(args.kubeconfig)
-    except LocalClusterError as exc:
+    except (LocalClusterError, ArgoCDError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

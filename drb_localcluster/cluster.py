@@ -2,7 +2,7 @@
 kube-scheduler, kwok (simulated nodes and pods) and the simulated kubelet checks, all on 127.0.0.1.
 
 Everything a cluster owns lives under its directory: pki/, etcd/, logs/<name>.log, pids/<name>.pid,
-kwok.yaml, kubeconfig and, with `flux`, flux/ (the Flux controllers' storage and scratch, see flux.py).
+kwok.yaml, kubeconfig, with `flux` flux/ (see flux.py), with start_argocd() argocd/ (see argocd.py).
 Several clusters with different directories run side by side.
 """
 
@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import flux as flux_mod, fluxoperator as operator_mod
+from . import argocd as argocd_mod, flux as flux_mod, fluxoperator as operator_mod
 from .procs import alive as _alive, child_env as _child_env, die_with_parent as _die_with_parent  # noqa: F401
 from .procs import owned as _owned, send as _signal, tail as _tail, wait_gone as _wait_gone
 from . import pki as pki_mod
@@ -36,9 +36,9 @@ BUILD_HINT = ("build them once with `python -m drb_localcluster build` (`make co
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 #: start order; stop goes in reverse
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kubelet-sim",
-              *flux_mod.CONTROLLERS, operator_mod.NAME)
+              *flux_mod.CONTROLLERS, operator_mod.NAME, *argocd_mod.COMPONENTS)
 #: everything a cluster writes into its directory
-STATE_ENTRIES = ("etcd", "logs", "pids", "pki", "kubeconfig", "kwok.yaml", "flux")
+STATE_ENTRIES = ("etcd", "logs", "pids", "pki", "kubeconfig", "kwok.yaml", "flux", "argocd")
 
 
 class LocalClusterError(RuntimeError):
@@ -260,12 +260,12 @@ class LocalCluster:
         ports = self.flux_ports
         self._wait("Flux controllers /readyz", time.monotonic() + timeout, lambda: flux_mod.controllers_ready(ports))
 
-    def _spawn(self, name: str, argv: list[str]) -> None:
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
         log = open(self.dir / "logs" / f"{name}.log", "ab")
         try:
             proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                cwd=self.dir, start_new_session=True, env=_child_env(),
+                cwd=self.dir, start_new_session=True, env=env or _child_env(),
                 preexec_fn=_die_with_parent if self.tied_to_parent else None,
             )
         finally:
