@@ -44,8 +44,9 @@ def planned(opts: RestoreOptions, run: Run, keyring: KeyRing, engine: Engine, *,
         releases = helm.plan_releases(helm.HelmOptions.of(opts), out.rendered, out.playbook, engine, run)
         if on_releases is not None:
             on_releases(releases)
+        promised = engine.promised_kinds(out.rendered, releases) if releases else None
         validated = validate.validate(out.rendered, out.playbook, keyring, validate.KeyOptions.of(opts), run,
-                                      None if offline else opened.connect)
+                                      None if offline else opened.connect, promised)
         opened.release_checkout()
         yield Planned(validated, None if offline else opened.connect(), releases)
 

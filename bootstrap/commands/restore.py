@@ -84,7 +84,10 @@ def restore(opts: RestoreOptions, run: Run, *, keyring: KeyRing | None = None,
                                 allow_any_key=opts.allow_any_key_name)
         if prepared:
             helm_install.install(cluster, run, prepared, dry_run=opts.dry_run, timeout=opts.timeout)
-        applied = apply.apply_plan(cluster, run, plan, apply.ApplyOptions.of(opts), engine_owns=engine.owns)
+        gate = None if validated.promised is None else apply.promised_gate(
+            cluster, run, plan, validated.promised, engine.await_promised, timeout=opts.timeout)
+        applied = apply.apply_plan(cluster, run, plan, apply.ApplyOptions.of(opts), engine_owns=engine.owns,
+                                   before_phase=gate)
         if not opts.dry_run:
             verify.verify_consumers(cluster, run, [m.ref for m in plan.manifests], applied.secrets,
                                     restart=opts.restart_consumers, timeout=opts.timeout)

@@ -138,6 +138,22 @@ class Supplied:
 
 
 @dataclass(frozen=True)
+class PromisedKinds:
+    """Kinds that neither the cluster nor the set defines yet, which a Helm release installed before the phases
+    makes known once the engine's operator has reconciled it (Flux: a FluxInstance rendered by the flux-instance
+    release, whose distribution flux-operator installs with Flux's CRDs). The validate stage takes them as
+    known and namespaced (`namespaced`); the apply stage applies them only after `Engine.await_promised`."""
+
+    group_suffix: str  # every API group ending so (e.g. `.toolkit.fluxcd.io`)
+    why: str  # what installs them, for notes and errors
+    namespaced: bool = True
+
+    def covers(self, api_version: str, kind: str) -> bool:
+        group = api_version.rpartition("/")[0] if "/" in api_version else ""
+        return bool(kind) and group.endswith(self.group_suffix)
+
+
+@dataclass(frozen=True)
 class RenderInputs:
     """What the render stage asks of an engine."""
 
@@ -175,3 +191,9 @@ class Engine(Protocol):
         from the set alone (no cluster, nothing pulled), in install order: a release after those of `names`
         it depends on. UsageError (exit 2) for a name the set does not hold, ValidationError for a release
         whose chart cannot be told."""
+
+    def promised_kinds(self, rendered: Rendered, releases: Sequence[HelmInstall]) -> PromisedKinds | None:
+        """The engine's kinds that `releases` install through the engine's operator (None: none)."""
+
+    def await_promised(self, cluster: Cluster, run: Run, manifests: Sequence[Manifest], *, timeout: float) -> None:
+        """Wait until the operator has made the promised kinds known (GitOpsError, exit 6, on its failure)."""

@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from bootstrap.commands.options import RestoreOptions
     from bootstrap.kube import Cluster
     from bootstrap.report.run import Run
-    from bootstrap.stages.order import Plan
+    from bootstrap.engines.base import PromisedKinds
+    from bootstrap.stages.order import PhasePlan, Plan
 
 
 @dataclass(frozen=True)
@@ -38,14 +39,17 @@ class Applied:
 
 
 def apply_plan(cluster: Cluster, run: Run, plan: Plan, options: ApplyOptions, *,
-               engine_owns: Callable[[ObjectRef], bool]) -> Applied:
-    """Every phase of the plan: `<phase>: apply` (its waves and their gates), then `<phase>: verify`."""
+               engine_owns: Callable[[ObjectRef], bool], before_phase: Callable[[PhasePlan], None] | None = None) -> Applied:
+    """Every phase of the plan: `<phase>: apply` (its waves and their gates), then `<phase>: verify`.
+    `before_phase(phase)` runs before each phase is applied (`promised_gate`)."""
     from bootstrap import kube  # deferred: clone (a plan loads the kube client after its clone)
     from bootstrap.stages.verify import verify_rollouts  # deferred: heavy (plans never verify)
 
     applied = Applied()
     created: set[str] = set()  # namespaces this run's apply created: nothing of ours in them to look up
     for phase in plan.phases:
+        if before_phase is not None and not options.dry_run:
+            before_phase(phase)
         applying = f"{phase.name}: apply"
         with run.phase(applying):
             for wave in phase.waves:
@@ -69,6 +73,33 @@ def apply_plan(cluster: Cluster, run: Run, plan: Plan, options: ApplyOptions, *,
             verify_rollouts(cluster, refs, timeout=phase.timeout or phase.verify.timeout or options.timeout,
                             on_status=lambda ref, health, verifying=verifying: run.status(verifying, ref, health))
     return applied
+
+
+def promised_gate(cluster: Cluster, run: Run, plan: Plan, promised: PromisedKinds,
+                  await_promised: Callable[..., None], *, timeout: float) -> Callable[[PhasePlan], None]:
+    """The gate before the first phase holding objects of kinds a Helm release promised (validate's
+    `promised`) that the cluster does not serve yet: the engine's operator waited for (`await_promised`:
+    fails fast with its message), then every such kind must be served (ApplyError, exit 5, naming them)."""
+    from bootstrap.errors import ApplyError  # deferred: clone (loaded with the apply stage)
+    from bootstrap.stages.validate import promised_refs  # deferred: clone (loaded by the plan before this)
+
+    passed: list[bool] = []
+
+    def gate(phase: PhasePlan) -> None:
+        if passed:
+            return
+        refs = promised_refs([m for w in phase.waves for m in w.manifests], promised, cluster.resource)
+        if not refs:
+            return
+        passed.append(True)
+        run.progress.note(f"{phase.name}: {len(refs)} object(s) wait for {promised.why}")
+        await_promised(cluster, run, plan.manifests, timeout=timeout)
+        missing = sorted({f"{r.kind} ({r.api_version})" for r in refs if cluster.resource(r.api_version, r.kind) is None})
+        if missing:
+            raise ApplyError(f"{promised.why} is Ready, but the cluster still serves no {', '.join(missing)}",
+                             hint=f"phase {phase.name} needs them: check the distribution's components")
+
+    return gate
 
 
 def wait_gates(cluster: Cluster, manifests: list[Manifest], *, timeout: float, on_wait: Callable[[str], None],

@@ -22,7 +22,7 @@ from bootstrap.stages.playbook import rendered_playbook
 
 if TYPE_CHECKING:
     from bootstrap.commands.options import RestoreOptions
-    from bootstrap.engines.base import Rendered
+    from bootstrap.engines.base import PromisedKinds, Rendered
     from bootstrap.kube import Cluster
     from bootstrap.report.run import Run
     from bootstrap.stages.keys import KeyRing
@@ -66,23 +66,55 @@ class Validated:
 
     plan: Plan
     key_secrets: list[KeySecret] = field(default_factory=list)
+    promised: PromisedKinds | None = None  # kinds a Helm release installs through the engine's operator
 
 
 def validate(rendered: Rendered, playbook: Playbook | None, keyring: KeyRing, key: KeyOptions, run: Run,
-             connect: Callable[[], Cluster] | None) -> Validated:
-    """The `validate` phase. `connect` returns the cluster, connecting on first use (None offline)."""
+             connect: Callable[[], Cluster] | None, promised: PromisedKinds | None = None) -> Validated:
+    """The `validate` phase. `connect` returns the cluster, connecting on first use (None offline).
+    `promised`: kinds a Helm release installed before the phases makes known (the engine's, through its
+    operator): taken as known and of their scope where the cluster does not know them yet."""
     targets = key_secrets(key, rendered)
     manifests = drop_repo_key_copies(rendered.manifests, targets, keyring, run.progress.note)
     with run.phase("validate"):
         cluster = connect() if connect else None
+        known_kind = _known_kind(cluster)
+        is_namespaced = cluster.is_namespaced if cluster else _offline_namespaced
+        if promised is not None:
+            known_kind, is_namespaced = with_promised(promised, known_kind, is_namespaced)
         plan = validate_and_plan(
             with_namespace_name_label(manifests), playbook, [(p.name, p.origin) for p in rendered.phases],
-            known_kind=_known_kind(cluster),
-            is_namespaced=cluster.is_namespaced if cluster else _offline_namespaced, offline=cluster is None,
+            known_kind=known_kind, is_namespaced=is_namespaced, offline=cluster is None,
         )
+        if promised is not None:
+            deferred = promised_refs(plan.manifests, promised, is_known=cluster.resource if cluster else None)
+            if deferred:
+                run.progress.note(f"{len(deferred)} object(s) of kinds no CRD defines yet come after {promised.why}: "
+                                  "validated against it, applied once it is Ready")
         if cluster is None:
             warn_unknown_scope(plan, run.progress.note)
-    return Validated(plan=plan, key_secrets=targets)
+    return Validated(plan=plan, key_secrets=targets, promised=promised)
+
+
+def with_promised(promised: PromisedKinds, known_kind: Callable[[str, str], bool | None],
+                  is_namespaced: Callable[[str, str], bool | None]):
+    """`known_kind` and `is_namespaced` that also know the promised kinds (where they themselves do not)."""
+    def known(api_version: str, kind: str) -> bool | None:
+        verdict = known_kind(api_version, kind)
+        return True if not verdict and promised.covers(api_version, kind) else verdict
+
+    def namespaced(api_version: str, kind: str) -> bool | None:
+        verdict = is_namespaced(api_version, kind)
+        return promised.namespaced if verdict is None and promised.covers(api_version, kind) else verdict
+
+    return known, namespaced
+
+
+def promised_refs(manifests: list[Manifest], promised: PromisedKinds,
+                  is_known: Callable[[str, str], object] | None) -> list[ObjectRef]:
+    """The objects of promised kinds that `is_known` (the cluster's discovery) does not know yet."""
+    return [m.ref for m in manifests if promised.covers(m.ref.api_version, m.ref.kind)
+            and (is_known is None or is_known(m.ref.api_version, m.ref.kind) is None)]
 
 
 def warn_unknown_scope(plan: Plan, note: Callable[[str], None], shown: int = 3) -> None:

@@ -48,5 +48,11 @@ class ArgoCDEngine:
             raise UsageError(f"--helm {names[0]!r}: the argocd engine has no Helm releases to install first")
         return []
 
+    def promised_kinds(self, rendered: Rendered, releases: Sequence[HelmInstall]) -> None:
+        return None  # no Helm releases (above): nothing installs Argo CD's kinds before the phases
+
+    def await_promised(self, cluster: Cluster, run: Run, manifests: Sequence[Manifest], *, timeout: float) -> None:
+        return None
+
 
 ENGINE = ArgoCDEngine()

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from bootstrap.engines.base import ClusterLookup, HelmInstall, KeyTarget, Rendered, RenderedPhase, RenderInputs
+from bootstrap.engines.base import (ClusterLookup, HelmInstall, KeyTarget, PromisedKinds, Rendered, RenderedPhase,
+                                   RenderInputs)
 from bootstrap.engines.flux import helmreleases, instance
 from bootstrap.engines.flux.kustomizations import parse_selection
 from bootstrap.model import Manifest, ObjectRef
@@ -57,6 +58,27 @@ class FluxEngine:
         """The named HelmReleases with their OCIRepository or HelmRepository chart, in dependsOn order, as
         helm-controller would install them (`helmreleases`)."""
         return helmreleases.helm_releases(rendered, names)
+
+    def promised_kinds(self, rendered: Rendered, releases: Sequence[HelmInstall]) -> PromisedKinds | None:
+        """Flux's kinds, when a release installed before the phases renders a FluxInstance (the flux-instance
+        chart's `instance` values): flux-operator installs Flux's CRDs from its distribution. Every Flux
+        toolkit kind is namespaced."""
+        selected = {release.key for release in releases}
+        for m in rendered.manifests:
+            if m.ref.kind != "HelmRelease" or f"{m.ref.namespace}/{m.ref.name}" not in selected:
+                continue
+            one = instance.from_object(m.body, m.source)
+            if one is not None:
+                return PromisedKinds(TOOLKIT_GROUP_SUFFIX, f"FluxInstance {one.key} of Helm release "
+                                     f"{m.ref.namespace}/{m.ref.name} (flux-operator installs Flux's CRDs)")
+        return None
+
+    def await_promised(self, cluster: Cluster, run: Run, manifests: Sequence[Manifest], *, timeout: float) -> None:
+        """Every FluxInstance Ready (flux-operator has installed Flux, its CRDs Established), in `flux-instance`."""
+        from bootstrap.engines.flux.operatorwait import hand_over_instances  # deferred: clone (kube client)
+
+        with run.phase("flux-instance"):
+            hand_over_instances(cluster, run, manifests, timeout=timeout, phase="flux-instance")
 
 
 def operator_review(rendering: Rendering, lookup: ClusterLookup | None,

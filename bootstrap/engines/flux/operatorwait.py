@@ -92,7 +92,8 @@ def _why(readiness: FluxReadiness | None) -> str:
     return ": ".join(p for p in (readiness.reason, readiness.message) if p) or readiness.health.status.value
 
 
-def hand_over_instances(cluster: Cluster, run: Run, manifests: Sequence[Manifest], *, timeout: float) -> float:
+def hand_over_instances(cluster: Cluster, run: Run, manifests: Sequence[Manifest], *, timeout: float,
+                        phase: str = "gitops") -> float:
     """The FluxInstances Ready (those the restored set holds, and any in the cluster), first in the `gitops`
     phase; the seconds it took (0 when there is none, and no FluxInstance API). Discovery is read again while
     the kind is unknown (the operator's chart may install its CRD now) and after (the operator installs Flux's)."""
@@ -107,10 +108,10 @@ def hand_over_instances(cluster: Cluster, run: Run, manifests: Sequence[Manifest
         return await list_objects(client, discovery, api_version, kind)
 
     start = client.now()
-    run.progress.note(f"hand-over: waiting for flux-operator to make {len(wanted) or 'every'} FluxInstance(s) Ready "
+    run.progress.note(f"{'hand-over' if phase == 'gitops' else phase}: waiting for flux-operator to make {len(wanted) or 'every'} FluxInstance(s) Ready "
                       f"({', '.join(f'{r.namespace}/{r.name}' for r in wanted) or 'those in the cluster'})")
     done = client.run(wait_instances(list_kind, wanted, timeout=timeout, now=client.now, sleep=client.sleep,
-                                     on_status=lambda ref, health: run.status("gitops", ref, health)))
+                                     on_status=lambda ref, health: run.status(phase, ref, health)))
     discovery.refresh()
     for ref, seconds in done.items():
         run.progress.note(f"FluxInstance {ref.namespace}/{ref.name} Ready after {seconds:g}s: Flux is installed")
