@@ -12,10 +12,11 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bootstrap.errors import RolloutError, SourceError, UsageError
 
@@ -46,6 +47,44 @@ class Helm:
         except subprocess.TimeoutExpired as err:
             return subprocess.CompletedProcess(argv, 124, err.stdout or b"",
                                                (err.stderr or b"") + f"\nError: helm ran for more than {timeout:.0f}s".encode())
+
+
+    def run_watched(self, args: Sequence[str], *, values: bytes, timeout: float,
+                    watch: Callable[[Callable[[], bool]], None]) -> subprocess.CompletedProcess[bytes]:
+        """helm ARGS (with the kube flags) while `watch(helm_done)` runs beside it. When `watch` raises, helm is
+        sent SIGTERM (it cancels its wait and records the release as failed), reaped, and the error re-raised."""
+        argv = [self.path, *args, *self.kube_args]
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=_env())
+        io: dict[str, Any] = {}
+
+        def talk() -> None:
+            try:
+                io["out"] = proc.communicate(values, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, err = proc.communicate()
+                io["out"] = (out, err + f"\nError: helm ran for more than {timeout:.0f}s".encode())
+                io["code"] = 124
+
+        thread = threading.Thread(target=talk, name="helm-install", daemon=True)
+        thread.start()
+        try:
+            watch(lambda: not thread.is_alive())
+        except BaseException:
+            if proc.poll() is None:
+                proc.terminate()
+            thread.join(CANCEL_GRACE)
+            if thread.is_alive():
+                proc.kill()
+                thread.join()
+            raise
+        thread.join()
+        out, err = io["out"]
+        return subprocess.CompletedProcess(argv, io.get("code", proc.returncode), out, err)
+
+
+CANCEL_GRACE = 60.0  # seconds helm has, after SIGTERM, to record its release as failed
 
 
 def _env() -> dict[str, str]:
@@ -136,13 +175,23 @@ def install_argv(release: HelmInstall, package: Path, *, create_namespace: bool,
 
 
 def install(helm: Helm, release: HelmInstall, package: Path, values: bytes, *, create_namespace: bool,
-            timeout: float, dry_run: bool = False) -> str:
-    """Install (or upgrade) the release; helm's summary. RolloutError (exit 6) with Helm's message when it fails."""
+            timeout: float, dry_run: bool = False, watch: Callable[[Callable[[], bool]], None] | None = None) -> str:
+    """Install (or upgrade) the release; helm's summary. RolloutError (exit 6) with Helm's message when it fails.
+    With `watch` (the release's workloads watched by the wait engine while helm waits), a workload that fails
+    (a pod in CrashLoopBackOff, ...) stops helm at once: RolloutError with the pod and the reason."""
     argv = install_argv(release, package, create_namespace=create_namespace, dry_run=dry_run)
-    result = helm.run(argv, values=values, timeout=timeout, kube=True)
+    failed = (f"Helm release {release.key} ({release.chart} {release.version}) failed to install "
+              f"as {release.target_namespace}/{release.release_name}")
+    if watch is None:
+        result = helm.run(argv, values=values, timeout=timeout, kube=True)
+    else:
+        try:
+            result = helm.run_watched(argv, values=values, timeout=timeout, watch=watch)
+        except RolloutError as err:
+            raise RolloutError(f"{failed}: {err.message}; helm's wait (--timeout {release.timeout}) was stopped",
+                               hint=err.hint, details=err.details) from None
     if result.returncode != 0:
-        raise RolloutError(f"Helm release {release.key} ({release.chart} {release.version}) failed to install "
-                           f"as {release.target_namespace}/{release.release_name}: {message(result)}")
+        raise RolloutError(f"{failed}: {message(result)}")
     return result.stdout.decode("utf-8", "replace")
 
 

@@ -32,6 +32,9 @@ if TYPE_CHECKING:
     from bootstrap.report.run import Run
 
 CRD_KIND = ("apiextensions.k8s.io", "CustomResourceDefinition")
+# what the wait engine watches while helm waits: a failed one (CrashLoopBackOff, ...) stops the install at once
+WORKLOADS = frozenset({("apps/v1", "Deployment"), ("apps/v1", "StatefulSet"), ("apps/v1", "DaemonSet"),
+                       ("batch/v1", "Job")})
 PARALLEL_PULLS = 4  # helm processes pulling and reading charts at once
 
 
@@ -41,6 +44,7 @@ class Pulled:
     package: Path
     values: bytes = field(repr=False)  # JSON for helm's stdin; may hold decrypted secrets
     limit: float = 0.0  # seconds helm may run: its own --timeout bounds the install, this catches a hang
+    workloads: list[ObjectRef] = field(default_factory=list)  # rendered Deployments, ...: watched while helm waits
 
 
 @dataclass
@@ -94,6 +98,10 @@ def prepare(releases: Sequence[HelmInstall], manifests: Sequence[Manifest], helm
             run.progress.note(f"helm: pulled {item.package.name} for {item.release.key} ({item.release.source})")
             where = f"chart {item.package.name} (HelmRelease {item.release.key})"
             for body in parse_documents(text.encode(), where):
+                if isinstance(body, dict) and (ref_of(body).api_version, ref_of(body).kind) in WORKLOADS:
+                    ref = ref_of(body)
+                    item.workloads.append(ObjectRef(ref.api_version, ref.kind,
+                                                    ref.namespace or item.release.target_namespace, ref.name))
                 if isinstance(body, dict) and ref_of(body).kind == CRD_KIND[1] and \
                         str(body.get("apiVersion", "")).startswith(CRD_KIND[0] + "/"):
                     crds[ref_of(body).name] = Manifest(ref_of(body), body, source=where, origin="helm")
@@ -109,6 +117,7 @@ def install(cluster: Cluster, run: Run, prepared: Prepared, *, dry_run: bool, ti
     """`helm: crds` then `helm: install`, each release in order; the report's records say what was done."""
     from bootstrap import kube  # deferred: clone (a plan loads the kube client after its clone)
     from bootstrap.stages.apply import wait_gates  # deferred: clone (the apply stage loads with the kube client)
+    from bootstrap.stages.verify import verify_rollouts  # deferred: heavy (plans never verify)
 
     records = {(h.namespace, h.name): h for h in run.report.helm_releases}
     if dry_run:
@@ -128,9 +137,14 @@ def install(cluster: Cluster, run: Run, prepared: Prepared, *, dry_run: bool, ti
         for item in prepared.pulled:
             r = item.release
             run.progress.waiting(f"helm {prepared.helm.version}: installing {r.key} ({item.package.name})")
+
+            def watch(helm_done, refs=item.workloads, limit=item.limit) -> None:
+                verify_rollouts(cluster, refs, timeout=limit, stop=helm_done)  # Failed: RolloutError, helm stopped
+
             try:
                 helmcli.install(prepared.helm, r, item.package, item.values, timeout=item.limit,
-                                create_namespace=r.target_namespace in prepared.create_namespaces)
+                                create_namespace=r.target_namespace in prepared.create_namespaces,
+                                watch=watch if r.wait and item.workloads else None)
             except BaseException:
                 _mark(records, r, "failed")
                 raise

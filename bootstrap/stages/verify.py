@@ -127,15 +127,16 @@ def timeout_error(timeout: float, waiting: Sequence[tuple[ObjectRef, Health]],
 
 def verify_rollouts(cluster: Cluster, refs: Sequence[ObjectRef], *, timeout: float,
                     on_status: StatusCallback | None = None,
-                    utcnow: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
-                    ) -> list[tuple[ObjectRef, Health]]:
+                    utcnow: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+                    stop: Callable[[], bool] | None = None) -> list[tuple[ObjectRef, Health]]:
     """Wait until every object is Current; return each with its final Health, in input order.
 
     Objects without a readiness rule (ConfigMaps, RBAC, ...) are Current without a request. Polls start
     at 0.2 s and slow to 1 s. The first Failed object raises RolloutError at once (one line, with the
     pod, container, reason, message and hint); at `timeout` RolloutError lists every object not ready.
     `on_status(ref, health)` is called whenever an object's status or message changes. Messages pass
-    the cluster's scrubber.
+    the cluster's scrubber. `stop()` true before a tick ends the wait early, each object with its Health so far
+    (the Helm stage watches a release's workloads while helm runs, and stops once helm is done).
     """
     final: dict[ObjectRef, Health] = {}
     pending: list[ObjectRef] = []
@@ -146,6 +147,8 @@ def verify_rollouts(cluster: Cluster, refs: Sequence[ObjectRef], *, timeout: flo
             final[ref] = Health(Status.CURRENT, "applied (no readiness to check)")
 
     async def observe(waiting: Sequence[ObjectRef]) -> dict[ObjectRef, Health]:
+        if stop is not None and stop():
+            raise _Stopped
         snapshot = await fetch(cluster, waiting)
         now = utcnow()
         return {ref: judge(ref, snapshot, now) for ref in waiting}
@@ -160,7 +163,14 @@ def verify_rollouts(cluster: Cluster, refs: Sequence[ObjectRef], *, timeout: flo
                            hint=scrub(hint) if hint else None) from None
     except TimedOut as exc:
         raise timeout_error(timeout, exc.waiting, scrub) from None
-    return [(ref, final[ref]) for ref in dict.fromkeys(refs)]
+    except _Stopped:
+        pass
+    unknown = Health(Status.UNKNOWN, "not observed")
+    return [(ref, final.get(ref, unknown)) for ref in dict.fromkeys(refs)]
+
+
+class _Stopped(Exception):
+    """`verify_rollouts`' stop() said so: the wait ends without a verdict."""
 
 
 def find_consumers(cluster: Cluster, secret_refs: Iterable[ObjectRef]) -> list[ObjectRef]:

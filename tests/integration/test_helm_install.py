@@ -9,7 +9,8 @@ and a custom resource of it in its templates: it installs only if the CRDs went 
 --skip-crds, as helm-controller does after applying them). `app` depends on `base`.
 With the real source- and helm-controller running, helm-controller adopts each release with an upgrade.
 Negative: a chart version the registry does not have (exit 3, nothing written), a chart whose install the API
-server rejects (exit 6 with Helm's message).
+server rejects (exit 6 with Helm's message), a chart whose pod crash-loops (exit 6 naming the pod and
+CrashLoopBackOff, helm's 10-minute --wait stopped, the release recorded as failed).
 """
 
 from __future__ import annotations
@@ -144,6 +145,25 @@ def test_a_chart_whose_install_fails_exits_6_with_helm_s_message(registry, key, 
         with Cluster(str(cluster.kubeconfig)) as c:  # failed fast: the phases never ran
             assert c.get(ObjectRef("helm.toolkit.fluxcd.io/v2", "HelmRelease", ns, "app")) is None
             assert c.get(ObjectRef("v1", "ConfigMap", ns, "app-settings")) is not None  # app went in before it
+
+
+def test_a_chart_whose_pods_crash_fails_fast_with_the_pod_and_reason(registry, key, control_plane_bin, tmp_path):
+    ns = unique("helm-crash")
+    repo = helm_repo(tmp_path, registry, key, ns, "pw", crash=True)
+    with started_cluster(tmp_path / "cluster", control_plane_bin) as cluster:
+        done = restore(repo, key[1], cluster, registry, "--helm", f"{ns}/crash", "--helm", f"{ns}/app",
+                       "--helm", f"{ns}/base")
+        assert done.code == 6, done
+        [line] = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+        assert f"Helm release {ns}/crash (drb-crash 0.1.0) failed to install" in line, line
+        assert f"Deployment/{ns}/crasher" in line and "CrashLoopBackOff" in line, line  # the workload and reason
+        assert "pod crasher-" in line, line  # the pod, by name
+        assert "--timeout 10m" in line, line  # helm's own wait was stopped, not run out
+        status = json.loads(helm(cluster, registry, "status", "crash", "--namespace", ns, "-o", "json"))
+        assert status["info"]["status"] == "failed", status["info"]  # helm cancelled and recorded it
+        assert "context canceled" in status["info"]["description"], status["info"]
+        with Cluster(str(cluster.kubeconfig)) as c:  # the phases never ran
+            assert c.get(ObjectRef("helm.toolkit.fluxcd.io/v2", "HelmRelease", ns, "app")) is None
 
 
 def test_a_dry_run_pulls_every_chart_and_installs_nothing(registry, key, pristine_cluster, tmp_path):

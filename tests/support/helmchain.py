@@ -4,7 +4,8 @@ components, a namespace, OCIRepositories (`insecure: true`: plain HTTP) and Helm
 
 `base` ships a CRD in crds/ and a custom resource of it in its templates (it installs only when the CRDs went
 in first: helm runs with --skip-crds); `app` takes values inline, from a SOPS Secret and from a ConfigMap key
-with a targetPath, and has a Deployment; `broken` holds a ConfigMap the API server rejects.
+with a targetPath, and has a Deployment; `broken` holds a ConfigMap the API server rejects; `crash` (timeout 10m)
+a Deployment whose pod crash-loops.
 """
 
 from __future__ import annotations
@@ -55,6 +56,20 @@ spec:
       containers: [{name: app, image: registry.example/app:1.0}]
 """,
 }
+CRASH_TEMPLATES = {"deployment.yaml": """apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: crasher
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: crasher}}
+  template:
+    metadata:
+      labels: {app: crasher}
+      annotations: {dr-bootstrap.io/simulate: crashloop}
+    spec:
+      containers: [{name: crasher, image: registry.example/crasher:1.0}]
+"""}  # the local cluster's kubelet reports its pod in CrashLoopBackOff (drb_localcluster/kubelet_sim.py)
 BROKEN_TEMPLATES = {"bad.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Not_A_Valid_Name\ndata: {a: b}\n"}
 
 
@@ -63,7 +78,8 @@ def push_charts(reg, work: Path) -> None:
     for name, version, templates, files in (
             ("drb-base", "0.1.0", BASE_TEMPLATES, {"crds/widgets.yaml": CRD}),
             ("drb-app", "0.2.0", APP_TEMPLATES, None),
-            ("drb-broken", "0.1.0", BROKEN_TEMPLATES, None)):
+            ("drb-broken", "0.1.0", BROKEN_TEMPLATES, None),
+            ("drb-crash", "0.1.0", CRASH_TEMPLATES, None)):
         reg.push(package_chart(work, name, version, templates, values={"replicas": 1}, files=files).package)
 
 
@@ -80,7 +96,7 @@ def helm_release(name: str, ns: str, chart_source: str, **spec) -> dict:
 
 
 def helm_repo(tmp: Path, reg, key, ns: str, password: str, *, app_tag: str = "0.2.0", broken: bool = False,
-              chart_repo: str | None = None) -> Path:
+              chart_repo: str | None = None, crash: bool = False) -> Path:
     """The repository: gotk components, the namespace, the sources and releases, the values objects."""
     age, _ = key
     charts = reg.oci("charts")
@@ -104,6 +120,9 @@ def helm_repo(tmp: Path, reg, key, ns: str, password: str, *, app_tag: str = "0.
     if broken:
         releases += [oci_repository("broken", ns, f"{charts}/drb-broken", "0.1.0"),
                      helm_release("broken", ns, "broken", dependsOn=[{"name": "app"}])]
+    if crash:  # helm's --wait would wait 10 minutes for it
+        releases += [oci_repository("crash", ns, f"{charts}/drb-crash", "0.1.0"),
+                     helm_release("crash", ns, "crash", dependsOn=[{"name": "app"}], timeout="10m")]
     files = {
         "clusters/dr/kustomization.yaml": fluxrepos.kustomization(
             resources=["gotk-components.yaml", "namespace.yaml", "releases.yaml", "values.sops.yaml", "color.yaml"]),
