@@ -96,7 +96,7 @@ def helm_release(name: str, ns: str, chart_source: str, **spec) -> dict:
 
 
 def helm_repo(tmp: Path, reg, key, ns: str, password: str, *, app_tag: str = "0.2.0", broken: bool = False,
-              chart_repo: str | None = None, crash: bool = False) -> Path:
+              chart_repo: str | None = None, crash: bool = False, crash_timeout: str = "10m") -> Path:
     """The repository: gotk components, the namespace, the sources and releases, the values objects."""
     age, _ = key
     charts = reg.oci("charts")
@@ -122,7 +122,7 @@ def helm_repo(tmp: Path, reg, key, ns: str, password: str, *, app_tag: str = "0.
                      helm_release("broken", ns, "broken", dependsOn=[{"name": "app"}])]
     if crash:  # helm's --wait would wait 10 minutes for it
         releases += [oci_repository("crash", ns, f"{charts}/drb-crash", "0.1.0"),
-                     helm_release("crash", ns, "crash", dependsOn=[{"name": "app"}], timeout="10m")]
+                     helm_release("crash", ns, "crash", dependsOn=[{"name": "app"}], timeout=crash_timeout)]
     files = {
         "clusters/dr/kustomization.yaml": fluxrepos.kustomization(
             resources=["gotk-components.yaml", "namespace.yaml", "releases.yaml", "values.sops.yaml", "color.yaml"]),
