@@ -184,3 +184,16 @@ def test_an_app_secret_for_another_key_fails_with_flux_s_decryption_error(tmp_pa
         (r, "installed") for r in RELEASES]
     with Cluster(str(operator_cluster.kubeconfig)) as kube:
         assert kube.get(ObjectRef("v1", "Secret", NS, "demo")) is None
+
+
+def test_an_app_secret_for_another_key_named_in_k_exits_4_and_writes_nothing(tmp_path, registry, pristine_cluster):
+    key, other = new_age_key(), new_age_key()
+    key_file = write_key_file(tmp_path / "age.agekey", key)
+    files = template_files(registry, "http://127.0.0.1:9/none.git", key.identity)
+    repo = write_repo(tmp_path / "work", files, lambda rel: [other.recipient] if "/demo/" in rel else [key.recipient])
+    before = snapshot(pristine_cluster.kubeconfig)
+    done = restore(str(repo.path), key_file, pristine_cluster, registry)  # -k all: dr-bootstrap decrypts `demo`
+    assert done.code == 4, done
+    [line] = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert "kubernetes/apps/flux-system/demo/app/secret.sops.yaml" in line, line
+    assert snapshot(pristine_cluster.kubeconfig) == before
