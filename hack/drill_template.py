@@ -55,8 +55,7 @@ def main(extra: list[str]) -> int:
             with started_cluster(work / "cluster", find_bin_dir(), flux=True, flux_bin_dir=flux_bin_dir(),
                                  flux_operator=True,
                                  flux_args={"kustomize-controller": ["--sops-age-secret=sops-age"]}) as cluster:
-                # --yes: kube-system exists in every new cluster, and the repo's apps target it
-                args = ["restore", url, "--yes", "--age-key-file", str(key_file), "--kubeconfig", str(cluster.kubeconfig),
+                args = ["restore", url, "--age-key-file", str(key_file), "--kubeconfig", str(cluster.kubeconfig),
                         "--path", "bootstrap", "--path", "kubernetes/flux/cluster", "-k", "all",
                         *[a for r in RELEASES for a in ("--helm", r)], "--helm-bin", str(helm_bin()),
                         "--wait-gitops", "--report", str(out / "report.json"), "--junit", str(out / "junit.xml"),
