@@ -1,5 +1,6 @@
 # dr-bootstrap — two commands do everything on a fresh machine:
 #   make drill   the main job end to end on a throwaway local cluster with a demo repo and key
+#   make drill-template   the same for a cluster-template-shaped repo (--helm releases, flux-operator)
 #   make test    unit + integration tests against a real local control plane
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -16,7 +17,7 @@ CLUSTER_DIR ?= .cluster
 SUDO   := $(if $(filter 0,$(shell id -u)),,sudo)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv test test-unit control-plane oracles sops-versions flux helm registry argocd redis sshd cluster-up cluster-down drill bench fuzz clean
+.PHONY: help venv test test-unit control-plane oracles sops-versions flux helm registry argocd redis sshd cluster-up cluster-down drill drill-template bench fuzz clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -74,6 +75,9 @@ test-unit: venv oracles ## run only the tests that need no cluster
 
 drill: venv control-plane ## restore a demo repo onto a throwaway local cluster (or kind) and report the RTO
 	bash hack/drill-demo.sh
+
+drill-template: venv control-plane flux helm registry flux-operator ## restore a cluster-template-shaped demo repo (Helm releases, flux-operator) onto a local cluster and report the RTO
+	$(PY) hack/drill_template.py
 
 bench: venv control-plane ## run benchmarks against sops and kubectl; writes bench/results.json
 	$(PY) -m bench

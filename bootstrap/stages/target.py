@@ -21,6 +21,10 @@ if TYPE_CHECKING:
     from bootstrap.report.run import Run
 
 SHOWN = 5  # existing objects named in the line
+# Every new cluster has these namespaces: a repo that targets one (cluster-template's kube-system apps) does not
+# make a fresh cluster look used.
+BUILT_IN = frozenset(ObjectRef("v1", "Namespace", None, name)
+                     for name in ("default", "kube-system", "kube-public", "kube-node-lease"))
 
 
 @dataclass(frozen=True)
@@ -47,8 +51,8 @@ class Target:
 
 def target(context: str | None, server: str, version: str | None, planned: Iterable[ObjectRef],
            existing: Iterable[ObjectRef]) -> Target:
-    refs = list(planned)
-    live = set(existing)
+    refs = list(dict.fromkeys(planned))  # an object two phases both write counts once
+    live = set(existing) - BUILT_IN
     return Target(context, server, version, len(refs), tuple(ref for ref in refs if ref in live))
 
 

@@ -1,7 +1,9 @@
-"""Today's cluster-template, end to end in one command on the local cluster: Helm releases of flux-operator and
-flux-instance installed first, then the bootstrap Secrets and Flux's own objects, then the hand-over.
+"""Today's cluster-template, end to end in one command on the local cluster: Helm releases of cilium, coredns,
+flux-operator and flux-instance installed first (the helmfile's `needs` chain, which the HelmReleases' dependsOn
+encode), then the bootstrap Secrets and Flux's own objects, then the hand-over.
 
     restore REPO --path bootstrap --path kubernetes/flux/cluster -k all
+            --helm kube-system/cilium --helm kube-system/coredns
             --helm flux-system/flux-operator --helm flux-system/flux-instance --wait-gitops
 
 The charts are made here from what the flux-operator build carries (its CRDs in crds/, a Deployment standing
@@ -13,6 +15,7 @@ distribution. So validation takes Flux's kinds as promised by the flux-instance 
 hold them are applied once the FluxInstance is Ready (the `flux-instance` gate). The repository's shape is the
 template's: `bootstrap/` with the SOPS age key copy and cluster-secrets, `kubernetes/flux/cluster/ks.yaml`
 with `cluster-apps` (provider sops, no secretRef), the apps' ks.yaml, helmrelease.yaml and ocirepository.yaml.
+cilium (a DaemonSet) and coredns (a Deployment and a Service) are small charts of our own in kube-system.
 """
 
 from __future__ import annotations
@@ -28,38 +31,14 @@ from bootstrap.kube import Cluster
 from bootstrap.model import ObjectRef
 from drb_localcluster import fluxoperator
 from tests.integration.conftest import clean_env, read_json, run_cli, snapshot
-from tests.support.charts import package_chart
 from tests.support.cluster import started_cluster
-from tests.support.fluxrepos import dump, flux_ks, kustomization, namespace, secret, write_repo
+from tests.support.fluxrepos import write_repo
 from tests.support.gitserver import GitHttpServer, publish
-from tests.support.helmchain import helm_release, oci_repository
-from tests.support.operatorrepos import PATCHES
 from tests.support.registry import helm_bin, helm_env, oci_registry
 from tests.support.sops import new_age_key, write_key_file
+from tests.support.templaterepo import APP_SECRET, KS, NS, RELEASES, push_charts, template_files
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(1200)]
-NS = "flux-system"
-APP_SECRET = "template-secret-" + "7c2e91"
-OPERATOR_DEPLOYMENT = """apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: flux-operator
-spec:
-  replicas: 1
-  selector: {matchLabels: {app.kubernetes.io/name: flux-operator}}
-  template:
-    metadata: {labels: {app.kubernetes.io/name: flux-operator}}
-    spec:
-      containers: [{name: manager, image: "ghcr.io/controlplaneio-fluxcd/flux-operator:{{ .Chart.AppVersion }}"}]
-"""
-INSTANCE_TEMPLATE = """apiVersion: fluxcd.controlplane.io/v1
-kind: FluxInstance
-metadata:
-  name: flux
-  namespace: {{ .Release.Namespace }}
-spec:
-{{ toYaml .Values.instance | indent 2 }}
-"""
 
 
 @pytest.fixture(scope="module")
@@ -73,13 +52,8 @@ def operator_dir() -> Path:
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory, operator_dir):
     base = tmp_path_factory.mktemp("template-registry")
-    crds = {f"crds/{p.name}": p.read_text() for p in sorted(fluxoperator.crd_dir(operator_dir).glob("*.yaml"))}
     with oci_registry(base / "registry") as reg:
-        for chart in (package_chart(base / "charts", "flux-operator", "0.59.0", {"deployment.yaml": OPERATOR_DEPLOYMENT},
-                                    app_version="v0.59.0", files=crds),
-                      package_chart(base / "charts", "flux-instance", "0.59.0", {"instance.yaml": INSTANCE_TEMPLATE},
-                                    values={"instance": {}})):
-            reg.push(chart.package)
+        push_charts(reg, base / "charts", operator_dir)
         yield reg
 
 
@@ -91,52 +65,12 @@ def operator_cluster(tmp_path, control_plane_bin, flux_bin_dir, operator_dir):
         yield cluster
 
 
-def app(files: dict[str, str], name: str, objects: list[dict], **ks_spec) -> None:
-    base = f"kubernetes/apps/{NS}/{name}"
-    ks = flux_ks(name, f"./{base}/app", targetNamespace=NS, **ks_spec)
-    del ks["metadata"]["namespace"]  # the namespace's kustomization sets it, as the template has it
-    files[f"{base}/ks.yaml"] = dump(ks)
-    names = [f"{o['kind'].lower()}.yaml" for o in objects]
-    for file, obj in zip(names, objects):
-        del obj["metadata"]["namespace"]
-        files[f"{base}/app/{file}"] = dump(obj)
-    files[f"{base}/app/kustomization.yaml"] = kustomization(resources=[f"./{n}" for n in names])
-
-
-def template_files(reg, git_url: str, key_text: str, *, instance_tag: str = "0.59.0",
-                   flux_version: str = "2.9.x") -> dict[str, str]:
-    charts = reg.oci("charts")
-    instance = {"distribution": {"version": flux_version, "registry": "ghcr.io/fluxcd"},
-                "components": ["source-controller", "kustomize-controller", "helm-controller"],
-                "cluster": {"networkPolicy": False}, "kustomize": {"patches": PATCHES},
-                "sync": {"kind": "GitRepository", "url": git_url, "ref": "refs/heads/main",
-                         "path": "kubernetes/flux/cluster", "interval": "1m"}}
-    files = {
-        "bootstrap/sops-age.sops.yaml": dump(secret("sops-age", {"age.agekey": key_text}, NS)),
-        "bootstrap/cluster-secrets.sops.yaml": dump(secret("cluster-secrets", {"SECRET_DOMAIN": "example.org"}, NS)),
-        "kubernetes/flux/cluster/ks.yaml": dump(flux_ks("cluster-apps", "./kubernetes/apps",
-                                                        decryption={"provider": "sops"}, timeout="3m")),
-        f"kubernetes/apps/{NS}/namespace.yaml": dump(namespace(NS)),
-        f"kubernetes/apps/{NS}/kustomization.yaml": kustomization(namespace=NS, resources=[
-            "./namespace.yaml", "./flux-operator/ks.yaml", "./flux-instance/ks.yaml", "./demo/ks.yaml"]),
-    }
-    app(files, "flux-operator", [oci_repository("flux-operator", NS, f"{charts}/flux-operator", "0.59.0"),
-                                 helm_release("flux-operator", NS, "flux-operator", timeout="5m")])
-    app(files, "flux-instance", [oci_repository("flux-instance", NS, f"{charts}/flux-instance", instance_tag),
-                                 helm_release("flux-instance", NS, "flux-instance", timeout="8m",
-                                              dependsOn=[{"name": "flux-operator"}], values={"instance": instance})],
-        dependsOn=[{"name": "flux-operator", "namespace": NS}])
-    app(files, "demo", [secret("demo", {"token": APP_SECRET}, NS)], decryption={"provider": "sops"})
-    files[f"kubernetes/apps/{NS}/demo/app/secret.sops.yaml"] = files.pop(f"kubernetes/apps/{NS}/demo/app/secret.yaml")
-    files[f"kubernetes/apps/{NS}/demo/app/kustomization.yaml"] = kustomization(resources=["./secret.sops.yaml"])
-    return files
-
-
-def restore(url: str, key_file: Path, cluster, reg, *args: str):
+def restore(url: str, key_file: Path, cluster, reg, *args: str, kustomizations: str = "all"):
     env = clean_env(**helm_env(reg.helm_home / "operator", {}))
+    helm = [arg for release in reversed(RELEASES) for arg in ("--helm", release)]  # dependsOn orders them, not argv
     return run_cli("restore", url, "--yes", "--age-key-file", str(key_file), "--kubeconfig", str(cluster.kubeconfig),
-                   "--path", "bootstrap", "--path", "kubernetes/flux/cluster", "-k", "all",
-                   "--helm", f"{NS}/flux-operator", "--helm", f"{NS}/flux-instance", "--helm-bin", str(helm_bin()),
+                   "--path", "bootstrap", "--path", "kubernetes/flux/cluster", "-k", kustomizations,
+                   *helm, "--helm-bin", str(helm_bin()),
                    "--timeout", "600", *args, env=env, timeout=1100)
 
 
@@ -156,7 +90,7 @@ def test_one_command_restores_a_cluster_template_repository(tmp_path, registry, 
         out = done.stdout + done.stderr
         installs = [line.split("helm: installed ")[1].split()[0] for line in done.stdout.splitlines()
                     if "helm: installed " in line]
-        assert installs == [f"{NS}/flux-operator", f"{NS}/flux-instance"], out
+        assert installs == RELEASES, out
         assert "validated against it, applied once it is Ready" in out, out
         data = read_json(report)
         phases = [p["name"] for p in data["phases"]]
@@ -167,11 +101,12 @@ def test_one_command_restores_a_cluster_template_repository(tmp_path, registry, 
         gate = {(o["kind"], o["name"]) for o in data["objects"] if o["phase"] == "flux-instance" and o["status"] == "Current"}
         assert ("FluxInstance", "flux") in gate
         gitops = {(o["kind"], o["name"]) for o in data["objects"] if o["phase"] == "gitops" and o["status"] == "Current"}
-        assert {("Kustomization", k) for k in ("flux-system", "cluster-apps", "flux-operator", "flux-instance",
-                                                "demo")} <= gitops, gitops
-        assert {("HelmRelease", "flux-operator"), ("HelmRelease", "flux-instance")} <= gitops, gitops
-        assert [(h["name"], h["status"]) for h in data["helmReleases"]] == [
-            ("flux-operator", "installed"), ("flux-instance", "installed")]
+        assert {("Kustomization", k) for k in ("flux-system", "cluster-apps", "cilium", "coredns", "flux-operator",
+                                                "flux-instance", "demo")} <= gitops, gitops
+        assert {("HelmRelease", r.split("/")[1]) for r in RELEASES} <= gitops, gitops
+        assert [(f"{h['namespace']}/{h['name']}", h["status"]) for h in data["helmReleases"]] == [
+            (r, "installed") for r in RELEASES]
+        assert [h["dependsOn"] for h in data["helmReleases"]] == [[], [RELEASES[0]], [RELEASES[1]], [RELEASES[2]]]
         with Cluster(str(operator_cluster.kubeconfig)) as kube:
             key_secret = kube.get(ObjectRef("v1", "Secret", NS, "sops-age"))
             assert key_secret is not None
@@ -179,9 +114,14 @@ def test_one_command_restores_a_cluster_template_repository(tmp_path, registry, 
             assert base64.b64decode(restored["data"]["SECRET_DOMAIN"]).decode() == "example.org"
             demo = kube.get(ObjectRef("v1", "Secret", NS, "demo"))
             assert demo is not None and base64.b64decode(demo["data"]["token"]).decode() == APP_SECRET
-        for release in ("flux-operator", "flux-instance"):  # helm-controller adopted them: never reinstalled
+            assert kube.get(ObjectRef("apps/v1", "DaemonSet", KS, "cilium")) is not None
+            coredns = kube.get(ObjectRef("apps/v1", "Deployment", KS, "coredns"))
+            assert coredns is not None and coredns["spec"]["replicas"] == 2  # the HelmRelease's values
+            assert kube.get(ObjectRef("v1", "Service", KS, "coredns")) is not None
+        for ns_release in RELEASES:  # helm-controller adopted them: never reinstalled
+            ns, release = ns_release.split("/")
             history = json.loads(subprocess.run(
-                [str(helm_bin()), "history", release, "--namespace", NS, "-o", "json", "--kubeconfig",
+                [str(helm_bin()), "history", release, "--namespace", ns, "-o", "json", "--kubeconfig",
                  str(operator_cluster.kubeconfig)], capture_output=True, text=True, env=helm_env(registry.helm_home),
                 check=True, timeout=120).stdout)
             print(release, [h["description"] for h in history])
@@ -219,3 +159,41 @@ def test_a_flux_instance_the_operator_cannot_build_fails_fast_before_flux_s_obje
     assert "FluxInstance flux-system/flux" in line or "FluxInstance/flux-system/flux" in line, line
     with Cluster(str(operator_cluster.kubeconfig)) as kube:  # Flux's objects never went in
         assert kube.resource("kustomize.toolkit.fluxcd.io/v1", "Kustomization") is None
+
+
+def test_an_app_secret_for_another_key_fails_with_flux_s_decryption_error(tmp_path, registry, operator_cluster):
+    # The platform (the four releases' Kustomizations) opens with the operator's key; the `demo` app's Secret was
+    # encrypted for another key. dr-bootstrap restores the platform, Flux takes over, and kustomize-controller
+    # cannot decrypt `demo`: the run names it with Flux's own message (exit 6).
+    key, other = new_age_key(), new_age_key()
+    key_file = write_key_file(tmp_path / "age.agekey", key)
+    with GitHttpServer(tmp_path / "srv") as git:
+        url = git.url("home-ops.git")
+        repo = write_repo(tmp_path / "work", template_files(registry, url, key.identity),
+                          lambda rel: [other.recipient] if "/demo/" in rel else [key.recipient])
+        publish(repo.path, tmp_path / "srv", "home-ops.git")
+        report = tmp_path / "report.json"
+        done = restore(url, key_file, operator_cluster, registry, "--wait-gitops", "--report", str(report),
+                       kustomizations="cilium,coredns,flux-operator,flux-instance")
+    assert done.code == 6, done
+    [line] = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert "Kustomization/flux-system/demo" in line and "decrypt" in line.lower(), line
+    data = read_json(report)
+    assert data["phases"][-1]["name"] == "gitops" and data["phases"][-1]["result"] == "failed", data["phases"]
+    assert [(f"{h['namespace']}/{h['name']}", h["status"]) for h in data["helmReleases"]] == [
+        (r, "installed") for r in RELEASES]
+    with Cluster(str(operator_cluster.kubeconfig)) as kube:
+        assert kube.get(ObjectRef("v1", "Secret", NS, "demo")) is None
+
+
+def test_an_app_secret_for_another_key_named_in_k_exits_4_and_writes_nothing(tmp_path, registry, pristine_cluster):
+    key, other = new_age_key(), new_age_key()
+    key_file = write_key_file(tmp_path / "age.agekey", key)
+    files = template_files(registry, "http://127.0.0.1:9/none.git", key.identity)
+    repo = write_repo(tmp_path / "work", files, lambda rel: [other.recipient] if "/demo/" in rel else [key.recipient])
+    before = snapshot(pristine_cluster.kubeconfig)
+    done = restore(str(repo.path), key_file, pristine_cluster, registry)  # -k all: dr-bootstrap decrypts `demo`
+    assert done.code == 4, done
+    [line] = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert "kubernetes/apps/flux-system/demo/app/secret.sops.yaml" in line, line
+    assert snapshot(pristine_cluster.kubeconfig) == before

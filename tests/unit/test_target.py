@@ -43,3 +43,12 @@ def test_not_fresh_on_a_terminal_asks_and_a_no_stops():
     with pytest.raises(UsageError, match="not confirmed: nothing was written"):
         go_ahead(where, yes=False, ask=lambda q: False)
     assert "in-cluster configuration" in where.line()
+
+
+def test_the_namespaces_every_new_cluster_has_leave_it_fresh_and_an_object_counts_once():
+    kube_system = ObjectRef("v1", "Namespace", None, "kube-system")
+    where = target("local", "https://127.0.0.1:6443", "v1.36.3", [kube_system, NS, kube_system], [kube_system])
+    assert where.fresh and where.planned == 2, where
+    go_ahead(where, yes=False, ask=None)
+    where = target("local", "https://127.0.0.1:6443", "v1.36.3", [kube_system, NS, NS], [kube_system, NS])
+    assert where.existing == (NS,) and "NOT fresh: 1 of the 2 objects" in where.line()
