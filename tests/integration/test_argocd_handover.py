@@ -77,15 +77,26 @@ def secret_zero(name: str) -> str:
                            "stringData": {"token": TOKEN}})
 
 
+CRASHER = yaml.safe_dump({
+    "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "crasher"},
+    "spec": {"replicas": 1, "progressDeadlineSeconds": 2, "selector": {"matchLabels": {"app": "crasher"}},
+             "template": {"metadata": {"labels": {"app": "crasher"},
+                                       "annotations": {"dr-bootstrap.io/simulate": "crashloop"}},  # kwok's pods
+                          "spec": {"containers": [{"name": "main", "image": "registry.example/crasher:1.0"}]}}}})
+
+
 def served_repo(server: tuple[GitHttpServer, Path], key: tuple[AgeKey, Path], tmp: Path, name: str,
-                child_path: str) -> str:
-    """The URL of a served secret-zero repository whose child Application `{name}-web` points at `child_path`."""
+                child_path: str, child_repo: str | None = None) -> str:
+    """The URL of a served secret-zero repository whose child Application `{name}-web` points at `child_path`
+    (of `child_repo`, by default the same repository)."""
     served, root = server
     url = served.url(f"{name}.git")
     files = {
         "bootstrap/root.yaml": application(f"{name}-root", url, "apps", NAMESPACE),
         "bootstrap/secret-zero.sops.yaml": secret_zero(f"{name}-store-credentials"),
-        "apps/web.yaml": application(f"{name}-web", url, child_path, f"{name}-web"),
+        "apps/web.yaml": application(f"{name}-web", served.url(child_repo) if child_repo else url, child_path,
+                                     f"{name}-web"),
+        "workloads/crasher/deployment.yaml": CRASHER,
         "workloads/web/configmap.yaml": yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap",
                                                         "metadata": {"name": "web-settings"},
                                                         "data": {"synced-by": "argocd"}}),
@@ -116,9 +127,19 @@ def test_restore_waits_until_argo_cd_has_synced_every_application(argocd_cluster
     assert TOKEN not in done.stdout + done.stderr
 
 
-def test_a_child_application_whose_path_is_missing_fails_with_argo_cds_message(argocd_cluster, server, key, tmp_path):
-    url = served_repo(server, key, tmp_path, "broken", "no/such/dir")
+@pytest.mark.parametrize(("name", "child_path", "child_repo", "expected"), [
+    ("missing", "no/such/dir", None, ("ComparisonError", "no/such/dir", "app path does not exist")),
+    ("unreachable", "workloads/web", "absent.git", ("ComparisonError", "repository not found", "absent.git")),
+    ("degraded", "workloads/crasher", None, ("Degraded: Deployment/degraded-web/crasher:", "progress deadline")),
+])
+def test_a_child_application_argo_cd_cannot_sync_fails_with_argo_cds_message(
+        argocd_cluster, server, key, tmp_path, name, child_path, child_repo, expected):
+    """A path not in the repository, a repository that cannot be reached (ComparisonError), a resource that
+    goes Degraded (named, with its message: Argo CD v3 keeps resource health in redis, so it is judged live)."""
+    url = served_repo(server, key, tmp_path, name, child_path, child_repo)
     done = restore(url, key[1], argocd_cluster.kubeconfig)
     assert done.code == 6, done
-    assert f"Application/{NAMESPACE}/broken-web" in done.stderr, done
-    assert "ComparisonError" in done.stderr and "no/such/dir" in done.stderr, done
+    assert f"error: Application/{NAMESPACE}/{name}-web: " in done.stderr, done
+    error = next(line for line in done.stdout.splitlines() if line.startswith("error (exit 6): "))  # in full
+    for text in expected:
+        assert text in error, done

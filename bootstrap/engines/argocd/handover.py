@@ -3,7 +3,8 @@
 Every Application in the cluster must become Synced and Healthy with its last sync Succeeded, and every
 ApplicationSet must have generated its Applications without an error (`readiness`). The set grows while Argo
 CD works (an app-of-apps syncs its children before it is Healthy), so the polling is the one wait engine's
-set that grows (`kube.wait.wait_for_all`). A failure Argo CD will not mend for this revision fails the
+set that grows (`kube.wait.wait_for_all`). Only the restored tree is waited for: the Applications and
+ApplicationSets the restore applied and those they made, level by level (`readiness.in_tree`). A failure Argo CD will not mend for this revision fails the
 phase at once with the Application and Argo CD's message: a ComparisonError (a path not in the repository,
 a repository that cannot be reached), a failed sync, a Degraded resource (named, with its message, read from
 the live resources when Argo CD keeps resource health only in its redis). On timeout it lists what is not
@@ -58,11 +59,16 @@ HINTS = {
 
 async def wait_synced(list_kind: List, get_object: Get, *, timeout: float, now: Callable[[], float],
                       sleep: Callable[[float], Awaitable[None]], pace: Pace = PACE,
-                      on_status: Callable[[ObjectRef, Health], None] | None = None) -> dict[ObjectRef, Health]:
-    """Poll until every Application and ApplicationSet is done (ArgoCDSyncError on a failure or timeout)."""
+                      on_status: Callable[[ObjectRef, Health], None] | None = None,
+                      roots: Sequence[ObjectRef] = ()) -> dict[ObjectRef, Health]:
+    """Poll until every Application and ApplicationSet of the tree under `roots` (every one in the cluster
+    without roots) is done (ArgoCDSyncError on a failure or timeout)."""
 
     async def observe() -> dict[ObjectRef, Health]:
-        apps, sets = await asyncio.gather(*(list_kind(av, kind) for av, kind in WAITED))
+        listed = await asyncio.gather(*(list_kind(av, kind) for av, kind in WAITED))
+        tree = readiness.in_tree([obj for objects in listed for obj in objects], roots)
+        apps = [obj for obj in tree if obj.get("kind") == "Application"]
+        sets = [obj for obj in tree if obj.get("kind") == "ApplicationSet"]
         healths: dict[ObjectRef, Health] = {}
         for obj in apps:
             health = readiness.application_health(obj)
@@ -102,12 +108,15 @@ def hand_over(cluster: Cluster, run: Run, manifests: Sequence[Manifest], *, time
             raise ArgoCDSyncError("--wait-gitops: the cluster has no Argo CD (no Application API), and the "
                                   "restored set does not install it", hint="restore the path that installs Argo CD "
                                   "first, or leave out --wait-gitops")
-        run.progress.note("hand-over: waiting for Argo CD to sync every Application and ApplicationSet")
+        roots = [m.ref for m in manifests if m.ref.group == readiness.GROUP and m.ref.kind in ("Application",
+                                                                                              "ApplicationSet")]
+        run.progress.note("hand-over: waiting for Argo CD to sync every Application and ApplicationSet "
+                          + (f"under the {len(roots)} restored" if roots else "in the cluster"))
         done = client.run(wait_synced(
             lambda api_version, kind: list_objects(client, cluster.discovery, api_version, kind),
             lambda ref: get(client, cluster.discovery, ref),
             timeout=timeout, now=client.now, sleep=client.sleep,
-            on_status=lambda ref, health: run.status("gitops", ref, health),
+            on_status=lambda ref, health: run.status("gitops", ref, health), roots=roots,
         ))
         apps = sum(1 for ref in done if ref.kind == "Application")
         run.progress.note(f"Argo CD synced: {apps} Application(s) Synced and Healthy, "

@@ -40,7 +40,8 @@ def application_health(obj: Obj) -> Health:
     status = _status(obj)
     for condition in status.get("conditions") or []:
         if condition.get("type") in ERROR_CONDITIONS:
-            return Health(Status.FAILED, f"{condition['type']}: {one_line(condition.get('message') or '')}")
+            where = _sources(obj) if condition["type"] == "ComparisonError" else ""
+            return Health(Status.FAILED, f"{condition['type']}: {one_line(condition.get('message') or '')}{where}")
     operation = status.get("operationState") or {}
     phase = operation.get("phase") or ""
     if phase in FAILED_PHASES:
@@ -53,6 +54,15 @@ def application_health(obj: Obj) -> Health:
     if sync == "Synced" and health == "Healthy" and phase == "Succeeded":
         return Health(Status.CURRENT, "Synced, Healthy, sync Succeeded")
     return Health(Status.IN_PROGRESS, f"sync {sync}, health {health}, operation {phase or 'not started'}")
+
+
+def _sources(obj: Obj) -> str:
+    """Where the Application renders from, as Argo CD's messages often leave it out (" [repoURL path ...]")."""
+    spec = obj.get("spec") or {}
+    sources = spec.get("sources") or ([spec["source"]] if isinstance(spec.get("source"), dict) else [])
+    parts = [" ".join(str(s[k]) for k in ("repoURL", "path", "chart", "targetRevision") if s.get(k))
+             for s in sources if isinstance(s, dict)]
+    return f" [source {'; '.join(parts)}]" if parts else ""
 
 
 def applicationset_health(obj: Obj) -> Health:
@@ -91,3 +101,47 @@ def degraded_resource(obj: Obj, live: Iterable[tuple[ObjectRef, Health | None]] 
         if judged is not None and judged.status is Status.FAILED:
             return f"{ref.kind}/{ref.namespace or ''}/{ref.name}: {judged.message}"
     return None
+
+
+TRACKING_ID = "argocd.argoproj.io/tracking-id"  # Argo CD v3's default tracking: "<app>:<group>/<kind>:<ns>/<name>"
+INSTANCE_LABEL = "app.kubernetes.io/instance"  # the label tracking method
+
+
+def _owners(obj: Obj) -> set[str]:
+    """The Applications or ApplicationSets (by name, `ns_name` or `name`) that made `obj`."""
+    meta = obj.get("metadata") or {}
+    names = {str(o.get("name")) for o in meta.get("ownerReferences") or [] if o.get("kind") == "ApplicationSet"}
+    tracking = (meta.get("annotations") or {}).get(TRACKING_ID) or ""
+    if ":" in tracking:
+        names.add(tracking.split(":", 1)[0])
+    if instance := (meta.get("labels") or {}).get(INSTANCE_LABEL):
+        names.add(str(instance))
+    return names
+
+
+def in_tree(objects: Iterable[Obj], roots: Iterable[ObjectRef]) -> list[Obj]:
+    """The objects of the restored tree: the roots (the Applications and ApplicationSets the restore applied)
+    and, level by level, every Application or ApplicationSet one of them made (Argo CD's tracking annotation or
+    label, an ApplicationSet's ownerReference). Without roots, every object."""
+    objects = list(objects)
+    wanted = {(r.kind, r.namespace, r.name) for r in roots}
+    if not wanted:
+        return objects
+
+    def key(obj: Obj) -> tuple[str, str | None, str]:
+        meta = obj.get("metadata") or {}
+        return (str(obj.get("kind")), meta.get("namespace"), str(meta.get("name")))
+
+    names: set[str] = set()
+    chosen: list[Obj] = []
+    grown = True
+    while grown:
+        grown = False
+        for obj in objects:
+            if obj in chosen or not (key(obj) in wanted or _owners(obj) & names):
+                continue
+            chosen.append(obj)
+            kind, namespace, name = key(obj)
+            names |= {name, f"{namespace}_{name}"}
+            grown = True
+    return [obj for obj in objects if obj in chosen]

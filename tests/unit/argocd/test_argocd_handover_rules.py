@@ -41,8 +41,10 @@ def test_synced_healthy_and_succeeded_is_done_and_anything_less_is_in_progress()
 
 @pytest.mark.parametrize("condition", ["ComparisonError", "InvalidSpecError", "SyncError", "UnknownError"])
 def test_an_error_condition_fails_with_argo_cds_message(condition):
-    health = application_health(app("a", sync="Unknown", conditions=[{"type": condition, "message": "repo\nunreachable"}]))
-    assert health == Health(Status.FAILED, f"{condition}: repo unreachable")
+    obj = app("a", sync="Unknown", conditions=[{"type": condition, "message": "repo\nunreachable"}])
+    obj["spec"] = {"source": {"repoURL": "http://git.example/fleet.git", "path": "apps", "targetRevision": "main"}}
+    where = " [source http://git.example/fleet.git apps main]" if condition == "ComparisonError" else ""
+    assert application_health(obj) == Health(Status.FAILED, f"{condition}: repo unreachable{where}")
 
 
 def test_a_warning_condition_is_not_a_failure():
@@ -116,6 +118,7 @@ def test_the_wait_fails_fast_with_the_application_and_argo_cds_message():
     with pytest.raises(ArgoCDSyncError) as caught:
         Scripted([app("root"), broken]).run()
     assert str(caught.value).startswith("Application/argocd/child: ComparisonError: no/such/dir: app path does not exist")
+    assert "(hint: Argo CD could not render this source" in str(caught.value)
     assert caught.value.exit_code == ExitCode.ROLLOUT
 
 
@@ -139,3 +142,18 @@ def test_on_timeout_every_application_not_done_is_listed():
     with pytest.raises(ArgoCDSyncError) as caught:
         Scripted([app("root"), app("slow", health="Progressing")]).run(timeout=5)
     assert "did not sync within 5s" in str(caught.value) and "Application/argocd/slow" in str(caught.value)
+
+
+def test_only_the_restored_tree_is_waited_for():
+    child = app("child")
+    child["metadata"]["annotations"] = {"argocd.argoproj.io/tracking-id": "root:argoproj.io/Application:argocd/child"}
+    generated = app("gen")
+    generated["metadata"]["ownerReferences"] = [{"kind": "ApplicationSet", "name": "s"}]
+    grandchild = app("grand")
+    grandchild["metadata"]["labels"] = {"app.kubernetes.io/instance": "child"}
+    elsewhere = app("other", sync="Unknown", conditions=[{"type": "ComparisonError", "message": "not ours"}])
+    roots = [ObjectRef(API, "Application", "argocd", "root"), ObjectRef(API, "ApplicationSet", "argocd", "s")]
+    tree = [app("root"), child, grandchild, generated, appset("s", ResourcesUpToDate=("True", "")), elsewhere]
+    done = asyncio.run(wait_synced(Scripted(tree).list_kind, Scripted().get, timeout=5, now=lambda: 0.0,
+                                   sleep=Scripted().sleep, roots=roots))
+    assert {ref.name for ref in done} == {"root", "child", "grand", "gen", "s"}
