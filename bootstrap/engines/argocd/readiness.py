@@ -2,8 +2,8 @@
 
 An Application is done when Argo CD says it is: `status.sync.status` Synced, `status.health.status` Healthy
 and the last sync operation (`status.operationState.phase`) Succeeded. It has failed, and waiting will not
-mend it, when one of its conditions is an error Argo CD raises for this revision (ComparisonError, which is
-also how an unreachable repository or a path that is not in it shows, InvalidSpecError, SyncError,
+mend it, when one of its conditions is an error (a type ending in Error, Argo CD's own rule: ComparisonError,
+which is also how an unreachable repository or a path that is not in it shows, InvalidSpecError, SyncError,
 UnknownError), when its sync operation ended Failed or Error, or when its health is Degraded. Every other
 state (no status yet, OutOfSync, Progressing, Missing, a Running operation) is in progress.
 
@@ -26,8 +26,9 @@ from bootstrap.status import Health, Status
 from bootstrap.status.health import Obj, one_line
 
 GROUP = "argoproj.io"
-#: Application conditions that stop it for this revision (Argo CD's error condition types)
-ERROR_CONDITIONS = ("ComparisonError", "InvalidSpecError", "SyncError", "UnknownError")
+#: Application conditions are errors when their type ends so (as Argo CD's ApplicationCondition.IsError says):
+#: ComparisonError, InvalidSpecError, SyncError, UnknownError, DeletionError; the *Warning ones are not
+ERROR_SUFFIX = "Error"
 FAILED_PHASES = frozenset({"Failed", "Error"})
 
 
@@ -39,7 +40,7 @@ def application_health(obj: Obj) -> Health:
     """Argo CD's verdict on an Application: Current, InProgress, or Failed with Argo CD's message."""
     status = _status(obj)
     for condition in status.get("conditions") or []:
-        if condition.get("type") in ERROR_CONDITIONS:
+        if str(condition.get("type") or "").endswith(ERROR_SUFFIX):
             where = _sources(obj) if condition["type"] == "ComparisonError" else ""
             return Health(Status.FAILED, f"{condition['type']}: {one_line(condition.get('message') or '')}{where}")
     operation = status.get("operationState") or {}
