@@ -226,7 +226,7 @@ def render_summary(report: RunReport, console: Console, *, show_error: bool = Tr
     console.print(total)
     if (bootstrap := report.bootstrap_seconds()) is not None:
         converged = report.converged_seconds()
-        console.print(f"  bootstrap {bootstrap:.1f}s, then Flux "
+        console.print(f"  bootstrap {bootstrap:.1f}s, then the GitOps engine "
                       + (f"converged at {converged:.1f}s" if converged is not None else "did not converge"))
     if report.cluster_wait_seconds:
         console.print(f"  {report.cluster_wait_seconds:.1f}s waiting on the cluster (API server, controllers), "

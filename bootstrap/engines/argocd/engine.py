@@ -1,5 +1,5 @@
 """Argo CD behind the engine interface (`bootstrap.engines.base.Engine`): the offline half (render, key
-targets, what it owns). The hand-over to Argo CD's controllers is not built yet."""
+targets, what it owns) and the hand-over: waiting for Argo CD's controllers to sync (`handover`)."""
 
 from __future__ import annotations
 
@@ -40,8 +40,9 @@ class ArgoCDEngine:
         return crd and (GROUP, "Application") in kinds
 
     def hand_over(self, cluster: Cluster, run: Run, manifests: Sequence[Manifest], *, timeout: float) -> None:
-        raise UsageError("--wait-gitops: waiting for Argo CD is not built yet (the argocd engine renders and "
-                         "restores; Argo CD syncs the rest on its own)")
+        from bootstrap.engines.argocd.handover import hand_over  # deferred: clone (it loads the kube client)
+
+        hand_over(cluster, run, manifests, timeout=timeout)
 
     def helm_releases(self, rendered: Rendered, names: Sequence[str]) -> list[HelmInstall]:
         if names:
