@@ -17,12 +17,15 @@ which picks its component from that name and puts the cluster dir on its command
 
 from __future__ import annotations
 
+import atexit
 import base64
 import json
 import os
 import secrets
+import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
@@ -211,10 +214,17 @@ def _redis_pong(port: int) -> bool:
 
 
 def _askpass_socket(state: Path) -> Path:
-    """The git ask-pass server's unix socket, in the cluster dir (a socket path must stay under 108 bytes)."""
+    """The git ask-pass server's unix socket, in the cluster dir; a socket path must stay under 108 bytes, so
+    for a deep cluster dir (pytest's under xdist) in a short directory of its own in the temp dir instead,
+    removed when this process exits."""
     path = state / "askpass.sock"
+    if len(str(path)) < 100:
+        return path
+    short = Path(tempfile.mkdtemp(prefix="drb-argocd-"))
+    atexit.register(shutil.rmtree, short, True)
+    path = short / "askpass.sock"
     if len(str(path)) >= 100:
-        raise ArgoCDError(f"cluster dir {state.parent} is too long for a unix socket path; use a shorter one")
+        raise ArgoCDError(f"cluster dir {state.parent} and the temp dir are too long for a unix socket path")
     return path
 
 
