@@ -44,6 +44,22 @@ def flux_bin_dir() -> Path:
     return built()
 
 
+@pytest.fixture(scope="session")
+def argocd_bin() -> Path:
+    """The Argo CD build (`make argocd`) with redis (`make redis`); opt-in, so its tests skip, naming what is
+    missing, when it is not built."""
+    from drb_localcluster import ArgoCDError, find_argocd_bin_dir  # deferred: optional (Argo CD tests only)
+    from drb_localcluster.argocd import REDIS_SERVER  # deferred: optional (Argo CD tests only)
+
+    try:
+        bin_dir = find_argocd_bin_dir()
+    except ArgoCDError as exc:
+        pytest.skip(f"Argo CD not built: {exc}")
+    if not REDIS_SERVER.is_file():
+        pytest.skip(f"{REDIS_SERVER} is not installed (`make redis`)")
+    return bin_dir
+
+
 @pytest.fixture
 def fresh_flux_cluster(tmp_path, control_plane_bin, flux_bin_dir) -> Iterator[LocalCluster]:
     """A cluster of its own for one test that also runs source-, kustomize- and helm-controller as host

@@ -22,8 +22,8 @@ import pytest
 
 from bootstrap.kube import Cluster
 from bootstrap.model import ObjectRef
-from drb_localcluster import ArgoCDError, LocalCluster, find_argocd_bin_dir, start_argocd
-from drb_localcluster.argocd import COMPONENTS, NAMESPACE, REDIS_SERVER
+from drb_localcluster import LocalCluster, start_argocd
+from drb_localcluster.argocd import COMPONENTS, NAMESPACE
 from tests.support.cluster import started_cluster
 from tests.support.gitserver import GitHttpServer, publish
 
@@ -56,17 +56,6 @@ FILES = {
     "broken/deployment.yaml": DEPLOYMENT.format(name="crasher", deadline=2,
                                                 annotations="{dr-bootstrap.io/simulate: crashloop}"),
 }
-
-
-@pytest.fixture(scope="module")
-def argocd_bin() -> Path:
-    try:
-        bin_dir = find_argocd_bin_dir()
-    except ArgoCDError as exc:
-        pytest.skip(f"Argo CD not built: {exc}")
-    if not REDIS_SERVER.is_file():
-        pytest.skip(f"{REDIS_SERVER} is not installed (`make redis`)")
-    return bin_dir
 
 
 @pytest.fixture(scope="module")

@@ -20,8 +20,8 @@ import yaml
 
 from bootstrap.kube import Cluster
 from bootstrap.model import ObjectRef
-from drb_localcluster import ArgoCDError, LocalCluster, find_argocd_bin_dir, start_argocd
-from drb_localcluster.argocd import NAMESPACE, REDIS_SERVER
+from drb_localcluster import LocalCluster, start_argocd
+from drb_localcluster.argocd import NAMESPACE
 from tests.integration.conftest import build_repo, run_cli
 from tests.support.cluster import started_cluster
 from tests.support.gitserver import GitHttpServer, publish
@@ -30,17 +30,6 @@ from tests.support.sops import AgeKey, new_age_key, write_key_file
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]
 APP = "argoproj.io/v1alpha1"
 TOKEN = "s3cr3t-zero-token"
-
-
-@pytest.fixture(scope="module")
-def argocd_bin() -> Path:
-    try:
-        bin_dir = find_argocd_bin_dir()
-    except ArgoCDError as exc:
-        pytest.skip(f"Argo CD not built: {exc}")
-    if not REDIS_SERVER.is_file():
-        pytest.skip(f"{REDIS_SERVER} is not installed (`make redis`)")
-    return bin_dir
 
 
 @pytest.fixture(scope="module")
