@@ -17,7 +17,7 @@ CLUSTER_DIR ?= .cluster
 SUDO   := $(if $(filter 0,$(shell id -u)),,sudo)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv test test-unit control-plane oracles sops-versions flux helm registry argocd redis sshd cluster-up cluster-down drill drill-template bench fuzz clean
+.PHONY: help venv test test-unit control-plane oracles sops-versions flux helm registry argocd redis sshd debs cluster-up cluster-down drill drill-template bench fuzz clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -55,20 +55,21 @@ flux-operator: ## build (or reuse) flux-operator, its Flux distribution manifest
 argocd: ## build (or reuse) Argo CD's application-, applicationset-controller and repo-server (docs/local-cluster.md)
 	bash drb_localcluster/data/argocd.sh
 
-redis: ## install redis-server (the cache the Argo CD controllers on the local cluster use) when it is missing
-	@test -x /usr/bin/redis-server || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server; }
+# Debian packages the local clusters run, installed by one apt-get call (so `make -j` never runs two at once).
+DEBS_NEEDED = $(if $(wildcard /usr/bin/redis-server),,redis-server) $(if $(wildcard /usr/sbin/sshd),,openssh-server)
+debs: ## install redis-server (Argo CD's cache) and openssh-server (the SSH clone tests' sshd) when missing
+	@test -z "$(strip $(DEBS_NEEDED))" || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(DEBS_NEEDED); }
 
-sshd: ## install openssh-server (the SSH clone tests run their own sshd) when it is missing
-	@test -x /usr/sbin/sshd || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq openssh-server; }
+redis sshd: debs
 
-cluster-up: venv control-plane $(if $(FLUX),flux) $(if $(ARGOCD),argocd redis) ## start a local cluster in $(CLUSTER_DIR) (FLUX=1 / ARGOCD=1: with the Flux / Argo CD controllers)
+cluster-up: venv control-plane $(if $(FLUX),flux) $(if $(ARGOCD),argocd debs) ## start a local cluster in $(CLUSTER_DIR) (FLUX=1 / ARGOCD=1: with the Flux / Argo CD controllers)
 	$(PY) -m drb_localcluster up --dir $(CLUSTER_DIR) $(if $(FLUX),--flux) $(if $(ARGOCD),--argocd)
 
 cluster-down: venv ## stop the local cluster in $(CLUSTER_DIR) and remove its state
 	$(PY) -m drb_localcluster down --dir $(CLUSTER_DIR)
 
-test: venv control-plane oracles sops-versions flux helm registry flux-operator sshd ## run every test (unit and real-cluster integration)
-	DRB_REQUIRE_SOPS_VERSIONS=1 $(PY) -m pytest $(PYTEST_ARGS)
+test: venv control-plane oracles sops-versions flux helm registry flux-operator argocd debs ## run every test (unit and real-cluster integration)
+	DRB_REQUIRE_SOPS_VERSIONS=1 DRB_REQUIRE_ARGOCD=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: venv oracles ## run only the tests that need no cluster
 	$(PY) -m pytest -m 'not cluster' $(PYTEST_ARGS)

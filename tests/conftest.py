@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,17 +47,18 @@ def flux_bin_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def argocd_bin() -> Path:
-    """The Argo CD build (`make argocd`) with redis (`make redis`); opt-in, so its tests skip, naming what is
-    missing, when it is not built."""
+    """The Argo CD build (`make argocd`) with redis (`make debs`). `make test` builds both and sets
+    DRB_REQUIRE_ARGOCD=1, so there a missing one fails the test; elsewhere the test skips, naming it."""
     from drb_localcluster import ArgoCDError, find_argocd_bin_dir  # deferred: optional (Argo CD tests only)
     from drb_localcluster.argocd import REDIS_SERVER  # deferred: optional (Argo CD tests only)
 
+    missing = pytest.fail if os.environ.get("DRB_REQUIRE_ARGOCD") == "1" else pytest.skip
     try:
         bin_dir = find_argocd_bin_dir()
     except ArgoCDError as exc:
-        pytest.skip(f"Argo CD not built: {exc}")
+        missing(f"Argo CD not built: {exc}")
     if not REDIS_SERVER.is_file():
-        pytest.skip(f"{REDIS_SERVER} is not installed (`make redis`)")
+        missing(f"{REDIS_SERVER} is not installed (`make debs`)")
     return bin_dir
 
 
