@@ -155,10 +155,12 @@ def redis_argv(state: Path, ports: ArgoCDPorts) -> list[str]:
 
 
 def component_env(name: str, kubeconfig: Path, state: Path, askpass_sock: Path,
-                  base: Mapping[str, str] = os.environ) -> dict[str, str]:
+                  base: Mapping[str, str] = os.environ, bin_dir: Path | None = None) -> dict[str, str]:
     """The environment of an Argo CD component: the admin kubeconfig as the in-cluster destination, scratch
     directories (temp, home, ssh/tls/gpg data) under the cluster's `state`, no GnuPG, a socket of its own
-    for the git ask-pass server (upstream's default /tmp path would be shared by clusters side by side)."""
+    for the git ask-pass server (upstream's default /tmp path would be shared by clusters side by side), and
+    `bin_dir` first on PATH: the repo-server has git run `argocd` as GIT_ASKPASS (with
+    ARGOCD_BINARY_NAME=argocd-git-ask-pass) to hand a repository Secret's username and password to git."""
     scratch = state / name
     env = {k: v for k, v in base.items() if not k.startswith(("KUBECONFIG", "ARGOCD_", "HELM_", "GIT_"))}
     env.update(
@@ -167,6 +169,8 @@ def component_env(name: str, kubeconfig: Path, state: Path, askpass_sock: Path,
         HOME=str(scratch / "home"), ARGOCD_SSH_DATA_PATH=str(scratch / "ssh"),
         ARGOCD_TLS_DATA_PATH=str(scratch / "tls"), ARGOCD_GNUPGHOME=str(scratch / "gnupg"),
     )
+    if bin_dir is not None:
+        env["PATH"] = os.pathsep.join([str(bin_dir), *([base["PATH"]] if base.get("PATH") else [])])
     return env
 
 
@@ -271,7 +275,7 @@ def start_argocd(cluster, bin_dir: Path | None = None, timeout: float = 120.0,
                                              (ports.appset_metrics, "/metrics")),
     }
     for name, (argv, (port, path)) in plan.items():
-        cluster._spawn(name, [*argv, *extra.get(name, ())], env=component_env(name, kc, state, sock))
+        cluster._spawn(name, [*argv, *extra.get(name, ())], env=component_env(name, kc, state, sock, bin_dir=bin_dir))
         cluster._wait(f"{name} {path}", deadline, lambda port=port, path=path: _healthz(port, path))
     return ports
 
