@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from bootstrap.engines.base import HelmInstall
 
 GET_HELM = ("install helm v4 (https://helm.sh/docs/intro/install/), or build it from Go modules in a checkout "
-            "of dr-bootstrap with `make helm`, then pass --helm-bin FILE or put it on PATH")
+            "of dr-bootstrap with `make helm` (found in ${XDG_CACHE_HOME:-~/.cache}/dr-bootstrap), then pass "
+            "--helm-bin FILE or put it on PATH")
 MIN_MAJOR = 4  # --server-side, --take-ownership and the watcher wait strategy, as helm-controller installs
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)")
 
@@ -93,13 +94,46 @@ def _env() -> dict[str, str]:
     return env
 
 
+HELM_ENV = "DR_BOOTSTRAP_HELM"  # the environment's --helm-bin
+
+
+def built_helms() -> list[Path]:
+    """helm binaries `make helm` built (with its `.complete` stamp) under ${XDG_CACHE_HOME:-~/.cache}/dr-bootstrap,
+    oldest version first."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dr-bootstrap"
+    found = [p / "helm" for p in cache.glob("helm-v*") if (p / ".complete").exists() and (p / "helm").is_file()]
+
+    def version(path: Path) -> tuple[int, ...]:
+        match = _VERSION.match(path.parent.name.removeprefix("helm-"))
+        return tuple(int(n) for n in match.groups()) if match else (0,)
+
+    return sorted(found, key=version)
+
+
+def locate(explicit: str | None, *, purpose: str = "to install the Helm releases with") -> tuple[str, str]:
+    """(path, how it was found) of the helm to run: --helm-bin (`explicit`), else $DR_BOOTSTRAP_HELM, else `helm`
+    on PATH, else the newest helm `make helm` built. UsageError (exit 2), saying how to get one, when there is
+    none. The one finder of every helm dr-bootstrap runs (installs, and the Argo CD engine's templates)."""
+    env = os.environ.get(HELM_ENV)
+    if explicit or env:
+        where = f"--helm-bin {explicit}" if explicit else f"${HELM_ENV} {env}"
+        path = str(explicit or env)
+        if not os.path.isfile(path) or not os.access(path, os.X_OK):
+            raise UsageError(f"{where}: no helm binary {purpose}", hint=GET_HELM)
+        return path, where
+    found = shutil.which("helm")
+    if found:
+        return found, "helm on PATH"
+    built = built_helms()
+    if built:
+        return str(built[-1]), "helm built by `make helm`"
+    raise UsageError(f"helm on PATH: no helm binary {purpose}", hint=GET_HELM)
+
+
 def find(explicit: str | None, *, kubeconfig: str | None = None, context: str | None = None) -> Helm:
-    """The helm to install with: --helm-bin, else `helm` on PATH. UsageError (exit 2), saying how to get one,
-    when there is none or it is older than helm 4."""
-    where = "--helm-bin " + explicit if explicit else "helm on PATH"
-    path = explicit if explicit else shutil.which("helm")
-    if not path or not os.path.isfile(path) or not os.access(path, os.X_OK):
-        raise UsageError(f"{where}: no helm binary to install the Helm releases with", hint=GET_HELM)
+    """The helm to install with (`locate`), checked to be helm 4 or newer: UsageError (exit 2), saying how to get
+    one, when there is none or it is older."""
+    path, where = locate(explicit)
     try:
         result = subprocess.run([path, "version", "--template", "{{.Version}}"], capture_output=True, text=True,
                                 timeout=60, check=False, env=_env())

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 SKIP_DIRS = frozenset({".git", ".hg", ".svn", "node_modules", ".venv", "__pycache__"})
@@ -16,12 +16,13 @@ MAX_SCAN_BYTES = 16 * 1024 * 1024  # larger files are not read by scans
 COMMITTED_KEY = re.compile(rb"AGE-SECRET-KEY-(?:PQ-)?1[0-9A-Z]{20,}")
 
 
-def walk(root: Path) -> Iterator[tuple[str, Path]]:
-    """(repo-relative POSIX path, path) of every regular file under `root`, in path order."""
+def walk(root: Path, skip_dir: Callable[[str], bool] = SKIP_DIRS.__contains__) -> Iterator[tuple[str, Path]]:
+    """(repo-relative POSIX path, path) of every regular file under `root`, in path order; directories whose
+    name `skip_dir` accepts (by default VCS and tool directories) are not entered."""
     root = Path(root)
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         here = Path(dirpath)
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not (here / d).is_symlink())
+        dirnames[:] = sorted(d for d in dirnames if not skip_dir(d) and not (here / d).is_symlink())
         for name in sorted(filenames):
             path = here / name
             if path.is_symlink():

@@ -46,7 +46,8 @@ HELM = typer.Option(
     "chart, applies their CRDs, then installs each with the real helm (v4) after the key, before the phases.",
 )
 HELM_BIN = typer.Option(None, "--helm-bin", metavar="FILE", help="The helm (v4) binary that installs the --helm "
-                        "releases (default: helm on PATH).")
+                        "releases and renders Argo CD Helm sources (default: $DR_BOOTSTRAP_HELM, helm on PATH, "
+                        "else the helm `make helm` built).")
 SUBSTITUTE_FROM = typer.Option(
     [], "--substitute-from", metavar="FILE",
     help="ConfigMap or Secret manifests (SOPS-encrypted or plaintext, read only into memory) that stand in for "

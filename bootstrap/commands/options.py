@@ -32,7 +32,7 @@ class RestoreOptions:
     engine: str = "flux"  # --engine: flux | argocd
     excludes: tuple[str, ...] = ()  # --exclude GLOB: files left out of plain directories
     helm: tuple[str, ...] = ()  # --helm NAMESPACE/NAME: Helm releases to install before the phases
-    helm_bin: str | None = None  # --helm-bin: the helm that installs them (default: PATH)
+    helm_bin: str | None = None  # --helm-bin: the helm that installs them and renders charts (helmcli.locate)
     substitute_from: tuple[str, ...] = ()  # --substitute-from FILE: ConfigMaps/Secrets substituteFrom reads, not applied
     kustomize_bin: str | None = None
     playbook: str | None = None

@@ -163,6 +163,7 @@ class RenderInputs:
     concurrency: int = 4
     repo_url: str | None = None  # the URL the checkout was cloned from (an engine may match its objects to it)
     supplied: tuple[Supplied, ...] = ()  # --substitute-from objects
+    helm_bin: str | None = None  # --helm-bin: the helm an engine renders charts with (None: helmcli.locate's default)
 
 
 class Engine(Protocol):

@@ -39,12 +39,14 @@ class RenderOptions:
     ignore_mac: bool = False
     allow_committed_keys: bool = False
     supplied: tuple[Supplied, ...] = ()  # --substitute-from objects (loaded by `substitute_from.load`)
+    helm_bin: str | None = None  # --helm-bin: the helm an engine renders charts with
 
     @classmethod
     def of(cls, opts: RestoreOptions, supplied: tuple[Supplied, ...] = ()) -> RenderOptions:
         return cls(paths=tuple(opts.paths), selection=tuple(opts.kustomizations), source=opts.source,
                    excludes=tuple(opts.excludes), kustomize_bin=opts.kustomize_bin, playbook=opts.playbook,
-                   ignore_mac=opts.ignore_mac, allow_committed_keys=opts.allow_committed_keys, supplied=supplied)
+                   ignore_mac=opts.ignore_mac, allow_committed_keys=opts.allow_committed_keys, supplied=supplied,
+                   helm_bin=opts.helm_bin)
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,7 @@ def render(options: RenderOptions, checkout: Checkout, keyring: KeyRing, run: Ru
         inputs = RenderInputs(paths=tuple(normalized(options.paths)), source=options.source, concurrency=4,
                               repo_url=checkout.url,
                               selection=(*options.selection, *selected_kustomizations(playbook)),
-                              supplied=options.supplied)
+                              supplied=options.supplied, helm_bin=options.helm_bin)
         rendered = engine.render(inputs, builder, lookup=lookup, notes=progress.note)
         for phase in rendered.phases:
             progress.note(f"{phase.name}: {len(phase.manifests)} object(s) from {phase.path or '.'}")

@@ -76,9 +76,10 @@ class Application:
         return f"{self.namespace}/{self.name}"
 
     def ours(self, repo: str) -> bool:
-        """Every source that renders manifests comes from this repository (ref sources may come from it)."""
+        """Every source that renders manifests comes from this repository (ref sources may come from it) or is a
+        chart of a Helm repository or OCI registry (helm pulls it)."""
         rendering = [s for s in self.sources if s.ref is None or s.path]
-        return bool(rendering) and all(normalize_url(s.repo_url) == repo and s.chart is None for s in rendering)
+        return bool(rendering) and all(s.chart is not None or normalize_url(s.repo_url) == repo for s in rendering)
 
     def origin(self) -> str:
         rendering = [s for s in self.sources if s.ref is None or s.path]

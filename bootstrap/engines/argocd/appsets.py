@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from bootstrap import repofiles
 from bootstrap.engines.argocd import templating
 from bootstrap.engines.argocd.apps import normalize_url
 from bootstrap.errors import ValidationError
@@ -62,13 +63,17 @@ def _file_glob(pattern: str, rel: str) -> bool:
     return re.fullmatch("".join(parts), rel) is not None
 
 
+def _hidden(name: str) -> bool:
+    return name.startswith(".")
+
+
 def _directories(root: Path) -> list[str]:
-    found = []
-    for here, dirs, _files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        rel = Path(here).relative_to(root).as_posix()
-        if rel != ".":
-            found.append(rel)
+    """The checkout's directories as the repo-server lists them for the generator: hidden ones (`.git`
+    included) left out, symlinked ones not entered; each directory holding a file (Git keeps no empty one)."""
+    found: set[str] = set()
+    for rel, _path in repofiles.walk(root, skip_dir=_hidden):
+        parts = rel.split("/")[:-1]
+        found.update("/".join(parts[:end]) for end in range(1, len(parts) + 1))
     return sorted(found)
 
 

@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bootstrap import helmcli
 from bootstrap.engines.argocd.apps import normalize_url
-from bootstrap.errors import UsageError, ValidationError
+from bootstrap.errors import ValidationError
 from bootstrap.kustomize.builder import Document
 from bootstrap.kustomize.graph import sops_format
 from bootstrap.kustomize.scratch import PlaintextRefused
@@ -34,27 +34,15 @@ if TYPE_CHECKING:
     from bootstrap.engines.argocd.apps import Application, Source
     from bootstrap.kustomize.builder import Builder
 
-HELM_ENV = "DR_BOOTSTRAP_HELM"
-CACHE = Path.home() / ".cache" / "dr-bootstrap"
 _SECRETS_SCHEME = re.compile(r"^secrets(\+[a-z-]+)?://(?:[^?]*\?)?(.+)$")
 _SOURCE = re.compile(r"^# Source: ([^\n]+)$", re.MULTILINE)
 TIMEOUT = 300
 
 
-def find_helm() -> str:
-    """$DR_BOOTSTRAP_HELM, else `helm` on PATH, else the newest helm built into ~/.cache/dr-bootstrap."""
-    explicit = os.environ.get(HELM_ENV)
-    if explicit:
-        if not Path(explicit).is_file():
-            raise UsageError(f"${HELM_ENV} {explicit!r}: no such program")
-        return explicit
-    found = shutil.which("helm")
-    if found:
-        return found
-    built = sorted(p / "helm" for p in CACHE.glob("helm-v*") if (p / ".complete").exists() and (p / "helm").is_file())
-    if built:
-        return str(built[-1])
-    raise UsageError("rendering an Argo CD Helm source needs helm: put helm on PATH or set $DR_BOOTSTRAP_HELM")
+def find_helm(explicit: str | None = None) -> str:
+    """The helm that renders Argo CD Helm sources: helmcli's one finder (--helm-bin, $DR_BOOTSTRAP_HELM, PATH,
+    the helm `make helm` built)."""
+    return helmcli.locate(explicit, purpose="to render Argo CD Helm sources with")[0]
 
 
 def _dependencies(chart_dir: Path, where: str) -> None:
@@ -88,12 +76,14 @@ def _value_file(builder: Builder, chart_dir: Path, raw: str, refs: Mapping[str, 
     else:
         target = chart_dir / path_text
     real = target.resolve()
-    if not real.is_relative_to(builder.root):
+    if not (real.is_relative_to(builder.root) or real.is_relative_to(chart_dir.resolve())):
         raise ValidationError(f"{where}: value file {raw!r} points outside the repository; refused")
     if not real.is_file():
         raise ValidationError(f"{where}: value file {raw!r} not found")
     if not match:
         return str(real)
+    if not real.is_relative_to(builder.root):
+        raise ValidationError(f"{where}: helm-secrets value file {raw!r} is not in this repository")
     rel = real.relative_to(builder.root).as_posix()
     opened = builder.secrets.open_file(rel, sops_format(rel))
     plain = opened.render("yaml")
@@ -107,7 +97,9 @@ def _value_file(builder: Builder, chart_dir: Path, raw: str, refs: Mapping[str, 
 
 
 def render_chart(builder: Builder, app: Application, source: Source, chart_dir: Path,
-                 refs: Mapping[str, Path]) -> list[Document]:
+                 refs: Mapping[str, Path], *, helm_bin: Callable[[], str] = find_helm,
+                 label: str | None = None) -> list[Document]:
+    """`label`: how the chart's files are named in messages when it is not in the repository (a pulled chart)."""
     where = f"Application {app.key}"
     _dependencies(chart_dir, where)
     helm: Mapping[str, Any] = source.helm or {}
@@ -120,7 +112,7 @@ def render_chart(builder: Builder, app: Application, source: Source, chart_dir: 
     with tempfile.TemporaryDirectory(prefix="drb-helm-", dir=base) as scratch_name:
         scratch = Path(scratch_name)
         os.chmod(scratch, 0o700)
-        argv = [find_helm(), "template", str(chart_dir), "--name-template", release]
+        argv = [helm_bin(), "template", str(chart_dir), "--name-template", release]
         if namespace:
             argv += ["--namespace", namespace]
         for p in helm.get("parameters") or []:
@@ -163,11 +155,11 @@ def render_chart(builder: Builder, app: Application, source: Source, chart_dir: 
         lines = [line.strip() for line in done.stderr.splitlines() if line.strip() and "--debug" not in line]
         message = scrub(" ".join(lines[:3]) if lines else f"exit {done.returncode}")
         raise ValidationError(f"{where}: helm template failed: {message.replace(str(builder.root) + '/', '')}")
-    return list(_documents(done.stdout, builder, chart_dir, where))
+    return list(_documents(done.stdout, builder, chart_dir, where, label))
 
 
-def _documents(text: str, builder: Builder, chart_dir: Path, where: str):
-    chart_rel = builder.rel(chart_dir)
+def _documents(text: str, builder: Builder, chart_dir: Path, where: str, label: str | None):
+    chart_rel = label if label is not None else builder.rel(chart_dir)
     for chunk in re.split(r"^---[ \t]*$", text, flags=re.MULTILINE):
         if not chunk.strip():
             continue

@@ -12,9 +12,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bootstrap import placeholders
+from bootstrap import helmcli
 from bootstrap.engines.argocd import apps as argo, appsets, order
 from bootstrap.engines.argocd.apps import Application, Source
-from bootstrap.engines.argocd.helm import find_helm, render_chart
+from bootstrap.engines.argocd.charts import repository_settings
+from bootstrap.engines.argocd.helm import render_chart
 from bootstrap.engines.argocd.keys import key_targets
 from bootstrap.engines.argocd.ksops import KsopsExpander
 from bootstrap.engines.argocd.sources import build_options, render_source
@@ -132,11 +134,26 @@ def _phases(name: str, path: str, manifests: list[Manifest]) -> list[RenderedPha
     return out
 
 
+def _helm_finder(explicit: str | None, notes: Callable[[str], None]) -> Callable[[], str]:
+    """The helm to render charts with, found on first use (a repository without charts needs none)."""
+    found: list[str] = []
+
+    def helm() -> str:
+        if not found:
+            path, how = helmcli.locate(explicit, purpose="to render Argo CD Helm sources with")
+            notes(f"Helm charts rendered by {path} ({how})")
+            found.append(path)
+        return found[0]
+
+    return helm
+
+
 def render_repository(inputs: RenderInputs, builder: Builder, notes: Callable[[str], None]) -> Rendered:
     ksops = KsopsExpander(builder.secrets)
     builder = builder.with_expanders(ksops)
     discovery = _Discovery(builder.root, notes)
-    entry = [(p, _entry(builder, p)) for p in inputs.paths]
+    helm = _helm_finder(inputs.helm_bin, notes)
+    entry = [(p, _entry(builder, p, helm)) for p in inputs.paths]
     plain_apps = [argo.parse(d.body, d.source) for _, b in entry for d in b.documents
                   if argo.is_argo(d.body, argo.APPLICATION)]
     repo, why = choose_repo(inputs, plain_apps, builder.root)
@@ -149,7 +166,8 @@ def render_repository(inputs: RenderInputs, builder: Builder, notes: Callable[[s
         phases.append(RenderedPhase(path or ".", path, f"path:{path or '.'}", manifests))
         discovery.found(built.documents, None, repo)
     option_notes: list[str] = []
-    options = build_options(_argocd_cm(phases).get("kustomize.buildOptions"), option_notes)
+    options = build_options(_argocd_cm(phases).get("kustomize.buildOptions"), option_notes, helm)
+    chart_repos = repository_settings(m for phase in phases for m in phase.manifests)
     for note in option_notes:
         notes(note)
     every, wanted = argo.parse_selection(inputs.selection)
@@ -161,8 +179,9 @@ def render_repository(inputs: RenderInputs, builder: Builder, notes: Callable[[s
                         or any(a.key not in rendered for a in _chosen(discovery.known, every, wanted) if ours(a))):
         for app in frontier:
             try:
-                docs = [d for s in app.sources if s.path is not None and s.ref is None
-                        for d in render_source(builder, app, s, repo=repo, options=options).documents]
+                docs = [d for s in app.sources if (s.path is not None or s.chart is not None) and s.ref is None
+                        for d in render_source(builder, app, s, repo=repo, options=options, helm_bin=helm,
+                                               chart_repos=chart_repos).documents]
             except BootstrapError as err:
                 failed[app.key] = err
                 continue
@@ -220,7 +239,7 @@ def _argocd_cm(phases: list[RenderedPhase]) -> dict:
     return {}
 
 
-def _entry(builder: Builder, path: str) -> Built:
+def _entry(builder: Builder, path: str, helm: Callable[[], str]) -> Built:
     """An entry path: a chart (a directory with Chart.yaml and no kustomization) is rendered by helm with
     the directory's name as release name, as an Application of it without helm settings would be."""
     directory = builder.root / path if path else builder.root
@@ -229,11 +248,12 @@ def _entry(builder: Builder, path: str) -> Built:
         app = Application(namespace=argo.DEFAULT_NAMESPACE, name=name, sources=(), destination_namespace="",
                           destination="", wave=0, found_in=path)
         chart = Source(repo_url="", path=path, revision="HEAD", chart=None, ref=None)
-        return Built(BuildSpec(path=path, label=f"--path {path}"), render_chart(builder, app, chart, directory, {}), [])
+        return Built(BuildSpec(path=path, label=f"--path {path}"),
+                     render_chart(builder, app, chart, directory, {}, helm_bin=helm), [])
     found = kustomization_file(directory) if directory.is_dir() else None
     loaded = builder.load_kustomization(found) if found is not None else None
     charts = isinstance(loaded, dict) and bool(loaded.get("helmCharts"))
-    options = ("--enable-helm", "--helm-command", find_helm()) if charts else ()
+    options = ("--enable-helm", "--helm-command", helm()) if charts else ()
     return builder.build(BuildSpec(path=path, label=f"--path {path or '.'}", options=options))
 
 

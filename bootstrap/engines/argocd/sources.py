@@ -6,17 +6,19 @@
   `+argocd:skip-file-rendering` skipped; jsonnet is refused by name;
 - kustomize: the real kustomize, with the Application's overrides written into the kustomization as
   `kustomize edit` would (namePrefix, nameSuffix, namespace, images) and KSOPS expanded in process;
-- helm: the real helm (`helm.render_chart`); a directory with a Chart.yaml is never read as plain manifests.
+- helm: the real helm (`helm.render_chart`); a directory with a Chart.yaml is never read as plain manifests;
+  a chart of a Helm repository or OCI registry is pulled by helm first (`charts.render_pulled`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from bootstrap.engines.argocd.apps import Application, Source
+from bootstrap.engines.argocd.charts import render_pulled
 from bootstrap.engines.argocd.helm import find_helm, ref_paths, render_chart
 from bootstrap.errors import ValidationError
 from bootstrap.kustomize.builder import Builder, Built, BuildSpec, Document
@@ -185,7 +187,7 @@ def kustomize_spec(kustomize: Mapping[str, Any] | None, where: str) -> tuple[dic
     return spec, edits
 
 
-def build_options(raw: str | None, notes: list[str]) -> tuple[str, ...]:
+def build_options(raw: str | None, notes: list[str], helm_bin: Callable[[], str] = find_helm) -> tuple[str, ...]:
     """argocd-cm `kustomize.buildOptions` as dr-bootstrap honours them: `--enable-helm` (with the helm
     dr-bootstrap chose); `--enable-alpha-plugins`/`--enable-exec` never (KSOPS is expanded in process);
     `--load-restrictor` is moot (references are checked to stay inside the repository)."""
@@ -193,7 +195,7 @@ def build_options(raw: str | None, notes: list[str]) -> tuple[str, ...]:
     for flag in (raw or "").split():
         name = flag.split("=", 1)[0]
         if name == "--enable-helm":
-            options += ["--enable-helm", "--helm-command", find_helm()]
+            options += ["--enable-helm", "--helm-command", helm_bin()]
         elif name in ("--enable-alpha-plugins", "--enable-exec"):
             notes.append(f"argocd-cm kustomize.buildOptions {name}: not passed to kustomize (KSOPS generators are "
                          "expanded in process; no other plugin runs)")
@@ -203,8 +205,14 @@ def build_options(raw: str | None, notes: list[str]) -> tuple[str, ...]:
 
 
 def render_source(builder: Builder, app: Application, source: Source, *, repo: str,
-                  options: tuple[str, ...] = ()) -> Built:
+                  options: tuple[str, ...] = (), helm_bin: Callable[[], str] = find_helm,
+                  chart_repos: Mapping[str, Mapping[str, str]] | None = None) -> Built:
+    """`chart_repos`: what Argo CD's repository Secrets say of chart repositories (`charts.repository_settings`)."""
     where = f"Application {app.key}"
+    if source.chart is not None:
+        docs = render_pulled(builder, app, source, ref_paths(builder, app.sources, repo), chart_repos or {},
+                             helm_bin=helm_bin)
+        return Built(BuildSpec(path="", label=where), docs, [])
     path = source.path or ""
     directory = builder.root / path if path else builder.root
     if not directory.is_dir():
@@ -219,6 +227,6 @@ def render_source(builder: Builder, app: Application, source: Source, *, repo: s
     if kind == "helm":
         if not (directory / "Chart.yaml").is_file():
             raise ValidationError(f"{where}: helm source {path or '.'} has no Chart.yaml")
-        docs = render_chart(builder, app, source, directory, ref_paths(builder, app.sources, repo))
+        docs = render_chart(builder, app, source, directory, ref_paths(builder, app.sources, repo), helm_bin=helm_bin)
         return Built(BuildSpec(path=path, label=where), docs, [])
     raise ValidationError(f"{where}: a config-management plugin source; only Argo CD's plugin renders it")

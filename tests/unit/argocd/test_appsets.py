@@ -85,3 +85,18 @@ def test_what_cannot_be_expanded_offline(tree):
                       go=True), "f", tree, REPO)
     with pytest.raises(ValidationError, match="not a string"):
         expand(appset([{"list": {"elements": [{"a": 1}]}}]), "f", tree, REPO)
+
+
+def test_git_directories_walk_as_the_repo_server_lists_them(tree):
+    """repofiles.walk with the generator's own filter: hidden directories (`.git`) are left out, symlinked
+    ones never listed, a directory holding only a directory is listed, and tool directories such as
+    node_modules (which restore's own scans skip) are directories like any other for Argo CD."""
+    for rel in ("apps/node_modules/x.yaml", "apps/outer/inner/x.yaml", ".git/objects/x"):
+        (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tree / rel).write_text("a: 1\n")
+    (tree / "apps" / "link").symlink_to(tree / "apps" / "web")
+    template = {"metadata": {"name": "{{path.basename}}"}, "spec": {"source": {"repoURL": URL, "path": "{{path}}"}}}
+    apps = expand(appset([{"git": {"repoURL": URL, "directories": [{"path": "apps/*"}]}}], template), "f", tree, REPO)
+    assert names(apps) == ["db", "node_modules", "outer", "web"]
+    every = expand(appset([{"git": {"repoURL": URL, "directories": [{"path": "*"}]}}], template), "f", tree, REPO)
+    assert names(every) == ["apps", "clusters"]
