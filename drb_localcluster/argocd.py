@@ -32,6 +32,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .helmtools import HelmBuildError, helm_path
+
 BUILD_SCRIPT = Path(__file__).resolve().parent / "data" / "argocd.sh"
 NAMESPACE = "argocd"
 REDIS_SERVER = Path("/usr/bin/redis-server")
@@ -155,12 +157,13 @@ def redis_argv(state: Path, ports: ArgoCDPorts) -> list[str]:
 
 
 def component_env(name: str, kubeconfig: Path, state: Path, askpass_sock: Path,
-                  base: Mapping[str, str] = os.environ, bin_dir: Path | None = None) -> dict[str, str]:
+                  base: Mapping[str, str] = os.environ, bin_dirs: Sequence[Path] = ()) -> dict[str, str]:
     """The environment of an Argo CD component: the admin kubeconfig as the in-cluster destination, scratch
     directories (temp, home, ssh/tls/gpg data) under the cluster's `state`, no GnuPG, a socket of its own
     for the git ask-pass server (upstream's default /tmp path would be shared by clusters side by side), and
-    `bin_dir` first on PATH: the repo-server has git run `argocd` as GIT_ASKPASS (with
-    ARGOCD_BINARY_NAME=argocd-git-ask-pass) to hand a repository Secret's username and password to git."""
+    `bin_dirs` first on PATH: the repo-server has git run `argocd` as GIT_ASKPASS (with
+    ARGOCD_BINARY_NAME=argocd-git-ask-pass) to hand a repository Secret's username and password to git, and
+    runs `helm` for Helm sources (the project's helm build, when there is one)."""
     scratch = state / name
     env = {k: v for k, v in base.items() if not k.startswith(("KUBECONFIG", "ARGOCD_", "HELM_", "GIT_"))}
     env.update(
@@ -169,8 +172,8 @@ def component_env(name: str, kubeconfig: Path, state: Path, askpass_sock: Path,
         HOME=str(scratch / "home"), ARGOCD_SSH_DATA_PATH=str(scratch / "ssh"),
         ARGOCD_TLS_DATA_PATH=str(scratch / "tls"), ARGOCD_GNUPGHOME=str(scratch / "gnupg"),
     )
-    if bin_dir is not None:
-        env["PATH"] = os.pathsep.join([str(bin_dir), *([base["PATH"]] if base.get("PATH") else [])])
+    if bin_dirs:
+        env["PATH"] = os.pathsep.join([*(str(d) for d in bin_dirs), *([base["PATH"]] if base.get("PATH") else [])])
     return env
 
 
@@ -232,6 +235,14 @@ def _askpass_socket(state: Path) -> Path:
     return path
 
 
+def _helm_dir() -> list[Path]:
+    """The directory of the project's helm build (`make helm`), if built: Argo CD's repo-server runs `helm`."""
+    try:
+        return [helm_path().parent]
+    except HelmBuildError:
+        return []
+
+
 def start_argocd(cluster, bin_dir: Path | None = None, timeout: float = 120.0,
                  extra_args: Mapping[str, Sequence[str]] | None = None) -> ArgoCDPorts:
     """Apply the CRDs and settings, start redis, repo-server, application-controller and
@@ -261,6 +272,7 @@ def start_argocd(cluster, bin_dir: Path | None = None, timeout: float = 120.0,
         apply_objects(api, settings_objects())
     ports = ArgoCDPorts.pick(free_port)
     sock = _askpass_socket(state)
+    path_dirs = [bin_dir, *_helm_dir()]
     cluster._spawn("argocd-redis", redis_argv(state, ports))
     cluster._wait("argocd redis PING", deadline, lambda: _redis_pong(ports.redis))
     kc = cluster.kubeconfig
@@ -275,7 +287,7 @@ def start_argocd(cluster, bin_dir: Path | None = None, timeout: float = 120.0,
                                              (ports.appset_metrics, "/metrics")),
     }
     for name, (argv, (port, path)) in plan.items():
-        cluster._spawn(name, [*argv, *extra.get(name, ())], env=component_env(name, kc, state, sock, bin_dir=bin_dir))
+        cluster._spawn(name, [*argv, *extra.get(name, ())], env=component_env(name, kc, state, sock, bin_dirs=path_dirs))
         cluster._wait(f"{name} {path}", deadline, lambda port=port, path=path: _healthz(port, path))
     return ports
 

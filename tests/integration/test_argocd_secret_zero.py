@@ -4,8 +4,8 @@ repo-server as host processes of the local cluster, tests/integration/test_argoc
 
 `restore --engine argocd --path bootstrap --wait-gitops` restores the SOPS secret zero (the External Secrets
 store credential and an Argo CD repository Secret for a private Git repository) and the root Application;
-Argo CD syncs the rest: the ApplicationSet's generated Applications and an Application whose source is the
-private repository. That one can sync only with the restored repository Secret (its server demands the
+Argo CD syncs the rest: the ApplicationSet's generated Applications (one of them a chart, which Argo CD's
+repo-server renders with helm) and an Application whose source is the private repository. That one can sync only with the restored repository Secret (its server demands the
 token), which is the proof that what Argo CD creates carries the restored Secrets. A re-run converges.
 Negatives: a wrong age key, a `--path` not in the repository, a chart version the registry does not have;
 each exits with README's code, says so in one line naming the file, path or chart, and writes nothing.
@@ -27,7 +27,7 @@ from bootstrap.model import ObjectRef
 from drb_localcluster import LocalCluster, start_argocd
 from drb_localcluster.argocd import NAMESPACE
 from tests.integration.conftest import run_cli, snapshot
-from tests.support.argocd_zero import APP, REPO_USER, STORE_TOKEN, ZeroRepo, serve_zero_repo
+from tests.support.argocd_zero import APP, REPO_USER, STORE_TOKEN, WORKLOADS, ZeroRepo, serve_zero_repo
 from tests.support.charts import package_chart
 from tests.support.cluster import started_cluster
 from tests.support.gitserver import GitHttpServer
@@ -40,8 +40,9 @@ TOKEN = "pr1vate-repo-t0ken-zero"
 
 @pytest.fixture(scope="module")
 def argocd_cluster(tmp_path_factory, control_plane_bin, argocd_bin) -> Iterator[LocalCluster]:
-    with started_cluster(tmp_path_factory.mktemp("argocd-zero") / "cluster", control_plane_bin) as cluster:
-        start_argocd(cluster, argocd_bin, timeout=180)
+    # generous start-up timeouts: the machine these run on is shared and often loaded
+    with started_cluster(tmp_path_factory.mktemp("argocd-zero") / "cluster", control_plane_bin, timeout=300) as cluster:
+        start_argocd(cluster, argocd_bin, timeout=300)
         yield cluster
 
 
@@ -84,7 +85,7 @@ def assert_all_synced(kube: Cluster, repo: ZeroRepo) -> None:
     generated = sorted(a["metadata"]["name"] for a in listed.values()
                        if any(o.get("kind") == "ApplicationSet" and o.get("name") == repo.application_set
                               for o in a["metadata"].get("ownerReferences") or []))
-    assert generated == [f"{repo.name}-api", f"{repo.name}-web"], generated
+    assert generated == [f"{repo.name}-{w}" for w in WORKLOADS], generated
     appset = kube.get(ObjectRef(APP, "ApplicationSet", NAMESPACE, repo.application_set))
     assert appset is not None
     errors = [c for c in (appset.get("status") or {}).get("conditions") or []
@@ -109,9 +110,10 @@ def test_restore_hands_the_secret_zero_repo_to_argo_cd_and_a_rerun_converges(arg
         # the private repository's object exists: Argo CD fetched it with the restored repository Secret
         configmap = kube.get(ObjectRef("v1", "ConfigMap", *fleet.private_configmap))
         assert configmap is not None and configmap["data"] == {"from": "the private repository"}
-        for workload in ("api", "web"):
-            cm = kube.get(ObjectRef("v1", "ConfigMap", f"{fleet.name}-{workload}", f"{workload}-settings"))
-            assert cm is not None and cm["data"]["workload"] == workload
+        for workload in WORKLOADS:  # cache is a chart: its ConfigMap is named after the release (the Application)
+            name = f"{fleet.name}-cache-settings" if workload == "cache" else f"{workload}-settings"
+            cm = kube.get(ObjectRef("v1", "ConfigMap", f"{fleet.name}-{workload}", name))
+            assert cm is not None and cm["data"] == {"synced-by": "argocd", "workload": workload}, (workload, cm)
         assert secret_value(kube, fleet.store_secret, "token") == STORE_TOKEN
         assert secret_value(kube, fleet.repo_secret, "password") == TOKEN
         assert secret_value(kube, fleet.repo_secret, "username") == REPO_USER
@@ -119,7 +121,7 @@ def test_restore_hands_the_secret_zero_repo_to_argo_cd_and_a_rerun_converges(arg
     private_path = f"/{fleet.name}-private.git/"
     asked = [r for r in private_server.requests if r[1].startswith(private_path)]
     assert any(authorized for _, _, authorized in asked), asked  # Argo CD's fetches carried the token
-    for text in (STORE_TOKEN, TOKEN):
+    for text in (STORE_TOKEN, TOKEN, REPO_USER):
         assert text not in done.stdout + done.stderr
 
     again = restore(fleet.url, key[1], argocd_cluster.kubeconfig)

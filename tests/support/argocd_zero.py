@@ -10,6 +10,7 @@ repositories use, served by real Git servers (`git http-backend`, tests/support/
                                                 (goTemplate), one Application per directory
     apps/private.yaml                           an Application whose source is the private repository
     workloads/{web,api}/configmap.yaml          what the generated Applications sync
+    workloads/cache/                            a chart (Chart.yaml, templates/): Argo CD renders it with helm
 
 The private repository (`manifests/configmap.yaml`) is served by a GitHttpServer that demands a token: Argo CD
 can fetch it only with the repository Secret the restore decrypted. With `chart=(registry_host, chart, version)`
@@ -33,7 +34,7 @@ from tests.support.sops import AgeKey
 APP = "argoproj.io/v1alpha1"
 ARGOCD_NS = "argocd"
 IN_CLUSTER = "https://kubernetes.default.svc"
-WORKLOADS = ("api", "web")
+WORKLOADS = ("api", "cache", "web")  # cache is a chart
 STORE_TOKEN = "vault-t0ken-of-the-secret-store"  # what the External Secrets store credential holds
 REPO_USER = "argocd-reader"
 
@@ -45,6 +46,7 @@ class ZeroRepo:
     private_url: str  # the private repository the repository Secret opens
     path: Path  # the working copy (the restore clones `url`)
     token: str  # the private server's token, the repository Secret's password
+    chart: tuple[str, str, str] | None = None  # (registry host, chart, version) of apps/chart.yaml
 
     @property
     def store_secret(self) -> tuple[str, str]:
@@ -57,7 +59,8 @@ class ZeroRepo:
     @property
     def applications(self) -> list[str]:
         """The Applications Argo CD ends up with: root, one per workload directory, the private one."""
-        return [f"{self.name}-root", *(f"{self.name}-{w}" for w in WORKLOADS), f"{self.name}-private"]
+        return [f"{self.name}-root", *(f"{self.name}-{w}" for w in WORKLOADS), f"{self.name}-private",
+                *([f"{self.name}-chart"] if self.chart else [])]
 
     @property
     def application_set(self) -> str:
@@ -128,9 +131,14 @@ def zero_files(name: str, url: str, private_url: str, token: str,
         "apps/private.yaml": application(f"{name}-private", {"repoURL": private_url, "targetRevision": "main",
                                                              "path": "manifests"}, f"{name}-private"),
     }
-    for workload in WORKLOADS:
+    for workload in ("api", "web"):
         files[f"workloads/{workload}/configmap.yaml"] = configmap(f"{workload}-settings",
                                                                   {"synced-by": "argocd", "workload": workload})
+    files["workloads/cache/Chart.yaml"] = _dump({"apiVersion": "v2", "name": "cache", "version": "0.1.0"})
+    files["workloads/cache/values.yaml"] = _dump({"workload": "cache"})
+    files["workloads/cache/templates/configmap.yaml"] = (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-settings\n"
+        "data:\n  synced-by: argocd\n  workload: {{ .Values.workload }}\n")
     if chart is not None:
         host, chart_name, version = chart
         files["bootstrap/chart-repo.sops.yaml"] = secret(
@@ -159,4 +167,4 @@ def serve_zero_repo(public: tuple[GitHttpServer, Path], private: tuple[GitHttpSe
     publish(repo.path, root, f"{name}.git")
     private_repo = build_repo(work / f"{name}-private", private_files(), key, key_file)
     publish(private_repo.path, private_root, f"{name}-private.git")
-    return ZeroRepo(name, url, private_url, repo.path, private_server.token)
+    return ZeroRepo(name, url, private_url, repo.path, private_server.token, chart)

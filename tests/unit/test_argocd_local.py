@@ -39,10 +39,12 @@ def test_environment_fakes_in_cluster_with_the_clusters_kubeconfig(tmp_path):
 
 
 def test_the_bin_dir_goes_first_on_path_so_git_finds_argocds_ask_pass(tmp_path):
-    """The repo-server sets GIT_ASKPASS=argocd: git finds it on PATH (a private repository's credentials)."""
+    """The repo-server sets GIT_ASKPASS=argocd: git finds it on PATH (a private repository's credentials); and it
+    runs helm for Helm sources."""
     env = argocd.component_env("argocd-repo-server", tmp_path / "kubeconfig", tmp_path / "argocd",
-                               tmp_path / "argocd" / "askpass.sock", {"PATH": "/usr/bin"}, bin_dir=tmp_path / "bin")
-    assert env["PATH"] == f"{tmp_path / 'bin'}:/usr/bin"
+                               tmp_path / "argocd" / "askpass.sock", {"PATH": "/usr/bin"},
+                               bin_dirs=[tmp_path / "bin", tmp_path / "helm"])
+    assert env["PATH"] == f"{tmp_path / 'bin'}:{tmp_path / 'helm'}:/usr/bin"
 
 
 def test_command_lines_stay_on_loopback_and_name_the_cluster_dir(tmp_path):

@@ -6,7 +6,8 @@ files relative to the chart, `$ref/…` from this repository).
 
 Argo CD's repository Secrets among the restored objects (label `argocd.argoproj.io/secret-type` repository
 or repo-creds, matched by URL or prefix) say how to reach it: `enableOCI` or `type: oci` (OCI without
-`oci://`), `insecureOCIForceHttp` (plain HTTP) and `insecure` (TLS not verified). Their credentials are not
+`oci://`), `insecureOCIForceHttp` (plain HTTP, as Argo CD documents it; its v3.2 repo-server passes it to
+native OCI sources only, not to `helm pull`) and `insecure` (TLS not verified). Their credentials are not
 handed to helm (a secret never goes on argv): a registry that needs a login is reached with the operator's
 own helm login (`helm registry login`, helm's repository config). A chart helm cannot pull is one error
 (exit 3) naming chart, version and repository.

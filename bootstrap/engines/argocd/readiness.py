@@ -5,7 +5,9 @@ and the last sync operation (`status.operationState.phase`) Succeeded. It has fa
 mend it, when one of its conditions is an error (a type ending in Error, Argo CD's own rule: ComparisonError,
 which is also how an unreachable repository or a path that is not in it shows, InvalidSpecError, SyncError,
 UnknownError), when its sync operation ended Failed or Error, or when its health is Degraded. Every other
-state (no status yet, OutOfSync, Progressing, Missing, a Running operation) is in progress.
+state (no status yet, OutOfSync, Progressing, Missing, a Running operation) is in progress; so is a
+ComparisonError about the live state ("Failed to load live state": the controller's cache of the cluster, e.g.
+an API server too slow to answer, which its next refresh retries), not about the source.
 
 Argo CD v3 keeps each resource's health in its resource tree (redis) unless the controller runs with
 `--persist-resource-health`, so for a Degraded Application the resource to blame is taken from
@@ -30,6 +32,8 @@ GROUP = "argoproj.io"
 #: ComparisonError, InvalidSpecError, SyncError, UnknownError, DeletionError; the *Warning ones are not
 ERROR_SUFFIX = "Error"
 FAILED_PHASES = frozenset({"Failed", "Error"})
+#: a ComparisonError about the controller's cluster cache, not the source: Argo CD retries it on its next refresh
+LIVE_STATE = "Failed to load live state"
 
 
 def _status(obj: Obj) -> Mapping[str, Any]:
@@ -41,6 +45,9 @@ def application_health(obj: Obj) -> Health:
     status = _status(obj)
     for condition in status.get("conditions") or []:
         if str(condition.get("type") or "").endswith(ERROR_SUFFIX):
+            message = str(condition.get("message") or "")
+            if condition["type"] == "ComparisonError" and message.startswith(LIVE_STATE):
+                return Health(Status.IN_PROGRESS, f"ComparisonError (retried by Argo CD): {one_line(message)}")
             where = _sources(obj) if condition["type"] == "ComparisonError" else ""
             return Health(Status.FAILED, f"{condition['type']}: {one_line(condition.get('message') or '')}{where}")
     operation = status.get("operationState") or {}

@@ -11,8 +11,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from bootstrap import placeholders
-from bootstrap import helmcli
+from bootstrap import helmcli, placeholders
 from bootstrap.engines.argocd import apps as argo, appsets, order
 from bootstrap.engines.argocd.apps import Application, Source
 from bootstrap.engines.argocd.charts import repository_settings

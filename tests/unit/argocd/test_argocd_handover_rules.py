@@ -47,6 +47,18 @@ def test_an_error_condition_fails_with_argo_cds_message(condition):
     assert application_health(obj) == Health(Status.FAILED, f"{condition}: repo unreachable{where}")
 
 
+def test_a_comparison_error_about_the_live_state_is_waited_out():
+    """The controller's cluster cache timing out (a loaded API server) is retried by Argo CD: not a failure of
+    the source, so the wait goes on (its timeout still ends it)."""
+    message = ('Failed to load live state: failed to get cluster info for "https://kubernetes.default.svc": '
+               "error synchronizing cache state : failed to load open api schema")
+    health = application_health(app("a", sync="Unknown", conditions=[{"type": "ComparisonError", "message": message}]))
+    assert health.status is Status.IN_PROGRESS and "Failed to load live state" in health.message
+    target = app("a", sync="Unknown", conditions=[{"type": "ComparisonError",
+                                                   "message": "Failed to load target state: app path does not exist"}])
+    assert application_health(target).status is Status.FAILED
+
+
 def test_a_warning_condition_is_not_a_failure():
     assert application_health(app("a", conditions=[{"type": "OrphanedResourceWarning", "message": "x"}])).status \
         is Status.CURRENT
