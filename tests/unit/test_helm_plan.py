@@ -33,7 +33,7 @@ from bootstrap.manifests import ref_of
 from bootstrap.model import Manifest
 from bootstrap.report.model import RunReport, to_dict
 from bootstrap.report.progress import QuietProgress
-from bootstrap.report.run import Run
+from bootstrap.report.run import Run, new_report
 from bootstrap.stages import helm
 from bootstrap.stages.playbook import parse_playbook
 from tests.support.fluxrepos import write_repo
@@ -383,7 +383,7 @@ def test_a_playbook_s_releases_without_helm_stop_the_restore_before_it_connects(
     opts = RestoreOptions(repo_url=str(path), paths=(ENTRY,), kustomizations=("all",), playbook=str(playbook),
                           helm_bin=str(tmp_path / "no-such-helm"))
     progress = QuietProgress(errors=io.StringIO())
-    report = pipeline.new_report("restore", opts, scrubber=progress.scrubber)
+    report = new_report("restore", opts, scrubber=progress.scrubber)
     with pytest.raises(UsageError) as raised:
         pipeline.restore(opts, Run(report, progress, make_cluster=api.cluster), keyring=load_keyring(str(key)))
     assert str(raised.value).startswith(f"--helm-bin {tmp_path / 'no-such-helm'}: no helm binary")

@@ -27,7 +27,7 @@ from bootstrap.errors import UsageError
 from bootstrap.stages.keys import KeyRing, load_keyring
 from bootstrap.commands.options import RestoreOptions
 from bootstrap.report.progress import QuietProgress
-from bootstrap.report.run import Run
+from bootstrap.report.run import Run, new_report
 from bootstrap.report.model import PhaseRecord, RunReport
 from tests.support import fluxrepos
 from tests.support.fakeapi import FakeApiServer, Request
@@ -126,7 +126,7 @@ def answering(api: FakeApiServer, answer: bool) -> Callable[[str], bool]:
 def restore(api: FakeApiServer, repo: Repo, *, ask: Callable[[str], bool] | None = None, **options) -> RunReport:
     opts = RestoreOptions(repo_url=str(repo.path), paths=PATHS, **options)
     progress = LoggedProgress(api)
-    report = pipeline.new_report("restore", opts, scrubber=progress.scrubber)
+    report = new_report("restore", opts, scrubber=progress.scrubber)
     return pipeline.restore(opts, Run(report, progress, make_cluster=api.cluster), keyring=repo.keyring(), ask=ask)
 
 
