@@ -8,26 +8,20 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../drb_localcluster/data/build-common.sh
+. "$HERE/../drb_localcluster/data/build-common.sh"
 # shellcheck source=versions.env
 . "$HERE/versions.env"
 SOPS_VERSIONS=${SOPS_VERSIONS:?}
 
-BIN=${DRB_SOPS_BIN:-${XDG_CACHE_HOME:-$HOME/.cache}/dr-bootstrap/sops/$(echo "$SOPS_VERSIONS" | tr ' ' '_')}
+BIN=${DRB_SOPS_BIN:-$DRB_CACHE/sops/$(echo "$SOPS_VERSIONS" | tr ' ' '_')}
 
 if [[ "${1:-}" == "--print-bin-dir" ]]; then echo "$BIN"; exit 0; fi
 if [[ $# -gt 0 ]]; then echo "usage: $0 [--print-bin-dir]" >&2; exit 2; fi
-if [[ -f "$BIN/.complete" ]]; then echo "cached: sops ${SOPS_VERSIONS} present" >&2; echo "$BIN"; exit 0; fi
-
-# Only Go modules, only through the module proxy: drop 'direct' (VCS fetches) from GOPROXY.
-GOPROXY=$(go env GOPROXY | tr ',|' '\n\n' | grep -vx 'direct' | paste -sd, -)
-GOPROXY=${GOPROXY:-off}
-export GOPROXY GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS="-modcacherw -buildvcs=false"
-
+drb_reuse "$BIN" "$BIN" "sops ${SOPS_VERSIONS}"
+drb_go_env
 mkdir -p "$BIN"
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/drb-sops-build.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
-step() { printf '[sops-versions] %s %s\n' "$(date +%T)" "$*" >&2; }
-START=$SECONDS
+drb_work sops-versions
 
 # sops' go.mod has no replace directives, so `go install module@version` builds each one as released.
 for v in $SOPS_VERSIONS; do
@@ -37,6 +31,4 @@ for v in $SOPS_VERSIONS; do
   "$BIN/sops-${v}" --version --disable-version-check 2>/dev/null | sed -n 1p >&2 || "$BIN/sops-${v}" --version | sed -n 1p >&2
 done
 
-touch "$BIN/.complete"
-step "done in $((SECONDS - START))s"
-echo "$BIN"
+drb_done "$BIN"

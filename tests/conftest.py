@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from drb_localcluster import LocalCluster, LocalClusterError, find_bin_dir
+from drb_localcluster import LocalCluster, LocalClusterError, find_bin_dir, fluxoperator
 from tests.support.cluster import started_cluster
 
 
@@ -67,4 +67,24 @@ def fresh_flux_cluster(tmp_path, control_plane_bin, flux_bin_dir) -> Iterator[Lo
     """A cluster of its own for one test that also runs source-, kustomize- and helm-controller as host
     processes; each starts once its CRDs are Established (apply Flux's manifests, then `.wait_flux()`)."""
     with started_cluster(tmp_path / "cluster", control_plane_bin, flux=True, flux_bin_dir=flux_bin_dir) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def operator_dir() -> Path:
+    """flux-operator's build (`make flux-operator`: the binary, data/, crd/); fails, never skips, when missing."""
+    try:
+        return fluxoperator.find_operator_dir()
+    except fluxoperator.FluxOperatorBuildError as exc:
+        pytest.fail(f"{exc} (make flux-operator)", pytrace=False)
+
+
+@pytest.fixture
+def operator_cluster(tmp_path, control_plane_bin, flux_bin_dir, operator_dir) -> Iterator[LocalCluster]:
+    """A cluster of its own for one test with the Flux controllers and flux-operator as host processes;
+    kustomize-controller gets `--sops-age-secret=sops-age`, the flag a FluxInstance patch gives the operator's
+    Deployment (tests.support.operatorrepos.PATCHES)."""
+    with started_cluster(tmp_path / "cluster", control_plane_bin, flux=True, flux_bin_dir=flux_bin_dir,
+                         flux_operator=True,
+                         flux_args={"kustomize-controller": ["--sops-age-secret=sops-age"]}) as cluster:
         yield cluster

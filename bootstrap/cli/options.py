@@ -122,7 +122,7 @@ def restore_options(params: dict):
     # deferred: start-up (help, completion and a typo reach the typer app and build no options)
     from dataclasses import fields
 
-    from bootstrap.commands.restore import RestoreOptions
+    from bootstrap.commands.options import RestoreOptions
 
     names = {f.name for f in fields(RestoreOptions)}
     chosen = {name: value for name, value in params.items() if name in names}

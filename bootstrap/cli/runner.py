@@ -14,11 +14,10 @@ import typer
 
 from bootstrap.errors import BootstrapError, UsageError
 from bootstrap.report.output import FORMATS, one_place, render
-from bootstrap.commands.restore import RestoreOptions, finish, new_report  # noqa: F401  (RestoreOptions re-exported)
-from bootstrap.commands.restore import restore
+from bootstrap.commands.options import RestoreOptions
 from bootstrap.report.progress import QuietProgress
 from bootstrap.report.model import RunReport, Scrubber, to_dict, to_json, write_json, write_junit
-from bootstrap.report.run import Run
+from bootstrap.report.run import Run, finish, new_report
 
 OUTPUTS = FORMATS  # human: live progress and a summary; json, yaml: the report on stdout, nothing else
 
@@ -111,6 +110,8 @@ def _confirm(question: str) -> bool:
 
 def run_restore(opts: RestoreOptions, *, report_path: str | None, junit_path: str | None, output: str,
                 verbose: bool = False) -> None:
+    from bootstrap.commands.restore import restore  # deferred: start-up (a command's code loads when it runs)
+
     scrubber = Scrubber()
     progress = _progress(output, scrubber, verbose)
     check_report_paths(report=report_path, junit=junit_path)

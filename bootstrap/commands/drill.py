@@ -28,7 +28,7 @@ from bootstrap.commands import restore as pipeline
 from bootstrap.commands.injections import INJECTIONS, Injection, prepare_injected_repo
 from bootstrap.redact import Sensitive
 from bootstrap.report.model import RunReport, Scrubber, to_dict
-from bootstrap.report.run import Run
+from bootstrap.report.run import Run, finish, new_report
 from bootstrap.stages import source, substitute_from
 from bootstrap.stages.keys import KeyRing
 
@@ -218,7 +218,7 @@ def run_drill(restore_opts, drill: DrillOptions, progress, keyring, confirm: Cal
     evidence = Evidence(inject=drill.inject, checks=list(CHECKS))
     if injection:
         evidence.expected = {"exitCode": int(injection.exit_code), "cause": injection.cause}
-    report = pipeline.new_report("drill", restore_opts, scrubber=scrubber)
+    report = new_report("drill", restore_opts, scrubber=scrubber)
     error: BootstrapError | None = None
     restore_keyring = keyring
     old_term = signal.signal(signal.SIGTERM, _interrupt)
@@ -253,14 +253,14 @@ def run_drill(restore_opts, drill: DrillOptions, progress, keyring, confirm: Cal
                     pipeline.restore(opts, Run(report, progress), keyring=restore_keyring)
                 except BootstrapError as err:
                     error = err
-                pipeline.finish(report, error)  # before the teardown: that is not part of the RTO
+                finish(report, error)  # before the teardown: that is not part of the RTO
                 evidence.cluster["kubernetesVersion"] = report.server_version
     except BootstrapError as err:  # the drill itself could not run (cluster, injection): still leave evidence
         error = err
     finally:
         signal.signal(signal.SIGTERM, old_term)
         if report.finished is None:
-            pipeline.finish(report, error)
+            finish(report, error)
         evidence.report = report
     evidence.verdict = verdict(injection, error)
     return evidence

@@ -15,24 +15,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bootstrap import __version__, engines, helmcli
+from bootstrap import engines, helmcli
 from bootstrap.commands.options import RestoreOptions, check_options
-from bootstrap.errors import BootstrapError
+from bootstrap.commands.plan import planned
 from bootstrap.model import ObjectRef
 from bootstrap.report.model import RunReport
-from bootstrap.scrub import Scrubber
+from bootstrap.stages import apply, handover, helm_install, install_key, target, verify
+from bootstrap.stages.keys import load_key
 
 if TYPE_CHECKING:
     from bootstrap.report.run import Run
     from bootstrap.stages.keys import KeyRing
-
-
-def new_report(command: str, opts: RestoreOptions | None = None, *, scrubber: Scrubber | None = None) -> RunReport:
-    """The run's report; `scrubber` is the one the run's progress was built with, so both hide the same values."""
-    report = RunReport(command=command, tool_version=__version__, scrubber=scrubber or Scrubber())
-    if opts is not None:
-        report.repo, report.ref, report.path, report.paths = opts.repo_url, opts.ref, opts.path, list(opts.paths)
-    return report
 
 
 def find_helm(opts: RestoreOptions, run: Run) -> helmcli.Helm:
@@ -43,20 +36,10 @@ def find_helm(opts: RestoreOptions, run: Run) -> helmcli.Helm:
     return helm
 
 
-def finish(report: RunReport, error: BootstrapError | None) -> RunReport:
-    report.finish(error=error)
-    return report
-
-
 def restore(opts: RestoreOptions, run: Run, *, keyring: KeyRing | None = None,
             ask: Callable[[str], bool] | None = None) -> RunReport:
     """Run a whole restore. Fills the run's report as it goes (also when it raises). `ask` is the terminal's
     yes/no question (None without a terminal): a cluster that is not fresh needs a yes, or --yes."""
-    # deferred: start-up (cli.runner loads this module for every command: a verify loads no pipeline)
-    from bootstrap.commands.plan import planned
-    from bootstrap.stages import apply, handover, helm_install, install_key, target, verify
-    from bootstrap.stages.keys import load_key
-
     check_options(opts)
     helms = [find_helm(opts, run)] if opts.helm else []  # before anything is cloned: no helm, no restore
 

@@ -17,14 +17,17 @@ import re
 import tempfile
 import xml.etree.ElementTree as ET
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bootstrap.clock import WaitClock
 from bootstrap.errors import BootstrapError
 from bootstrap.scrub import Scrubber  # noqa: F401  (re-exported)
+
+if TYPE_CHECKING:
+    from bootstrap.engines.base import HelmInstall
 
 SCHEMA_VERSION = 1
 
@@ -69,19 +72,15 @@ class PhaseRecord:
 
 @dataclass(slots=True)
 class HelmReleaseRecord:
-    """A Helm release to install before the phases, in install order (its values are never recorded)."""
+    """A Helm release to install before the phases, in install order: the engine's release, its values never
+    recorded (`of` drops them), and what became of it."""
 
-    namespace: str  # the GitOps engine's object
-    name: str
-    chart: str
-    version: str
-    repository: str
-    release_name: str
-    target_namespace: str
-    storage_namespace: str
-    source: str  # the object the chart comes from
-    depends_on: tuple[str, ...] = ()
+    release: HelmInstall
     status: str = "planned"  # planned | pulled (a dry run) | installed | failed
+
+    @classmethod
+    def of(cls, release: HelmInstall) -> HelmReleaseRecord:
+        return cls(replace(release, values={}))
 
 
 @dataclass(slots=True)
@@ -225,19 +224,21 @@ def to_dict(report: RunReport) -> dict[str, Any]:
             }
             for o in report.objects
         ],
-        "helmReleases": [
-            {"namespace": h.namespace, "name": h.name, "chart": h.chart, "version": h.version,
-             "repository": h.repository, "releaseName": h.release_name, "targetNamespace": h.target_namespace,
-             "storageNamespace": h.storage_namespace, "source": h.source, "dependsOn": list(h.depends_on),
-             "status": h.status}
-            for h in report.helm_releases
-        ],
+        "helmReleases": [_helm_release(h) for h in report.helm_releases],
         "error": error_fields(report.error),
         "toolVersion": report.tool_version,
         "serverVersion": report.server_version,
         "helmVersion": report.helm_version,
     }
     return _scrub_tree(doc, report.scrubber)
+
+
+def _helm_release(record: HelmReleaseRecord) -> dict[str, Any]:
+    r = record.release
+    return {"namespace": r.namespace, "name": r.name, "chart": r.chart, "version": r.version,
+            "repository": r.repository, "releaseName": r.release_name, "targetNamespace": r.target_namespace,
+            "storageNamespace": r.storage_namespace, "source": r.source, "dependsOn": list(r.depends_on),
+            "status": record.status}
 
 
 def error_fields(error: ReportError | BootstrapError | None) -> dict[str, Any] | None:

@@ -16,10 +16,14 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
+from bootstrap import __version__
 from bootstrap.model import ObjectRef
 from bootstrap.report.model import ObjectRecord, PhaseRecord, RunReport
+from bootstrap.scrub import Scrubber
 
 if TYPE_CHECKING:
+    from bootstrap.commands.options import RestoreOptions
+    from bootstrap.errors import BootstrapError
     from bootstrap.kube import Cluster
     from bootstrap.kube.objects import ApplyOutcome
     from bootstrap.report.progress import Progress
@@ -28,6 +32,19 @@ if TYPE_CHECKING:
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def new_report(command: str, opts: RestoreOptions | None = None, *, scrubber: Scrubber | None = None) -> RunReport:
+    """The run's report; `scrubber` is the one the run's progress was built with, so both hide the same values."""
+    report = RunReport(command=command, tool_version=__version__, scrubber=scrubber or Scrubber())
+    if opts is not None:
+        report.repo, report.ref, report.path, report.paths = opts.repo_url, opts.ref, opts.path, list(opts.paths)
+    return report
+
+
+def finish(report: RunReport, error: BootstrapError | None) -> RunReport:
+    report.finish(error=error)
+    return report
 
 
 def _cluster(*args, **kwargs) -> Cluster:

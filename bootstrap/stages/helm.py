@@ -51,17 +51,8 @@ def plan_releases(options: HelmOptions, rendered: Rendered, playbook: Playbook |
                     run.progress.note(f"Helm release {release.key} depends on {dep}, which is not among those "
                                       f"installed before the phases: it is installed without waiting for {dep}, "
                                       f"which {engine.name} reconciles after the hand-over")
-        run.report.helm_releases = [record(release) for release in releases]
+        run.report.helm_releases = [HelmReleaseRecord.of(release) for release in releases]
     return releases
-
-
-def record(release: HelmInstall) -> HelmReleaseRecord:
-    return HelmReleaseRecord(
-        namespace=release.namespace, name=release.name, chart=release.chart, version=release.version,
-        repository=release.repository, release_name=release.release_name,
-        target_namespace=release.target_namespace, storage_namespace=release.storage_namespace,
-        source=release.source, depends_on=release.depends_on,
-    )
 
 
 def render_releases(releases: list[HelmInstall]) -> list[str]:

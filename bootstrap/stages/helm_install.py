@@ -119,7 +119,7 @@ def install(cluster: Cluster, run: Run, prepared: Prepared, *, dry_run: bool, ti
     from bootstrap.stages.apply import wait_gates  # deferred: clone (the apply stage loads with the kube client)
     from bootstrap.stages.verify import verify_rollouts  # deferred: heavy (plans never verify)
 
-    records = {(h.namespace, h.name): h for h in run.report.helm_releases}
+    records = {h.release.key: h for h in run.report.helm_releases}
     if dry_run:
         with run.phase("helm: install"):
             for item in prepared.pulled:
@@ -156,6 +156,6 @@ def install(cluster: Cluster, run: Run, prepared: Prepared, *, dry_run: bool, ti
 
 
 def _mark(records: dict, release: HelmInstall, status: str) -> None:
-    record = records.get((release.namespace, release.name))
+    record = records.get(release.key)
     if record is not None:
         record.status = status

@@ -11,10 +11,12 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=build-common.sh
+. "$HERE/build-common.sh"
 # shellcheck source=versions.env
 . "$HERE/versions.env"
 V=${ARGOCD_VERSION:?}
-BIN=${DRB_ARGOCD_BIN:-${XDG_CACHE_HOME:-$HOME/.cache}/dr-bootstrap/argocd-${V}}
+BIN=${DRB_ARGOCD_BIN:-$DRB_CACHE/argocd-${V}}
 COMPONENTS=(argocd-application-controller argocd-repo-server argocd-applicationset-controller argocd-git-ask-pass)
 
 case "${1:-}" in
@@ -22,26 +24,14 @@ case "${1:-}" in
   "") ;;
   *) echo "usage: $0 [--print-bin-dir]" >&2; exit 2 ;;
 esac
-if [[ -f "$BIN/.complete" ]]; then echo "cached: argocd ${V} present" >&2; echo "$BIN"; exit 0; fi
-
-# One build at a time per bin dir; a second caller waits, then reuses.
-mkdir -p "$BIN"
-exec 9>"$BIN/.lock"
-flock 9
-if [[ -f "$BIN/.complete" ]]; then echo "$BIN"; exit 0; fi
-
-# Only Go modules, only through the module proxy: drop 'direct' (VCS fetches) from GOPROXY.
-GOPROXY=$(go env GOPROXY | tr ',|' '\n\n' | grep -vx 'direct' | paste -sd, -)
-GOPROXY=${GOPROXY:-off}
-export GOPROXY GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS="-modcacherw -buildvcs=false"
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/drb-argocd-build.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
-step() { printf '[argocd] %s %s\n' "$(date +%T)" "$*" >&2; }
-START=$SECONDS
+drb_reuse "$BIN" "$BIN" "argocd ${V}"
+drb_lock "$BIN"
+drb_reuse "$BIN" "$BIN" "argocd ${V}"
+drb_go_env
+drb_work argocd
 
 step "argo-cd ${V}: downloading the module"
-SRC=$(go mod download -json "github.com/argoproj/argo-cd/v3@${V}" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
+SRC=$(drb_module_dir "github.com/argoproj/argo-cd/v3@${V}")
 [[ -d "$SRC" ]] || { echo "argocd.sh: cannot download github.com/argoproj/argo-cd/v3@${V}" >&2; exit 3; }
 # Build inside a writable copy, so the module's own go.mod (its replace directives, go.sum) applies.
 cp -r "$SRC" "$WORK/argo-cd" && chmod -R u+w "$WORK/argo-cd"
@@ -105,6 +95,4 @@ for c in "${COMPONENTS[@]}"; do ln -sfn argocd "$BIN/$c"; done
 rm -rf "$BIN/crds" && mkdir "$BIN/crds"
 cp "$SRC"/manifests/crds/*-crd.yaml "$BIN/crds/" && chmod u+w "$BIN"/crds/*
 "$BIN/argocd-repo-server" --help >/dev/null  # the binary runs
-touch "$BIN/.complete"
-step "done in $((SECONDS - START))s"
-echo "$BIN"
+drb_done "$BIN"

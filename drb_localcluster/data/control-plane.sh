@@ -9,31 +9,21 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=build-common.sh
+. "$HERE/build-common.sh"
 # shellcheck source=versions.env
 . "$HERE/versions.env"
 KUBE_VERSION=${KUBE_VERSION:?} ETCD_VERSION=${ETCD_VERSION:?} KWOK_VERSION=${KWOK_VERSION:?}
 
-BIN=${DRB_CONTROL_PLANE_BIN:-${XDG_CACHE_HOME:-$HOME/.cache}/dr-bootstrap/control-plane/kube-${KUBE_VERSION}_etcd-${ETCD_VERSION}_kwok-${KWOK_VERSION}}
+BIN=${DRB_CONTROL_PLANE_BIN:-$DRB_CACHE/control-plane/kube-${KUBE_VERSION}_etcd-${ETCD_VERSION}_kwok-${KWOK_VERSION}}
 
 if [[ "${1:-}" == "--print-bin-dir" ]]; then echo "$BIN"; exit 0; fi
 if [[ $# -gt 0 ]]; then echo "usage: $0 [--print-bin-dir]" >&2; exit 2; fi
-if [[ -f "$BIN/.complete" ]]; then echo "cached: control plane binaries present" >&2; echo "$BIN"; exit 0; fi
-command -v go >/dev/null 2>&1 || {
-  echo "control-plane.sh: building the local control plane needs Go 1.26 or newer on PATH (https://go.dev/dl/)" >&2
-  exit 3
-}
-
-# Only Go modules, only through the module proxy: drop 'direct' (VCS fetches) from GOPROXY.
-# GOPROXY=off works too when the module cache is warm (proves the build needs nothing else).
-GOPROXY=$(go env GOPROXY | tr ',|' '\n\n' | grep -vx 'direct' | paste -sd, -)
-GOPROXY=${GOPROXY:-off}
-export GOPROXY GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS="-modcacherw -buildvcs=false"
-
+drb_reuse "$BIN" "$BIN" "control plane binaries"
+drb_need_go "building the local control plane"
+drb_go_env
 mkdir -p "$BIN"
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/drb-cp-build.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
-step() { printf '[control-plane] %s %s\n' "$(date +%T)" "$*" >&2; }
-START=$SECONDS
+drb_work control-plane
 
 # kube-*: k8s.io/kubernetes cannot be `go install`ed (replace directives), so build it as a dependency
 # of a throwaway module that maps every ./staging module to its published v0.Y.Z.
@@ -75,6 +65,4 @@ GOBIN="$BIN" go install -trimpath -ldflags="-s -w" "sigs.k8s.io/kwok/cmd/kwok@${
 "$BIN/kube-apiserver" --version >&2
 "$BIN/etcd" --version | sed -n 1p >&2  # sed reads it all: head would leave etcd a SIGPIPE (exit 141 under pipefail)
 "$BIN/kwok" --version >&2 || true
-touch "$BIN/.complete"
-step "done in $((SECONDS - START))s"
-echo "$BIN"
+drb_done "$BIN"

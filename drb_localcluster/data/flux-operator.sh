@@ -9,34 +9,25 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=build-common.sh
+. "$HERE/build-common.sh"
 # shellcheck source=versions.env
 . "$HERE/versions.env"
 V=${FLUX_OPERATOR_VERSION:?} TOOLCHAIN=${FLUX_OPERATOR_GOTOOLCHAIN:?}
-BIN=${DRB_FLUX_OPERATOR_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/dr-bootstrap/flux-operator-${V}}
+BIN=${DRB_FLUX_OPERATOR_DIR:-$DRB_CACHE/flux-operator-${V}}
 
 [[ $# -le 1 ]] || { echo "usage: $0 [--print-bin-dir]" >&2; exit 2; }
 if [[ "${1:-}" == --print-bin-dir ]]; then echo "$BIN"; exit 0; fi
-if [[ -f "$BIN/.complete" ]]; then echo "cached: flux-operator present" >&2; echo "$BIN"; exit 0; fi
+drb_reuse "$BIN" "$BIN" flux-operator
+drb_lock "$BIN"
+drb_reuse "$BIN" "$BIN" flux-operator
 
-mkdir -p "$BIN"
-exec 9>"$BIN/.lock"
-flock 9
-if [[ -f "$BIN/.complete" ]]; then echo "$BIN"; exit 0; fi
-
-# Only the module proxy (no 'direct'); the toolchain the module asks for comes from the proxy too
-# (golang.org/toolchain@v0.0.1-<go version>.<os>-<arch>).
-GOPROXY=$(go env GOPROXY | tr ',|' '\n\n' | grep -vx 'direct' | paste -sd, -)
-GOPROXY=${GOPROXY:-off}
-export GOPROXY GOTOOLCHAIN=$TOOLCHAIN CGO_ENABLED=0 GOFLAGS="-modcacherw -buildvcs=false"
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/drb-flux-operator.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
-step() { printf '[flux-operator] %s %s\n' "$(date +%T)" "$*" >&2; }
-START=$SECONDS
+# The toolchain the module asks for comes from the proxy too (golang.org/toolchain@v0.0.1-<go version>.<os>-<arch>).
+drb_go_env "$TOOLCHAIN"
+drb_work flux-operator
 
 step "$V: downloading the module (toolchain $TOOLCHAIN)"
-SRC=$(cd "$WORK" && go mod download -json "github.com/controlplaneio-fluxcd/flux-operator@$V" |
-  sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
+SRC=$(cd "$WORK" && drb_module_dir "github.com/controlplaneio-fluxcd/flux-operator@$V")
 [[ -d "$SRC" ]] || { echo "flux-operator.sh: cannot download github.com/controlplaneio-fluxcd/flux-operator@$V" >&2; exit 3; }
 cp -r "$SRC" "$WORK/src" && chmod -R u+w "$WORK/src"
 # The web UI's bundle (web/dist, embedded by web/embed.go) is built by npm and not in the module zip: an empty
@@ -49,6 +40,4 @@ rm -rf "$BIN/data" "$BIN/crd"
 cp -r "$WORK/src/config/data" "$BIN/data"
 mkdir -p "$BIN/crd" && cp "$WORK/src/config/crd/bases/"*.yaml "$BIN/crd/"
 mv -f "$WORK/flux-operator" "$BIN/flux-operator"
-touch "$BIN/.complete"
-step "done in $((SECONDS - START))s"
-echo "$BIN"
+drb_done "$BIN"

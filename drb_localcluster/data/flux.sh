@@ -9,12 +9,14 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=build-common.sh
+. "$HERE/build-common.sh"
 # shellcheck source=versions.env
 . "$HERE/versions.env"
 FLUX_VERSION=${FLUX_VERSION:?} KUSTOMIZE_VERSION=${KUSTOMIZE_VERSION:?}
 SC=${FLUX_SOURCE_CONTROLLER_VERSION:?} KC=${FLUX_KUSTOMIZE_CONTROLLER_VERSION:?} HC=${FLUX_HELM_CONTROLLER_VERSION:?}
 
-BIN=${DRB_FLUX_BIN:-${XDG_CACHE_HOME:-$HOME/.cache}/dr-bootstrap/flux/flux-${FLUX_VERSION}_sc-${SC}_kc-${KC}_hc-${HC}_kustomize-${KUSTOMIZE_VERSION}}
+BIN=${DRB_FLUX_BIN:-$DRB_CACHE/flux/flux-${FLUX_VERSION}_sc-${SC}_kc-${KC}_hc-${HC}_kustomize-${KUSTOMIZE_VERSION}}
 CLI_BINS=(flux kustomize)
 CONTROLLER_BINS=(source-controller kustomize-controller helm-controller)
 
@@ -32,28 +34,15 @@ if [[ -f "$BIN/.complete" ]] || { [[ "${1:-}" == cli ]] && have_all "${WANT[@]}"
   echo "cached: flux binaries present" >&2; echo "$BIN"; exit 0
 fi
 
-# One build at a time per bin dir (make and a test may ask together); the second waits, then reuses.
-mkdir -p "$BIN"
-exec 9>"$BIN/.lock"
-flock 9
-
-# Only Go modules, only through the module proxy: drop 'direct' (VCS fetches) from GOPROXY.
-GOPROXY=$(go env GOPROXY | tr ',|' '\n\n' | grep -vx 'direct' | paste -sd, -)
-GOPROXY=${GOPROXY:-off}
-export GOPROXY GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS="-modcacherw -buildvcs=false"
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/drb-flux-build.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
+drb_lock "$BIN"
+drb_go_env
+drb_work flux
 mkdir "$WORK/out"
-step() { printf '[flux] %s %s\n' "$(date +%T)" "$*" >&2; }
-START=$SECONDS
 
-# The extracted source of module $1 (read-only in the module cache).
-module_dir() { go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p'; }
 # A writable copy of module $1 in $WORK/$2, to build in: the module's own go.mod (replace directives,
 # go.sum) then applies, which `go install mod@version` refuses.
 module_copy() {
-  local src; src=$(module_dir "$1")
+  local src; src=$(drb_module_dir "$1")
   [[ -d "$src" ]] || { echo "flux.sh: cannot download module $1" >&2; exit 3; }
   cp -r "$src" "$WORK/$2" && chmod -R u+w "$WORK/$2"
 }
@@ -68,9 +57,9 @@ if [[ ! -x "$BIN/kustomize" ]]; then
 fi
 KUSTOMIZE="$BIN/kustomize"
 
-SC_SRC=$(module_dir "github.com/fluxcd/source-controller@${SC}")
-KC_SRC=$(module_dir "github.com/fluxcd/kustomize-controller@${KC}")
-HC_SRC=$(module_dir "github.com/fluxcd/helm-controller@${HC}")
+SC_SRC=$(drb_module_dir "github.com/fluxcd/source-controller@${SC}")
+KC_SRC=$(drb_module_dir "github.com/fluxcd/kustomize-controller@${KC}")
+HC_SRC=$(drb_module_dir "github.com/fluxcd/helm-controller@${HC}")
 declare -A CONTROLLER_SRC=([source-controller]="$SC_SRC" [kustomize-controller]="$KC_SRC" [helm-controller]="$HC_SRC")
 declare -A CONTROLLER_VERSION=([source-controller]="$SC" [kustomize-controller]="$KC" [helm-controller]="$HC")
 declare -A CONTROLLER_REPLACE=([source-controller]="${FLUX_SOURCE_CONTROLLER_REPLACE:-}"

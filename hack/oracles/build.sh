@@ -9,6 +9,8 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../../drb_localcluster/data/build-common.sh
+. "$HERE/../../drb_localcluster/data/build-common.sh"
 # shellcheck source=../versions.env
 . "$HERE/../versions.env"
 ENVSUBST_VERSION=${ENVSUBST_VERSION:?}
@@ -17,16 +19,13 @@ SIGS_YAML_VERSION=${SIGS_YAML_VERSION:?}
 if [[ $# -gt 1 ]]; then echo "usage: $0 [envsubst|kustschema|yamljson|all]" >&2; exit 2; fi
 WHAT=${1:-envsubst}
 
-# Only Go modules, only through the module proxy (no VCS), this Go toolchain, no cgo.
-GOPROXY=$(go env GOPROXY | tr ',|' '\n\n' | grep -vx 'direct' | paste -sd, -)
-GOPROXY=${GOPROXY:-off}
-export GOPROXY GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS="-modcacherw -buildvcs=false"
+drb_go_env
 
 # build NAME MODULE VERSION: hack/oracles/NAME, whose go.mod must require exactly MODULE VERSION (the pin in
 # versions.env), into the cache; prints the binary.
 build() {
   local name=$1 module=$2 version=$3
-  local src="$HERE/$name" out=${XDG_CACHE_HOME:-$HOME/.cache}/dr-bootstrap/oracles/$name-$version
+  local src="$HERE/$name" out=$DRB_CACHE/oracles/$name-$version
   local bin="$out/$name-oracle"
   grep -qx "require $module $version" "$src/go.mod" || {
     echo "build.sh: $src/go.mod does not require $module $version (hack/versions.env)" >&2

@@ -15,7 +15,6 @@ from __future__ import annotations
 import io
 import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import yaml
@@ -39,14 +38,6 @@ pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]
 NS = "flux-system"
 SOURCE = "source.toolkit.fluxcd.io/v1"
 KUSTOMIZE = "kustomize.toolkit.fluxcd.io/v1"
-
-
-@pytest.fixture(scope="module")
-def operator_dir() -> Path:
-    try:
-        return fluxoperator.find_operator_dir()
-    except fluxoperator.FluxOperatorBuildError as exc:
-        pytest.fail(f"{exc} (make flux-operator)", pytrace=False)
 
 
 @pytest.fixture(scope="module")

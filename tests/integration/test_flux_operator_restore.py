@@ -17,7 +17,6 @@ gives the operator's Deployment: LocalCluster(flux_args=…).)
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,7 +25,6 @@ from bootstrap.kube import Cluster
 from bootstrap.model import ObjectRef
 from drb_localcluster import fluxoperator
 from tests.integration.conftest import read_json, run_cli
-from tests.support.cluster import started_cluster
 from tests.support.fluxrepos import dump, flux_ks, write_repo
 from tests.support.gitserver import GitHttpServer, publish
 from tests.support.operatorrepos import PATCHES
@@ -35,22 +33,6 @@ from tests.support.sops import new_age_key, write_key_file
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]
 NS = "flux-system"
 APP_SECRET = "app-secret-" + "4b1d7e"
-
-
-@pytest.fixture(scope="module")
-def operator_dir() -> Path:
-    try:
-        return fluxoperator.find_operator_dir()
-    except fluxoperator.FluxOperatorBuildError as exc:
-        pytest.fail(f"{exc} (make flux-operator)", pytrace=False)
-
-
-@pytest.fixture
-def operator_cluster(tmp_path, control_plane_bin, flux_bin_dir, operator_dir):
-    with started_cluster(tmp_path / "cluster", control_plane_bin, flux=True, flux_bin_dir=flux_bin_dir,
-                         flux_operator=True,
-                         flux_args={"kustomize-controller": ["--sops-age-secret=sops-age"]}) as cluster:
-        yield cluster
 
 
 def repo_files(url: str, operator_dir: Path) -> dict[str, str]:

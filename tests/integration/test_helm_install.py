@@ -132,38 +132,31 @@ def test_a_chart_version_the_registry_does_not_have_exits_3_and_writes_nothing(r
     assert snapshot(pristine_cluster.kubeconfig) == before
 
 
-def test_a_chart_whose_install_fails_exits_6_with_helm_s_message(registry, key, control_plane_bin, tmp_path):
-    ns = unique("helm-broken")
-    repo = helm_repo(tmp_path, registry, key, ns, "pw", broken=True)
+@pytest.mark.parametrize(("release", "names", "recorded"), [
+    # the API server rejects a ConfigMap: Helm's own message, naming the object
+    ("broken", ["Not_A_Valid_Name"], "Not_A_Valid_Name"),
+    # a pod crash-loops: the workload and the reason, the pod by name, and helm's own 10-minute wait stopped
+    # (not run out), which helm records as cancelled
+    ("crash", ["Deployment/{ns}/crasher", "CrashLoopBackOff", "pod crasher-", "--timeout 10m"], "context canceled"),
+])
+def test_a_chart_that_fails_to_install_exits_6_with_the_cause_before_the_phases(release, names, recorded, registry, key,
+                                                                                control_plane_bin, tmp_path):
+    ns = unique(f"helm-{release}")
+    repo = helm_repo(tmp_path, registry, key, ns, "pw", **{release: True})
     with started_cluster(tmp_path / "cluster", control_plane_bin) as cluster:
-        done = restore(repo, key[1], cluster, registry, "--helm", f"{ns}/broken", "--helm", f"{ns}/app",
+        done = restore(repo, key[1], cluster, registry, "--helm", f"{ns}/{release}", "--helm", f"{ns}/app",
                        "--helm", f"{ns}/base")
         assert done.code == 6, done
         [line] = [line for line in done.stderr.splitlines() if line.startswith("error:")]
-        assert f"Helm release {ns}/broken (drb-broken 0.1.0) failed to install" in line, line
-        assert "Not_A_Valid_Name" in line, line  # Helm's own message, naming the object
+        assert f"Helm release {ns}/{release} (drb-{release} 0.1.0) failed to install" in line, line
+        for name in names:
+            assert name.format(ns=ns) in line, line
+        status = json.loads(helm(cluster, registry, "status", release, "--namespace", ns, "-o", "json"))
+        assert status["info"]["status"] == "failed", status["info"]  # helm recorded the failure
+        assert recorded in status["info"]["description"], status["info"]
         with Cluster(str(cluster.kubeconfig)) as c:  # failed fast: the phases never ran
             assert c.get(ObjectRef("helm.toolkit.fluxcd.io/v2", "HelmRelease", ns, "app")) is None
             assert c.get(ObjectRef("v1", "ConfigMap", ns, "app-settings")) is not None  # app went in before it
-
-
-def test_a_chart_whose_pods_crash_fails_fast_with_the_pod_and_reason(registry, key, control_plane_bin, tmp_path):
-    ns = unique("helm-crash")
-    repo = helm_repo(tmp_path, registry, key, ns, "pw", crash=True)
-    with started_cluster(tmp_path / "cluster", control_plane_bin) as cluster:
-        done = restore(repo, key[1], cluster, registry, "--helm", f"{ns}/crash", "--helm", f"{ns}/app",
-                       "--helm", f"{ns}/base")
-        assert done.code == 6, done
-        [line] = [line for line in done.stderr.splitlines() if line.startswith("error:")]
-        assert f"Helm release {ns}/crash (drb-crash 0.1.0) failed to install" in line, line
-        assert f"Deployment/{ns}/crasher" in line and "CrashLoopBackOff" in line, line  # the workload and reason
-        assert "pod crasher-" in line, line  # the pod, by name
-        assert "--timeout 10m" in line, line  # helm's own wait was stopped, not run out
-        status = json.loads(helm(cluster, registry, "status", "crash", "--namespace", ns, "-o", "json"))
-        assert status["info"]["status"] == "failed", status["info"]  # helm cancelled and recorded it
-        assert "context canceled" in status["info"]["description"], status["info"]
-        with Cluster(str(cluster.kubeconfig)) as c:  # the phases never ran
-            assert c.get(ObjectRef("helm.toolkit.fluxcd.io/v2", "HelmRelease", ns, "app")) is None
 
 
 def test_a_dry_run_pulls_every_chart_and_installs_nothing(registry, key, pristine_cluster, tmp_path):

@@ -28,6 +28,7 @@ from tests.integration.conftest import (
     snapshot,
     unique,
 )
+from tests.support import fluxrepos
 from tests.support.sops import new_age_key, write_key_file
 
 pytestmark = pytest.mark.cluster
@@ -139,23 +140,8 @@ def restore_tree() -> Tree:
         "data/statefulset.yaml": workload("StatefulSet", data, "db", {"containers": [container(
             "db", env=[{"name": k.upper(), "valueFrom": {"secretKeyRef": {"name": "db", "key": k}}} for k in db],
         )]}, serviceName="db", replicas=1),
-        "crds/gadgets.yaml": f"""apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {{name: gadgets.{group}}}
-spec:
-  group: {group}
-  scope: Namespaced
-  names: {{kind: Gadget, plural: gadgets, singular: gadget, listKind: GadgetList}}
-  versions:
-    - name: v1
-      served: true
-      storage: true
-      schema:
-        openAPIV3Schema:
-          type: object
-          properties:
-            spec: {{type: object, properties: {{size: {{type: integer}}}}}}
-""",
+        "crds/gadgets.yaml": fluxrepos.dump(fluxrepos.crd(group, "Gadget", "gadgets", schema={
+            "type": "object", "properties": {"spec": {"type": "object", "properties": {"size": {"type": "integer"}}}}})),
         "zz-namespaces.yaml": f"apiVersion: v1\nkind: Namespace\nmetadata: {{name: {app}}}\n---\n"
                               f"apiVersion: v1\nkind: Namespace\nmetadata: {{name: {data}}}\n",
     }

@@ -29,9 +29,7 @@ import pytest
 
 from bootstrap.kube import Cluster
 from bootstrap.model import ObjectRef
-from drb_localcluster import fluxoperator
 from tests.integration.conftest import clean_env, read_json, run_cli, snapshot
-from tests.support.cluster import started_cluster
 from tests.support.fluxrepos import write_repo
 from tests.support.gitserver import GitHttpServer, publish
 from tests.support.registry import helm_bin, helm_env, oci_registry
@@ -42,27 +40,11 @@ pytestmark = [pytest.mark.cluster, pytest.mark.timeout(1200)]
 
 
 @pytest.fixture(scope="module")
-def operator_dir() -> Path:
-    try:
-        return fluxoperator.find_operator_dir()
-    except fluxoperator.FluxOperatorBuildError as exc:
-        pytest.fail(f"{exc} (make flux-operator)", pytrace=False)
-
-
-@pytest.fixture(scope="module")
 def registry(tmp_path_factory, operator_dir):
     base = tmp_path_factory.mktemp("template-registry")
     with oci_registry(base / "registry") as reg:
         push_charts(reg, base / "charts", operator_dir)
         yield reg
-
-
-@pytest.fixture
-def operator_cluster(tmp_path, control_plane_bin, flux_bin_dir, operator_dir):
-    with started_cluster(tmp_path / "cluster", control_plane_bin, flux=True, flux_bin_dir=flux_bin_dir,
-                         flux_operator=True,
-                         flux_args={"kustomize-controller": ["--sops-age-secret=sops-age"]}) as cluster:
-        yield cluster
 
 
 def restore(url: str, key_file: Path, cluster, reg, *args: str, kustomizations: str = "all"):

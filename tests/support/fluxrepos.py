@@ -56,6 +56,18 @@ def namespace(name: str) -> dict:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
 
 
+def crd(group: str, kind: str, plural: str, schema: Mapping[str, Any] | None = None) -> dict:
+    """A namespaced CustomResourceDefinition of `kind` with one version, v1 (served, stored), whose
+    openAPIV3Schema is `schema` (by default an object that keeps unknown fields)."""
+    schema = dict(schema or {"type": "object", "x-kubernetes-preserve-unknown-fields": True})
+    return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": f"{plural}.{group}"},
+            "spec": {"group": group, "scope": "Namespaced",
+                     "names": {"kind": kind, "listKind": f"{kind}List", "plural": plural, "singular": kind.lower()},
+                     "versions": [{"name": "v1", "served": True, "storage": True,
+                                   "schema": {"openAPIV3Schema": schema}}]}}
+
+
 def configmap(name: str, data: Mapping[str, str], ns: str | None = None) -> dict:
     meta = {"name": name, **({"namespace": ns} if ns else {})}
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": dict(data)}

@@ -17,23 +17,7 @@ from tests.support.charts import package_chart
 from tests.support.flux import install_manifests
 
 GROUP = "drb-helm.example.com"
-CRD = f"""apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: widgets.{GROUP}
-spec:
-  group: {GROUP}
-  names: {{kind: Widget, listKind: WidgetList, plural: widgets, singular: widget}}
-  scope: Namespaced
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    schema:
-      openAPIV3Schema:
-        type: object
-        x-kubernetes-preserve-unknown-fields: true
-"""
+CRD = fluxrepos.dump(fluxrepos.crd(GROUP, "Widget", "widgets"))
 BASE_TEMPLATES = {
     "info.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: base-info\ndata:\n"
                  "  greeting: {{ .Values.greeting | quote }}\n",

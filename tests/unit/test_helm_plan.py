@@ -31,9 +31,9 @@ from bootstrap.engines.base import Rendered, RenderedPhase, ValuesFrom
 from bootstrap.errors import ExitCode, UsageError, ValidationError
 from bootstrap.manifests import ref_of
 from bootstrap.model import Manifest
-from bootstrap.report.model import RunReport
+from bootstrap.report.model import RunReport, to_dict
 from bootstrap.report.progress import QuietProgress
-from bootstrap.report.run import Run
+from bootstrap.report.run import Run, new_report
 from bootstrap.stages import helm
 from bootstrap.stages.playbook import parse_playbook
 from tests.support.fluxrepos import write_repo
@@ -303,8 +303,20 @@ def test_a_dependency_not_named_is_noted_by_the_stage():
     assert [n for n in notes if "depends on" in n] == [
         "Helm release apps/web depends on apps/db, which is not among those installed before the phases: it is "
         "installed without waiting for apps/db, which flux reconciles after the hand-over"]
-    assert [(h.namespace, h.name, h.chart) for h in run.report.helm_releases] == [("apps", "web", "web")]
+    assert [(h.release.namespace, h.release.name, h.release.chart) for h in run.report.helm_releases] == [
+        ("apps", "web", "web")]
     assert helm.plan_releases(helm.HelmOptions(), rendered(*docs), None, get("flux"), run) == []
+
+
+def test_the_report_records_a_release_without_its_values():
+    docs = [placed(oci_repository("web", "oci://r.example/c/web", "1")),
+            release("web", values={"db": {"password": "pl41n-t3xt"}})]
+    run = Run(RunReport("plan"), QuietProgress(errors=io.StringIO()))
+    [planned] = helm.plan_releases(helm.HelmOptions(("apps/web",)), rendered(*docs), None, get("flux"), run)
+    assert planned.values == {"db": {"password": "pl41n-t3xt"}}  # helm installs with them
+    [record] = run.report.helm_releases
+    assert record.release.key == "apps/web" and record.release.values == {}
+    assert "pl41n-t3xt" not in repr(record) + json.dumps(to_dict(run.report))
 
 
 def test_a_dependency_cycle_is_named():
@@ -371,7 +383,7 @@ def test_a_playbook_s_releases_without_helm_stop_the_restore_before_it_connects(
     opts = RestoreOptions(repo_url=str(path), paths=(ENTRY,), kustomizations=("all",), playbook=str(playbook),
                           helm_bin=str(tmp_path / "no-such-helm"))
     progress = QuietProgress(errors=io.StringIO())
-    report = pipeline.new_report("restore", opts, scrubber=progress.scrubber)
+    report = new_report("restore", opts, scrubber=progress.scrubber)
     with pytest.raises(UsageError) as raised:
         pipeline.restore(opts, Run(report, progress, make_cluster=api.cluster), keyring=load_keyring(str(key)))
     assert str(raised.value).startswith(f"--helm-bin {tmp_path / 'no-such-helm'}: no helm binary")

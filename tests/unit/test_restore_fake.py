@@ -27,28 +27,15 @@ from bootstrap.errors import UsageError
 from bootstrap.stages.keys import KeyRing, load_keyring
 from bootstrap.commands.options import RestoreOptions
 from bootstrap.report.progress import QuietProgress
-from bootstrap.report.run import Run
+from bootstrap.report.run import Run, new_report
 from bootstrap.report.model import PhaseRecord, RunReport
+from tests.support import fluxrepos
 from tests.support.fakeapi import FakeApiServer, Request
 from tests.support.sops import AgeKey, new_age_key
 
 FILES = {
     "platform/namespace.yaml": "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n",
-    "platform/crd.yaml": """apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: widgets.example.com
-spec:
-  group: example.com
-  names: {kind: Widget, listKind: WidgetList, plural: widgets, singular: widget}
-  scope: Namespaced
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    schema:
-      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
-""",
+    "platform/crd.yaml": fluxrepos.dump(fluxrepos.crd("example.com", "Widget", "widgets")),
     "apps/config.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: shop\n"
                         "data:\n  colour: blue\n",
     "apps/secret.yaml": "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n  namespace: shop\ntype: Opaque\n"
@@ -139,7 +126,7 @@ def answering(api: FakeApiServer, answer: bool) -> Callable[[str], bool]:
 def restore(api: FakeApiServer, repo: Repo, *, ask: Callable[[str], bool] | None = None, **options) -> RunReport:
     opts = RestoreOptions(repo_url=str(repo.path), paths=PATHS, **options)
     progress = LoggedProgress(api)
-    report = pipeline.new_report("restore", opts, scrubber=progress.scrubber)
+    report = new_report("restore", opts, scrubber=progress.scrubber)
     return pipeline.restore(opts, Run(report, progress, make_cluster=api.cluster), keyring=repo.keyring(), ask=ask)
 
 

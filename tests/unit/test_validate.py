@@ -14,7 +14,7 @@ from bootstrap.commands.options import RestoreOptions
 from bootstrap.engines.flux.engine import rendered
 from bootstrap.stages.validate import KeyOptions, KeySecret, drop_repo_key_copies, key_secrets, validate_and_plan
 from bootstrap.engines.flux.kustomizations import parse
-from bootstrap.engines.flux.render import RenderedPhase, Rendering
+from bootstrap.engines.flux.render import FluxPhase, Rendering
 from bootstrap.stages.keys import load_keyring
 from tests.support.sops import new_age_key, write_key_file
 
@@ -36,7 +36,7 @@ def test_the_validation_gate_refuses_an_invalid_set():
                           is_namespaced=lambda a, k: True)
 
 
-def rendering(*phases: RenderedPhase) -> Rendering:
+def rendering(*phases: FluxPhase) -> Rendering:
     from bootstrap.engines.flux.kustomizations import SourceChoice, SourceRef
 
     return Rendering(phases=list(phases), source=SourceChoice(SourceRef("GitRepository", "flux-system", "flux-system"), ""),
@@ -51,10 +51,10 @@ def ks(name: str, ns: str, **spec):
 
 def test_key_secrets_are_the_flag_plus_every_distinct_decryption_secret_ref():
     sops = {"provider": "sops", "secretRef": {"name": "sops-age"}}
-    phases = [RenderedPhase("a", "x", ks("a", "flux-system", decryption=sops)),
-              RenderedPhase("b", "x", ks("b", "apps", decryption=sops)),
-              RenderedPhase("c", "x", ks("c", "apps", decryption={"provider": "sops", "secretRef": {"name": "other"}})),
-              RenderedPhase("d", "x", ks("d", "apps")), RenderedPhase(".", "", None)]
+    phases = [FluxPhase.of("a", "x", ks("a", "flux-system", decryption=sops)),
+              FluxPhase.of("b", "x", ks("b", "apps", decryption=sops)),
+              FluxPhase.of("c", "x", ks("c", "apps", decryption={"provider": "sops", "secretRef": {"name": "other"}})),
+              FluxPhase.of("d", "x", ks("d", "apps")), FluxPhase.of(".", "", None)]
     targets = key_secrets(KeyOptions.of(RestoreOptions(repo_url="r")), rendered(rendering(*phases)))
     assert [(t.namespace, t.name, t.key) for t in targets] == [
         ("flux-system", "sops-age", "age.agekey"), ("apps", "sops-age", "age.agekey"), ("apps", "other", "age.agekey")]

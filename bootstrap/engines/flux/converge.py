@@ -19,7 +19,7 @@ count the LIST requests.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Container, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +48,34 @@ class GitOpsError(RolloutError):
 
 
 PACE = Pace(first=0.5, factor=1.5, cap=3.0)
+
+
+async def wait_ready(observe: Callable[[], Awaitable[dict[ObjectRef, Health]]], *, start: float, timeout: float,
+                     now: Callable[[], float], sleep: Callable[[float], Awaitable[None]],
+                     stalled: Callable[[ObjectRef], GitOpsError], late: Callable[[TimedOut], GitOpsError],
+                     pace: Pace = PACE, on_status: Callable[[ObjectRef, Health], None] | None = None,
+                     quiet: Container[ObjectRef] = ()) -> dict[ObjectRef, float]:
+    """The wait engine's set that grows (`wait_for_all`) over Flux objects: the seconds after `start` at which
+    each became Ready, in that order. Every change is passed to `on_status`, except those of the `quiet` keys
+    (watched only for a failure; looked up at each change, so the container may grow). A Stalled key raises
+    the GitOpsError `stalled(key)` makes, a timeout the one `late(timed_out)` makes."""
+    ready_at: dict[ObjectRef, float] = {}
+
+    def changed(ref: ObjectRef, health: Health) -> None:
+        if ref in quiet:
+            return
+        if on_status is not None:
+            on_status(ref, health)
+        if health.status is Status.CURRENT:
+            ready_at.setdefault(ref, round(now() - start, 3))
+
+    try:
+        await wait_for_all(observe, timeout=timeout, now=now, sleep=sleep, pace=pace, on_change=changed)
+    except Stalled as stuck:
+        raise stalled(stuck.key) from None
+    except TimedOut as timed_out:
+        raise late(timed_out) from None
+    return ready_at
 
 
 @dataclass
@@ -151,7 +179,6 @@ async def wait_converged(list_kind: List, *, timeout: float, now: Callable[[], f
     seen: dict[ObjectRef, tuple[dict[str, Any], FluxReadiness]] = {}  # each object as last listed
     sources: set[ObjectRef] = set()
     suspended: list[ObjectRef] = []
-    ready_at: dict[ObjectRef, float] = {}
     polls = 0
     asks = Requests()
 
@@ -186,19 +213,13 @@ async def wait_converged(list_kind: List, *, timeout: float, now: Callable[[], f
             asks.record(ref, value)
         await asyncio.gather(*(request(ref, value) for ref, value in zip(due, values)))
 
-    def changed(ref: ObjectRef, health: Health) -> None:
-        if ref in sources:
-            return
-        if on_status is not None:
-            on_status(ref, health)
-        if health.status is Status.CURRENT:
-            ready_at.setdefault(ref, round(now() - start, 3))
+    def stalled(ref: ObjectRef) -> GitOpsError:
+        obj, readiness = seen[ref]
+        return GitOpsError(failure_line(ref, readiness, obj), hint=hint(readiness))
 
-    try:
-        await wait_for_all(observe, timeout=timeout, now=now, sleep=sleep, pace=pace, on_change=changed)
-    except Stalled as stalled:
-        obj, readiness = seen[stalled.key]
-        raise GitOpsError(failure_line(stalled.key, readiness, obj), hint=hint(readiness)) from None
-    except TimedOut as late:
-        raise GitOpsError(timeout_line(timeout, [(ref, seen[ref][1]) for ref, _ in late.waiting], suspended)) from None
+    def late(timed_out: TimedOut) -> GitOpsError:
+        return GitOpsError(timeout_line(timeout, [(ref, seen[ref][1]) for ref, _ in timed_out.waiting], suspended))
+
+    ready_at = await wait_ready(observe, start=start, timeout=timeout, now=now, sleep=sleep, stalled=stalled,
+                                late=late, pace=pace, on_status=on_status, quiet=sources)
     return Converged(ready_at, list(suspended), polls, asks.sent)

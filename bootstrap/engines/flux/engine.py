@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from bootstrap.engines.base import (ClusterLookup, HelmInstall, KeyTarget, PromisedKinds, Rendered, RenderedPhase,
-                                   RenderInputs)
+from bootstrap.engines.base import ClusterLookup, HelmInstall, KeyTarget, PromisedKinds, Rendered, RenderInputs
 from bootstrap.engines.flux import helmreleases, instance
 from bootstrap.engines.flux.kustomizations import parse_selection
 from bootstrap.model import Manifest, ObjectRef
@@ -130,7 +129,7 @@ def rendered(rendering: Rendering, review: instance.Review | None = None,
     """Flux's rendering in the engine-neutral form the pipeline reads."""
     return Rendered(
         engine=FluxEngine.name,
-        phases=[RenderedPhase(p.name, p.path, p.origin, p.manifests) for p in rendering.phases],
+        phases=list(rendering.phases),
         source=f"{rendering.source.ref.namespace}/{rendering.source.ref.name}",
         key_targets=key_targets(rendering, review, notes),
         left_to_engine=[f"Kustomization {k.key}" for k in rendering.not_selected],

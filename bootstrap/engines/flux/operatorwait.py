@@ -14,10 +14,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from bootstrap.engines.flux.converge import GitOpsError, List, PACE, ref_of
+from bootstrap.engines.flux.converge import GitOpsError, List, ref_of, wait_ready
 from bootstrap.engines.flux.instance import instances
 from bootstrap.engines.flux.readiness import FluxReadiness, flux_readiness
-from bootstrap.kube.wait import Stalled, TimedOut, wait_for_all
+from bootstrap.kube.wait import TimedOut
 from bootstrap.kube.reads import list_objects
 from bootstrap.model import Manifest, ObjectRef
 from bootstrap.status import Health, Status
@@ -43,7 +43,6 @@ async def wait_instances(list_kind: List, wanted: Iterable[ObjectRef], *, timeou
     wanted = list(wanted)
     start = now()
     seen: dict[ObjectRef, FluxReadiness] = {}
-    ready_at: dict[ObjectRef, float] = {}
     first = await list_kind(API_VERSION, KIND)
     if not first and not wanted:
         return {}
@@ -64,26 +63,21 @@ async def wait_instances(list_kind: List, wanted: Iterable[ObjectRef], *, timeou
                 healths[ref] = health
         return healths
 
-    def changed(ref: ObjectRef, health: Health) -> None:
-        if on_status is not None:
-            on_status(ref, health)
-        if health.status is Status.CURRENT:
-            ready_at.setdefault(ref, round(now() - start, 3))
+    def stalled(ref: ObjectRef) -> GitOpsError:
+        r = seen[ref]
+        return GitOpsError(f"FluxInstance {ref.namespace}/{ref.name}: "
+                           f"{': '.join(p for p in (r.reason, r.message) if p) or r.health.message}",
+                           hint="flux-operator could not install Flux: kubectl describe fluxinstance, and the "
+                                "operator's log, say why")
 
-    try:
-        await wait_for_all(observe, timeout=timeout, now=now, sleep=sleep, pace=PACE, on_change=changed)
-    except Stalled as stalled:
-        r = seen[stalled.key]
-        raise GitOpsError(f"FluxInstance {stalled.key.namespace}/{stalled.key.name}: "
-                          f"{': '.join(p for p in (r.reason, r.message) if p) or r.health.message}",
-                          hint="flux-operator could not install Flux: kubectl describe fluxinstance, and the "
-                               "operator's log, say why") from None
-    except TimedOut as late:
-        parts = [f"{ref.namespace}/{ref.name} ({_why(seen.get(ref))})" for ref, _ in late.waiting]
-        raise GitOpsError(f"flux-operator did not make the FluxInstance Ready within {timeout:g}s: "
-                          + "; ".join(parts), hint="is flux-operator running? (its Deployment, or the Helm "
-                          "release that installs it)") from None
-    return ready_at
+    def late(timed_out: TimedOut) -> GitOpsError:
+        parts = [f"{ref.namespace}/{ref.name} ({_why(seen.get(ref))})" for ref, _ in timed_out.waiting]
+        return GitOpsError(f"flux-operator did not make the FluxInstance Ready within {timeout:g}s: "
+                           + "; ".join(parts), hint="is flux-operator running? (its Deployment, or the Helm "
+                           "release that installs it)")
+
+    return await wait_ready(observe, start=start, timeout=timeout, now=now, sleep=sleep, stalled=stalled,
+                            late=late, on_status=on_status)
 
 
 def _why(readiness: FluxReadiness | None) -> str:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from bootstrap.errors import BootstrapError, UsageError
 from bootstrap.model import Manifest
-from bootstrap.engines.base import Supplied
+from bootstrap.engines.base import RenderedPhase, Supplied
 from bootstrap.engines.flux import children, instance, kustomizations as flux, postbuild
 from bootstrap.engines.flux import substitute_from
 from bootstrap.kustomize.builder import Builder, Built, BuildSpec
@@ -44,21 +44,23 @@ class RenderRequest:
 
 
 @dataclass
-class RenderedPhase:
-    name: str  # the Kustomization (`namespace/name`) or the --path
-    path: str
-    kustomization: FluxKustomization | None
-    manifests: list[Manifest] = field(default_factory=list)
+class FluxPhase(RenderedPhase):
+    """The engine interface's phase (named for the Kustomization, `namespace/name`, or the --path), with the
+    Kustomization it restores (None: an entry path of its own)."""
 
-    @property
-    def origin(self) -> str:
-        """What each of its manifests carries as Manifest.origin (a path never looks like a Kustomization)."""
-        return str(self.kustomization.key) if self.kustomization else f"path:{self.path or '.'}"
+    kustomization: FluxKustomization | None = None
+
+    @classmethod
+    def of(cls, name: str, path: str, kustomization: FluxKustomization | None) -> FluxPhase:
+        """Its manifests' Manifest.origin is the Kustomization, else `path:` and the path (a path never looks
+        like a Kustomization)."""
+        origin = str(kustomization.key) if kustomization else f"path:{path or '.'}"
+        return cls(name, path, origin, kustomization=kustomization)
 
 
 @dataclass
 class Rendering:
-    phases: list[RenderedPhase]
+    phases: list[FluxPhase]
     source: flux.SourceChoice
     kustomizations: dict[Key, FluxKustomization]  # every one seen, in discovery order
     not_restorable: list[FluxKustomization]
@@ -212,7 +214,7 @@ def _finish(found: Discovery, builder: Builder, cluster: ClusterLookup | None,
     """Phases finished in order (decryption, substitution, metadata): substitution reads variables from
     ConfigMaps and Secrets that earlier phases restore."""
     ours, known = found.ours, found.known
-    phases: list[RenderedPhase] = []
+    phases: list[FluxPhase] = []
     rendering = Rendering(
         phases=phases, source=found.source, kustomizations=known,
         not_restorable=[k for k in known.values() if not ours(k)],
@@ -239,7 +241,7 @@ def _finish(found: Discovery, builder: Builder, cluster: ClusterLookup | None,
             always=owner is not None and postbuild.always(owner.spec),
         )
         phase_notes: list[str] = list(one.notes)
-        phase = RenderedPhase(name=name, path=path, kustomization=owner)
+        phase = FluxPhase.of(name, path, owner)
         phase.manifests = finish(one, how, builder.secrets, origin=phase.origin, notes=phase_notes)
         for note in phase_notes:
             notes(note)
