@@ -73,6 +73,8 @@ def expand(root: Path, directories: Sequence[Path], top: Path, top_kus: dict[str
                     expansion = expander(docs, directory, where)
                     if expansion is not None:
                         break
+                if expansion is None:
+                    _refuse_plugin(docs, where)
                 if expansion is not None:
                     _refuse_generator_options(expansion.objects, where)
                     name = f"{GENERATED_PREFIX}{len(added)}.yaml"
@@ -98,6 +100,25 @@ def expand(root: Path, directories: Sequence[Path], top: Path, top_kus: dict[str
         else:
             out.files[kus_path.resolve().relative_to(root).as_posix()] = dump(new).encode()
     return out
+
+
+def _refuse_plugin(docs: list[Any], where: str) -> None:
+    """A generator config no expander took and kustomize does not build in (apiVersion `builtin`): an exec
+    KRM function or a legacy exec/Go plugin, which kustomize runs only with the plugin flags it never gets.
+    Refused here with the file and the program it names, before kustomize fails on it."""
+    for doc in docs:
+        if not isinstance(doc, Mapping) or doc.get("apiVersion") == "builtin":
+            continue
+        metadata = doc.get("metadata") if isinstance(doc.get("metadata"), Mapping) else {}
+        annotations = metadata.get("annotations") if isinstance(metadata.get("annotations"), Mapping) else {}
+        function = str(annotations.get("config.kubernetes.io/function") or "")
+        exec_path = next((line.split(":", 1)[1].strip() for line in function.splitlines()
+                          if line.strip().startswith("path:")), None)
+        how = (f"an exec KRM function running {exec_path}" if exec_path else
+               "a KRM function" if function else "a legacy kustomize plugin (a program kustomize would look up)")
+        raise ValidationError(f"{where}: generator {doc.get('apiVersion')} {doc.get('kind')} is {how}; "
+                              "dr-bootstrap never runs a program a repository names (only KSOPS generators are "
+                              "expanded, in process)")
 
 
 def _refuse_generator_options(objects: list[dict[str, Any]], where: str) -> None:

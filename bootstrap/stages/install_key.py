@@ -26,6 +26,6 @@ def install_key(cluster: Cluster, run: Run, targets: Sequence[KeySecret], keyrin
             run.progress.note(f"age key -> {target} key {target.key} ({target.why})")
             outcome = kube.install_key_secret(
                 cluster.resources, target.namespace, target.name, target.key, keyring.material,
-                dry_run=dry_run, allow_any_key=allow_any_key,
+                dry_run=dry_run, allow_any_key=allow_any_key or target.engine_key,
             )
             run.applied("install-key", outcome)

@@ -40,6 +40,7 @@ class KeySecret:
     name: str
     key: str
     why: str  # --key-secret, or the engine's objects that name it
+    engine_key: bool = False  # `key` is the file name the engine's own objects read (Flux's *.agekey rule is moot)
 
     def __str__(self) -> str:
         return f"Secret/{self.namespace}/{self.name}"
@@ -157,7 +158,8 @@ def key_secrets(key: KeyOptions, rendered: Rendered) -> list[KeySecret]:
         found.setdefault((target.namespace, target.name), []).append(target.why)
         if target.key and (target.namespace, target.name) != key.secret:
             data_keys.setdefault((target.namespace, target.name), target.key)
-    return [KeySecret(n, s, data_keys.get((n, s), key.key), ", ".join(why)) for (n, s), why in found.items()]
+    return [KeySecret(n, s, data_keys.get((n, s), key.key), ", ".join(why), engine_key=(n, s) in data_keys)
+            for (n, s), why in found.items()]
 
 
 def drop_repo_key_copies(manifests: list[Manifest], targets: list[KeySecret], keyring: KeyRing,

@@ -18,7 +18,7 @@ from bootstrap.engines.argocd.charts import repository_settings
 from bootstrap.engines.argocd.helm import render_chart
 from bootstrap.engines.argocd.keys import key_targets
 from bootstrap.engines.argocd.ksops import KsopsExpander
-from bootstrap.engines.argocd.sources import build_options, render_source
+from bootstrap.engines.argocd.sources import PluginSource, build_options, render_source
 from bootstrap.engines.base import Rendered, RenderedPhase, RenderInputs
 from bootstrap.errors import BootstrapError, UsageError, ValidationError
 from bootstrap.gostd import float64_numbers
@@ -27,6 +27,7 @@ from bootstrap.kustomize.builder import Builder, Built, BuildSpec, Document
 from bootstrap.kustomize.graph import kustomization_file
 from bootstrap.manifests import ref_of
 from bootstrap.model import Manifest
+from bootstrap.status.secrets import consumed_secret_keys
 
 ENGINE = "argocd"
 
@@ -103,10 +104,6 @@ def _finish(docs: list[Document], builder: Builder, *, decrypt: bool, namespace:
                 raise ValidationError(f"{doc.source}: {ref_of(body)} is SOPS-encrypted in {where}; Argo CD applies "
                                       "it as it is (use KSOPS or helm-secrets, or restore it as an entry --path)")
             body = float64_numbers(builder.secrets.decrypt_object(body, f"{doc.source}: {ref_of(body)}"))
-        plugins = placeholders.plugins_needed(body)
-        if plugins:
-            needs_plugin.append(f"{ref_of(body)} ({doc.source}): {', '.join(plugins)}")
-            continue
         if order.sync_phase(body) == "Skip":
             continue
         out.append(Manifest(ref=ref_of(body), body=body, source=doc.source, encrypted=_has_sops(doc.body),
@@ -118,7 +115,22 @@ def _finish(docs: list[Document], builder: Builder, *, decrypt: bool, namespace:
                 body = {**m.body, "metadata": {**(m.body.get("metadata") or {}), "namespace": namespace}}
                 out[index] = Manifest(ref=ref_of(body), body=body, source=m.source, encrypted=m.encrypted,
                                       origin=m.origin)
-    return sorted(out, key=lambda m: order.sort_key(m.body, m.source))
+    # named as Argo CD would apply them (in the destination namespace): objects holding placeholders, and the
+    # workloads reading a Secret that holds them (their pods cannot start before the plugin has filled it)
+    held = {(m.ref.namespace, m.ref.name) for m in out
+            if m.ref.kind == "Secret" and placeholders.plugins_needed(m.body)}
+    kept = []
+    for m in out:
+        plugins = placeholders.plugins_needed(m.body)
+        reads = sorted(f"{m.ref.namespace}/{name}" for name, _ in consumed_secret_keys(m.body)
+                       if (m.ref.namespace, name) in held)
+        if plugins:
+            needs_plugin.append(f"{m.ref} ({m.source}): {', '.join(plugins)}")
+        elif reads:
+            needs_plugin.append(f"{m.ref} ({m.source}): reads Secret {reads[0]}, which the plugin fills")
+        else:
+            kept.append(m)
+    return sorted(kept, key=lambda m: order.sort_key(m.body, m.source))
 
 
 def _phases(name: str, path: str, manifests: list[Manifest]) -> list[RenderedPhase]:
@@ -164,6 +176,9 @@ def render_repository(inputs: RenderInputs, builder: Builder, notes: Callable[[s
                             needs_plugin=needs_plugin, where=f"--path {path or '.'}")
         phases.append(RenderedPhase(path or ".", path, f"path:{path or '.'}", manifests))
         discovery.found(built.documents, None, repo)
+    phases, moved = order.secret_zero_first(phases)
+    for note in moved:
+        notes(note)
     option_notes: list[str] = []
     options = build_options(_argocd_cm(phases).get("kustomize.buildOptions"), option_notes, helm)
     chart_repos = repository_settings(m for phase in phases for m in phase.manifests)
@@ -173,6 +188,7 @@ def render_repository(inputs: RenderInputs, builder: Builder, notes: Callable[[s
     ours = (lambda a: repo is not None and a.ours(repo))  # noqa: E731
     rendered: dict[str, list[Manifest]] = {}
     failed: dict[str, BootstrapError] = {}
+    by_plugin: dict[str, PluginSource] = {}
     frontier = [a for a in discovery.known.values() if ours(a)]
     while frontier and (every or any(argo.find(discovery.known, ns, n) is None for ns, n in wanted)
                         or any(a.key not in rendered for a in _chosen(discovery.known, every, wanted) if ours(a))):
@@ -181,6 +197,9 @@ def render_repository(inputs: RenderInputs, builder: Builder, notes: Callable[[s
                 docs = [d for s in app.sources if (s.path is not None or s.chart is not None) and s.ref is None
                         for d in render_source(builder, app, s, repo=repo, options=options, helm_bin=helm,
                                                chart_repos=chart_repos).documents]
+            except PluginSource as why:  # left to the plugin, as an object holding placeholders is
+                by_plugin[app.key] = why
+                continue
             except BootstrapError as err:
                 failed[app.key] = err
                 continue
@@ -188,7 +207,8 @@ def render_repository(inputs: RenderInputs, builder: Builder, notes: Callable[[s
                                         origin=f"Application {app.key}", needs_plugin=needs_plugin,
                                         where=f"Application {app.key}")
             discovery.found(docs, app.key, repo)
-        frontier = [a for a in discovery.known.values() if ours(a) and a.key not in rendered and a.key not in failed]
+        frontier = [a for a in discovery.known.values()
+                    if ours(a) and a.key not in rendered and a.key not in failed and a.key not in by_plugin]
     chosen = _chosen(discovery.known, every, wanted)
     for key, err in failed.items():
         if discovery.known[key] not in chosen:
@@ -204,6 +224,9 @@ def render_repository(inputs: RenderInputs, builder: Builder, notes: Callable[[s
                              f"repository (its source is {app.origin()})")
         if app.key in failed:
             raise failed[app.key]
+        if app.key in by_plugin:
+            raise by_plugin[app.key]
+
     def depth(app: Application) -> int:
         seen = 0
         while app.parent and app.parent in discovery.known and seen < len(discovery.known):
@@ -214,6 +237,10 @@ def render_repository(inputs: RenderInputs, builder: Builder, notes: Callable[[s
     for app in sorted((a for a in chosen if ours(a)), key=lambda a: (depth(a), a.wave, a.name)):
         if app.key in failed:
             raise failed[app.key]
+        if app.key in by_plugin:
+            needs_plugin.append(f"Application/{app.key} ({app.found_in}): {by_plugin[app.key].plugin}, its source "
+                                f"{by_plugin[app.key].path} with every object and child Application in it")
+            continue
         phases += _phases(app.key, next((s.path or "" for s in app.sources if s.path is not None), ""),
                           rendered[app.key])
     if ksops.expanded:

@@ -76,6 +76,14 @@ def gobwas_match(pattern: str, text: str) -> bool:
         return False
 
 
+class PluginSource(ValidationError):
+    """The source names a config-management plugin: only the plugin renders it (its objects, its children)."""
+
+    def __init__(self, where: str, path: str, name: str):
+        self.path, self.plugin = path, f"config-management plugin {name}"
+        super().__init__(f"{where}: source {path} is rendered by {self.plugin}; only Argo CD's plugin renders it")
+
+
 def source_type(source: Source, directory: Path, where: str) -> str:
     explicit = [name for name, on in (("helm", source.explicit_helm), ("kustomize", source.kustomize is not None),
                                       ("directory", source.directory is not None),
@@ -229,4 +237,4 @@ def render_source(builder: Builder, app: Application, source: Source, *, repo: s
             raise ValidationError(f"{where}: helm source {path or '.'} has no Chart.yaml")
         docs = render_chart(builder, app, source, directory, ref_paths(builder, app.sources, repo), helm_bin=helm_bin)
         return Built(BuildSpec(path=path, label=where), docs, [])
-    raise ValidationError(f"{where}: a config-management plugin source; only Argo CD's plugin renders it")
+    raise PluginSource(where, path or ".", str((source.plugin or {}).get("name") or "found by discovery"))

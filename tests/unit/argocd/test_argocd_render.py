@@ -176,7 +176,7 @@ def test_discovery_selection_and_order(repo):
     assert rendered.not_restorable == ["Application argocd/external (https://charts.example.com/other.git)"]
     cache = next(p for p in rendered.phases if p.name == "argocd/infra-cache")
     assert [str(m.ref) for m in cache.manifests] == ["ConfigMap/cache/cache"]  # destination namespace set
-    assert any("Secret/cache-creds" in line and "config-management plugin" in line for line in rendered.needs_plugin)
+    assert any("Secret/cache/cache-creds" in line and "config-management plugin" in line for line in rendered.needs_plugin)
     assert not any("skipped" in str(m.ref) for m in rendered.manifests)  # excluded directory
     (target,) = rendered.key_targets
     assert (target.namespace, target.name, target.key) == ("argocd", "argocd-sops-age", "keys.txt")
@@ -228,7 +228,7 @@ def test_plan_with_the_argocd_engine(repo, tmp_path):
     assert result.code == 0, result
     assert "Secret/web/prod-db" in result.stdout and "ConfigMap/cache/cache" in result.stdout
     assert "not restorable from this repository: Application argocd/external" in result.stdout
-    assert "Secret/cache-creds" in result.stdout and "config-management plugin" in result.stdout
+    assert "Secret/cache/cache-creds" in result.stdout and "config-management plugin" in result.stdout
     text = result.stdout + result.stderr + report.read_text()
     for value in ("db-password-value", "api-token-value", "zero-token-value"):
         assert value not in text
