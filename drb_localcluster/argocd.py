@@ -32,6 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .flux import FluxBuildError, find_flux_bin_dir
 from .helmtools import HelmBuildError, helm_path
 
 BUILD_SCRIPT = Path(__file__).resolve().parent / "data" / "argocd.sh"
@@ -243,6 +244,17 @@ def _helm_dir() -> list[Path]:
         return []
 
 
+def _link_kustomize(links: Path) -> list[Path]:
+    """`links` (put on PATH) with a `kustomize` link to the Flux build's kustomize (`make flux`), if built: Argo
+    CD's repo-server runs `kustomize` for kustomize sources. Only that one program, not the Flux controllers."""
+    try:
+        kustomize = find_flux_bin_dir(what="cli") / "kustomize"
+    except FluxBuildError:
+        return []
+    (links / "kustomize").symlink_to(kustomize)
+    return [links]
+
+
 def start_argocd(cluster, bin_dir: Path | None = None, timeout: float = 120.0,
                  extra_args: Mapping[str, Sequence[str]] | None = None) -> ArgoCDPorts:
     """Apply the CRDs and settings, start redis, repo-server, application-controller and
@@ -272,7 +284,7 @@ def start_argocd(cluster, bin_dir: Path | None = None, timeout: float = 120.0,
         apply_objects(api, settings_objects())
     ports = ArgoCDPorts.pick(free_port)
     sock = _askpass_socket(state)
-    path_dirs = [bin_dir, *_helm_dir()]
+    path_dirs = [bin_dir, *_helm_dir(), *_link_kustomize(links)]
     cluster._spawn("argocd-redis", redis_argv(state, ports))
     cluster._wait("argocd redis PING", deadline, lambda: _redis_pong(ports.redis))
     kc = cluster.kubeconfig

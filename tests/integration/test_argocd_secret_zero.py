@@ -114,6 +114,8 @@ def test_restore_hands_the_secret_zero_repo_to_argo_cd_and_a_rerun_converges(arg
             name = f"{fleet.name}-cache-settings" if workload == "cache" else f"{workload}-settings"
             cm = kube.get(ObjectRef("v1", "ConfigMap", f"{fleet.name}-{workload}", name))
             assert cm is not None and cm["data"] == {"synced-by": "argocd", "workload": workload}, (workload, cm)
+        api = kube.get(ObjectRef("v1", "ConfigMap", f"{fleet.name}-api", "api-settings"))
+        assert api["metadata"]["labels"]["rendered-by"] == "kustomize", api  # the repo-server ran kustomize
         assert secret_value(kube, fleet.store_secret, "token") == STORE_TOKEN
         assert secret_value(kube, fleet.repo_secret, "password") == TOKEN
         assert secret_value(kube, fleet.repo_secret, "username") == REPO_USER

@@ -9,7 +9,8 @@ repositories use, served by real Git servers (`git http-backend`, tests/support/
     apps/workloads.yaml                         an ApplicationSet: git directories generator over workloads/*
                                                 (goTemplate), one Application per directory
     apps/private.yaml                           an Application whose source is the private repository
-    workloads/{web,api}/configmap.yaml          what the generated Applications sync
+    workloads/{web,api}/configmap.yaml          what the generated Applications sync (api through its
+                                                kustomization.yaml: Argo CD runs kustomize)
     workloads/cache/                            a chart (Chart.yaml, templates/): Argo CD renders it with helm
 
 The private repository (`manifests/configmap.yaml`) is served by a GitHttpServer that demands a token: Argo CD
@@ -134,6 +135,10 @@ def zero_files(name: str, url: str, private_url: str, token: str,
     for workload in ("api", "web"):
         files[f"workloads/{workload}/configmap.yaml"] = configmap(f"{workload}-settings",
                                                                   {"synced-by": "argocd", "workload": workload})
+    # api is a kustomize directory: Argo CD's repo-server runs kustomize for it (its label says so)
+    files["workloads/api/kustomization.yaml"] = _dump({
+        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": ["configmap.yaml"],
+        "labels": [{"pairs": {"rendered-by": "kustomize"}}]})
     files["workloads/cache/Chart.yaml"] = _dump({"apiVersion": "v2", "name": "cache", "version": "0.1.0"})
     files["workloads/cache/values.yaml"] = _dump({"workload": "cache"})
     files["workloads/cache/templates/configmap.yaml"] = (
