@@ -8,7 +8,7 @@ import datetime
 import json
 import os
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bootstrap import sops
@@ -107,6 +107,8 @@ def _writable(doc: dict, fmt: str, version: str) -> bool:
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                         HealthCheck.too_slow])
 @given(doc=documents, fmt=st.sampled_from(["yaml", "json"]))
+@example(doc={"a": "\n0", "b": "\n\n", "c": "\n x"}, fmt="yaml")  # sops < 3.11 prints no leading breaks
+@example(doc={"a": ["\n0"]}, fmt="yaml")  # no sops prints this as YAML a YAML 1.2 parser reads
 def test_typed_documents_round_trip_through_every_sops_version(doc, fmt, keys):
     plaintext = (to_yaml(doc) if fmt == "yaml" else json.dumps(doc)).encode()
     for version, binary in VERSIONS.items():
@@ -119,18 +121,28 @@ def test_typed_documents_round_trip_through_every_sops_version(doc, fmt, keys):
             json.dumps(want, default=str).encode(), "json"), version
         theirs = sops_decrypt(encrypted, fmt, keys.file(keys.one), binary=binary)
         assert theirs.returncode == 0, (version, theirs.stderr)
+        if fmt == "yaml" and _break_first_in_a_sequence(doc):
+            continue  # every sops prints it as `- |4-` + a blank line: not YAML a YAML 1.2 parser reads
         ours = typed(decrypted.render(), fmt)
         if fmt == "yaml" and tuple(int(p) for p in version.split(".")) < (3, 11):
             ours = _breaks_dropped(ours)
         assert ours == typed(theirs.stdout, fmt), version
 
 
+def _break_first_in_a_sequence(node: object, in_sequence: bool = False) -> bool:
+    if isinstance(node, dict):
+        return any(_break_first_in_a_sequence(v) for v in node.values())
+    if isinstance(node, list):
+        return any(_break_first_in_a_sequence(v, True) for v in node)
+    return in_sequence and isinstance(node, str) and node.startswith("\n")
+
+
 def _breaks_dropped(node: object) -> object:
-    """What sops < 3.11 prints for a string of line breaks only ("\n", "\n\n"): an empty string (its YAML
-    emitter writes `""`, or `|4+` with no lines), though the data it decrypted holds the breaks (checked above).
-    sops 3.11 and later print them, as we do."""
+    """What sops < 3.11 prints for a string that starts with line breaks ("\n0", "\n\n"): the string without
+    them (its YAML emitter writes `|-`, `|4-` or `|4+` with no leading blank line), though the data it decrypted
+    holds the breaks (checked above). sops 3.11 and later print them, as we do."""
     if isinstance(node, tuple) and len(node) == 2 and node[0] == "str" and isinstance(node[1], str):
-        return ("str", "") if node[1] and not node[1].strip("\n") else node
+        return ("str", node[1].lstrip("\n"))
     if isinstance(node, (list, tuple)):
         return type(node)(_breaks_dropped(child) for child in node)
     return node
