@@ -1,5 +1,6 @@
 # dr-bootstrap — two commands do everything on a fresh machine:
 #   make drill   the main job end to end on a throwaway local cluster with a demo repo and key
+#                (ENGINE=argocd: a secret-zero Argo CD repo, synced by the real Argo CD on the local cluster)
 #   make drill-template   the same for a cluster-template-shaped repo (--helm releases, flux-operator)
 #   make test    unit + integration tests against a real local control plane
 SHELL := /bin/bash
@@ -74,8 +75,9 @@ test: venv control-plane oracles sops-versions flux helm registry flux-operator 
 test-unit: venv oracles ## run only the tests that need no cluster
 	$(PY) -m pytest -m 'not cluster' $(PYTEST_ARGS)
 
-drill: venv control-plane ## restore a demo repo onto a throwaway local cluster (or kind) and report the RTO
-	bash hack/drill-demo.sh
+ENGINE ?= flux
+drill: venv control-plane $(if $(filter argocd,$(ENGINE)),argocd debs) ## restore a demo repo onto a throwaway local cluster (or kind) and report the RTO (ENGINE=argocd: a secret-zero Argo CD repo, synced by the real Argo CD)
+	ENGINE=$(ENGINE) bash hack/drill-demo.sh
 
 drill-template: venv control-plane flux helm registry flux-operator ## restore a cluster-template-shaped demo repo (Helm releases, flux-operator) onto a local cluster and report the RTO
 	$(PY) hack/drill_template.py

@@ -289,11 +289,13 @@ def drill_command(
     ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before restoring into --cluster current."),
     wait_gitops: Optional[bool] = typer.Option(
-        None, "--wait-gitops/--no-wait-gitops", show_default="when the restored set installs Flux",
-        help="Wait until Flux has reconciled every Kustomization and HelmRelease (the `gitops` phase)."),
+        None, "--wait-gitops/--no-wait-gitops", show_default="when the restored set installs the engine",
+        help="Wait until Flux has reconciled every Kustomization and HelmRelease, or Argo CD synced every "
+             "Application (the `gitops` phase)."),
     flux: Optional[bool] = typer.Option(
-        None, "--flux/--no-flux", show_default="when `make flux` has built them",
-        help="--cluster local: also run Flux's source-, kustomize- and helm-controller as host processes."),
+        None, "--flux/--no-flux", show_default="when `make flux` has built them, not with --engine argocd",
+        help="--cluster local: also run Flux's source-, kustomize- and helm-controller as host processes "
+             "(with --engine argocd, Argo CD's controllers, repo-server and redis run instead: `make argocd`)."),
     timeout: float = opt.TIMEOUT,
     key_secret: str = opt.KEY_SECRET,
     key_secret_key: str = opt.KEY_SECRET_KEY,

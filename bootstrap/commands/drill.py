@@ -47,6 +47,7 @@ class DrillOptions:
     inject: str | None = None
     yes: bool = False
     flux: bool | None = None  # --cluster local: run the Flux controllers (None: when they are built)
+    argocd: bool | None = None  # --cluster local: run Argo CD's controllers (None: with --engine argocd)
     kind_config: str | None = None
 
 
@@ -110,15 +111,19 @@ def throwaway_cluster(kind: str, opts: DrillOptions, workdir: Path, confirm: Cal
         from drb_localcluster import BUILD_HINT, LocalCluster, LocalClusterError, NotBuiltError, find_bin_dir
 
         try:
-            cluster = LocalCluster(workdir / "cluster", find_bin_dir(build=False), flux=_with_flux(opts.flux))
+            flux = False if opts.flux is None and opts.argocd else _with_flux(opts.flux)  # Argo CD's drill: no Flux
+            cluster = LocalCluster(workdir / "cluster", find_bin_dir(build=False), flux=flux)
         except NotBuiltError as err:
             raise UsageError(f"--cluster local: the control-plane binaries are not built in {err.bin_dir}",
                              hint=BUILD_HINT) from None
         except LocalClusterError as err:
             raise UsageError(f"--cluster local: {err}") from None
+        argocd_bin = _argocd_bin() if opts.argocd else None  # before the cluster starts: not built, no drill
         try:
             try:
                 cluster.start(timeout=180.0)  # a loaded CI machine can be slow; bounded all the same
+                if argocd_bin is not None:
+                    _start_argocd(cluster, argocd_bin)
             except LocalClusterError as err:
                 raise ApplyError(f"--cluster local: the local cluster did not start: {err}") from None
             yield {"kind": "local", "kubeconfig": str(cluster.kubeconfig), "context": None}
@@ -239,6 +244,8 @@ def run_drill(restore_opts, drill: DrillOptions, progress, keyring, confirm: Cal
                     injected = prepare_injected_repo(injection.name, co.root, work / "injected")
                 opts = _replace(opts, repo_url=str(injected), ref=None)
             setup_started = now()
+            if drill.argocd is None:
+                drill = replace(drill, argocd=opts.engine == "argocd")
             with throwaway_cluster(drill.cluster, drill, work, confirm) as target:
                 report.started = now()  # the RTO is the restore's time, not the throwaway cluster's
                 evidence.cluster["setupSeconds"] = round((report.started - setup_started).total_seconds(), 3)
@@ -277,6 +284,30 @@ def _with_flux(option: bool | None) -> bool:
     except FluxBuildError:
         return False
     return True
+
+
+def _argocd_bin() -> Path:
+    """The Argo CD build (`make argocd`) and the redis the local cluster runs for --engine argocd."""
+    # deferred: optional (drb_localcluster: only for --cluster local --engine argocd)
+    from drb_localcluster.argocd import BUILD_HINT, REDIS_SERVER, ArgoCDError, find_argocd_bin_dir
+
+    try:
+        bin_dir = find_argocd_bin_dir(build=False)
+    except ArgoCDError as err:
+        raise UsageError(f"--cluster local --engine argocd: {err}") from None
+    if not REDIS_SERVER.is_file():
+        raise UsageError(f"--cluster local --engine argocd: {REDIS_SERVER} is missing", hint=BUILD_HINT)
+    return bin_dir
+
+
+def _start_argocd(cluster, bin_dir: Path) -> None:
+    """Argo CD's controllers, repo-server and redis on the started local cluster (drb_localcluster.start_argocd)."""
+    from drb_localcluster.argocd import ArgoCDError, start_argocd  # deferred: optional (--engine argocd only)
+
+    try:
+        start_argocd(cluster, bin_dir, timeout=180.0)
+    except ArgoCDError as err:
+        raise ApplyError(f"--cluster local: Argo CD did not start on the local cluster: {err}") from None
 
 
 def verdict(injection: Injection | None, error: BootstrapError | None) -> str:

@@ -1,0 +1,120 @@
+"""A Git server on 127.0.0.1 for the local cluster's Argo CD: git's own smart-HTTP backend (`git http-backend`,
+run as a CGI program per request) behind the standard library's `http.server`. Argo CD's repo-server fetches
+over HTTP(S) or SSH, not from a local path, so `make drill ENGINE=argocd` serves its demo repository with it.
+
+Read-only (`git http-backend` refuses pushes without REMOTE_USER), no authentication, loopback only:
+
+    with GitServer(root) as server:
+        url = server.url("demo.git")           # http://127.0.0.1:PORT/demo.git
+        server.publish(work_repo, "demo.git")  # a bare clone of work_repo under root
+
+`python -m drb_localcluster.gitserve ROOT` serves ROOT's bare repositories until interrupted.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Httpd
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server naming)
+        self._cgi()
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._cgi()
+
+    def _cgi(self) -> None:
+        if self.command == "POST" and "Content-Length" not in self.headers:
+            self.send_error(411, "chunked request bodies are not supported")
+            return
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        parts = urlsplit(self.path)
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GIT_PROJECT_ROOT": str(self.server.root),
+            "GIT_HTTP_EXPORT_ALL": "1", "GATEWAY_INTERFACE": "CGI/1.1", "REQUEST_METHOD": self.command,
+            "PATH_INFO": parts.path, "QUERY_STRING": parts.query, "REMOTE_ADDR": self.client_address[0],
+            "CONTENT_TYPE": self.headers.get("Content-Type", ""), "CONTENT_LENGTH": str(len(body)),
+            "GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
+            "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", ""),
+        }
+        done = subprocess.run(["git", "http-backend"], input=body, env=env, capture_output=True, check=False)
+        head, sep, payload = done.stdout.partition(b"\r\n\r\n")
+        if not sep:
+            head, sep, payload = done.stdout.partition(b"\n\n")
+        headers = [line.split(":", 1) for line in head.decode("latin-1").splitlines() if ":" in line]
+        status = next((v.strip() for k, v in headers if k.lower() == "status"), "200 OK")
+        code, _, reason = status.partition(" ")
+        self.send_response(int(code), reason or None)
+        for key, value in headers:
+            if key.lower() not in ("status", "content-length"):
+                self.send_header(key, value.strip())
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args: object) -> None:  # quiet: a drill's output is the restore's
+        pass
+
+
+class _Httpd(ThreadingHTTPServer):
+    daemon_threads = True
+    root: Path
+
+
+class GitServer:
+    """Serves the bare repositories under `root` over HTTP on a free loopback port while in its `with` block."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self._httpd: _Httpd | None = None
+
+    def url(self, name: str) -> str:
+        if self._httpd is None:
+            raise RuntimeError("the Git server is not started")
+        return f"http://127.0.0.1:{self._httpd.server_port}/{name}"
+
+    def publish(self, work: Path, name: str) -> Path:
+        """A bare clone of the repository `work` at `root/name` (e.g. "demo.git"), served from now on."""
+        dest = self.root / name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["git", "clone", "-q", "--bare", str(work), str(dest)], check=True, capture_output=True)
+        return dest
+
+    def __enter__(self) -> GitServer:
+        self.root.mkdir(parents=True, exist_ok=True)
+        httpd = _Httpd(("127.0.0.1", 0), _Handler)
+        httpd.root = self.root
+        threading.Thread(target=httpd.serve_forever, name="git-http", daemon=True).start()
+        self._httpd = httpd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m drb_localcluster.gitserve ROOT", file=sys.stderr)
+        return 2
+    with GitServer(Path(argv[0])) as server:
+        print(f"serving the bare repositories under {argv[0]} at {server.url('')}", flush=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
