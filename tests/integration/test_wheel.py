@@ -172,3 +172,18 @@ def test_a_drill_without_the_binaries_says_how_to_build_them(venv, demo, tmp_pat
     text = " ".join((done.stdout + done.stderr).split())
     assert f"not built in {tmp_path / 'none'}" in text
     assert "python -m drb_localcluster build" in text and "Go 1.26" in text
+
+
+def test_an_argocd_drill_from_the_wheel(venv, control_plane_bin, argocd_bin, tmp_path):
+    """`make drill ENGINE=argocd`'s program from the wheel alone: the demo repo, its Git server and the drill
+    with the local cluster's Argo CD are package code and data."""
+    marker = tmp_path / "tmp"
+    marker.mkdir()
+    evidence = tmp_path / "evidence.json"
+    done = venv.run("python", "-m", "bootstrap.commands.demo_argocd", str(tmp_path / "demo"), "--evidence",
+                    str(evidence), "--timeout", "300", env=venv.env(TMPDIR=str(marker)), timeout=600)
+    _check(done)
+    assert "drill PASS" in done.stdout
+    report = json.loads(evidence.read_text())
+    assert report["verdict"] == "pass" and report["phases"][-1]["name"] == "gitops"
+    assert cluster_processes(marker) == []

@@ -41,3 +41,16 @@ def served_demo(work: Path, server, *, red: bool = False) -> tuple[DemoRepo, str
         subprocess.run(["git", "push", "-q", str(server.root / REPO_NAME), "main"], cwd=demo.repo, check=True,
                        capture_output=True)
     return demo, url
+
+
+def push_fix(demo: DemoRepo, server) -> None:
+    """Add the directory the broken child Application names, commit, and push it to the served repository."""
+    missing = demo.repo / MISSING_PATH
+    missing.mkdir(parents=True)
+    (missing / "configmap.yaml").write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap",
+                                                            "metadata": {"name": "found"}, "data": {"at": "last"}}))
+    git = ["git", "-c", "user.name=dr-bootstrap tests", "-c", "user.email=tests@example.invalid"]
+    subprocess.run([*git, "add", "-A"], cwd=demo.repo, check=True, capture_output=True)
+    subprocess.run([*git, "commit", "-q", "-m", "the missing path"], cwd=demo.repo, check=True, capture_output=True)
+    subprocess.run(["git", "push", "-q", str(server.root / REPO_NAME), "main"], cwd=demo.repo, check=True,
+                   capture_output=True)

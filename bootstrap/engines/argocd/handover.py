@@ -4,7 +4,9 @@ Every Application in the cluster must become Synced and Healthy with its last sy
 ApplicationSet must have generated its Applications without an error (`readiness`). The set grows while Argo
 CD works (an app-of-apps syncs its children before it is Healthy), so the polling is the one wait engine's
 set that grows (`kube.wait.wait_for_all`). Only the restored tree is waited for: the Applications and
-ApplicationSets the restore applied and those they made, level by level (`readiness.in_tree`). A failure Argo CD will not mend for this revision fails the
+ApplicationSets the restore applied and those they made, level by level (`readiness.in_tree`). An Application
+of the tree that Argo CD last compared before this run is first asked to refresh (`request_refresh`), so that its
+verdict is one on what this run restored (a re-run). A failure Argo CD will not mend for this revision fails the
 phase at once with the Application and Argo CD's message: a ComparisonError (a path not in the repository,
 a repository that cannot be reached), a failed sync, a Degraded resource (named, with its message, read from
 the live resources when Argo CD keeps resource health only in its redis). On timeout it lists what is not
@@ -17,7 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from bootstrap.engines.argocd import readiness
-from bootstrap.errors import RolloutError
+from bootstrap.errors import BootstrapError, RolloutError
 from bootstrap.kube.reads import get, list_objects
 from bootstrap.kube.wait import Pace, Stalled, TimedOut, wait_for_all
 from bootstrap.model import Manifest, ObjectRef
@@ -30,7 +32,9 @@ if TYPE_CHECKING:
 
 API = "argoproj.io/v1alpha1"
 WAITED = ((API, "Application"), (API, "ApplicationSet"))
-PACE = Pace(first=0.5, factor=1.5, cap=3.0)
+#: two LISTs a tick (Applications, ApplicationSets); a watch (`kubectl wait`) sees a change at once, so the tick
+#: stays short: at most a second between Argo CD's last sync and the restore returning (bench/argocd.py)
+PACE = Pace(first=0.25, factor=1.5, cap=1.0)
 
 List = Callable[[str, str], Awaitable[list[dict[str, Any]]]]
 Get = Callable[[ObjectRef], Awaitable[dict[str, Any] | None]]
@@ -100,6 +104,34 @@ async def _blame(app: dict[str, Any], health: Health, get_object: Get) -> Health
     return Health(Status.FAILED, f"Degraded: {culprit}") if culprit else health
 
 
+def request_refresh(cluster: Cluster, run: Run, roots: Sequence[ObjectRef]) -> None:
+    """Ask Argo CD to compare again every Application of the restored tree it last compared before this run
+    (`readiness.compared_before`: its verdict may predate what the run restored, or a fix pushed since), as
+    `argocd app get --refresh` does: the annotation `argocd.argoproj.io/refresh: normal` (a merge patch), which
+    the controller removes once it has; until then the wait does not judge it (`readiness.application_health`).
+    Applications new to the cluster are compared at once anyway. A request that fails is said, not fatal."""
+    client = cluster.client
+
+    async def listed_kinds() -> list[list[dict[str, Any]]]:
+        return await asyncio.gather(*(list_objects(client, cluster.discovery, av, kind) for av, kind in WAITED))
+
+    listed = client.run(listed_kinds())
+    tree = readiness.in_tree([obj for objects in listed for obj in objects], roots)
+    refs = [_ref(obj) for obj in tree if obj.get("kind") == "Application"
+            and readiness.compared_before(obj, run.report.started)]
+    failed = []
+    for ref in refs:
+        try:
+            cluster.merge_patch(ref, {"metadata": {"annotations": {readiness.REFRESH: "normal"}}})
+        except BootstrapError as err:
+            failed.append(f"{_name(ref)}: {err}")
+    asked = len(refs) - len(failed)
+    if asked:
+        run.progress.note(f"asked Argo CD to refresh {asked} Application(s) it last compared before this restore")
+    for line in failed:
+        run.progress.note(f"a refresh request failed (Argo CD compares again on its own schedule): {line}")
+
+
 def hand_over(cluster: Cluster, run: Run, manifests: Sequence[Manifest], *, timeout: float) -> None:
     """The `gitops` phase: Argo CD syncs the rest of the repository; each object's changes are recorded."""
     client = cluster.client
@@ -110,6 +142,7 @@ def hand_over(cluster: Cluster, run: Run, manifests: Sequence[Manifest], *, time
                                   "first, or leave out --wait-gitops")
         roots = [m.ref for m in manifests if m.ref.group == readiness.GROUP and m.ref.kind in ("Application",
                                                                                               "ApplicationSet")]
+        request_refresh(cluster, run, roots)
         run.progress.note("hand-over: waiting for Argo CD to sync every Application and ApplicationSet "
                           + (f"under the {len(roots)} restored" if roots else "in the cluster"))
         done = client.run(wait_synced(

@@ -21,6 +21,7 @@ message; it is done once ResourcesUpToDate is True (the controller generated and
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from bootstrap.model import ObjectRef
@@ -40,8 +41,14 @@ def _status(obj: Obj) -> Mapping[str, Any]:
     return obj.get("status") or {}
 
 
+REFRESH = "argocd.argoproj.io/refresh"  # a refresh requested; the controller removes it once it has compared again
+
+
 def application_health(obj: Obj) -> Health:
-    """Argo CD's verdict on an Application: Current, InProgress, or Failed with Argo CD's message."""
+    """Argo CD's verdict on an Application: Current, InProgress, or Failed with Argo CD's message. While a
+    refresh request is pending its status is not judged: it predates the request."""
+    if REFRESH in ((obj.get("metadata") or {}).get("annotations") or {}):
+        return Health(Status.IN_PROGRESS, "refresh requested: Argo CD has not compared it again yet")
     status = _status(obj)
     for condition in status.get("conditions") or []:
         if str(condition.get("type") or "").endswith(ERROR_SUFFIX):
@@ -62,6 +69,18 @@ def application_health(obj: Obj) -> Health:
     if sync == "Synced" and health == "Healthy" and phase == "Succeeded":
         return Health(Status.CURRENT, "Synced, Healthy, sync Succeeded")
     return Health(Status.IN_PROGRESS, f"sync {sync}, health {health}, operation {phase or 'not started'}")
+
+
+def compared_before(obj: Obj, moment: datetime | None) -> bool:
+    """Argo CD last compared the Application (`status.reconciledAt`) before `moment` (a new one: never)."""
+    stamp = _status(obj).get("reconciledAt")
+    if moment is None or not isinstance(stamp, str):
+        return False
+    try:
+        reconciled = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return reconciled < moment
 
 
 def _sources(obj: Obj) -> str:
