@@ -18,9 +18,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from drb_localcluster.gitserve import GitServer
-from tests.integration.conftest import clean_env, read_json
+from tests.integration.conftest import clean_env, read_json, run_cli
 from tests.integration.test_drill import Drill
 from tests.support.argocd_demo import BROKEN_APP, MISSING_PATH, SECRET_ZERO, served_demo
+from tests.support.sops import new_age_key, write_key_file
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]
 
@@ -77,3 +78,13 @@ def test_argocd_drills_tear_their_cluster_down(argocd_drills):
         assert {"kube-apiserver", "etcd", "kwok"} <= drill.seen, f"{name}: the watcher never saw the cluster"
         assert drill.left_behind == [], f"{name} left processes behind (Argo CD's among them?): {drill.left_behind}"
         assert not any(drill.tmpdir.iterdir()), f"{name} left files in its temp dir: {list(drill.tmpdir.iterdir())}"
+
+
+def test_an_argocd_drill_without_the_argo_cd_build_says_how_to_build_it(control_plane_bin, tmp_path):
+    """Before any cluster starts: exit 2, naming the missing build and `make argocd`."""
+    key_file = write_key_file(tmp_path / "age.agekey", new_age_key())
+    done = run_cli("drill", str(tmp_path / "repo"), "--engine", "argocd", "--cluster", "local", "--age-key-file",
+                   str(key_file), env=clean_env(DRB_ARGOCD_BIN=str(tmp_path / "none")))
+    assert done.code == 2, done
+    assert f"--cluster local --engine argocd: Argo CD is not built in {tmp_path / 'none'}" in done.stdout, done
+    assert "make argocd" in done.stdout
