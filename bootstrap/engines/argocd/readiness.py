@@ -35,13 +35,11 @@ ERROR_SUFFIX = "Error"
 FAILED_PHASES = frozenset({"Failed", "Error"})
 #: a ComparisonError about the controller's cluster cache, not the source: Argo CD retries it on its next refresh
 LIVE_STATE = "Failed to load live state"
+REFRESH = "argocd.argoproj.io/refresh"  # a refresh requested; the controller removes it once it has compared again
 
 
 def _status(obj: Obj) -> Mapping[str, Any]:
     return obj.get("status") or {}
-
-
-REFRESH = "argocd.argoproj.io/refresh"  # a refresh requested; the controller removes it once it has compared again
 
 
 def application_health(obj: Obj) -> Health:
