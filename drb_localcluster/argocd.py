@@ -223,17 +223,17 @@ def _redis_pong(port: int) -> bool:
 
 def _askpass_socket(state: Path) -> Path:
     """The git ask-pass server's unix socket, in the cluster dir; a socket path must stay under 108 bytes, so
-    for a deep cluster dir (pytest's under xdist) in a short directory of its own in the temp dir instead,
-    removed when this process exits."""
+    for a deep cluster dir (pytest's under xdist) in a short directory of its own in the temp dir, or in /tmp
+    when $TMPDIR is deep too (a test's own), removed when this process exits."""
     path = state / "askpass.sock"
     if len(str(path)) < 100:
         return path
-    short = Path(tempfile.mkdtemp(prefix="drb-argocd-"))
-    atexit.register(shutil.rmtree, short, True)
-    path = short / "askpass.sock"
-    if len(str(path)) >= 100:
-        raise ArgoCDError(f"cluster dir {state.parent} and the temp dir are too long for a unix socket path")
-    return path
+    for parent in dict.fromkeys((tempfile.gettempdir(), "/tmp")):
+        if len(str(Path(parent) / "drb-argocd-XXXXXXXX" / "askpass.sock")) < 100 and Path(parent).is_dir():
+            short = Path(tempfile.mkdtemp(prefix="drb-argocd-", dir=parent))
+            atexit.register(shutil.rmtree, short, True)
+            return short / "askpass.sock"
+    raise ArgoCDError(f"cluster dir {state.parent} and the temp dir are too long for a unix socket path")
 
 
 def _helm_dir() -> list[Path]:

@@ -4,6 +4,7 @@ lines that keep every component on loopback and tied to its cluster dir."""
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -73,3 +74,14 @@ def test_a_missing_build_says_how_to_build(tmp_path, monkeypatch):
     monkeypatch.setenv("DRB_ARGOCD_BIN", str(tmp_path / "nothing"))
     with pytest.raises(argocd.ArgoCDError, match="make argocd"):
         argocd.find_argocd_bin_dir()
+
+
+def test_the_ask_pass_socket_of_a_deep_cluster_dir_stays_short_even_when_tmpdir_is_deep(tmp_path, monkeypatch):
+    """A unix socket path must stay under 108 bytes: a deep cluster dir under a deep $TMPDIR (the wheel test's)
+    puts the socket in a short directory of /tmp instead of failing."""
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    monkeypatch.setenv("TMPDIR", str(deep))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # tempfile caches the temp dir it found
+    sock = argocd._askpass_socket(deep / "cluster" / "argocd")
+    assert len(str(sock)) < 100 and sock.parent.is_dir() and str(sock).startswith("/tmp/drb-argocd-"), sock
