@@ -22,6 +22,40 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 
+def serve_git_http_backend(handler: BaseHTTPRequestHandler, root: Path, *, remote_user: str | None = None) -> None:
+    """Answer `handler`'s request by `git http-backend` (CGI) over the repositories under `root`: the one bridge
+    both this drill server and the tests' Git HTTP server use. `remote_user`: the CGI REMOTE_USER (push allowed)."""
+    if handler.command == "POST" and "Content-Length" not in handler.headers:
+        handler.send_error(411, "chunked request bodies are not supported")
+        return
+    body = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
+    parts = urlsplit(handler.path)
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GIT_PROJECT_ROOT": str(root),
+        "GIT_HTTP_EXPORT_ALL": "1", "GATEWAY_INTERFACE": "CGI/1.1", "REQUEST_METHOD": handler.command,
+        "PATH_INFO": parts.path, "QUERY_STRING": parts.query, "REMOTE_ADDR": handler.client_address[0],
+        "CONTENT_TYPE": handler.headers.get("Content-Type", ""), "CONTENT_LENGTH": str(len(body)),
+        "GIT_PROTOCOL": handler.headers.get("Git-Protocol", ""),
+        "HTTP_CONTENT_ENCODING": handler.headers.get("Content-Encoding", ""),
+    }
+    if remote_user is not None:
+        env["REMOTE_USER"] = remote_user
+    done = subprocess.run(["git", "http-backend"], input=body, env=env, capture_output=True, check=False)
+    head, sep, payload = done.stdout.partition(b"\r\n\r\n")
+    if not sep:
+        head, sep, payload = done.stdout.partition(b"\n\n")
+    headers = [line.split(":", 1) for line in head.decode("latin-1").splitlines() if ":" in line]
+    status = next((v.strip() for k, v in headers if k.lower() == "status"), "200 OK")
+    code, _, reason = status.partition(" ")
+    handler.send_response(int(code), reason or None)
+    for key, value in headers:
+        if key.lower() not in ("status", "content-length"):
+            handler.send_header(key, value.strip())
+    handler.send_header("Content-Length", str(len(payload)))
+    handler.end_headers()
+    handler.wfile.write(payload)
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: _Httpd
 
@@ -32,33 +66,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._cgi()
 
     def _cgi(self) -> None:
-        if self.command == "POST" and "Content-Length" not in self.headers:
-            self.send_error(411, "chunked request bodies are not supported")
-            return
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        parts = urlsplit(self.path)
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GIT_PROJECT_ROOT": str(self.server.root),
-            "GIT_HTTP_EXPORT_ALL": "1", "GATEWAY_INTERFACE": "CGI/1.1", "REQUEST_METHOD": self.command,
-            "PATH_INFO": parts.path, "QUERY_STRING": parts.query, "REMOTE_ADDR": self.client_address[0],
-            "CONTENT_TYPE": self.headers.get("Content-Type", ""), "CONTENT_LENGTH": str(len(body)),
-            "GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
-            "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", ""),
-        }
-        done = subprocess.run(["git", "http-backend"], input=body, env=env, capture_output=True, check=False)
-        head, sep, payload = done.stdout.partition(b"\r\n\r\n")
-        if not sep:
-            head, sep, payload = done.stdout.partition(b"\n\n")
-        headers = [line.split(":", 1) for line in head.decode("latin-1").splitlines() if ":" in line]
-        status = next((v.strip() for k, v in headers if k.lower() == "status"), "200 OK")
-        code, _, reason = status.partition(" ")
-        self.send_response(int(code), reason or None)
-        for key, value in headers:
-            if key.lower() not in ("status", "content-length"):
-                self.send_header(key, value.strip())
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        serve_git_http_backend(self, self.server.root)
 
     def log_message(self, *args: object) -> None:  # quiet: a drill's output is the restore's
         pass

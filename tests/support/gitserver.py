@@ -21,9 +21,9 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from drb_localcluster import pki as pki_mod
+from drb_localcluster.gitserve import serve_git_http_backend
 
 SSHD = Path("/usr/sbin/sshd")
 
@@ -74,35 +74,7 @@ class _GitHandler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
-        if self.command == "POST" and "Content-Length" not in self.headers:
-            self.send_error(411, "chunked request bodies are not supported by this test server")
-            return
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        parts = urlsplit(self.path)
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GIT_PROJECT_ROOT": str(owner.root),
-            "GIT_HTTP_EXPORT_ALL": "1", "GATEWAY_INTERFACE": "CGI/1.1", "REQUEST_METHOD": self.command,
-            "PATH_INFO": parts.path, "QUERY_STRING": parts.query, "REMOTE_ADDR": self.client_address[0],
-            "CONTENT_TYPE": self.headers.get("Content-Type", ""), "CONTENT_LENGTH": str(len(body)),
-            "GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
-            "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", ""),
-        }
-        if owner.token is not None:
-            env["REMOTE_USER"] = "token"
-        done = subprocess.run(["git", "http-backend"], input=body, env=env, capture_output=True, check=False)
-        head, sep, payload = done.stdout.partition(b"\r\n\r\n")
-        if not sep:
-            head, sep, payload = done.stdout.partition(b"\n\n")
-        headers = [line.split(":", 1) for line in head.decode("latin-1").splitlines() if ":" in line]
-        status = next((v.strip() for k, v in headers if k.lower() == "status"), "200 OK")
-        code, _, reason = status.partition(" ")
-        self.send_response(int(code), reason or None)
-        for key, value in headers:
-            if key.lower() not in ("status", "content-length"):
-                self.send_header(key, value.strip())
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        serve_git_http_backend(self, owner.root, remote_user="token" if owner.token is not None else None)
 
     def log_message(self, *args: object) -> None:  # requests are recorded in GitHttpServer.requests
         pass
