@@ -2,7 +2,7 @@
 `secrets.sops.yaml`) that a repository's own bootstrap applies with `sops -d FILE | kubectl apply -f -`.
 
 The file is read as it is, without kustomize (kustomize builds directories only): every YAML document (or the
-one JSON document) is an object. Encrypted objects stay encrypted here; the engine decrypts them as it
+one JSON document) is an object, a v1 List its items (as kubectl reads them). Encrypted objects stay encrypted here; the engine decrypts them as it
 decrypts any built object (the file's MAC verified, `kustomize.secrets.SopsFiles.decrypt_object`), which is
 what `sops -d` does to the whole file.
 """
@@ -39,5 +39,12 @@ def read_file_objects(root: Path, rel: str, *, artifact: Artifact, limits: Limit
             continue
         if not isinstance(body, dict):
             raise ValidationError(f"{rel}: document {index + 1} is not a Kubernetes object (a {type(body).__name__})")
+        items = body.get("items") if body.get("kind") == "List" else None
+        if isinstance(items, list):  # kubectl applies a List's items
+            if not all(isinstance(item, dict) for item in items):
+                raise ValidationError(f"{rel}: document {index + 1} is a List whose items are not all Kubernetes "
+                                      "objects")
+            objects += items
+            continue
         objects.append(body)
     return objects

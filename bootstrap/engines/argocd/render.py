@@ -7,6 +7,7 @@ Argo CD's sync order inside each, objects holding plugin placeholders left to Ar
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +26,7 @@ from bootstrap.gostd import float64_numbers
 from bootstrap.kube.builtin_kinds import namespaced
 from bootstrap.kustomize.builder import Builder, Built, BuildSpec, Document
 from bootstrap.kustomize.graph import kustomization_file
+from bootstrap.kustomize.singlefile import MANIFEST_SUFFIXES, read_file_objects
 from bootstrap.manifests import ref_of
 from bootstrap.model import Manifest
 from bootstrap.status.secrets import consumed_secret_keys
@@ -277,10 +279,38 @@ def _entry(builder: Builder, path: str, helm: Callable[[], str]) -> Built:
         return Built(BuildSpec(path=path, label=f"--path {path}"),
                      render_chart(builder, app, chart, directory, {}, helm_bin=helm), [])
     found = kustomization_file(directory) if directory.is_dir() else None
+    if found is None and directory.is_dir() and (files := _plain_tree(builder, directory)) is not None:
+        label = f"--path {path or '.'}"
+        return Built(BuildSpec(path=path, label=label), [
+            Document(text=None, body=body, source=rel)
+            for rel in files for body in read_file_objects(builder.root, rel, artifact=builder.artifact,
+                                                           limits=builder.limits, label=label)], [])
     loaded = builder.load_kustomization(found) if found is not None else None
     charts = isinstance(loaded, dict) and bool(loaded.get("helmCharts"))
     options = ("--enable-helm", "--helm-command", helm()) if charts else ()
     return builder.build(BuildSpec(path=path, label=f"--path {path or '.'}", options=options))
+
+
+def _plain_tree(builder: Builder, directory: Path) -> list[str] | None:
+    """The manifest files of a directory tree without a kustomization file, repo-relative, in the order the
+    README's `kubectl apply -R -f DIR` reads them (lexical, a directory where its name sorts): the objects
+    are these files' documents as they are, nothing for kustomize to build. None when a kustomization file
+    or a hidden entry is somewhere below (kustomize builds the tree)."""
+    found: list[str] = []
+
+    def visit(here: Path) -> bool:
+        for entry in sorted(os.scandir(here), key=lambda e: e.name):
+            if entry.name.startswith("."):
+                return False  # left to the kustomize build, which reads them as kustomize-controller does
+            if entry.is_dir():
+                if kustomization_file(Path(entry.path)) is not None or not visit(Path(entry.path)):
+                    return False
+            elif entry.name.lower().endswith(MANIFEST_SUFFIXES) and not builder.artifact.left_out(
+                    builder.rel(Path(entry.path)), False):
+                found.append(builder.rel(Path(entry.path)))
+        return True
+
+    return found if visit(directory) else None
 
 
 def _chosen(known: dict[str, Application], every: bool, wanted) -> list[Application]:
