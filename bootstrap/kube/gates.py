@@ -44,7 +44,8 @@ def namespace_health(ns: Mapping[str, Any] | None) -> Health:
 
 
 def wait_established(manager: ResourceManager, crd_names: Iterable[str], timeout: float) -> None:
-    """Wait until every CRD is Established, then refresh discovery until its served kinds appear.
+    """Wait until every CRD is Established, then refresh discovery until its served kinds appear (not read
+    again when it serves them already: a kind's scope and plural cannot change).
 
     A CRD whose names are not accepted, whose schema is not structural, or that failed to be
     established fails at once with the API's message.
@@ -67,8 +68,11 @@ def wait_established(manager: ResourceManager, crd_names: Iterable[str], timeout
         return out
 
     async def discovered() -> bool:
+        kinds = [kind for listed in served.values() for kind in listed]
+        if all([await discovery.lookup(av, kind) is not None for av, kind in kinds]):
+            return True  # served already (a CRD the cluster had, applied again): discovery is not read again
         discovery.refresh()
-        return all([await discovery.lookup(av, kind) is not None for kinds in served.values() for av, kind in kinds])
+        return all([await discovery.lookup(av, kind) is not None for av, kind in kinds])
 
     async def gate() -> bool:
         await wait_for_set(names, observe, timeout=timeout, now=client.now, sleep=client.sleep)

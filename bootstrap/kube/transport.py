@@ -100,7 +100,7 @@ class AiohttpTransport:
         weakref.finalize(self, _close_session, loop, self._session)
 
     async def _open(self, max_connections: int) -> Any:
-        import aiohttp  # deferred: heavy (aiohttp, 0.25 s: only once connecting; plans never do)
+        import aiohttp  # deferred: heavy (aiohttp, 0.25 s: a run that connects loads it while it clones, stages.session)
 
         connector = aiohttp.TCPConnector(limit=max_connections, ssl=self._ssl, keepalive_timeout=30.0,
                                          ttl_dns_cache=None)

@@ -273,6 +273,25 @@ def test_crd_gate_then_custom_resource_applies(kube, ns):
     assert outcome.action == "created"
 
 
+def test_crd_gate_reads_discovery_again_only_for_kinds_it_does_not_serve_yet(kube, ns, monkeypatch):
+    group = f"{ns}.example.com"
+    kube.apply(crd(group, "sprockets", "Sprocket"))
+    wait_established(kube.resources, [f"sprockets.{group}"], timeout=30)
+    discovery = kube.resources.discovery
+    reads: list[bool] = []
+    real_refresh = discovery.refresh
+    monkeypatch.setattr(discovery, "refresh", lambda: (reads.append(True), real_refresh())[1])
+    kube.apply(crd(group, "sprockets", "Sprocket"))  # the same CRD again (a re-run): served already
+    wait_established(kube.resources, [f"sprockets.{group}"], timeout=30)
+    assert reads == []
+    again = crd(group, "sprockets", "Sprocket")
+    v2 = {**again["spec"]["versions"][0], "name": "v2", "storage": False}
+    again["spec"]["versions"].append(v2)  # a new version: only a fresh read of discovery knows it
+    kube.apply(again)
+    wait_established(kube.resources, [f"sprockets.{group}"], timeout=30)
+    assert reads and kube.is_namespaced(f"{group}/v2", "Sprocket") is True
+
+
 def test_crd_gate_fails_fast_when_names_are_not_accepted(local_cluster, ns):
     group = f"{ns}.example.com"
     with recording_cluster(local_cluster.kubeconfig) as kube:
