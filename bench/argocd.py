@@ -7,18 +7,20 @@ and CRDs under bootstrap/argocd/, a SOPS Secret zero, a root Application over ap
 one Application per directory of workloads/), encrypted for a throwaway key and served by a loopback
 `git http-backend` (drb_localcluster.gitserve). Restored two ways, each on its own fresh cluster:
 - ours: `dr-bootstrap restore URL --engine argocd --path bootstrap -k all --key-secret argocd/sops-age
-  --wait-gitops`: the whole tree (the Applications the root and the ApplicationSet make, and what they sync)
-  applied by dr-bootstrap, so Argo CD finds every Application in place and only confirms it (with `--path
-  bootstrap` alone Argo CD walks root -> ApplicationSet -> Applications itself: about 1.2x the manual time);
-  the red case restores `--path bootstrap` alone, so that the broken child is Argo CD's to find (with `-k all`
-  dr-bootstrap refuses it before the first write, exit 4);
+  --wait-gitops` (green): the whole tree (the Applications the root and the ApplicationSet make, and what they
+  sync) applied by dr-bootstrap, so Argo CD finds every Application in place and only confirms it; or
+  `--path bootstrap` alone (path, red), where Argo CD walks root -> ApplicationSet -> Applications itself (the
+  red case so that the broken child is Argo CD's to find: with `-k all` dr-bootstrap refuses it before the
+  first write, exit 4);
 - manual: `kubectl apply --server-side -R -f bootstrap/argocd` (the install objects) and `kubectl wait` for its
   CRDs, the namespace, `kubectl create secret generic` of the age key, `sops -d bootstrap/secret-zero.sops.yaml |
   kubectl apply -f -` (the real sops: the newest of the cache and the venv's), `kubectl apply -f
   bootstrap/root.yaml`, then `kubectl get applications -w` until the Applications the README names exist and
   `kubectl wait` until every Application is Synced and Healthy (watches: no polling delay).
 Both timed from the first command to the last. Cases (BENCH_ARGOCD_CASES, default green,red):
-- green: target ours / manual <= 1.0;
+- green: target ours / manual <= 1.0; path: measured, no target (after the bootstrap, both wait on Argo CD
+  walking the tree). BENCH_ARGOCD_ROUNDS rounds each (default 1), the contenders' order alternating round by
+  round, each on a fresh cluster;
 - red: one more child Application whose path is not in the repository: ours exits 6 with Argo CD's
   ComparisonError while the manual `kubectl wait` runs out its timeout (BENCH_ARGOCD_RED_TIMEOUT, default 120 s).
 BENCH_ARGOCD_START_TIMEOUT (seconds) lengthens the cluster and Argo CD start timeouts on a loaded machine.
@@ -26,7 +28,6 @@ BENCH_ARGOCD_START_TIMEOUT (seconds) lengthens the cluster and Argo CD start tim
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -36,10 +37,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from bench import record
+from bench import record, restores
 
-KUBECTL = str(Path(sys.executable).parent / "kubectl")
-CASES = ("green", "red")
+CASES = ("green", "path", "red")
+DEFAULT_CASES = ("green", "red")
+TARGET = 1.0  # green's
 NAMESPACE = "argocd"
 
 
@@ -72,27 +74,19 @@ def newest_sops() -> str:
     return list(sops_versions().values())[-1]
 
 
-def _kubectl(kubeconfig: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([KUBECTL, "--kubeconfig", str(kubeconfig), *args], capture_output=True, text=True,
-                          timeout=timeout)
+_kubectl = restores.kubectl
+KUBECTL = restores.KUBECTL
 
 
 def _ours(url: str, key_file: Path, kubeconfig: Path, timeout: int, whole_tree: bool) -> tuple[float, int, dict]:
-    started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "bootstrap", "restore", url, "--yes", "--engine", "argocd",
-                           "--path", "bootstrap", *(["-k", "all"] if whole_tree else []),
-                           "--age-key-file", str(key_file), "--key-secret", "argocd/sops-age",
-                           "--kubeconfig", str(kubeconfig), "--wait-gitops", "--timeout", str(timeout), "-o", "json"],
-                          capture_output=True, text=True, stdin=subprocess.DEVNULL)
-    seconds = time.perf_counter() - started
-    try:
-        report = json.loads(done.stdout)
-    except ValueError:
-        report = {}
+    seconds, code, report = restores.restore(
+        url, "--engine", "argocd", "--path", "bootstrap", *(["-k", "all"] if whole_tree else []),
+        "--age-key-file", str(key_file), "--key-secret", "argocd/sops-age", "--kubeconfig", str(kubeconfig),
+        "--wait-gitops", "--timeout", str(timeout))
     facts = {k: report.get(k) for k in ("bootstrapSeconds", "convergedSeconds")}
     facts["phases"] = ", ".join(f"{p['name']} {p['seconds']:.1f}s" for p in report.get("phases", []))
     facts["error"] = (report.get("error") or {}).get("message")
-    return seconds, done.returncode, facts
+    return seconds, code, facts
 
 
 def _manual(repo: Path, key_file: Path, kubeconfig: Path, apps: list[str], timeout: int, sops: str) -> tuple[float, int, str]:
@@ -106,8 +100,8 @@ def _manual(repo: Path, key_file: Path, kubeconfig: Path, apps: list[str], timeo
         [KUBECTL, "--kubeconfig", kc, "apply", "-f", str(repo / "bootstrap/external-secrets.yaml")],
         [KUBECTL, "--kubeconfig", kc, "-n", NAMESPACE, "create", "secret", "generic", "sops-age",
          f"--from-file=age.agekey={key_file}"],
-        ["bash", "-o", "pipefail", "-c", f'"$SOPS" -d bootstrap/secret-zero.sops.yaml | "$KUBECTL" --kubeconfig '
-                                         f'"$KC" apply -f -'],
+        ["bash", "-o", "pipefail", "-c", '"$SOPS" -d bootstrap/secret-zero.sops.yaml | "$KUBECTL" --kubeconfig '
+                                         '"$KC" apply -f -'],
         [KUBECTL, "--kubeconfig", kc, "apply", "-f", str(repo / "bootstrap/root.yaml")],
     ]
     env = {**os.environ, "SOPS": sops, "KUBECTL": KUBECTL, "KC": kc, "SOPS_AGE_KEY_FILE": str(key_file)}
@@ -150,48 +144,60 @@ def main() -> bool:
     from tests.support.argocd_demo import APPLICATIONS, BROKEN_APP, served_demo
 
     red_timeout = int(os.environ.get("BENCH_ARGOCD_RED_TIMEOUT", "120"))
-    cases = [c for c in os.environ.get("BENCH_ARGOCD_CASES", ",".join(CASES)).split(",") if c]
-    unknown = sorted(set(cases) - set(CASES))
-    if unknown:
-        raise SystemExit(f"BENCH_ARGOCD_CASES: unknown case(s) {', '.join(unknown)}; known: {', '.join(CASES)}")
+    rounds = int(os.environ.get("BENCH_ARGOCD_ROUNDS", "1"))
+    cases = restores.cases("BENCH_ARGOCD_CASES", CASES, default=DEFAULT_CASES)
     sops = newest_sops()
     rows, ok = [], True
     with tempfile.TemporaryDirectory(prefix="bench-argocd-") as tmp:
         for case in cases:
             base = Path(tmp) / case
+            red = case == "red"
             with GitServer(base / "srv") as server:
-                demo, url = served_demo(base, server, red=case == "red")
-                apps = [*APPLICATIONS, BROKEN_APP] if case == "red" else list(APPLICATIONS)
-                timeout = red_timeout if case == "red" else 600
-                load = os.getloadavg()[0]
-                with fresh_argocd_cluster(f"argocd-ours-{case}") as cluster:
-                    ours_s, ours_rc, facts = _ours(url, demo.key_file, cluster.kubeconfig, timeout,
-                                                   whole_tree=case == "green")
-                with fresh_argocd_cluster(f"argocd-manual-{case}") as cluster:
-                    manual_s, manual_rc, failed = _manual(demo.repo, demo.key_file, cluster.kubeconfig, apps,
-                                                          timeout, sops)
-            ratio = ours_s / manual_s
-            if case == "red":
-                good = ours_rc == 6 and manual_rc == 1 and "app path does not exist" in (facts["error"] or "")
-                target = "ours exit 6 with Argo CD's ComparisonError before the manual wait's timeout"
-            else:
-                good = ours_rc == 0 and manual_rc == 0 and ratio <= 1.0
-                target = "<= 1.0"
-            ok &= good
-            print(f"{case}: dr-bootstrap restore --engine argocd --wait-gitops {ours_s:.1f}s (exit {ours_rc}; "
-                  f"hand-over at {facts['bootstrapSeconds']}s, converged at {facts['convergedSeconds']}s; "
-                  f"{facts['phases']}), manual README bootstrap {manual_s:.1f}s (exit {manual_rc}"
-                  f"{'; ' + failed[:200] if failed else ''}): ratio {ratio:.2f} (target {target}); "
-                  f"load {load:.1f}", flush=True)
-            if facts["error"]:
-                print(f"  dr-bootstrap: {facts['error'][:400]}", flush=True)
-            rows.append({"bench": f"argocd.{case}", "ours_s": round(ours_s, 2), "plain_s": round(manual_s, 2),
-                         "ours_exit": ours_rc, "plain_exit": manual_rc, "ratio": round(ratio, 3),
-                         "ours_bootstrap_s": facts["bootstrapSeconds"], "ours_converged_s": facts["convergedSeconds"],
-                         "cause": (facts["error"] or "")[:240] or None,
-                         "load": round(load, 1), "target": target, "pass": good})
+                demo, url = served_demo(base, server, red=red)
+                apps = [*APPLICATIONS, BROKEN_APP] if red else list(APPLICATIONS)
+                timeout = red_timeout if red else 600
+                for index in range(1 if red else rounds):
+                    load = os.getloadavg()[0]
+                    measured: dict[str, tuple] = {}
+                    for contender in (("ours", "manual") if index % 2 == 0 else ("manual", "ours")):
+                        with fresh_argocd_cluster(f"argocd-{contender}-{case}") as cluster:
+                            if contender == "ours":
+                                measured[contender] = _ours(url, demo.key_file, cluster.kubeconfig, timeout,
+                                                            whole_tree=case == "green")
+                            else:
+                                measured[contender] = _manual(demo.repo, demo.key_file, cluster.kubeconfig, apps,
+                                                              timeout, sops)
+                    row = _row(case, measured["ours"], measured["manual"], load)
+                    ok &= row["pass"]
+                    rows.append(row)
     record(rows)
     return ok
+
+
+def _row(case: str, ours: tuple[float, int, dict], manual: tuple[float, int, str], load: float) -> dict:
+    (ours_s, ours_rc, facts), (manual_s, manual_rc, failed) = ours, manual
+    ratio = ours_s / manual_s
+    if case == "red":
+        good = ours_rc == 6 and manual_rc == 1 and "app path does not exist" in (facts["error"] or "")
+        target = "ours exit 6 with Argo CD's ComparisonError before the manual wait's timeout"
+    elif case == "path":  # Argo CD's own walk of the tree is most of both times: measured, no target
+        good = ours_rc == 0 and manual_rc == 0
+        target = "none (both exit 0)"
+    else:
+        good = ours_rc == 0 and manual_rc == 0 and ratio <= TARGET
+        target = f"<= {TARGET}"
+    how = "-k all" if case == "green" else "--path bootstrap alone"
+    print(f"{case}: dr-bootstrap restore --engine argocd {how} --wait-gitops {ours_s:.1f}s (exit {ours_rc}; "
+          f"hand-over at {facts['bootstrapSeconds']}s, converged at {facts['convergedSeconds']}s; "
+          f"{facts['phases']}), manual README bootstrap {manual_s:.1f}s (exit {manual_rc}"
+          f"{'; ' + failed[:200] if failed else ''}): ratio {ratio:.2f} (target {target}); load {load:.1f}",
+          flush=True)
+    if facts["error"]:
+        print(f"  dr-bootstrap: {facts['error'][:400]}", flush=True)
+    return {"bench": f"argocd.{case}", "ours_s": round(ours_s, 2), "plain_s": round(manual_s, 2),
+            "ours_exit": ours_rc, "plain_exit": manual_rc, "ratio": round(ratio, 3),
+            "ours_bootstrap_s": facts["bootstrapSeconds"], "ours_converged_s": facts["convergedSeconds"],
+            "cause": (facts["error"] or "")[:240] or None, "load": round(load, 1), "target": target, "pass": good}
 
 
 if __name__ == "__main__":

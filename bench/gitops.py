@@ -20,37 +20,22 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench import record
+from bench import record, restores
 
-KUBECTL = str(Path(sys.executable).parent / "kubectl")
 WAITED = ("kustomizations.kustomize.toolkit.fluxcd.io", "helmreleases.helm.toolkit.fluxcd.io")
-
-
-def _kubectl(kubeconfig: Path, *args: str, stdin: str | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([KUBECTL, "--kubeconfig", str(kubeconfig), *args], input=stdin, capture_output=True,
-                          text=True, timeout=timeout)
+_kubectl = restores.kubectl
 
 
 def _ours(url: str, key_file: Path, kubeconfig: Path, timeout: int) -> tuple[float, int, dict]:
     """Seconds, exit code, and the report's timings and reconcile requests."""
-    started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "bootstrap", "restore", url, "--yes", "--path", "clusters/local",
-                           "--age-key-file", str(key_file), "--kubeconfig", str(kubeconfig), "--wait-gitops",
-                           "--timeout", str(timeout), "-o", "json"], capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL)
-    seconds = time.perf_counter() - started
-    try:
-        report = json.loads(done.stdout)
-    except ValueError:
-        report = {}
-    facts = {k: report.get(k) for k in ("bootstrapSeconds", "convergedSeconds", "reconcileRequests")}
-    return seconds, done.returncode, facts
+    seconds, code, report = restores.restore(url, "--path", "clusters/local", "--age-key-file", str(key_file),
+                                             "--kubeconfig", str(kubeconfig), "--wait-gitops", "--timeout", str(timeout))
+    return seconds, code, {k: report.get(k) for k in ("bootstrapSeconds", "convergedSeconds", "reconcileRequests")}
 
 
 def _plain(work: Path, key_file: Path, kubeconfig: Path, timeout: int) -> tuple[float, int]:
@@ -92,10 +77,7 @@ def main() -> bool:
     from tests.support.sops import new_age_key, write_key_file
 
     red_timeout = int(os.environ.get("BENCH_GITOPS_RED_TIMEOUT", "120"))
-    cases = [c for c in os.environ.get("BENCH_GITOPS_CASES", ",".join(CASES)).split(",") if c]
-    unknown = sorted(set(cases) - set(CASES))
-    if unknown:
-        raise SystemExit(f"BENCH_GITOPS_CASES: unknown case(s) {', '.join(unknown)}; known: {', '.join(CASES)}")
+    cases = restores.cases("BENCH_GITOPS_CASES", CASES)
     gotk = install_manifests()
     rows, ok = [], True
     with tempfile.TemporaryDirectory(prefix="bench-gitops-") as tmp, serving(Path(tmp) / "servers") as served:
