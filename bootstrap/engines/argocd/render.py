@@ -302,7 +302,7 @@ def _plain_tree(builder: Builder, directory: Path) -> list[str] | None:
         for entry in sorted(os.scandir(here), key=lambda e: e.name):
             if entry.name.startswith("."):
                 return False  # left to the kustomize build, which reads them as kustomize-controller does
-            if entry.is_dir():
+            if entry.is_dir(follow_symlinks=False):  # a linked directory is not entered, as kubectl's walk
                 if kustomization_file(Path(entry.path)) is not None or not visit(Path(entry.path)):
                     return False
             elif entry.name.lower().endswith(MANIFEST_SUFFIXES) and not builder.artifact.left_out(

@@ -117,3 +117,11 @@ def test_a_tree_with_a_hidden_entry_is_built_by_kustomize(tmp_path, monkeypatch)
     calls = _built_by_kustomize(monkeypatch)
     render(repo.path, repo.key_file, engine="argocd", paths=("bootstrap",))
     assert len(calls) == 1
+
+
+def test_a_linked_directory_is_not_entered(tmp_path):
+    repo = _repo(tmp_path)
+    (repo.path / "bootstrap/argocd/loop").symlink_to("..")  # kubectl's walk does not follow it either
+    rendered = render(repo.path, repo.key_file, engine="argocd", paths=("bootstrap",))
+    assert sorted(m.ref.name for m in rendered.phases[0].manifests) == [
+        "argocd", "argocd-cm", "listed-a", "listed-b", "root", "store-token"]
