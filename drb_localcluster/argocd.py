@@ -24,7 +24,6 @@ import os
 import secrets
 import shutil
 import socket
-import subprocess
 import tempfile
 import time
 import urllib.request
@@ -34,6 +33,7 @@ from pathlib import Path
 
 from .flux import FluxBuildError, find_flux_bin_dir
 from .helmtools import HelmBuildError, helm_path
+from .procs import build_script_path
 
 BUILD_SCRIPT = Path(__file__).resolve().parent / "data" / "argocd.sh"
 NAMESPACE = "argocd"
@@ -53,12 +53,7 @@ class ArgoCDError(RuntimeError):
 def find_argocd_bin_dir(*, build: bool = False) -> Path:
     """argocd.sh's versioned bin dir ($DRB_ARGOCD_BIN overrides); with `build`, run the script first.
     Raises ArgoCDError when the build is not complete."""
-    args = ["bash", str(BUILD_SCRIPT)] + ([] if build else ["--print-bin-dir"])
-    result = subprocess.run(args, capture_output=True, text=True, check=False)
-    lines = result.stdout.strip().splitlines()
-    if result.returncode != 0 or not lines:
-        raise ArgoCDError(f"{BUILD_SCRIPT.name} failed (exit {result.returncode}): {result.stderr.strip()[-600:]}")
-    bin_dir = Path(lines[-1])
+    bin_dir = build_script_path(BUILD_SCRIPT, [] if build else ["--print-bin-dir"], ArgoCDError)
     if not (bin_dir / ".complete").exists():
         raise ArgoCDError(f"Argo CD is not built in {bin_dir}: {BUILD_HINT}")
     return bin_dir

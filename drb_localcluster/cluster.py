@@ -21,7 +21,7 @@ from pathlib import Path
 
 from . import argocd as argocd_mod, flux as flux_mod, fluxoperator as operator_mod
 from .procs import alive as _alive, child_env as _child_env, die_with_parent as _die_with_parent  # noqa: F401
-from .procs import owned as _owned, send as _signal, tail as _tail, wait_gone as _wait_gone
+from .procs import build_script_path, owned as _owned, send as _signal, tail as _tail, wait_gone as _wait_gone
 from . import pki as pki_mod
 
 DATA = Path(__file__).resolve().parent / "data"  # package data: ships in the wheel
@@ -57,7 +57,8 @@ def find_bin_dir(*, build: bool = False, progress: bool = False) -> Path:
     """The directory with the control-plane binaries: $DRB_CONTROL_PLANE_BIN, else control-plane.sh's
     versioned cache dir (~/.cache/dr-bootstrap/control-plane/...). With `build`, run the build script when
     the binaries are missing; `progress` (with `build`) lets its step lines through to stderr."""
-    bin_dir = _run_build_script([] if build else ["--print-bin-dir"], quiet=not (build and progress))
+    bin_dir = build_script_path(BUILD_SCRIPT, [] if build else ["--print-bin-dir"], LocalClusterError,
+                                quiet=not (build and progress))
     if not (bin_dir / ".complete").exists():
         raise NotBuiltError(bin_dir)
     return bin_dir
@@ -75,17 +76,7 @@ def versions() -> dict[str, str]:
 
 def bin_dir_path() -> Path:
     """Where the control-plane binaries are, or would be once built."""
-    return _run_build_script(["--print-bin-dir"], quiet=True)
-
-
-def _run_build_script(args: list[str], *, quiet: bool) -> Path:
-    result = subprocess.run(["bash", str(BUILD_SCRIPT), *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE if quiet else None, text=True, check=False)
-    lines = result.stdout.strip().splitlines()
-    if result.returncode != 0 or not lines:
-        tail = (result.stderr or "").strip()[-300:]
-        raise LocalClusterError(f"{BUILD_SCRIPT.name} failed (exit {result.returncode})" + (f": {tail}" if tail else ""))
-    return Path(lines[-1])
+    return build_script_path(BUILD_SCRIPT, ["--print-bin-dir"], LocalClusterError)
 
 
 def free_port() -> int:

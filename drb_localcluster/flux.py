@@ -26,6 +26,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .procs import build_script_path
+
 BUILD_SCRIPT = Path(__file__).resolve().parent / "data" / "flux.sh"
 #: the Flux namespace the controllers consider their own (RUNTIME_NAMESPACE in Flux's Deployments)
 NAMESPACE = "flux-system"
@@ -52,14 +54,8 @@ class FluxBuildError(RuntimeError):
 def find_flux_bin_dir(*, build: bool = False, what: str = "all") -> Path:
     """flux.sh's versioned bin dir ($DRB_FLUX_BIN overrides). With `build`, run the script first
     (`what`: "all", or "cli" for only flux and kustomize). Raises FluxBuildError when binaries are missing."""
-    args = ["bash", str(BUILD_SCRIPT)] + ([] if not build else [] if what == "all" else [what])
-    if not build:
-        args.append("--print-bin-dir")
-    result = subprocess.run(args, capture_output=True, text=True, check=False)
-    lines = result.stdout.strip().splitlines()
-    if result.returncode != 0 or not lines:
-        raise FluxBuildError(f"{BUILD_SCRIPT.name} failed (exit {result.returncode}): {result.stderr.strip()[-600:]}")
-    bin_dir = Path(lines[-1])
+    args = ([] if what == "all" else [what]) if build else ["--print-bin-dir"]
+    bin_dir = build_script_path(BUILD_SCRIPT, args, FluxBuildError)
     wanted = ("flux", "kustomize") if what == "cli" else ("flux", "kustomize", *CONTROLLERS)
     missing = [b for b in wanted if not (bin_dir / b).is_file()]
     if missing:

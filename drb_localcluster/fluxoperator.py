@@ -18,10 +18,11 @@ health endpoint on a loopback port.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+
+from .procs import build_script_path
 
 BUILD_SCRIPT = Path(__file__).resolve().parent / "data" / "flux-operator.sh"
 NAME = "flux-operator"
@@ -35,13 +36,7 @@ class FluxOperatorBuildError(RuntimeError):
 
 def find_operator_dir(*, build: bool = False) -> Path:
     """flux-operator.sh's versioned dir (the binary, data/, crd/); with `build`, run the script first."""
-    args = ["bash", str(BUILD_SCRIPT)] + ([] if build else ["--print-bin-dir"])
-    result = subprocess.run(args, capture_output=True, text=True, check=False)
-    lines = result.stdout.strip().splitlines()
-    if result.returncode != 0 or not lines:
-        raise FluxOperatorBuildError(f"{BUILD_SCRIPT.name} failed (exit {result.returncode}): "
-                                     f"{result.stderr.strip()[-600:]}")
-    found = Path(lines[-1])
+    found = build_script_path(BUILD_SCRIPT, [] if build else ["--print-bin-dir"], FluxOperatorBuildError)
     if not (found / ".complete").is_file():
         raise FluxOperatorBuildError(f"flux-operator not built in {found}: run `make flux-operator`")
     return found

@@ -8,8 +8,9 @@ tool itself never imports this: it takes `--helm-bin` or helm from PATH.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
+
+from .procs import build_script_path
 
 BUILD_SCRIPT = Path(__file__).resolve().parent / "data" / "helm.sh"
 
@@ -19,13 +20,7 @@ class HelmBuildError(RuntimeError):
 
 
 def _path(what: str, build: bool) -> Path:
-    args = ["bash", str(BUILD_SCRIPT)] + ([what] if build else ["--print-path", what])
-    result = subprocess.run(args, capture_output=True, text=True, check=False)
-    lines = result.stdout.strip().splitlines()
-    if result.returncode != 0 or not lines:
-        raise HelmBuildError(f"{BUILD_SCRIPT.name} {what} failed (exit {result.returncode}): "
-                             f"{result.stderr.strip()[-600:]}")
-    path = Path(lines[-1])
+    path = build_script_path(BUILD_SCRIPT, [what] if build else ["--print-path", what], HelmBuildError)
     if not path.is_file():
         raise HelmBuildError(f"{what} is not built at {path}: run `make {what}`")
     return path

@@ -1,11 +1,14 @@
 """Process bookkeeping of a local cluster's components: their environment, liveness (zombies count as gone),
-pid-reuse guards, signals, and a log's last lines for error messages."""
+pid-reuse guards, signals, a log's last lines for error messages, and the one runner of the data/*.sh build
+scripts."""
 
 from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 IMPORT_ROOT = Path(__file__).resolve().parents[1]
@@ -70,3 +73,16 @@ def tail(path: Path, lines: int = 3) -> str:
         return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])[-600:]
     except OSError:
         return "(no log)"
+
+
+def build_script_path(script: Path, args: Sequence[str], error: type[Exception], *, quiet: bool = True) -> Path:
+    """Run `bash script args` (one of data/*.sh) and return the path its last stdout line names: where the build
+    is (`--print-bin-dir`, `--print-path`) or where a build put it. Raises `error`, naming the script, its exit
+    code and its stderr's tail, when it fails or prints nothing. `quiet=False` lets its stderr (progress) through."""
+    result = subprocess.run(["bash", str(script), *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE if quiet else None, text=True, check=False)
+    lines = result.stdout.strip().splitlines()
+    if result.returncode != 0 or not lines:
+        tail = (result.stderr or "").strip()[-600:]
+        raise error(f"{' '.join([script.name, *args])} failed (exit {result.returncode})" + (f": {tail}" if tail else ""))
+    return Path(lines[-1])
