@@ -14,6 +14,7 @@ Read-only (`git http-backend` refuses pushes without REMOTE_USER), no authentica
 from __future__ import annotations
 
 import os
+import ssl
 import subprocess
 import sys
 import threading
@@ -24,7 +25,7 @@ from urllib.parse import urlsplit
 
 def serve_git_http_backend(handler: BaseHTTPRequestHandler, root: Path, *, remote_user: str | None = None) -> None:
     """Answer `handler`'s request by `git http-backend` (CGI) over the repositories under `root`: the one bridge
-    both this drill server and the tests' Git HTTP server use. `remote_user`: the CGI REMOTE_USER (push allowed)."""
+    every GitServer (this drill server, the tests' GitHttpServer) uses. `remote_user`: the CGI REMOTE_USER (push allowed)."""
     if handler.command == "POST" and "Content-Length" not in handler.headers:
         handler.send_error(411, "chunked request bodies are not supported")
         return
@@ -56,17 +57,22 @@ def serve_git_http_backend(handler: BaseHTTPRequestHandler, root: Path, *, remot
     handler.wfile.write(payload)
 
 
+def publish(work: Path, root: Path, name: str) -> Path:
+    """A bare clone of the repository `work` at `root/name` (e.g. "demo.git"), ready to serve."""
+    dest = Path(root) / name
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(dest)], check=True, capture_output=True)
+    return dest
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: _Httpd
 
     def do_GET(self) -> None:  # noqa: N802 (http.server naming)
-        self._cgi()
+        self.server.owner.serve(self)
 
     def do_POST(self) -> None:  # noqa: N802
-        self._cgi()
-
-    def _cgi(self) -> None:
-        serve_git_http_backend(self, self.server.root)
+        self.server.owner.serve(self)
 
     def log_message(self, *args: object) -> None:  # quiet: a drill's output is the restore's
         pass
@@ -74,32 +80,38 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Httpd(ThreadingHTTPServer):
     daemon_threads = True
-    root: Path
+    owner: GitServer
 
 
 class GitServer:
-    """Serves the bare repositories under `root` over HTTP on a free loopback port while in its `with` block."""
+    """Serves the bare repositories under `root` over HTTP (HTTPS with `ssl_context`) on a free loopback port
+    while in its `with` block. A subclass may override `serve` (e.g. to authorize a request first)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, ssl_context: ssl.SSLContext | None = None) -> None:
         self.root = Path(root)
+        self.ssl_context = ssl_context
         self._httpd: _Httpd | None = None
+
+    def serve(self, handler: BaseHTTPRequestHandler) -> None:
+        """Answer one request (a GET or POST of `handler`)."""
+        serve_git_http_backend(handler, self.root)
 
     def url(self, name: str) -> str:
         if self._httpd is None:
             raise RuntimeError("the Git server is not started")
-        return f"http://127.0.0.1:{self._httpd.server_port}/{name}"
+        scheme = "https" if self.ssl_context else "http"
+        return f"{scheme}://127.0.0.1:{self._httpd.server_port}/{name}"
 
     def publish(self, work: Path, name: str) -> Path:
         """A bare clone of the repository `work` at `root/name` (e.g. "demo.git"), served from now on."""
-        dest = self.root / name
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["git", "clone", "-q", "--bare", str(work), str(dest)], check=True, capture_output=True)
-        return dest
+        return publish(work, self.root, name)
 
     def __enter__(self) -> GitServer:
         self.root.mkdir(parents=True, exist_ok=True)
         httpd = _Httpd(("127.0.0.1", 0), _Handler)
-        httpd.root = self.root
+        httpd.owner = self
+        if self.ssl_context is not None:
+            httpd.socket = self.ssl_context.wrap_socket(httpd.socket, server_side=True)
         threading.Thread(target=httpd.serve_forever, name="git-http", daemon=True).start()
         self._httpd = httpd
         return self

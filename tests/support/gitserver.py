@@ -1,7 +1,8 @@
 """Real Git servers for tests, on 127.0.0.1: git's own smart-HTTP backend (`git http-backend`) behind a
 small HTTP(S) front end that can demand a token, and OpenSSH's sshd with git-shell as the only command.
 
-Both serve the bare repositories under one root directory; `publish` puts a working repository there.
+Both serve the bare repositories under one root directory; `publish` (drb_localcluster.gitserve's) puts a
+working repository there.
 They run for the length of a `with` block; nothing is mocked: the clients (git, ssh, Flux's go-git) speak
 the real protocols to the real server programs.
 """
@@ -19,21 +20,13 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 from drb_localcluster import pki as pki_mod
-from drb_localcluster.gitserve import serve_git_http_backend
+from drb_localcluster.gitserve import GitServer, publish, serve_git_http_backend  # noqa: F401 (publish: for the tests)
 
 SSHD = Path("/usr/sbin/sshd")
-
-
-def publish(work: Path, root: Path, name: str) -> Path:
-    """A bare copy of the repository `work` at `root/name` (e.g. name="fleet.git"), ready to serve."""
-    dest = root / name
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(dest)], check=True, capture_output=True)
-    return dest
 
 
 @dataclass(frozen=True)
@@ -53,51 +46,23 @@ class Tls:
 # ------------------------------------------------------------------------------------------ HTTP(S)
 
 
-class _GitHandler(BaseHTTPRequestHandler):
-    """Authorizes the request, then hands it to `git http-backend` as a CGI program."""
-
-    server: _GitHttpd
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server naming)
-        self._serve()
-
-    def do_POST(self) -> None:  # noqa: N802
-        self._serve()
-
-    def _serve(self) -> None:
-        owner = self.server.owner
-        authorized = owner.authorized(self.headers.get("Authorization"))
-        owner.record(self.command, self.path, authorized)
-        if not authorized:
-            self.send_response(401)
-            self.send_header("WWW-Authenticate", 'Basic realm="git"')
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        serve_git_http_backend(self, owner.root, remote_user="token" if owner.token is not None else None)
-
-    def log_message(self, *args: object) -> None:  # requests are recorded in GitHttpServer.requests
-        pass
-
-
-class _GitHttpd(ThreadingHTTPServer):
-    daemon_threads = True
-    owner: GitHttpServer
-
-
-@dataclass
-class GitHttpServer:
-    """`git http-backend` over HTTP, or HTTPS with `tls`, serving the bare repositories under `root`.
+class GitHttpServer(GitServer):
+    """`git http-backend` over HTTP, or HTTPS with `tls`, serving the bare repositories under `root`
+    (drb_localcluster.gitserve's server, which the drill uses too, plus authorization and a record).
 
     With `token`, every request must carry HTTP Basic credentials whose password is the token (any user
     name, as GitHub and GitLab accept); others get 401. `requests` lists (method, path, authorized)."""
 
-    root: Path
-    token: str | None = None
-    tls: Tls | None = None
-    requests: list[tuple[str, str, bool]] = field(default_factory=list, init=False)
-    _httpd: _GitHttpd | None = field(default=None, init=False, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    def __init__(self, root: Path, token: str | None = None, tls: Tls | None = None) -> None:
+        context = None
+        if tls is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(str(tls.cert), str(tls.key))
+        super().__init__(root, ssl_context=context)
+        self.token = token
+        self.tls = tls
+        self.requests: list[tuple[str, str, bool]] = []
+        self._lock = threading.Lock()
 
     def authorized(self, header: str | None) -> bool:
         if self.token is None:
@@ -115,27 +80,17 @@ class GitHttpServer:
         with self._lock:
             self.requests.append((method, path, authorized))
 
-    def url(self, name: str) -> str:
-        assert self._httpd is not None, "server not started"
-        scheme = "https" if self.tls else "http"
-        return f"{scheme}://127.0.0.1:{self._httpd.server_port}/{name}"
-
-    def __enter__(self) -> GitHttpServer:
-        httpd = _GitHttpd(("127.0.0.1", 0), _GitHandler)
-        httpd.owner = self
-        if self.tls:
-            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            ctx.load_cert_chain(str(self.tls.cert), str(self.tls.key))
-            httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
-        threading.Thread(target=httpd.serve_forever, name="git-http", daemon=True).start()
-        self._httpd = httpd
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
+    def serve(self, handler: BaseHTTPRequestHandler) -> None:
+        """Authorize the request, record it, then hand it to `git http-backend` (pushes allowed with a token)."""
+        authorized = self.authorized(handler.headers.get("Authorization"))
+        self.record(handler.command, handler.path, authorized)
+        if not authorized:
+            handler.send_response(401)
+            handler.send_header("WWW-Authenticate", 'Basic realm="git"')
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+            return
+        serve_git_http_backend(handler, self.root, remote_user="token" if self.token is not None else None)
 
 
 # ------------------------------------------------------------------------------------------ SSH
