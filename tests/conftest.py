@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from drb_localcluster import LocalCluster, LocalClusterError, find_bin_dir, fluxoperator
-from tests.support.cluster import started_cluster
+from tests.support.cluster import started_argocd_cluster, started_cluster
+from tests.support.gitserver import GitHttpServer
+from tests.support.sops import AgeKey, new_age_key, write_key_file
 
 
 @pytest.fixture(scope="session")
@@ -88,3 +90,30 @@ def operator_cluster(tmp_path, control_plane_bin, flux_bin_dir, operator_dir) ->
                          flux_operator=True,
                          flux_args={"kustomize-controller": ["--sops-age-secret=sops-age"]}) as cluster:
         yield cluster
+
+
+# ------------------------------------------------------------------- the Argo CD tests' (module scope: each
+# test module that asks gets its own, which its tests share; xdist's --dist loadfile keeps a module together)
+
+
+@pytest.fixture(scope="module")
+def argocd_cluster(tmp_path_factory, control_plane_bin, argocd_bin) -> Iterator[LocalCluster]:
+    """A cluster running the real Argo CD's controllers (tests.support.cluster.started_argocd_cluster)."""
+    with started_argocd_cluster(tmp_path_factory.mktemp("argocd") / "cluster", control_plane_bin,
+                                argocd_bin) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="module")
+def argocd_key(tmp_path_factory) -> tuple[AgeKey, Path]:
+    """An age key and its key file."""
+    age = new_age_key()
+    return age, write_key_file(tmp_path_factory.mktemp("argocd-key") / "age.agekey", age)
+
+
+@pytest.fixture(scope="module")
+def argocd_git_server(tmp_path_factory) -> Iterator[tuple[GitHttpServer, Path]]:
+    """A Git HTTP server and the root its bare repositories are published under (tests.support.gitserver)."""
+    root = tmp_path_factory.mktemp("argocd-srv")
+    with GitHttpServer(root) as served:
+        yield served, root

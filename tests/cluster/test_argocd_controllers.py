@@ -13,7 +13,6 @@ Skipped when the Argo CD build (`make argocd`) or redis-server (`make redis`) is
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping
 
@@ -21,10 +20,9 @@ import pytest
 
 from bootstrap.kube import Cluster
 from bootstrap.model import ObjectRef
-from drb_localcluster import LocalCluster, start_argocd
 from drb_localcluster.argocd import COMPONENTS, NAMESPACE
-from tests.support.cluster import started_cluster
-from tests.support.gitserver import GitHttpServer, publish
+from tests.support.cluster import started_argocd_cluster
+from tests.support.gitserver import served_files
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]
 
@@ -58,13 +56,6 @@ FILES = {
 
 
 @pytest.fixture(scope="module")
-def argocd_cluster(tmp_path_factory, control_plane_bin, argocd_bin) -> Iterator[LocalCluster]:
-    with started_cluster(tmp_path_factory.mktemp("argocd") / "cluster", control_plane_bin) as cluster:
-        start_argocd(cluster, argocd_bin, timeout=180)
-        yield cluster
-
-
-@pytest.fixture(scope="module")
 def kube(argocd_cluster) -> Iterator[Cluster]:
     with Cluster(str(argocd_cluster.kubeconfig)) as cluster:
         yield cluster
@@ -73,18 +64,8 @@ def kube(argocd_cluster) -> Iterator[Cluster]:
 @pytest.fixture(scope="module")
 def git(tmp_path_factory) -> Iterator[tuple[str, str]]:
     """(repoURL, HEAD commit) of a repo with FILES, served by `git http-backend` over HTTP."""
-    work = tmp_path_factory.mktemp("git")
-    repo = work / "work"
-    for name, text in FILES.items():
-        (repo / name).parent.mkdir(parents=True, exist_ok=True)
-        (repo / name).write_text(text)
-    identity = ["-c", "user.name=t", "-c", "user.email=t@example.invalid"]
-    for args in (["init", "-q", "-b", "main"], ["add", "-A"], [*identity, "commit", "-q", "-m", "apps"]):
-        subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
-    publish(repo, work / "srv", "fleet.git")
-    with GitHttpServer(work / "srv") as server:
-        yield server.url("fleet.git"), head
+    with served_files(tmp_path_factory.mktemp("git"), FILES) as served:
+        yield served
 
 
 def application(name: str, repo_url: str, path: str, namespace: str) -> dict:
@@ -174,8 +155,8 @@ def test_with_persisted_resource_health_the_degraded_resource_carries_argocds_me
     the Application's status.resources."""
     repo_url, _ = git
     options = {"argocd-application-controller": ["--persist-resource-health"]}
-    with started_cluster(tmp_path / "cluster", control_plane_bin) as cluster, Cluster(str(cluster.kubeconfig)) as kube:
-        start_argocd(cluster, argocd_bin, timeout=180, extra_args=options)
+    with started_argocd_cluster(tmp_path / "cluster", control_plane_bin, argocd_bin, extra_args=options) as cluster, \
+            Cluster(str(cluster.kubeconfig)) as kube:
         kube.apply(application("broken", repo_url, "broken", "broken"))
         status = wait_for(kube, "broken", degraded, 300, "Degraded")
         crasher = next(r for r in status["resources"] if r["kind"] == "Deployment" and r["name"] == "crasher")

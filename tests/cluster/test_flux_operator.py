@@ -13,7 +13,6 @@ wait sees the root and its child Kustomization Ready. The root objects the opera
 from __future__ import annotations
 
 import io
-import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -31,7 +30,7 @@ from bootstrap.report.run import Run
 from drb_localcluster import fluxoperator
 from tests.support.cluster import started_cluster
 from tests.support.fluxrepos import dump, flux_ks
-from tests.support.gitserver import GitHttpServer, publish
+from tests.support.gitserver import served_files
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]
 
@@ -43,22 +42,13 @@ KUSTOMIZE = "kustomize.toolkit.fluxcd.io/v1"
 @pytest.fixture(scope="module")
 def git(tmp_path_factory) -> Iterator[str]:
     """A repository with the cluster-template root path (kubernetes/flux/cluster: cluster-apps) and its app."""
-    work = tmp_path_factory.mktemp("fleet") / "work"
     files = {
         "kubernetes/flux/cluster/ks.yaml": dump(flux_ks("cluster-apps", "./kubernetes/apps", targetNamespace="apps")),
         "kubernetes/apps/configmap.yaml": dump({"apiVersion": "v1", "kind": "ConfigMap",
                                                 "metadata": {"name": "from-git"}, "data": {"source": "git"}}),
     }
-    for rel, text in files.items():
-        (work / rel).parent.mkdir(parents=True, exist_ok=True)
-        (work / rel).write_text(text)
-    identity = ["-c", "user.name=t", "-c", "user.email=t@example.invalid"]
-    for args in (["init", "-q", "-b", "main"], ["add", "-A"], [*identity, "commit", "-q", "-m", "fleet"]):
-        subprocess.run(["git", *args], cwd=work, check=True, capture_output=True)
-    root = work.parent / "srv"
-    publish(work, root, "fleet.git")
-    with GitHttpServer(root) as server:
-        yield server.url("fleet.git")
+    with served_files(tmp_path_factory.mktemp("fleet"), files) as (url, _):
+        yield url
 
 
 def flux_instance(url: str) -> dict:

@@ -12,7 +12,6 @@ tests/cluster/test_argocd_controllers.py."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,36 +19,14 @@ import yaml
 
 from bootstrap.kube import Cluster
 from bootstrap.model import ObjectRef
-from drb_localcluster import LocalCluster, start_argocd
 from drb_localcluster.argocd import NAMESPACE
 from tests.integration.conftest import build_repo, run_cli
-from tests.support.cluster import started_cluster
 from tests.support.gitserver import GitHttpServer, publish
-from tests.support.sops import AgeKey, new_age_key, write_key_file
+from tests.support.sops import AgeKey
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]
 APP = "argoproj.io/v1alpha1"
 TOKEN = "s3cr3t-zero-token"
-
-
-@pytest.fixture(scope="module")
-def argocd_cluster(tmp_path_factory, control_plane_bin, argocd_bin) -> Iterator[LocalCluster]:
-    with started_cluster(tmp_path_factory.mktemp("argocd-handover") / "cluster", control_plane_bin) as cluster:
-        start_argocd(cluster, argocd_bin, timeout=180)
-        yield cluster
-
-
-@pytest.fixture(scope="module")
-def key(tmp_path_factory) -> tuple[AgeKey, Path]:
-    age = new_age_key()
-    return age, write_key_file(tmp_path_factory.mktemp("argocd-key") / "age.agekey", age)
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[tuple[GitHttpServer, Path]]:
-    root = tmp_path_factory.mktemp("argocd-srv")
-    with GitHttpServer(root) as served:
-        yield served, root
 
 
 def application(name: str, repo_url: str, path: str, namespace: str) -> str:
@@ -100,9 +77,10 @@ def restore(url: str, key_file: Path, kubeconfig: Path, timeout: str = "300"):
                    str(key_file), "--kubeconfig", str(kubeconfig), "--wait-gitops", "--timeout", timeout, timeout=900)
 
 
-def test_restore_waits_until_argo_cd_has_synced_every_application(argocd_cluster, server, key, tmp_path):
-    url = served_repo(server, key, tmp_path, "fleet", "workloads/web")
-    done = restore(url, key[1], argocd_cluster.kubeconfig)
+def test_restore_waits_until_argo_cd_has_synced_every_application(argocd_cluster, argocd_git_server, argocd_key,
+                                                                  tmp_path):
+    url = served_repo(argocd_git_server, argocd_key, tmp_path, "fleet", "workloads/web")
+    done = restore(url, argocd_key[1], argocd_cluster.kubeconfig)
     assert done.code == 0, done
     with Cluster(str(argocd_cluster.kubeconfig)) as kube:
         for name in ("fleet-root", "fleet-web"):
@@ -122,11 +100,11 @@ def test_restore_waits_until_argo_cd_has_synced_every_application(argocd_cluster
     ("degraded", "workloads/crasher", None, ("Degraded: Deployment/degraded-web/crasher:", "progress deadline")),
 ])
 def test_a_child_application_argo_cd_cannot_sync_fails_with_argo_cds_message(
-        argocd_cluster, server, key, tmp_path, name, child_path, child_repo, expected):
+        argocd_cluster, argocd_git_server, argocd_key, tmp_path, name, child_path, child_repo, expected):
     """A path not in the repository, a repository that cannot be reached (ComparisonError), a resource that
     goes Degraded (named, with its message: Argo CD v3 keeps resource health in redis, so it is judged live)."""
-    url = served_repo(server, key, tmp_path, name, child_path, child_repo)
-    done = restore(url, key[1], argocd_cluster.kubeconfig)
+    url = served_repo(argocd_git_server, argocd_key, tmp_path, name, child_path, child_repo)
+    done = restore(url, argocd_key[1], argocd_cluster.kubeconfig)
     assert done.code == 6, done
     assert f"error: Application/{NAMESPACE}/{name}-web: " in done.stderr, done
     error = next(line for line in done.stdout.splitlines() if line.startswith("error (exit 6): "))  # in full

@@ -28,38 +28,23 @@ import pytest
 
 from bootstrap.kube import Cluster
 from bootstrap.model import ObjectRef
-from drb_localcluster import LocalCluster, start_argocd
+from drb_localcluster import LocalCluster
 from drb_localcluster.argocd import NAMESPACE
 from tests.integration.conftest import clean_env, run_cli
 from tests.support.argocd_plugins import (CMP_SECRETS, HELM_SECRETS, KSOPS_SECRETS, PluginRepo, cmp_repo,
                                           helm_secrets_repo, ksops_repo)
-from tests.support.cluster import started_cluster
-from tests.support.gitserver import GitHttpServer, publish
-from tests.support.sops import AgeKey, new_age_key, write_key_file
+from tests.support.cluster import started_argocd_cluster
+from tests.support.gitserver import publish
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]
 APP = "argoproj.io/v1alpha1"
 
 
 @pytest.fixture
-def argocd_cluster(tmp_path, control_plane_bin, argocd_bin) -> Iterator[tuple[LocalCluster, Path]]:
+def fresh_argocd_cluster(tmp_path, control_plane_bin, argocd_bin) -> Iterator[tuple[LocalCluster, Path]]:
     """A fresh cluster for each repository (each installs its own Argo CD: a DR restore's target)."""
-    with started_cluster(tmp_path / "cluster", control_plane_bin) as cluster:
-        start_argocd(cluster, argocd_bin, timeout=180)
+    with started_argocd_cluster(tmp_path / "cluster", control_plane_bin, argocd_bin) as cluster:
         yield cluster, argocd_bin
-
-
-@pytest.fixture(scope="module")
-def key(tmp_path_factory) -> tuple[AgeKey, Path]:
-    age = new_age_key()
-    return age, write_key_file(tmp_path_factory.mktemp("plugins-key") / "age.agekey", age)
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[tuple[GitHttpServer, Path]]:
-    root = tmp_path_factory.mktemp("plugins-srv")
-    with GitHttpServer(root) as served:
-        yield served, root
 
 
 def restored(build, name: str, argocd_cluster, server, key, tmp_path: Path, env=None, **options):
@@ -96,7 +81,7 @@ def repo_server_volume(kube: Cluster, secret: str) -> dict:
     return next(v for v in volumes if (v.get("secret") or {}).get("secretName") == secret)
 
 
-def test_ksops_repository(argocd_cluster, server, key, tmp_path):
+def test_ksops_repository(fresh_argocd_cluster, argocd_git_server, argocd_key, tmp_path):
     """Also: a `ksops` that writes a file, on PATH (the KRM exec form names `ksops`) and where kustomize looks
     for the legacy exec plugin, never runs: the generators are expanded in process."""
     tools = tmp_path / "tools"
@@ -105,14 +90,14 @@ def test_ksops_repository(argocd_cluster, server, key, tmp_path):
         program.write_text(f"#!/bin/sh\ntouch {tmp_path / 'ksops-ran'}\nexit 1\n")
         program.chmod(0o755)
     env = clean_env(PATH=f"{tools / 'bin'}:{os.environ['PATH']}", KUSTOMIZE_PLUGIN_HOME=str(tools / "plugins"))
-    done, kube = restored(ksops_repo, "ksops", argocd_cluster, server, key, tmp_path, env=env,
-                          crds=argocd_cluster[1] / "crds")
+    done, kube = restored(ksops_repo, "ksops", fresh_argocd_cluster, argocd_git_server, argocd_key, tmp_path,
+                          env=env, crds=fresh_argocd_cluster[1] / "crds")
     assert not (tmp_path / "ksops-ran").exists()
     assert "the age key goes to Secret argocd/sops-age key age.agekey" in done.stdout, done
     with kube:
         # the patched repo-server mounts item age.agekey of sops-age as keys.txt, its SOPS_AGE_KEY_FILE
         assert repo_server_volume(kube, "sops-age")["secret"]["items"] == [{"key": "age.agekey", "path": "keys.txt"}]
-        assert key[0].identity in secret_data(kube, NAMESPACE, "sops-age")["age.agekey"]
+        assert argocd_key[0].identity in secret_data(kube, NAMESPACE, "sops-age")["age.agekey"]
         s = KSOPS_SECRETS
         assert secret_data(kube, "web", "web-secrets") == {"DATABASE_URL": s["web-database-url"],
                                                            "API_KEY": s["web-api-key"]}
@@ -125,12 +110,12 @@ def test_ksops_repository(argocd_cluster, server, key, tmp_path):
     assert cm["data"]["kustomize.buildOptions"] == "--enable-alpha-plugins --enable-exec"
 
 
-def test_cmp_placeholder_repository(argocd_cluster, server, key, tmp_path):
-    done, kube = restored(cmp_repo, "cmp", argocd_cluster, server, key, tmp_path)
+def test_cmp_placeholder_repository(fresh_argocd_cluster, argocd_git_server, argocd_key, tmp_path):
+    done, kube = restored(cmp_repo, "cmp", fresh_argocd_cluster, argocd_git_server, argocd_key, tmp_path)
     assert "the age key goes to Secret argocd/sops-age key age.agekey" in done.stdout, done
     assert "Application/argocd/grafana" in done.stdout and "argocd-vault-plugin" in done.stdout
     with kube:
-        assert key[0].identity in secret_data(kube, NAMESPACE, "sops-age")["age.agekey"]
+        assert argocd_key[0].identity in secret_data(kube, NAMESPACE, "sops-age")["age.agekey"]
         s = CMP_SECRETS
         credentials = secret_data(kube, NAMESPACE, "argocd-vault-plugin-credentials")
         assert (credentials["AVP_ROLE_ID"], credentials["AVP_SECRET_ID"]) == (s["vault-role-id"], s["vault-secret-id"])
@@ -146,13 +131,13 @@ def test_cmp_placeholder_repository(argocd_cluster, server, key, tmp_path):
         applications(kube, "root", "whoami", "grafana")
 
 
-def test_helm_secrets_repository(argocd_cluster, server, key, tmp_path):
-    done, kube = restored(helm_secrets_repo, "helm", argocd_cluster, server, key, tmp_path,
-                          crds=argocd_cluster[1] / "crds")
+def test_helm_secrets_repository(fresh_argocd_cluster, argocd_git_server, argocd_key, tmp_path):
+    done, kube = restored(helm_secrets_repo, "helm", fresh_argocd_cluster, argocd_git_server, argocd_key, tmp_path,
+                          crds=fresh_argocd_cluster[1] / "crds")
     assert "the age key goes to Secret argocd/helm-secrets-private-keys key key.txt" in done.stdout, done
     with kube:
         assert repo_server_volume(kube, "helm-secrets-private-keys")["name"] == "helm-secrets-private-keys"
-        assert key[0].identity in secret_data(kube, NAMESPACE, "helm-secrets-private-keys")["key.txt"]
+        assert argocd_key[0].identity in secret_data(kube, NAMESPACE, "helm-secrets-private-keys")["key.txt"]
         s = HELM_SECRETS
         assert secret_data(kube, "web", "web-credentials") == {"SESSION_KEY": s["web-session"],
                                                                "SMTP_PASSWORD": s["web-smtp"]}

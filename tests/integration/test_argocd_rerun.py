@@ -16,21 +16,21 @@ import pytest
 
 from bootstrap.kube import Cluster
 from bootstrap.model import ObjectRef
-from drb_localcluster import LocalCluster, start_argocd
+from drb_localcluster import LocalCluster
 from drb_localcluster.gitserve import GitServer
 from tests.integration.conftest import run_cli
 from tests.support.argocd_demo import BROKEN_APP, push_fix, served_demo
-from tests.support.cluster import started_cluster
+from tests.support.cluster import started_argocd_cluster
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]
 
 
 @pytest.fixture(scope="module")
 def argocd_cluster(tmp_path_factory, control_plane_bin, argocd_bin) -> Iterator[LocalCluster]:
-    with started_cluster(tmp_path_factory.mktemp("argocd-rerun") / "cluster", control_plane_bin) as cluster:
-        # no resync while the test runs: a verdict stays as it is until something asks Argo CD to compare again
-        start_argocd(cluster, argocd_bin, timeout=180,
-                     extra_args={"argocd-application-controller": ["--app-resync=3600"]})
+    """tests/conftest.py's, but with no resync while the test runs: a verdict stays as it is until something asks
+    Argo CD to compare again."""
+    with started_argocd_cluster(tmp_path_factory.mktemp("argocd-rerun") / "cluster", control_plane_bin, argocd_bin,
+                                extra_args={"argocd-application-controller": ["--app-resync=3600"]}) as cluster:
         yield cluster
 
 

@@ -24,45 +24,30 @@ import pytest
 
 from bootstrap.kube import Cluster
 from bootstrap.model import ObjectRef
-from drb_localcluster import LocalCluster, start_argocd
+from drb_localcluster import LocalCluster
 from drb_localcluster.argocd import NAMESPACE
 from tests.integration.conftest import run_cli, snapshot
-from tests.support.argocd_zero import APP, REPO_USER, STORE_TOKEN, WORKLOADS, ZeroRepo, serve_zero_repo
-from tests.support.charts import package_chart
-from tests.support.cluster import started_cluster
+from tests.support.argocd_zero import APP, REPO_USER, STORE_TOKEN, WORKLOADS, ZeroRepo, demo_chart, serve_zero_repo
 from tests.support.gitserver import GitHttpServer
 from tests.support.registry import oci_registry
-from tests.support.sops import AgeKey, new_age_key, write_key_file
+from tests.support.sops import new_age_key, write_key_file
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]
 TOKEN = "pr1vate-repo-t0ken-zero"
 
 
 @pytest.fixture(scope="module")
-def argocd_cluster(tmp_path_factory, control_plane_bin, argocd_bin) -> Iterator[LocalCluster]:
-    # generous start-up timeouts: the machine these run on is shared and often loaded
-    with started_cluster(tmp_path_factory.mktemp("argocd-zero") / "cluster", control_plane_bin, timeout=300) as cluster:
-        start_argocd(cluster, argocd_bin, timeout=300)
-        yield cluster
-
-
-@pytest.fixture(scope="module")
-def key(tmp_path_factory) -> tuple[AgeKey, Path]:
-    age = new_age_key()
-    return age, write_key_file(tmp_path_factory.mktemp("argocd-zero-key") / "age.agekey", age)
-
-
-@pytest.fixture(scope="module")
-def servers(tmp_path_factory) -> Iterator[tuple[tuple[GitHttpServer, Path], tuple[GitHttpServer, Path]]]:
+def servers(argocd_git_server, tmp_path_factory) -> Iterator[tuple[tuple[GitHttpServer, Path],
+                                                                  tuple[GitHttpServer, Path]]]:
     """The public server of the secret-zero repositories and the private one (it demands TOKEN)."""
-    public_root, private_root = tmp_path_factory.mktemp("zero-srv"), tmp_path_factory.mktemp("zero-private-srv")
-    with GitHttpServer(public_root) as public, GitHttpServer(private_root, token=TOKEN) as private:
-        yield (public, public_root), (private, private_root)
+    private_root = tmp_path_factory.mktemp("zero-private-srv")
+    with GitHttpServer(private_root, token=TOKEN) as private:
+        yield argocd_git_server, (private, private_root)
 
 
 @pytest.fixture(scope="module")
-def fleet(servers, key, tmp_path_factory) -> ZeroRepo:
-    return serve_zero_repo(*servers, key[0], key[1], tmp_path_factory.mktemp("zero-work"), "zero")
+def fleet(servers, argocd_key, tmp_path_factory) -> ZeroRepo:
+    return serve_zero_repo(*servers, argocd_key[0], argocd_key[1], tmp_path_factory.mktemp("zero-work"), "zero")
 
 
 def restore(url: str, key_file: Path, kubeconfig: Path, *extra: str, path: str = "bootstrap"):
@@ -99,9 +84,10 @@ def secret_value(kube: Cluster, where: tuple[str, str], key: str) -> str:
     return base64.b64decode(body["data"][key]).decode()
 
 
-def test_restore_hands_the_secret_zero_repo_to_argo_cd_and_a_rerun_converges(argocd_cluster, servers, key, fleet):
+def test_restore_hands_the_secret_zero_repo_to_argo_cd_and_a_rerun_converges(argocd_cluster, servers, argocd_key,
+                                                                             fleet):
     private_server = servers[1][0]
-    done = restore(fleet.url, key[1], argocd_cluster.kubeconfig)
+    done = restore(fleet.url, argocd_key[1], argocd_cluster.kubeconfig)
     assert done.code == 0, done.stdout[-1500:] + done.stderr[-3000:]
     report = report_of(done)
     assert report["result"] == "succeeded", report
@@ -126,7 +112,7 @@ def test_restore_hands_the_secret_zero_repo_to_argo_cd_and_a_rerun_converges(arg
     for text in (STORE_TOKEN, TOKEN, REPO_USER):
         assert text not in done.stdout + done.stderr
 
-    again = restore(fleet.url, key[1], argocd_cluster.kubeconfig)
+    again = restore(fleet.url, argocd_key[1], argocd_cluster.kubeconfig)
     assert again.code == 0, again.stdout[-1500:] + again.stderr[-3000:]
     rerun = report_of(again)
     assert rerun["result"] == "succeeded", rerun
@@ -146,18 +132,8 @@ def registry(tmp_path_factory):
     """The real OCI registry on loopback holding chart `demo` 1.0.0 (and no other version)."""
     directory = tmp_path_factory.mktemp("zero-registry")
     with oci_registry(directory / "registry") as served:
-        chart = package_chart(directory / "charts", "demo", "1.0.0", {"configmap.yaml": DEMO_TEMPLATE})
-        served.push(chart.package)
+        served.push(demo_chart(directory / "charts").package)
         yield served
-
-
-DEMO_TEMPLATE = """apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: {{ .Release.Name }}-settings
-data:
-  chart: {{ .Chart.Name }}-{{ .Chart.Version }}
-"""
 
 
 def error_line(done) -> str:
@@ -176,8 +152,8 @@ def assert_writes_nothing(cluster: LocalCluster, run):
     return done
 
 
-def test_a_wrong_age_key_exits_4_naming_the_file_and_writes_nothing(argocd_cluster, servers, key, tmp_path):
-    repo = serve_zero_repo(*servers, key[0], key[1], tmp_path, "wrongkey")
+def test_a_wrong_age_key_exits_4_naming_the_file_and_writes_nothing(argocd_cluster, servers, argocd_key, tmp_path):
+    repo = serve_zero_repo(*servers, argocd_key[0], argocd_key[1], tmp_path, "wrongkey")
     other = write_key_file(tmp_path / "other.agekey", new_age_key())
     done = assert_writes_nothing(argocd_cluster, lambda: restore(repo.url, other, argocd_cluster.kubeconfig))
     assert done.code == 4, done.stdout[-2000:] + done.stderr[-2000:]
@@ -186,20 +162,22 @@ def test_a_wrong_age_key_exits_4_naming_the_file_and_writes_nothing(argocd_clust
     assert report_of(done)["error"]["exitCode"] == 4
 
 
-def test_a_path_not_in_the_repository_exits_3_naming_it_and_writes_nothing(argocd_cluster, servers, key, tmp_path):
-    repo = serve_zero_repo(*servers, key[0], key[1], tmp_path, "nopath")
-    done = assert_writes_nothing(argocd_cluster, lambda: restore(repo.url, key[1], argocd_cluster.kubeconfig,
+def test_a_path_not_in_the_repository_exits_3_naming_it_and_writes_nothing(argocd_cluster, servers, argocd_key,
+                                                                           tmp_path):
+    repo = serve_zero_repo(*servers, argocd_key[0], argocd_key[1], tmp_path, "nopath")
+    done = assert_writes_nothing(argocd_cluster, lambda: restore(repo.url, argocd_key[1], argocd_cluster.kubeconfig,
                                                                  path="bootstrap/no-such-dir"))
     assert done.code == 3, done.stdout[-2000:] + done.stderr[-2000:]
     assert "--path 'bootstrap/no-such-dir' not found in " in error_line(done)
 
 
 def test_a_chart_version_the_registry_lacks_exits_3_naming_chart_version_and_repository(
-        argocd_cluster, servers, key, tmp_path, registry):
+        argocd_cluster, servers, argocd_key, tmp_path, registry):
     """`-k all` renders every Application of the repository before the first write, the chart one by the real
     helm pulling it from the registry: version 9.9.9 is not there."""
-    repo = serve_zero_repo(*servers, key[0], key[1], tmp_path, "nochart", chart=(registry.host, "demo", "9.9.9"))
-    done = assert_writes_nothing(argocd_cluster, lambda: restore(repo.url, key[1], argocd_cluster.kubeconfig,
+    repo = serve_zero_repo(*servers, argocd_key[0], argocd_key[1], tmp_path, "nochart",
+                           chart=(registry.host, "demo", "9.9.9"))
+    done = assert_writes_nothing(argocd_cluster, lambda: restore(repo.url, argocd_key[1], argocd_cluster.kubeconfig,
                                                                  "-k", "all"))
     assert done.code == 3, done.stdout[-2000:] + done.stderr[-2000:]
     line = error_line(done)

@@ -14,22 +14,14 @@ import yaml
 
 from bootstrap.errors import SourceError
 from tests.integration.conftest import build_repo, run_cli
-from tests.support.argocd_zero import STORE_TOKEN, zero_files
+from tests.support.argocd_zero import DEMO_TEMPLATE, STORE_TOKEN, demo_chart, zero_files
 from tests.support.argocdrepos import by_ref, render
-from tests.support.charts import package_chart, serve_chart_repo
+from tests.support.charts import serve_chart_repo
 from tests.support.registry import helm_bin, oci_registry
 from tests.support.sops import new_age_key, write_key_file
 
 URL = "https://git.example.com/fleet/zero.git"
 PRIVATE = "https://git.example.com/fleet/private.git"
-TEMPLATE = """apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: {{ .Release.Name }}-settings
-data:
-  chart: {{ .Chart.Name }}-{{ .Chart.Version }}
-  greeting: {{ .Values.greeting }}
-"""
 
 
 @pytest.fixture()
@@ -53,8 +45,7 @@ def test_check_passes_the_clean_secret_zero_repository(tmp_path, keyed):
 
 def test_an_oci_chart_source_is_pulled_and_rendered_as_helm_template_renders_it(tmp_path, keyed):
     with oci_registry(tmp_path / "registry") as registry:
-        chart = package_chart(tmp_path / "charts", "demo", "1.0.0", {"configmap.yaml": TEMPLATE},
-                              values={"greeting": "hello"})
+        chart = demo_chart(tmp_path / "charts")
         registry.push(chart.package)
         repo = build_repo(tmp_path / "zero", zero_files("zero", URL, PRIVATE, "a-token",
                                                         chart=(registry.host, "demo", "1.0.0")), *keyed)
@@ -75,8 +66,7 @@ def test_without_the_plain_http_setting_the_pull_fails_naming_chart_version_and_
     """The registry speaks plain HTTP only: helm pulls over HTTPS unless the repository Secret says
     `insecureOCIForceHttp`, so dropping it from the Secret makes the pull fail, with the chart named."""
     with oci_registry(tmp_path / "registry") as registry:
-        chart = package_chart(tmp_path / "charts", "demo", "1.0.0", {"configmap.yaml": TEMPLATE},
-                              values={"greeting": "hello"})
+        chart = demo_chart(tmp_path / "charts")
         registry.push(chart.package)
         files = zero_files("zero", URL, PRIVATE, "a-token", chart=(registry.host, "demo", "1.0.0"))
         files["bootstrap/chart-repo.sops.yaml"] = files["bootstrap/chart-repo.sops.yaml"].replace(
@@ -91,9 +81,9 @@ def test_a_chart_of_an_http_helm_repository_is_pulled_by_version_and_a_missing_o
     """`helm pull CHART --repo URL --version V`: 2.0.0 renders (of 1.0.0 and 2.0.0 served); 3.0.0 is named."""
     from tests.support.argocd_zero import application
 
-    with serve_chart_repo(tmp_path / "served", {"demo": {"1.0.0": {"cm.yaml": TEMPLATE.replace(
-            "{{ .Values.greeting }}", "one")}, "2.0.0": {"cm.yaml": TEMPLATE.replace("{{ .Values.greeting }}",
-                                                                                   "two")}}}) as served:
+    with serve_chart_repo(tmp_path / "served", {"demo": {"1.0.0": {"cm.yaml": DEMO_TEMPLATE.replace(
+            "{{ .Values.greeting }}", "one")}, "2.0.0": {"cm.yaml": DEMO_TEMPLATE.replace("{{ .Values.greeting }}",
+                                                                                        "two")}}}) as served:
         def files(version: str) -> dict[str, str]:
             return {"bootstrap/root.yaml": application("root", {"repoURL": URL, "targetRevision": "main",
                                                                 "path": "apps"}, "argocd"),

@@ -29,6 +29,7 @@ from pathlib import Path
 import yaml
 
 from tests.integration.conftest import build_repo
+from tests.support.charts import Chart, package_chart
 from tests.support.gitserver import GitHttpServer, publish
 from tests.support.sops import AgeKey
 
@@ -38,6 +39,15 @@ IN_CLUSTER = "https://kubernetes.default.svc"
 WORKLOADS = ("api", "cache", "web")  # cache is a chart
 STORE_TOKEN = "vault-t0ken-of-the-secret-store"  # what the External Secrets store credential holds
 REPO_USER = "argocd-reader"
+#: the template of chart `demo` (`demo_chart`): a ConfigMap named after the release, saying what rendered it
+DEMO_TEMPLATE = """apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-settings
+data:
+  chart: {{ .Chart.Name }}-{{ .Chart.Version }}
+  greeting: {{ .Values.greeting }}
+"""
 
 
 @dataclass(frozen=True)
@@ -173,3 +183,8 @@ def serve_zero_repo(public: tuple[GitHttpServer, Path], private: tuple[GitHttpSe
     private_repo = build_repo(work / f"{name}-private", private_files(), key, key_file)
     publish(private_repo.path, private_root, f"{name}-private.git")
     return ZeroRepo(name, url, private_url, repo.path, private_server.token, chart)
+
+
+def demo_chart(directory: Path, version: str = "1.0.0") -> Chart:
+    """Chart `demo` at `version` (DEMO_TEMPLATE, greeting "hello"), packaged in `directory` to push to a registry."""
+    return package_chart(directory, "demo", version, {"configmap.yaml": DEMO_TEMPLATE}, values={"greeting": "hello"})

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
 
-from drb_localcluster import LocalCluster
+from drb_localcluster import LocalCluster, start_argocd
 
 
 @contextmanager
@@ -22,6 +22,17 @@ def started_cluster(directory: Path, bin_dir: Path, *, timeout: float = 120, **o
         yield cluster
     finally:
         cluster.stop()
+
+
+@contextmanager
+def started_argocd_cluster(directory: Path, bin_dir: Path, argocd_bin: Path,
+                           extra_args: Mapping[str, Sequence[str]] | None = None) -> Iterator[LocalCluster]:
+    """A cluster (`started_cluster`) running the real Argo CD's controllers (`start_argocd`, `extra_args` per
+    component), stopped on the way out. Generous start-up timeouts: the machine the tests run on is shared and
+    often loaded."""
+    with started_cluster(directory, bin_dir, timeout=300) as cluster:
+        start_argocd(cluster, argocd_bin, timeout=300, extra_args=extra_args)
+        yield cluster
 
 
 EXEC_PLUGIN = """

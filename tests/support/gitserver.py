@@ -19,12 +19,14 @@ import ssl
 import subprocess
 import threading
 import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 from drb_localcluster import pki as pki_mod
-from drb_localcluster.gitserve import GitServer, publish, serve_git_http_backend  # noqa: F401 (publish: for the tests)
+from drb_localcluster.gitserve import GitServer, publish, serve_git_http_backend
 
 SSHD = Path("/usr/sbin/sshd")
 
@@ -91,6 +93,28 @@ class GitHttpServer(GitServer):
             handler.end_headers()
             return
         serve_git_http_backend(handler, self.root, remote_user="token" if self.token is not None else None)
+
+
+def commit_files(work: Path, files: Mapping[str, str], message: str = "cluster state") -> str:
+    """`files` (path -> text) written and committed on `main` of a new repository at `work`; its HEAD commit."""
+    for name, text in files.items():
+        (work / name).parent.mkdir(parents=True, exist_ok=True)
+        (work / name).write_text(text)
+    identity = ["-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], [*identity, "commit", "-q", "-m", message]):
+        subprocess.run(["git", *args], cwd=work, check=True, capture_output=True)
+    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=work, check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+@contextmanager
+def served_files(directory: Path, files: Mapping[str, str], name: str = "fleet.git") -> Iterator[tuple[str, str]]:
+    """(URL, HEAD commit) of a repository of `files` (`commit_files` in `directory`/work, published under
+    `directory`/srv as `name`), served over HTTP by a GitHttpServer for the length of the `with` block."""
+    head = commit_files(directory / "work", files)
+    publish(directory / "work", directory / "srv", name)
+    with GitHttpServer(directory / "srv") as server:
+        yield server.url(name), head
 
 
 # ------------------------------------------------------------------------------------------ SSH
