@@ -15,7 +15,7 @@ import yaml
 from bootstrap.errors import SourceError
 from tests.integration.conftest import build_repo, run_cli
 from tests.support.argocd_zero import DEMO_TEMPLATE, STORE_TOKEN, demo_chart, zero_files
-from tests.support.argocdrepos import by_ref, render
+from tests.support.argocdrepos import by_ref, phase, render
 from tests.support.charts import serve_chart_repo
 from tests.support.registry import helm_bin, oci_registry
 from tests.support.sops import new_age_key, write_key_file
@@ -51,8 +51,7 @@ def test_an_oci_chart_source_is_pulled_and_rendered_as_helm_template_renders_it(
                                                         chart=(registry.host, "demo", "1.0.0")), *keyed)
         rendered = render(repo.path, keyed[1], engine="argocd", paths=("bootstrap",), selection=("zero-chart",),
                           source=URL)
-    [phase] = [p for p in rendered.phases if p.name == "argocd/zero-chart"]
-    ours = by_ref(m.body for m in phase.manifests)
+    ours = by_ref(m.body for m in phase(rendered, "argocd/zero-chart").manifests)
     done = subprocess.run([str(helm_bin()), "template", str(chart.package), "--name-template", "demo",
                            "--namespace", "zero-chart", "--include-crds"], capture_output=True, text=True, check=True)
     theirs = by_ref(d for d in yaml.safe_load_all(done.stdout) if d)
@@ -92,8 +91,8 @@ def test_a_chart_of_an_http_helm_repository_is_pulled_by_version_and_a_missing_o
 
         good = build_repo(tmp_path / "good", files("2.0.0"), *keyed)
         rendered = render(good.path, keyed[1], engine="argocd", paths=("bootstrap",), selection=("all",), source=URL)
-        [phase] = [p for p in rendered.phases if p.name == "argocd/demo"]
-        assert [(m.ref.kind, m.ref.namespace, m.ref.name, m.body["data"]) for m in phase.manifests] == [
+        assert [(m.ref.kind, m.ref.namespace, m.ref.name, m.body["data"])
+                for m in phase(rendered, "argocd/demo").manifests] == [
             ("ConfigMap", "demo", "demo-settings", {"chart": "demo-2.0.0", "greeting": "two"})]
         missing = build_repo(tmp_path / "missing", files("3.0.0"), *keyed)
         with pytest.raises(SourceError, match=f"^Application argocd/demo: cannot pull chart demo version 3.0.0 "

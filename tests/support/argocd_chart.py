@@ -137,7 +137,8 @@ data:
   {{- end }}
 """
 
-_STANDIN_CRD = """\
+#: Argo CD's Application CRD, its schema left open (as the stand-in chart ships it, and a chart's crds/ may)
+STANDIN_CRD = """\
 apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
 metadata:
@@ -170,7 +171,7 @@ def argo_cd_chart(prefix: str, crds: Path | None) -> dict[str, str]:
         f"{prefix}/templates/argocd-configs/argocd-cm.yaml": _CM,
     }
     texts = {p.name: p.read_text() for p in sorted(crds.glob("*.yaml"))} if crds else {"application-crd.yaml":
-                                                                                         _STANDIN_CRD}
+                                                                                         STANDIN_CRD}
     for name, text in texts.items():
         files[f"{prefix}/templates/crds/{name}"] = "{{- if .Values.crds.install }}\n" + text + "{{- end }}\n"
     return files

@@ -15,9 +15,7 @@ import yaml
 from bootstrap.engines.argocd.helm import find_helm
 from bootstrap.errors import UsageError, ValidationError
 from bootstrap.kustomize.scratch import memory_backed_dir
-from tests.integration.conftest import build_repo
-from tests.support.argocdrepos import by_ref, render, sops_plain
-from tests.support.sops import new_age_key, write_key_file
+from tests.support.argocdrepos import by_ref, keyed_repo, phase, render, sops_plain
 
 URL = "https://github.com/example/cluster.git"
 
@@ -60,15 +58,12 @@ TEMPLATES = {
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("helm")
-    key = new_age_key()
-    return build_repo(tmp / "repo", TEMPLATES, key, write_key_file(tmp / "age.agekey", key))
+    return keyed_repo(tmp_path_factory.mktemp("helm"), TEMPLATES)
 
 
 def test_chart_with_helm_secrets_matches_helm_template(repo):
     rendered = render(repo.path, repo.key_file, engine="argocd", paths=("root.yaml",), selection=("all",))
-    root = next(p for p in rendered.phases if p.name == "argocd/root")
-    ours = by_ref(m.body for m in root.manifests)
+    ours = by_ref(m.body for m in phase(rendered, "argocd/root").manifests)
     with tempfile.TemporaryDirectory(dir=memory_backed_dir()) as plain:
         values = Path(plain) / "secrets.yaml"
         values.write_bytes(sops_plain(repo.path / "charts/root/secrets.sops.yaml", repo.key_file))
@@ -98,22 +93,17 @@ def test_a_chart_is_never_read_as_plain_manifests(repo):
 
 
 def test_a_template_error_is_one_line_naming_the_application(tmp_path):
-    key = new_age_key()
-    key_file = write_key_file(tmp_path / "k", key)
-    made = build_repo(tmp_path / "r", {
+    made = keyed_repo(tmp_path, {
         "c/Chart.yaml": "apiVersion: v2\nname: c\nversion: 1.0.0\n",
-        "c/templates/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: {{ .Values.a.b }}}\n"},
-        key, key_file)
+        "c/templates/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: {{ .Values.a.b }}}\n"})
     with pytest.raises(ValidationError, match=r"helm template failed: Error: c/templates/cm.yaml"):
-        render(made.path, key_file, engine="argocd", paths=("c",))
+        render(made.path, made.key_file, engine="argocd", paths=("c",))
 
 
 def test_a_dependency_that_cannot_be_pulled_is_named(tmp_path):
-    key = new_age_key()
-    key_file = write_key_file(tmp_path / "k", key)
-    made = build_repo(tmp_path / "r", {
+    made = keyed_repo(tmp_path, {
         "c/Chart.yaml": "apiVersion: v2\nname: c\nversion: 1.0.0\ndependencies:\n- name: redis\n  version: 19.0.0\n"
                         "  repository: https://charts.example.com/stable\n",
-        "c/templates/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n"}, key, key_file)
+        "c/templates/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n"})
     with pytest.raises(ValidationError, match=r"redis 19\.0\.0 from https://charts\.example\.com/stable"):
-        render(made.path, key_file, engine="argocd", paths=("c",))
+        render(made.path, made.key_file, engine="argocd", paths=("c",))

@@ -10,9 +10,7 @@ import pytest
 import yaml
 
 from bootstrap.engines.argocd.sources import gobwas_match
-from tests.integration.conftest import build_repo
-from tests.support.argocdrepos import by_ref, kustomize_binary, kustomize_build, render
-from tests.support.sops import new_age_key, write_key_file
+from tests.support.argocdrepos import by_ref, keyed_repo, kustomize_binary, kustomize_build, phase, render
 
 URL = "https://github.com/example/cluster"
 
@@ -49,14 +47,12 @@ FILES = {
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("sources")
-    key = new_age_key()
-    return build_repo(tmp / "repo", FILES, key, write_key_file(tmp / "age.agekey", key))
+    return keyed_repo(tmp_path_factory.mktemp("sources"), FILES)
 
 
 def test_kustomize_overrides_match_kustomize_edit(repo, tmp_path):
     rendered = render(repo.path, repo.key_file, engine="argocd", paths=("root.yaml",), selection=("web",))
-    ours = by_ref(m.body for p in rendered.phases if p.name == "argocd/web" for m in p.manifests)
+    ours = by_ref(m.body for m in phase(rendered, "argocd/web").manifests)
     copy = tmp_path / "web"
     shutil.copytree(repo.path / "web", copy)
     k = kustomize_binary()
@@ -74,18 +70,16 @@ def test_kustomize_overrides_match_kustomize_edit(repo, tmp_path):
 def test_an_unforced_label_that_exists_is_refused_as_kustomize_edit_refuses_it(repo, tmp_path):
     from bootstrap.errors import ValidationError
 
-    key = new_age_key()
-    key_file = write_key_file(tmp_path / "k", key)
     files = dict(FILES)
     files["root.yaml"] = app("web", "web", kustomize={"commonLabels": {"tier": "x"}})
-    made = build_repo(tmp_path / "r", files, key, key_file)
+    made = keyed_repo(tmp_path, files)
     with pytest.raises(ValidationError, match="'tier' is already in the kustomization file"):
-        render(made.path, key_file, engine="argocd", paths=("root.yaml",), selection=("web",))
+        render(made.path, made.key_file, engine="argocd", paths=("root.yaml",), selection=("web",))
 
 
 def test_directory_recurse_include_exclude(repo):
     rendered = render(repo.path, repo.key_file, engine="argocd", paths=("root.yaml",), selection=("plain",))
-    names = sorted(m.ref.name for p in rendered.phases if p.name == "argocd/plain" for m in p.manifests)
+    names = sorted(m.ref.name for m in phase(rendered, "argocd/plain").manifests)
     assert names == ["a", "b", "c"]  # `*.yaml` reaches sub/ too; skip-me excluded; the marked file skipped
 
 
