@@ -9,7 +9,6 @@ Several clusters with different directories run side by side.
 from __future__ import annotations
 
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -21,7 +20,8 @@ from pathlib import Path
 
 from . import argocd as argocd_mod, flux as flux_mod, fluxoperator as operator_mod
 from .procs import alive as _alive, child_env as _child_env, die_with_parent as _die_with_parent  # noqa: F401
-from .procs import build_script_path, owned as _owned, send as _signal, tail as _tail, wait_gone as _wait_gone
+from .procs import build_script_path, free_port, owned as _owned, send as _signal, tail as _tail  # noqa: F401
+from .procs import wait_gone as _wait_gone
 from . import pki as pki_mod
 
 DATA = Path(__file__).resolve().parent / "data"  # package data: ships in the wheel
@@ -77,13 +77,6 @@ def versions() -> dict[str, str]:
 def bin_dir_path() -> Path:
     """Where the control-plane binaries are, or would be once built."""
     return build_script_path(BUILD_SCRIPT, ["--print-bin-dir"], LocalClusterError)
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass(frozen=True)

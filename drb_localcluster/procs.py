@@ -5,7 +5,9 @@ scripts."""
 from __future__ import annotations
 
 import os
+import random
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Sequence
@@ -86,3 +88,33 @@ def build_script_path(script: Path, args: Sequence[str], error: type[Exception],
         tail = (result.stderr or "").strip()[-600:]
         raise error(f"{' '.join([script.name, *args])} failed (exit {result.returncode})" + (f": {tail}" if tail else ""))
     return Path(lines[-1])
+
+
+PORT_FLOOR = 20000  # free ports are taken from here up to the kernel's ephemeral range
+
+
+def ephemeral_low() -> int:
+    """The first port of the kernel's ephemeral range (ip_local_port_range; Linux's default 32768)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now. It is taken at random below the kernel's ephemeral
+    range: a port `bind(0)` hands out is one the kernel also gives any process's outgoing connections, which
+    can take it before the component told to listen there binds it (an Argo CD controller then fails to start,
+    seen with two clusters starting at once); at random, so that clusters starting side by side seldom pick
+    the same one."""
+    low = ephemeral_low()
+    for _ in range(200 if low > PORT_FLOOR + 1000 else 0):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", random.randrange(PORT_FLOOR, low)))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:  # no room below the range: the kernel's choice
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from drb_localcluster import pki as pki_mod
 from drb_localcluster.gitserve import GitServer, publish, serve_git_http_backend
+from drb_localcluster.procs import free_port
 
 SSHD = Path("/usr/sbin/sshd")
 
@@ -173,7 +174,7 @@ class SshGitServer:
         if os.geteuid() == 0:  # sshd started by root insists on its privilege-separation directory
             Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
         for attempt in range(3):
-            self.port = _free_port()
+            self.port = free_port()
             self._start()
             if self._wait_listening():
                 return self
@@ -223,12 +224,6 @@ class SshGitServer:
                 self._proc.kill()
                 self._proc.wait()
             self._proc = None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def git_env_for_tls(tls: Tls, base: dict[str, str] | None = None) -> dict[str, str]:
