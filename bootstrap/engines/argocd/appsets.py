@@ -46,23 +46,6 @@ def _path_match(pattern: str, name: str) -> bool:
         return False
 
 
-def _file_glob(pattern: str, rel: str) -> bool:
-    """A git files generator pattern: `**` crosses directories, `*` does not."""
-    parts, i = [], 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            parts.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("**", i):
-            parts.append(".*")
-            i += 2
-        else:
-            c = pattern[i]
-            parts.append("[^/]*" if c == "*" else "[^/]" if c == "?" else re.escape(c))
-            i += 1
-    return re.fullmatch("".join(parts), rel) is not None
-
-
 def _hidden(name: str) -> bool:
     return name.startswith(".")
 
@@ -110,8 +93,8 @@ def _git(gen: Mapping[str, Any], root: Path, repo: str, go: bool, where: str) ->
         items = [f for f in gen["files"] if isinstance(f, Mapping)]
         files = sorted(rel for rel in (p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
                        if not rel.startswith(".git/")
-                       and any(_file_glob(str(f.get("path", "")), rel) and not f.get("exclude") for f in items)
-                       and not any(_file_glob(str(f.get("path", "")), rel) and f.get("exclude") for f in items))
+                       and any(repofiles.glob_match(str(f.get("path", "")), rel) and not f.get("exclude") for f in items)
+                       and not any(repofiles.glob_match(str(f.get("path", "")), rel) and f.get("exclude") for f in items))
         out = []
         for rel in files:
             fmt = "json" if rel.endswith(".json") else "yaml"
