@@ -61,7 +61,7 @@ def repo(tmp_path_factory) -> tuple[Path, Path]:
 def dr_bootstrap(*args: str, home: Path) -> subprocess.CompletedProcess:
     """`python -m bootstrap ARGS` from this worktree (its code, not another checkout's)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SOPS_", "KUBECONFIG", "DR_BOOTSTRAP_"))}
-    env.update(NO_COLOR="1", COLUMNS="200", HOME=str(home))
+    env.update(NO_COLOR="1", COLUMNS="200", HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"))  # a fresh home
     return subprocess.run([sys.executable, "-m", "bootstrap", *args], cwd=WORKTREE, capture_output=True, text=True,
                           env=env, timeout=300, stdin=subprocess.DEVNULL)
 
