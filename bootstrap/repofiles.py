@@ -6,6 +6,7 @@ selectors (`glob_match`).
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -55,6 +56,7 @@ def find_committed_keys(root: Path) -> list[str]:
     return sorted(hits, key=lambda rel: rel.split("/"))
 
 
+@functools.lru_cache(maxsize=256)  # a pattern is matched against every file of a tree
 def _glob_regex(pattern: str) -> re.Pattern[str]:
     out, i = [], 0
     while i < len(pattern):

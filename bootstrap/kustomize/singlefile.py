@@ -2,9 +2,9 @@
 `secrets.sops.yaml`) that a repository's own bootstrap applies with `sops -d FILE | kubectl apply -f -`.
 
 The file is read as it is, without kustomize (kustomize builds directories only): every YAML document (or the
-one JSON document) is an object, a v1 List its items (as kubectl reads them). Encrypted objects stay encrypted here; the engine decrypts them as it
-decrypts any built object (the file's MAC verified, `kustomize.secrets.SopsFiles.decrypt_object`), which is
-what `sops -d` does to the whole file.
+one JSON document) is an object, a v1 List its items (as kubectl reads them). Encrypted objects stay encrypted
+here; the engine decrypts them as it decrypts any built object (the file's MAC verified,
+`kustomize.secrets.SopsFiles.decrypt_object`), which is what `sops -d` does to the whole file.
 """
 
 from __future__ import annotations

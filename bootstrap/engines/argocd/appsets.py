@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,13 @@ def _path_match(pattern: str, name: str) -> bool:
         return re.fullmatch(regex, name) is not None
     except re.error:
         return False
+
+
+def _selected(items: list[Mapping[str, Any]], rel: str, match: Callable[[str, str], bool]) -> bool:
+    """A git generator's `directories`/`files` entries take `rel`: at least one matches it, and none of those
+    that match is an `exclude` one."""
+    excludes = [bool(item.get("exclude")) for item in items if match(str(item.get("path", "")), rel)]
+    return bool(excludes) and not any(excludes)
 
 
 def _hidden(name: str) -> bool:
@@ -82,19 +89,11 @@ def _git(gen: Mapping[str, Any], root: Path, repo: str, go: bool, where: str) ->
         raise NotExpandable(f"git generator of another repository ({url})")
     if gen.get("directories"):
         items = [d for d in gen["directories"] if isinstance(d, Mapping)]
-        paths = []
-        for rel in _directories(root):
-            included = any(_path_match(str(d.get("path", "")), rel) and not d.get("exclude") for d in items)
-            excluded = any(_path_match(str(d.get("path", "")), rel) and d.get("exclude") for d in items)
-            if included and not excluded:
-                paths.append(rel)
-        return [_path_params(p, go) for p in paths]
+        return [_path_params(rel, go) for rel in _directories(root) if _selected(items, rel, _path_match)]
     if gen.get("files"):
         items = [f for f in gen["files"] if isinstance(f, Mapping)]
         files = sorted(rel for rel in (p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
-                       if not rel.startswith(".git/")
-                       and any(repofiles.glob_match(str(f.get("path", "")), rel) and not f.get("exclude") for f in items)
-                       and not any(repofiles.glob_match(str(f.get("path", "")), rel) and f.get("exclude") for f in items))
+                       if not rel.startswith(".git/") and _selected(items, rel, repofiles.glob_match))
         out = []
         for rel in files:
             fmt = "json" if rel.endswith(".json") else "yaml"

@@ -305,9 +305,10 @@ def _plain_tree(builder: Builder, directory: Path) -> list[str] | None:
             if entry.is_dir(follow_symlinks=False):  # a linked directory is not entered, as kubectl's walk
                 if kustomization_file(Path(entry.path)) is not None or not visit(Path(entry.path)):
                     return False
-            elif entry.name.lower().endswith(MANIFEST_SUFFIXES) and not builder.artifact.left_out(
-                    builder.rel(Path(entry.path)), False):
-                found.append(builder.rel(Path(entry.path)))
+            elif entry.name.lower().endswith(MANIFEST_SUFFIXES):
+                rel = builder.rel(Path(entry.path))
+                if not builder.artifact.left_out(rel, False):
+                    found.append(rel)
         return True
 
     return found if visit(directory) else None
