@@ -74,7 +74,6 @@ def newest_sops() -> str:
     return list(sops_versions().values())[-1]
 
 
-_kubectl = restores.kubectl
 KUBECTL = restores.KUBECTL
 
 
@@ -114,7 +113,7 @@ def _manual(repo: Path, key_file: Path, kubeconfig: Path, apps: list[str], timeo
         return time.perf_counter() - started, 1, "kubectl get applications -w: not every Application appeared"
     for condition in ("jsonpath={.status.sync.status}=Synced", "jsonpath={.status.health.status}=Healthy"):
         left = max(1, int(deadline - time.monotonic()))
-        done = _kubectl(kubeconfig, "-n", NAMESPACE, "wait", f"--for={condition}", "applications", "--all",
+        done = restores.kubectl(kubeconfig, "-n", NAMESPACE, "wait", f"--for={condition}", "applications", "--all",
                         f"--timeout={left}s")
         if done.returncode:
             return time.perf_counter() - started, 1, f"kubectl wait --for={condition}: {done.stderr.strip()[-300:]}"

@@ -28,7 +28,6 @@ from pathlib import Path
 from bench import record, restores
 
 WAITED = ("kustomizations.kustomize.toolkit.fluxcd.io", "helmreleases.helm.toolkit.fluxcd.io")
-_kubectl = restores.kubectl
 
 
 def _ours(url: str, key_file: Path, kubeconfig: Path, timeout: int) -> tuple[float, int, dict]:
@@ -50,14 +49,14 @@ def _plain(work: Path, key_file: Path, kubeconfig: Path, timeout: int) -> tuple[
         ("apply", "--server-side", "-f", str(flux_dir / "gotk-sync.yaml")),
     ]
     for step in steps:
-        if _kubectl(kubeconfig, *step).returncode != 0:
+        if restores.kubectl(kubeconfig, *step).returncode != 0:
             return time.perf_counter() - started, 1
     seen = -1
     while time.monotonic() < deadline:
-        listed = _kubectl(kubeconfig, "get", ",".join(WAITED), "-A", "-o", "json")
+        listed = restores.kubectl(kubeconfig, "get", ",".join(WAITED), "-A", "-o", "json")
         items = json.loads(listed.stdout).get("items", []) if listed.returncode == 0 else []
         left = max(1, int(deadline - time.monotonic()))
-        waited = _kubectl(kubeconfig, "wait", "--for=condition=Ready", ",".join(WAITED), "--all", "-A",
+        waited = restores.kubectl(kubeconfig, "wait", "--for=condition=Ready", ",".join(WAITED), "--all", "-A",
                           f"--timeout={left}s")
         if waited.returncode == 0 and len(items) == seen:
             return time.perf_counter() - started, 0
